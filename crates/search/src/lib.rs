@@ -1,0 +1,8 @@
+//! Search: the registry of R4 core SearchParameters (from data), extraction of typed
+//! index entries from resources, and (for the query side) the parsing of search URLs.
+//!
+//! **Invariant**: pure — no I/O, no database, no HTTP.
+
+pub mod index;
+
+pub use index::{IndexEntry, IndexValue, ParamKey};

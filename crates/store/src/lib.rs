@@ -1,0 +1,269 @@
+//! Storage ports: the traits every backend implements, the row types they exchange, and
+//! (under `conformance`) the one test suite every backend must pass.
+//!
+//! Backends are thin: they run SQL and hold no FHIR rules. Versioning, meta, index
+//! extraction and compartment membership are decided by `oxehr-records`, which hands the
+//! backend finished rows inside one transaction.
+//!
+//! The ports are synchronous. A write is a closure run inside one database transaction
+//! (see `Store::write`); the caller runs blocking calls off the async executor. This
+//! lets the SQLite backend run every write on one writer thread with group commit and the
+//! PostgreSQL backend run them on pooled connections, behind the same shape.
+
+pub mod conformance;
+
+use std::any::Any;
+use std::fmt;
+
+use oxehr_fhir::{ResourceId, ResourceType, VersionId};
+use oxehr_search::{IndexEntry, IndexValue, ParamKey};
+
+/// How a version came to be; it is the `request.method` of a history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Create,
+    Update,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn code(self) -> i16 {
+        match self {
+            Method::Create => 1,
+            Method::Update => 2,
+            Method::Patch => 3,
+            Method::Delete => 4,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Option<Method> {
+        match c {
+            1 => Some(Method::Create),
+            2 => Some(Method::Update),
+            3 => Some(Method::Patch),
+            4 => Some(Method::Delete),
+            _ => None,
+        }
+    }
+
+    /// The HTTP verb of a history entry's `request.method`.
+    pub fn http_verb(self) -> &'static str {
+        match self {
+            Method::Create => "POST",
+            Method::Update => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub rtype: ResourceType,
+    pub id: ResourceId,
+    pub version: VersionId,
+    /// Microseconds since the Unix epoch (UTC).
+    pub last_updated: i64,
+    pub method: Method,
+    /// The resource JSON, `meta.versionId` and `meta.lastUpdated` included; `None` for a
+    /// deleted version.
+    pub body: Option<String>,
+}
+
+impl StoredResource {
+    pub fn is_deleted(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+/// A new version to store: the row plus its index entries and compartment membership.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub resource: StoredResource,
+    /// Index entries of this version (empty for a delete). They replace the previous
+    /// version's entries.
+    pub index: Vec<IndexEntry>,
+    /// Ids of the Patients whose compartment this version belongs to (empty for a delete).
+    pub compartments: Vec<ResourceId>,
+}
+
+/// Which versions a history query covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryScope {
+    System,
+    Type(ResourceType),
+    Instance(ResourceType, ResourceId),
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions with `last_updated >= since` (microseconds).
+    pub since: Option<i64>,
+    /// Only versions with `last_updated <= at` (a snapshot bound for stable paging).
+    pub at: Option<i64>,
+    pub count: usize,
+    pub offset: usize,
+}
+
+/// One search criterion: the resource must have an index entry of `param` that matches
+/// any of `any_of` (comma = OR). Criteria of a query are AND-ed.
+#[derive(Debug, Clone)]
+pub struct Criterion {
+    pub param: ParamKey,
+    pub any_of: Vec<Match>,
+}
+
+/// Equality matches against index entries (the full search engine adds modifiers,
+/// prefixes and chains on top of these tables).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Match {
+    /// Normalized string starts with.
+    StringPrefix(String),
+    /// `code`, `system|code`, `|code` (system must be absent), `system|`.
+    Token {
+        system: Option<Option<String>>,
+        code: Option<String>,
+    },
+    /// Reference to `type/id`; `target_type` `None` matches any type.
+    Reference {
+        target_type: Option<String>,
+        target_id: String,
+    },
+    /// Reference by absolute URL or canonical.
+    ReferenceUrl(String),
+    Uri(String),
+    /// The entry's range lies within [low, high].
+    DateWithin { low: i64, high: i64 },
+    /// The entry's range contains the number (number and quantity, any unit).
+    NumberNear(f64),
+    /// The resource's own id (`_id`).
+    Id(String),
+}
+
+/// A plain search: current, non-deleted resources of one type matching every criterion.
+#[derive(Debug, Clone)]
+pub struct SimpleSearch {
+    pub rtype: ResourceType,
+    pub criteria: Vec<Criterion>,
+    pub count: usize,
+    pub offset: usize,
+}
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another transaction changed the same rows (serialization failure, deadlock,
+    /// unique violation on a racing create); the caller may retry the whole job.
+    #[error("concurrent update, retry")]
+    Conflict,
+    /// The store is overloaded or shutting down.
+    #[error("storage busy: {0}")]
+    Busy(String),
+    /// The job itself chose to abort (the payload is the caller's own error).
+    #[error("aborted by the caller")]
+    Aborted(Box<dyn Any + Send>),
+    #[error("storage failure: {0}")]
+    Backend(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Reads within one consistent snapshot (a pooled read connection, or a write
+/// transaction, which also sees its own uncommitted writes).
+pub trait ReadTx {
+    /// The current version, deleted or not.
+    fn current(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    fn version(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Versions newest first.
+    fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError>;
+
+    /// Number of versions the query covers, ignoring count and offset.
+    fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError>;
+
+    /// Current, non-deleted resources matching every criterion, in a stable order.
+    fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError>;
+
+    /// Number of matches, ignoring count and offset.
+    fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError>;
+
+    /// The index entries of the current version (for tests and diagnostics).
+    fn index_entries(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Vec<IndexEntry>, StoreError>;
+
+    /// Patient ids whose compartment holds the current version.
+    fn compartments(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Vec<ResourceId>, StoreError>;
+}
+
+/// A write transaction.
+pub trait Tx: ReadTx {
+    /// Serializes writers that touch the same logical key (a resource `Type/id`, or a
+    /// conditional-create query) until this transaction ends. A no-op where the backend
+    /// has a single writer.
+    fn lock(&mut self, key: &str) -> Result<(), StoreError>;
+
+    /// Stores a new version: appends it to history, makes it current, and replaces the
+    /// resource's index entries and compartment membership. The version must be the
+    /// current one plus one (or 1 for a new resource), else `Conflict`.
+    fn put(&mut self, v: &NewVersion) -> Result<(), StoreError>;
+}
+
+/// The result a write job hands back through the store.
+pub type JobOutput = Box<dyn Any + Send>;
+
+/// A write job: runs inside one database transaction; an `Err` rolls back everything it
+/// did.
+pub type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> Result<JobOutput, StoreError> + Send>;
+
+/// A storage backend.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// A read snapshot from the pool. Blocking.
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+
+    /// Runs `job` in one transaction and returns once it is durable (committed and
+    /// synced), or rolled back. Blocking. `Conflict` may be retried by the caller.
+    fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError>;
+
+    /// A short name for logs and the CapabilityStatement (`sqlite`, `postgres`).
+    fn backend_name(&self) -> &'static str;
+}
+
+/// Helpers for backends: the column layout of an index value, shared so that both backends
+/// store the same things the same way.
+pub mod rows {
+    use super::*;
+
+    /// Table an index value belongs in.
+    pub fn table_of(v: &IndexValue) -> &'static str {
+        match v {
+            IndexValue::String { .. } => "idx_string",
+            IndexValue::Token { .. } => "idx_token",
+            IndexValue::Date { .. } => "idx_date",
+            IndexValue::Number { .. } => "idx_number",
+            IndexValue::Quantity { .. } => "idx_quantity",
+            IndexValue::Reference { .. } => "idx_reference",
+            IndexValue::Uri { .. } => "idx_uri",
+            IndexValue::Composite { .. } => "idx_composite",
+        }
+    }
+}
