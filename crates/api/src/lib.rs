@@ -1,1 +1,80 @@
-//! TODO
+//! FHIR R4 REST over HTTP (axum), on `/fhir`.
+//!
+//! Only this crate knows HTTP: status codes, ETags, `Prefer`, `_format`. Every
+//! interaction calls `oxehr-records`, on a blocking thread, and renders its answer.
+//!
+//! Errors map once, here, from the record layer's categories:
+//!
+//! | category            | status | OperationOutcome issue code |
+//! |---------------------|--------|-----------------------------|
+//! | invalid             | 400    | from the validator (structure, value, required, …) |
+//! | not found           | 404    | not-found                   |
+//! | gone (deleted)      | 410    | deleted                     |
+//! | conflict            | 409    | conflict                    |
+//! | precondition failed | 412    | processing                  |
+//! | unsupported         | 400 / 404 (unknown type) / 406 / 415 | not-supported |
+//! | busy                | 503    | timeout                     |
+//! | internal            | 500    | exception                   |
+//! | body too large      | 413    | too-long                    |
+
+mod bundle;
+mod capabilities;
+mod error;
+mod format;
+mod interactions;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use oxehr_records::Records;
+
+pub use error::ApiError;
+pub use routes::router;
+
+/// Settings of the FHIR REST adapter.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The FHIR base URL clients see (`http://127.0.0.1:8080/fhir`), used in `Location`,
+    /// `fullUrl` and links.
+    pub base_url: String,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Requests taking longer are answered 503.
+    pub request_timeout: Duration,
+    /// Default and largest page sizes of search and history.
+    pub default_count: usize,
+    pub max_count: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            base_url: "http://127.0.0.1:8080/fhir".into(),
+            max_body_bytes: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+            default_count: 50,
+            max_count: 1000,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub records: Records,
+    pub config: Arc<ApiConfig>,
+}
+
+/// Serves `router` on an already-bound listener until `shutdown` completes (tests bind
+/// port 0; no fixed ports, no sleeps).
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -235,6 +235,13 @@ impl Definitions {
         self.types.get(name)
     }
 
+    /// Every type name (resources, datatypes, primitives), sorted.
+    pub fn type_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.types.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
     /// True for a concrete R4 core resource type (`Patient`, not `DomainResource`).
     pub fn is_resource_type(&self, name: &str) -> bool {
         self.types
@@ -364,16 +371,22 @@ mod tests {
     #[test]
     fn children_resolve_choices_backbones_and_references() {
         let d = Definitions::r4();
-        let c = d.child("Observation", "valueQuantity").expect("valueQuantity");
+        let c = d
+            .child("Observation", "valueQuantity")
+            .expect("valueQuantity");
         assert_eq!(c.type_code, Some("Quantity"));
         assert_eq!(c.context, "Quantity");
         let c = d.child("Observation", "component").expect("component");
         assert_eq!(c.context, "Observation.component");
-        let c = d.child("Observation.component", "code").expect("component.code");
+        let c = d
+            .child("Observation.component", "code")
+            .expect("component.code");
         assert_eq!(c.context, "CodeableConcept");
         let c = d.child("Questionnaire.item", "item").expect("item.item");
         assert_eq!(c.context, "Questionnaire.item");
-        let c = d.child("Questionnaire.item.item", "linkId").expect("nested linkId");
+        let c = d
+            .child("Questionnaire.item.item", "linkId")
+            .expect("nested linkId");
         assert_eq!(c.type_code, Some("string"));
         assert!(d.child("Observation", "valueFoo").is_none());
         assert!(d.child("Patient", "nonsense").is_none());

@@ -7,7 +7,9 @@
 pub mod definitions;
 pub mod ids;
 pub mod outcome;
+pub mod validate;
 
 pub use definitions::Definitions;
 pub use ids::{ResourceId, ResourceType, VersionId};
 pub use outcome::{Issue, IssueCode, Severity};
+pub use validate::validate;

@@ -1,1 +1,63 @@
-fn main() {}
+//! `oxehr`: the binary and composition root — the only crate that sees every other.
+//!
+//! `oxehr serve` runs the FHIR server; `oxehr import` loads Bundles and NDJSON files.
+//! Configuration is layered once at start-up: defaults, then an optional TOML file
+//! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
+
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oxehr",
+    version,
+    about = "oxehr: an electronic health record server speaking FHIR R4"
+)]
+struct Cli {
+    /// TOML configuration file (keys: listen, data, database, base_url, max_body_bytes,
+    /// log_format, validate).
+    #[arg(long, global = true, env = "OXEHR_CONFIG")]
+    config: Option<std::path::PathBuf>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, global = true, env = "OXEHR_LOG_FORMAT")]
+    log_format: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the FHIR server.
+    Serve(serve::ServeArgs),
+    /// Import transaction/batch/collection Bundles and NDJSON files (resumable).
+    Import(import::ImportArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = run(cli);
+    if let Err(e) = result {
+        eprintln!("oxehr: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let file = config::FileConfig::load(cli.config.as_deref())?;
+    let log_format = cli
+        .log_format
+        .or(file.log_format.clone())
+        .unwrap_or_else(|| "text".into());
+    config::init_logging(&log_format)?;
+    match cli.command {
+        Command::Serve(args) => serve::serve(args, &file),
+        Command::Import(args) => import::import(args, &file),
+    }
+}

@@ -1,1 +1,138 @@
-//! TODO
+//! The one write path and read path of the record.
+//!
+//! REST, bulk import and (later) HL7 v2, C-CDA and the portal change data only through
+//! [`Records`]. A write is prepared outside the database (validation, meta, index
+//! extraction, serialization: the CPU work) and then committed by one store job that
+//! re-checks what the preparation assumed (current version, conditional matches) and
+//! stores every version with its index rows and compartment membership in one
+//! transaction. If another writer got there first the job answers `Conflict` and the whole
+//! interaction is prepared again (optimistic concurrency, bounded retries).
+//!
+//! Methods are blocking; async callers run them on a blocking thread.
+
+mod error;
+mod interactions;
+mod prepare;
+pub mod query;
+mod time_fmt;
+mod transaction;
+
+use std::sync::Arc;
+
+use oxehr_fhir::{ResourceId, ResourceType};
+use oxehr_store::{JobOutput, SimpleSearch, Store, StoreError, Tx};
+
+pub use error::{Category, RecordsError};
+pub use interactions::{HistoryPage, SearchPage, WriteOutcome};
+pub use query::SearchRequest;
+pub use time_fmt::{format_instant, now_micros, parse_instant};
+pub use transaction::{parse_etag, BundleKind, EntryOutcome};
+
+pub use oxehr_store::{HistoryScope, Method, StoredResource};
+
+/// Settings of the record layer.
+#[derive(Debug, Clone)]
+pub struct RecordsConfig {
+    /// Validate resources against the core StructureDefinitions on every write.
+    pub validate: bool,
+    /// How often a write is prepared again after losing a race to another writer.
+    pub max_retries: u32,
+    /// Largest number of entries accepted in one batch or transaction bundle.
+    pub max_bundle_entries: usize,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            validate: true,
+            max_retries: 8,
+            max_bundle_entries: 10_000,
+        }
+    }
+}
+
+/// The record: every interaction with stored FHIR resources.
+#[derive(Clone, Debug)]
+pub struct Records {
+    store: Arc<dyn Store>,
+    config: RecordsConfig,
+}
+
+/// A check that a write job makes before it stores anything: the conditional query must
+/// still match exactly `ids` (empty: nothing).
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    pub query: SimpleSearch,
+    pub ids: Vec<ResourceId>,
+}
+
+impl Records {
+    pub fn new(store: Arc<dyn Store>, config: RecordsConfig) -> Records {
+        Records { store, config }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &RecordsConfig {
+        &self.config
+    }
+
+    /// Runs `attempt` until it does not lose a race, at most `max_retries + 1` times.
+    pub(crate) fn with_retries<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, RecordsError>,
+    ) -> Result<T, RecordsError> {
+        let mut tries = 0;
+        loop {
+            match attempt() {
+                Err(RecordsError::Conflict(_)) if tries < self.config.max_retries => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(tries)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Commits prepared versions in one transaction after checking the guards.
+    pub(crate) fn commit(
+        &self,
+        guards: Vec<Guard>,
+        versions: Vec<oxehr_store::NewVersion>,
+    ) -> Result<(), RecordsError> {
+        let job = Box::new(move |tx: &mut dyn Tx| -> Result<JobOutput, StoreError> {
+            for g in &guards {
+                tx.lock(&guard_key(&g.query))?;
+                let mut q = g.query.clone();
+                q.count = g.ids.len() + 1;
+                q.offset = 0;
+                let found: Vec<ResourceId> = tx.search(&q)?.into_iter().map(|r| r.id).collect();
+                if found != g.ids {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            for v in &versions {
+                tx.lock(&resource_key(&v.resource.rtype, &v.resource.id))?;
+                tx.put(v)?;
+            }
+            Ok(Box::new(()))
+        });
+        self.store.write(job)?;
+        Ok(())
+    }
+
+    /// A blocking read snapshot.
+    pub(crate) fn reader(&self) -> Result<Box<dyn oxehr_store::ReadTx + '_>, RecordsError> {
+        Ok(self.store.read()?)
+    }
+}
+
+fn resource_key(rtype: &ResourceType, id: &ResourceId) -> String {
+    format!("{rtype}/{id}")
+}
+
+fn guard_key(q: &SimpleSearch) -> String {
+    format!("?{}{:?}", q.rtype, q.criteria)
+}

@@ -34,7 +34,10 @@ pub struct IndexEntry {
 pub enum IndexValue {
     /// `normalized`: lower case, accents stripped, whitespace collapsed (for the default
     /// starts-with search and `:contains`); `exact`: the value as written (`:exact`).
-    String { normalized: String, exact: String },
+    String {
+        normalized: String,
+        exact: String,
+    },
     /// Codes, identifiers, booleans, ContactPoint values. `text` is the normalized display
     /// or CodeableConcept.text (for `:text`).
     Token {
@@ -44,9 +47,16 @@ pub enum IndexValue {
     },
     /// The implicit range of a date, dateTime, instant, Period or Timing, as microseconds
     /// since the Unix epoch, both ends inclusive. Open ends use `i64::MIN` / `i64::MAX`.
-    Date { low: i64, high: i64 },
+    Date {
+        low: i64,
+        high: i64,
+    },
     /// A number, with the implicit range given by its precision (`100` → [99.5, 100.5)).
-    Number { value: f64, low: f64, high: f64 },
+    Number {
+        value: f64,
+        low: f64,
+        high: f64,
+    },
     /// A Quantity (or Money, Age, Duration…), plus its UCUM-canonical form where known.
     Quantity {
         value: f64,
@@ -68,9 +78,13 @@ pub enum IndexValue {
         identifier_system: Option<String>,
         identifier_value: Option<String>,
     },
-    Uri { value: String },
+    Uri {
+        value: String,
+    },
     /// A composite parameter: one value per component, in the definition's order.
-    Composite { parts: Vec<IndexValue> },
+    Composite {
+        parts: Vec<IndexValue>,
+    },
 }
 
 #[cfg(test)]

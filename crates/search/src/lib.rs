@@ -3,6 +3,10 @@
 //!
 //! **Invariant**: pure — no I/O, no database, no HTTP.
 
+pub mod extract;
 pub mod index;
+pub mod registry;
 
+pub use extract::{extract, ExtractError, Extracted};
 pub use index::{IndexEntry, IndexValue, ParamKey};
+pub use registry::{Component, ParamKind, Registry, SearchParam};

@@ -1,1 +1,340 @@
-//! TODO
+//! The scale-out storage backend: PostgreSQL through the synchronous `postgres` client.
+//!
+//! - **Writes**: `BEGIN; job; COMMIT` on a pooled connection. With the default
+//!   `synchronous_commit = on`, `COMMIT` returns once the WAL is flushed: durable.
+//!   Serialization failures (40001), deadlocks (40P01) and unique violations (23505) map
+//!   to `StoreError::Conflict`; retrying is the caller's choice. Each `put` is one
+//!   statement (see [`put`]).
+//! - **Reads**: a pooled connection; the first query opens a `REPEATABLE READ, READ
+//!   ONLY` transaction so that all queries of one [`ReadTx`] see one snapshot.
+//! - **Schema**: [`schema`], migrated at connect; with `PostgresConfig::schema` set,
+//!   the schema is created if missing and put first on every connection's
+//!   `search_path` (tests give each test its own).
+
+mod pool;
+mod put;
+mod queries;
+mod schema;
+
+use std::fmt;
+use std::str::FromStr;
+
+use oxehr_fhir::{ResourceId, ResourceType, VersionId};
+use oxehr_search::IndexEntry;
+use oxehr_store::{
+    HistoryQuery, JobOutput, NewVersion, ReadTx, SimpleSearch, Store, StoreError, StoredResource,
+    Tx, WriteJob,
+};
+use postgres::error::SqlState;
+
+use crate::pool::{Connector, PgConn, Pool, Pooled};
+
+/// Settings of a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// Schema holding the tables (created if missing); `None` uses the server's
+    /// `search_path` as it is. Letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// Most connections open at once (readers and writers share them).
+    pub pool_size: usize,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            schema: None,
+            pool_size: 16,
+        }
+    }
+}
+
+/// A PostgreSQL database and a pool of connections to it.
+pub struct PostgresStore {
+    pool: Pool,
+    schema: Option<String>,
+}
+
+impl fmt::Debug for PostgresStore {
+    /// The URL may hold a password: only the schema is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a driver error to a storage error. Only the SQLSTATE and the server's message
+/// are kept: the DETAIL of a constraint error can quote row values (patient data).
+pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
+    if let Some(code) = e.code() {
+        if *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::UNIQUE_VIOLATION
+        {
+            return StoreError::Conflict;
+        }
+        if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::ADMIN_SHUTDOWN {
+            return StoreError::Busy(code.code().to_owned());
+        }
+    }
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{}: {}", db.code().code(), db.message())),
+        None if e.is_closed() => StoreError::Busy("connection closed".into()),
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`), creates the schema if asked
+    /// and applies migrations.
+    pub fn connect(url: &str, config: PostgresConfig) -> Result<PostgresStore, StoreError> {
+        if config.pool_size == 0 {
+            return Err(StoreError::Backend("pool_size must be at least 1".into()));
+        }
+        let pg_config = postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
+        let quoted = match &config.schema {
+            Some(s) if valid_schema(s) => Some(format!("\"{s}\"")),
+            Some(_) => return Err(StoreError::Backend("invalid schema name".into())),
+            None => None,
+        };
+        let connector = Connector {
+            config: pg_config,
+            schema: None,
+        };
+        let mut first = connector.open()?;
+        if let Some(q) = &quoted {
+            first
+                .client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
+                ))
+                .map_err(pg_err)?;
+        }
+        schema::migrate(&mut first.client).map_err(pg_err)?;
+        let connector = Connector {
+            schema: quoted,
+            ..connector
+        };
+        Ok(PostgresStore {
+            pool: Pool::new(connector, config.pool_size, first),
+            schema: config.schema,
+        })
+    }
+}
+
+/// Stable 64-bit key of an advisory lock: FNV-1a of the key's bytes.
+fn lock_key(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// A read snapshot on a pooled connection.
+struct Reader<'p> {
+    conn: Pooled<'p>,
+    in_txn: bool,
+}
+
+impl Reader<'_> {
+    fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
+        if !self.in_txn {
+            self.conn
+                .conn()?
+                .client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .map_err(pg_err)?;
+            self.in_txn = true;
+        }
+        self.conn.conn()
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if self.in_txn {
+            let ended = match self.conn.conn() {
+                Ok(c) => c.client.batch_execute("COMMIT").is_ok(),
+                Err(_) => false,
+            };
+            if !ended {
+                self.conn.mark_broken();
+            }
+        }
+    }
+}
+
+/// A write transaction. `failed` remembers that a statement failed, because PostgreSQL
+/// then ignores everything up to the end of the transaction and answers `COMMIT` with a
+/// silent rollback: the write must not be reported as stored.
+struct WriteTx<'a> {
+    conn: &'a mut PgConn,
+    failed: bool,
+}
+
+impl WriteTx<'_> {
+    fn track<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+macro_rules! read_methods {
+    ($conn:ident, $wrap:ident) => {
+        fn current(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Option<StoredResource>, StoreError> {
+            let r = queries::current(self.$conn()?, rtype, id);
+            self.$wrap(r)
+        }
+        fn version(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+            version: VersionId,
+        ) -> Result<Option<StoredResource>, StoreError> {
+            let r = queries::version(self.$conn()?, rtype, id, version);
+            self.$wrap(r)
+        }
+        fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
+            let r = queries::history(self.$conn()?, q);
+            self.$wrap(r)
+        }
+        fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
+            let r = queries::history_count(self.$conn()?, q);
+            self.$wrap(r)
+        }
+        fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError> {
+            let r = queries::search(self.$conn()?, q);
+            self.$wrap(r)
+        }
+        fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError> {
+            let r = queries::search_count(self.$conn()?, q);
+            self.$wrap(r)
+        }
+        fn index_entries(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Vec<IndexEntry>, StoreError> {
+            let r = queries::index_entries(self.$conn()?, rtype, id);
+            self.$wrap(r)
+        }
+        fn compartments(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Vec<ResourceId>, StoreError> {
+            let r = queries::compartments(self.$conn()?, rtype, id);
+            self.$wrap(r)
+        }
+    };
+}
+
+impl Reader<'_> {
+    fn pass<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        r
+    }
+}
+
+impl ReadTx for Reader<'_> {
+    read_methods!(conn, pass);
+}
+
+impl WriteTx<'_> {
+    fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
+        Ok(self.conn)
+    }
+}
+
+impl ReadTx for WriteTx<'_> {
+    read_methods!(conn, track);
+}
+
+impl Tx for WriteTx<'_> {
+    fn lock(&mut self, key: &str) -> Result<(), StoreError> {
+        let r = self
+            .conn
+            .prepare("SELECT pg_advisory_xact_lock($1)")
+            .and_then(|st| {
+                self.conn
+                    .client
+                    .execute(&st, &[&lock_key(key)])
+                    .map_err(pg_err)
+            });
+        self.track(r).map(|_| ())
+    }
+
+    fn put(&mut self, v: &NewVersion) -> Result<(), StoreError> {
+        let r = put::put(self.conn, v);
+        // A version conflict is detected without an SQL error: the transaction is
+        // still usable, so only real statement failures poison it.
+        if matches!(r, Err(StoreError::Conflict)) {
+            return r;
+        }
+        self.track(r)
+    }
+}
+
+impl Store for PostgresStore {
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        Ok(Box::new(Reader {
+            conn: self.pool.get()?,
+            in_txn: false,
+        }))
+    }
+
+    fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        let mut pooled = self.pool.get()?;
+        let conn = pooled.conn()?;
+        conn.client.batch_execute("BEGIN").map_err(pg_err)?;
+        let mut tx = WriteTx {
+            conn: &mut *conn,
+            failed: false,
+        };
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx))) {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Backend("write job panicked".into())),
+        };
+        let failed = tx.failed;
+        let end = match (&result, failed) {
+            (Ok(_), false) => conn.client.batch_execute("COMMIT").map_err(pg_err),
+            _ => conn.client.batch_execute("ROLLBACK").map_err(pg_err),
+        };
+        match (result, end) {
+            (Ok(_), Ok(())) if failed => Err(StoreError::Backend(
+                "a statement of the job failed; rolled back".into(),
+            )),
+            (Ok(out), Ok(())) => Ok(out),
+            (Ok(_), Err(e)) => {
+                // A failed COMMIT leaves the session in an unknown state.
+                pooled.mark_broken();
+                Err(e)
+            }
+            (Err(e), end) => {
+                if end.is_err() {
+                    pooled.mark_broken();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,1 +1,209 @@
-//! TODO
+//! The embedded default storage backend: one SQLite file in WAL mode.
+//!
+//! - **Durability**: `synchronous=FULL`, so a `COMMIT` returns only after the WAL is
+//!   fsynced; a write acknowledged by [`Store::write`] survives `kill -9` and power loss.
+//! - **One writer** thread owns the only write connection and does group commit (see
+//!   [`writer`]): concurrent jobs share one `COMMIT`, each inside its own savepoint.
+//! - **Readers**: a small pool of `query_only` connections; WAL lets them read while the
+//!   writer writes.
+//! - **Checkpoints** run on a background thread, never on a request.
+//!
+//! The schema is in [`schema`] and `docs/storage.md`; the SQL of every port method is in
+//! [`queries`].
+
+mod pool;
+mod queries;
+mod schema;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use oxehr_store::{JobOutput, ReadTx, Store, StoreError, WriteJob};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::pool::ReaderPool;
+use crate::writer::Request;
+
+/// Settings of an SQLite store; `Default` gives the values for a small server.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// Read-only connections in the pool (concurrent reads).
+    pub readers: usize,
+    /// Most write jobs committed together by one group commit.
+    pub max_batch: usize,
+    /// Write jobs that may wait for the writer before `write` blocks its caller.
+    pub queue_depth: usize,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: u32,
+    /// Bytes of the file each connection maps into memory (0 turns mmap off).
+    pub mmap_bytes: u64,
+    /// How long the checkpointer lets commits accumulate before a passive checkpoint.
+    pub checkpoint_interval: Duration,
+    /// How long a connection waits on a lock held by another process before `Busy`.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            readers: 8,
+            max_batch: 256,
+            queue_depth: 1024,
+            cache_kib: 32 * 1024,
+            mmap_bytes: 256 * 1024 * 1024,
+            checkpoint_interval: Duration::from_millis(500),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An SQLite database file, its writer thread, checkpointer and reader pool.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Option<SyncSender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
+    readers: ReaderPool,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a driver error to a storage error (SQLite messages carry no row values).
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Busy(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn connect(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    conn.busy_timeout(config.busy_timeout).map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = -{}; PRAGMA mmap_size = {}; PRAGMA temp_store = MEMORY;",
+        config.cache_kib, config.mmap_bytes
+    ))
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path`, applies migrations, and starts the
+    /// writer and checkpointer threads.
+    pub fn open(path: &Path, config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+        if config.readers == 0 || config.max_batch == 0 || config.queue_depth == 0 {
+            return Err(StoreError::Backend(
+                "readers, max_batch and queue_depth must be at least 1".into(),
+            ));
+        }
+        let mut wconn = connect(path, &config)?;
+        let mode: String = wconn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "could not switch to WAL mode (got {mode})"
+            )));
+        }
+        // FULL: the WAL is synced at every COMMIT. Autocheckpoint off: the checkpointer
+        // thread does it. No foreign keys are declared (see `schema`).
+        wconn
+            .execute_batch(
+                "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA foreign_keys = OFF; PRAGMA journal_size_limit = 67108864;",
+            )
+            .map_err(db_err)?;
+        schema::migrate(&mut wconn).map_err(db_err)?;
+
+        let mut readers = Vec::with_capacity(config.readers);
+        for _ in 0..config.readers {
+            let c = connect(path, &config)?;
+            c.execute_batch("PRAGMA query_only = ON").map_err(db_err)?;
+            readers.push(c);
+        }
+        let cconn = connect(path, &config)?;
+        cconn
+            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(db_err)?;
+
+        let (jobs, job_rx) = sync_channel(config.queue_depth);
+        let (committed, wake) = sync_channel(1);
+        let spawn_err = |e: std::io::Error| StoreError::Backend(format!("spawn thread: {e}"));
+        let interval = config.checkpoint_interval;
+        let checkpointer = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || writer::run_checkpointer(cconn, wake, interval))
+            .map_err(spawn_err)?;
+        let max_batch = config.max_batch;
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer::run_writer(wconn, job_rx, max_batch, committed))
+            .map_err(spawn_err)?;
+        tracing::info!(path = %path.display(), readers = config.readers, "sqlite store open");
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            jobs: Some(jobs),
+            writer: Some(writer),
+            checkpointer: Some(checkpointer),
+            readers: ReaderPool::new(readers),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Stops the writer after the jobs already queued, then the checkpointer, which
+    /// folds the WAL into the database file on its way out.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        for handle in [self.writer.take(), self.checkpointer.take()]
+            .into_iter()
+            .flatten()
+        {
+            if handle.join().is_err() {
+                tracing::error!("sqlite background thread panicked");
+            }
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        Ok(Box::new(self.readers.get()?))
+    }
+
+    fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        let stopped = || StoreError::Busy("sqlite writer stopped".into());
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        let (reply, answer) = sync_channel(1);
+        jobs.send(Request { job, reply }).map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}

@@ -136,7 +136,10 @@ pub enum Match {
     ReferenceUrl(String),
     Uri(String),
     /// The entry's range lies within [low, high].
-    DateWithin { low: i64, high: i64 },
+    DateWithin {
+        low: i64,
+        high: i64,
+    },
     /// The entry's range contains the number (number and quantity, any unit).
     NumberNear(f64),
     /// The resource's own id (`_id`).
@@ -265,5 +268,189 @@ pub mod rows {
             IndexValue::Uri { .. } => "idx_uri",
             IndexValue::Composite { .. } => "idx_composite",
         }
+    }
+
+    /// The columns of one `idx_composite` row (see `docs/storage.md`): the first part's
+    /// token as `system1`/`code1`, the second part by type, and every part as JSON.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct CompositeColumns {
+        pub system1: Option<String>,
+        pub code1: Option<String>,
+        /// Token or quantity system/code of the second part.
+        pub system2: Option<String>,
+        pub code2: Option<String>,
+        /// Number or quantity value and range of the second part.
+        pub value2: Option<f64>,
+        pub low2: Option<f64>,
+        pub high2: Option<f64>,
+        /// Date range of the second part.
+        pub date_low2: Option<i64>,
+        pub date_high2: Option<i64>,
+        /// String (normalized), uri, or reference `Type/id` (else URL) of the second part.
+        pub string2: Option<String>,
+        /// All parts, as written by [`composite_to_json`].
+        pub parts: String,
+    }
+
+    pub fn composite_columns(parts: &[IndexValue]) -> CompositeColumns {
+        let mut c = CompositeColumns {
+            parts: composite_to_json(parts),
+            ..CompositeColumns::default()
+        };
+        if let Some(IndexValue::Token { system, code, .. }) = parts.first() {
+            c.system1.clone_from(system);
+            c.code1.clone_from(code);
+        }
+        match parts.get(1) {
+            Some(IndexValue::Token { system, code, .. }) => {
+                c.system2.clone_from(system);
+                c.code2.clone_from(code);
+            }
+            Some(IndexValue::Quantity {
+                value,
+                low,
+                high,
+                system,
+                code,
+                ..
+            }) => {
+                (c.value2, c.low2, c.high2) = (Some(*value), Some(*low), Some(*high));
+                c.system2.clone_from(system);
+                c.code2.clone_from(code);
+            }
+            Some(IndexValue::Number { value, low, high }) => {
+                (c.value2, c.low2, c.high2) = (Some(*value), Some(*low), Some(*high));
+            }
+            Some(IndexValue::Date { low, high }) => {
+                (c.date_low2, c.date_high2) = (Some(*low), Some(*high));
+            }
+            Some(IndexValue::String { normalized, .. }) => c.string2 = Some(normalized.clone()),
+            Some(IndexValue::Uri { value }) => c.string2 = Some(value.clone()),
+            Some(IndexValue::Reference {
+                target_type,
+                target_id,
+                url,
+                ..
+            }) => {
+                c.string2 = match (target_type, target_id) {
+                    (Some(t), Some(i)) => Some(format!("{t}/{i}")),
+                    _ => url.clone(),
+                }
+            }
+            Some(IndexValue::Composite { .. }) | None => {}
+        }
+        c
+    }
+
+    /// The parts of a composite entry as a JSON array (one object per part, tagged `t`).
+    pub fn composite_to_json(parts: &[IndexValue]) -> String {
+        serde_json::Value::Array(parts.iter().map(value_to_json).collect()).to_string()
+    }
+
+    /// Reads what [`composite_to_json`] wrote.
+    pub fn composite_from_json(s: &str) -> Result<Vec<IndexValue>, StoreError> {
+        let bad = || StoreError::Corrupt("idx_composite.parts".into());
+        let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad())?;
+        v.as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|p| value_from_json(p).ok_or_else(bad))
+            .collect()
+    }
+
+    fn value_to_json(v: &IndexValue) -> serde_json::Value {
+        use serde_json::json;
+        match v {
+            IndexValue::String { normalized, exact } => {
+                json!({"t": "string", "normalized": normalized, "exact": exact})
+            }
+            IndexValue::Token { system, code, text } => {
+                json!({"t": "token", "system": system, "code": code, "text": text})
+            }
+            IndexValue::Date { low, high } => json!({"t": "date", "low": low, "high": high}),
+            IndexValue::Number { value, low, high } => {
+                json!({"t": "number", "value": value, "low": low, "high": high})
+            }
+            IndexValue::Quantity {
+                value,
+                low,
+                high,
+                system,
+                code,
+                unit,
+                canonical_value,
+                canonical_code,
+            } => json!({"t": "quantity", "value": value, "low": low, "high": high,
+                "system": system, "code": code, "unit": unit,
+                "canonical_value": canonical_value, "canonical_code": canonical_code}),
+            IndexValue::Reference {
+                target_type,
+                target_id,
+                version,
+                url,
+                identifier_system,
+                identifier_value,
+            } => json!({"t": "reference", "target_type": target_type, "target_id": target_id,
+                "version": version, "url": url, "identifier_system": identifier_system,
+                "identifier_value": identifier_value}),
+            IndexValue::Uri { value } => json!({"t": "uri", "value": value}),
+            IndexValue::Composite { parts } => {
+                json!({"t": "composite", "parts": parts.iter().map(value_to_json).collect::<Vec<_>>()})
+            }
+        }
+    }
+
+    fn value_from_json(v: &serde_json::Value) -> Option<IndexValue> {
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+        let i = |k: &str| v.get(k).and_then(serde_json::Value::as_i64);
+        Some(match v.get("t")?.as_str()? {
+            "string" => IndexValue::String {
+                normalized: s("normalized")?,
+                exact: s("exact")?,
+            },
+            "token" => IndexValue::Token {
+                system: s("system"),
+                code: s("code"),
+                text: s("text"),
+            },
+            "date" => IndexValue::Date {
+                low: i("low")?,
+                high: i("high")?,
+            },
+            "number" => IndexValue::Number {
+                value: f("value")?,
+                low: f("low")?,
+                high: f("high")?,
+            },
+            "quantity" => IndexValue::Quantity {
+                value: f("value")?,
+                low: f("low")?,
+                high: f("high")?,
+                system: s("system"),
+                code: s("code"),
+                unit: s("unit"),
+                canonical_value: f("canonical_value"),
+                canonical_code: s("canonical_code"),
+            },
+            "reference" => IndexValue::Reference {
+                target_type: s("target_type"),
+                target_id: s("target_id"),
+                version: s("version"),
+                url: s("url"),
+                identifier_system: s("identifier_system"),
+                identifier_value: s("identifier_value"),
+            },
+            "uri" => IndexValue::Uri { value: s("value")? },
+            "composite" => IndexValue::Composite {
+                parts: v
+                    .get("parts")?
+                    .as_array()?
+                    .iter()
+                    .map(value_from_json)
+                    .collect::<Option<Vec<_>>>()?,
+            },
+            _ => return None,
+        })
     }
 }

@@ -1,0 +1,701 @@
+//! Handlers of the RESTful interactions, named as in the FHIR spec. Each decodes the
+//! request, calls `oxehr-records` on a blocking thread and renders the answer.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use oxehr_fhir::outcome::operation_outcome;
+use oxehr_fhir::{Issue, IssueCode, ResourceId, ResourceType, Severity, VersionId};
+use oxehr_records::{
+    now_micros, parse_instant, query, HistoryScope, Records, RecordsError, StoredResource,
+    WriteOutcome,
+};
+use oxehr_store::HistoryQuery;
+
+use crate::bundle::{self, etag, link, version_path};
+use crate::capabilities::capability_statement;
+use crate::error::ApiError;
+use crate::format::{bytes_response, check_content_type, fhir_json_response, Rendering, Summary};
+use crate::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Runs a blocking record-layer call off the async executor.
+async fn blocking<T: Send + 'static>(
+    records: &Records,
+    f: impl FnOnce(Records) -> Result<T, RecordsError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let r = records.clone();
+    match tokio::task::spawn_blocking(move || f(r)).await {
+        Ok(res) => res.map_err(ApiError::from),
+        Err(_) => Err(ApiError::from(RecordsError::Internal(
+            "worker failed".into(),
+        ))),
+    }
+}
+
+fn params(q: &Option<String>) -> Vec<(String, String)> {
+    q.as_deref().map(query::decode_pairs).unwrap_or_default()
+}
+
+fn rtype(name: &str) -> Result<ResourceType, ApiError> {
+    ResourceType::parse(name).ok_or_else(|| ApiError::unknown_type(name))
+}
+
+fn rid(id: &str) -> Result<ResourceId, ApiError> {
+    ResourceId::parse(id)
+        .ok_or_else(|| ApiError::bad_request("the id in the URL is not a valid FHIR id"))
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the request has no body"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Structure,
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>, ApiError> {
+    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => Ok(None),
+        Some(v) => oxehr_records::parse_etag(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("If-Match must be an ETag such as W/\"3\"")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Return {
+    Minimal,
+    Representation,
+    OperationOutcome,
+}
+
+fn prefer_return(headers: &HeaderMap) -> Return {
+    let prefer = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    for part in prefer.split([',', ';']) {
+        match part.trim() {
+            "return=minimal" => return Return::Minimal,
+            "return=OperationOutcome" => return Return::OperationOutcome,
+            "return=representation" => return Return::Representation,
+            _ => {}
+        }
+    }
+    Return::Representation
+}
+
+fn lenient(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split([',', ';']).any(|p| p.trim() == "handling=lenient"))
+}
+
+/// HTTP-date of a microsecond instant (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(micros: i64) -> String {
+    let dt = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[dt.weekday().number_days_from_monday() as usize],
+        dt.day(),
+        MONTHS[usize::from(u8::from(dt.month())) - 1],
+        dt.year(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+fn set_header(resp: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// The answer to a read: the body with ETag and Last-Modified.
+fn resource_response(r: &StoredResource, rendering: &Rendering, status: StatusCode) -> Response {
+    let bytes = r
+        .body
+        .as_deref()
+        .map(|b| rendering.render_body(b))
+        .unwrap_or_default();
+    let mut resp = bytes_response(status, bytes);
+    set_header(&mut resp, header::ETAG, &etag(r));
+    set_header(&mut resp, header::LAST_MODIFIED, &http_date(r.last_updated));
+    resp
+}
+
+/// The answer to a write, shaped by `Prefer: return=…`.
+fn write_response(
+    state: &AppState,
+    out: &WriteOutcome,
+    headers: &HeaderMap,
+    rendering: &Rendering,
+) -> Response {
+    let status = if out.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = match prefer_return(headers) {
+        Return::Representation => resource_response(&out.resource, rendering, status),
+        Return::Minimal => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            *r.status_mut() = status;
+            r
+        }
+        Return::OperationOutcome => {
+            let issue = Issue {
+                severity: Severity::Information,
+                code: IssueCode::Informational,
+                diagnostics: if out.existing {
+                    "matched an existing resource"
+                } else {
+                    "stored"
+                }
+                .into(),
+                expression: vec![],
+            };
+            fhir_json_response(status, &operation_outcome(&[issue]), rendering.pretty)
+        }
+    };
+    set_header(&mut resp, header::ETAG, &etag(&out.resource));
+    set_header(
+        &mut resp,
+        header::LAST_MODIFIED,
+        &http_date(out.resource.last_updated),
+    );
+    set_header(
+        &mut resp,
+        header::LOCATION,
+        &format!("{}/{}", state.config.base_url, version_path(&out.resource)),
+    );
+    resp
+}
+
+pub async fn metadata(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let date = oxehr_records::format_instant(now_micros());
+    let cs = capability_statement(
+        &state.config.base_url,
+        state.records.store().backend_name(),
+        &date[..10],
+    );
+    Ok(fhir_json_response(StatusCode::OK, &cs, rendering.pretty))
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    Path((ty, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let (rt, id) = (rtype(&ty)?, rid(&id)?);
+    let r = blocking(&state.records, move |rec| rec.read(&rt, &id)).await?;
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        if oxehr_records::parse_etag(inm) == Some(r.version) {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
+        }
+    }
+    Ok(resource_response(&r, &rendering, StatusCode::OK))
+}
+
+pub async fn vread(
+    State(state): State<AppState>,
+    Path((ty, id, vid)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let (rt, id) = (rtype(&ty)?, rid(&id)?);
+    let v = VersionId::parse(&vid)
+        .ok_or_else(|| ApiError::bad_request("the version id must be a positive integer"))?;
+    let r = blocking(&state.records, move |rec| rec.vread(&rt, &id, v)).await?;
+    Ok(resource_response(&r, &rendering, StatusCode::OK))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let rt = rtype(&ty)?;
+    check_content_type(&headers, &[])?;
+    let value = parse_json(&body)?;
+    let cond = headers
+        .get("if-none-exist")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let out = blocking(&state.records, move |rec| {
+        rec.create(&rt, value, cond.as_deref())
+    })
+    .await?;
+    let mut resp = write_response(&state, &out, &headers, &rendering);
+    if out.existing {
+        *resp.status_mut() = StatusCode::OK;
+    }
+    Ok(resp)
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path((ty, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let (rt, id) = (rtype(&ty)?, rid(&id)?);
+    check_content_type(&headers, &[])?;
+    let value = parse_json(&body)?;
+    let if_match = if_match(&headers)?;
+    let out = blocking(&state.records, move |rec| {
+        rec.update(&rt, &id, value, if_match)
+    })
+    .await?;
+    Ok(write_response(&state, &out, &headers, &rendering))
+}
+
+pub async fn conditional_update(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let rt = rtype(&ty)?;
+    let query = q.clone().filter(|q| !q.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            IssueCode::NotSupported,
+            "PUT on a type needs search parameters (conditional update) or an id",
+        )
+    })?;
+    check_content_type(&headers, &[])?;
+    let value = parse_json(&body)?;
+    let if_match = if_match(&headers)?;
+    let out = blocking(&state.records, move |rec| {
+        rec.conditional_update(&rt, &query, value, if_match)
+    })
+    .await?;
+    Ok(write_response(&state, &out, &headers, &rendering))
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((ty, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let (rt, id) = (rtype(&ty)?, rid(&id)?);
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/json-patch+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueCode::NotSupported,
+            "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
+        ));
+    }
+    let value = parse_json(&body)?;
+    let if_match = if_match(&headers)?;
+    let out = blocking(&state.records, move |rec| {
+        rec.patch(&rt, &id, value, if_match)
+    })
+    .await?;
+    Ok(write_response(&state, &out, &headers, &rendering))
+}
+
+fn delete_response(deleted: Option<StoredResource>) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(d) = deleted {
+        set_header(&mut resp, header::ETAG, &etag(&d));
+    }
+    resp
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((ty, id)): Path<(String, String)>,
+) -> ApiResult {
+    let (rt, id) = (rtype(&ty)?, rid(&id)?);
+    let deleted = blocking(&state.records, move |rec| rec.delete(&rt, &id)).await?;
+    Ok(delete_response(deleted))
+}
+
+pub async fn conditional_delete(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let rt = rtype(&ty)?;
+    let query = q.filter(|q| !q.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            IssueCode::NotSupported,
+            "DELETE on a type needs search parameters (conditional delete)",
+        )
+    })?;
+    let deleted = blocking(&state.records, move |rec| {
+        rec.conditional_delete(&rt, &query)
+    })
+    .await?;
+    Ok(delete_response(deleted))
+}
+
+/// Percent-encodes a query component.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn page_url(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    count: usize,
+    offset: usize,
+) -> String {
+    let mut parts: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "_count" && k != "_offset")
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    parts.push(format!("_count={count}"));
+    parts.push(format!("_offset={offset}"));
+    format!("{base}/{path}?{}", parts.join("&"))
+}
+
+fn page_links(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    count: usize,
+    offset: usize,
+    total: u64,
+) -> Vec<Value> {
+    let mut links = vec![link("self", &page_url(base, path, params, count, offset))];
+    if count > 0 && ((offset + count) as u64) < total {
+        links.push(link(
+            "next",
+            &page_url(base, path, params, count, offset + count),
+        ));
+    }
+    if offset > 0 {
+        links.push(link(
+            "previous",
+            &page_url(base, path, params, count, offset.saturating_sub(count)),
+        ));
+    }
+    links
+}
+
+async fn search_with(
+    state: AppState,
+    ty: String,
+    pairs: Vec<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&pairs, &headers)?;
+    let rt = rtype(&ty)?;
+    let mut req = query::parse(&rt, &pairs, lenient(&headers))?;
+    let requested = pairs.iter().any(|(k, _)| k == "_count");
+    if !requested {
+        req.search.count = state.config.default_count;
+    }
+    req.search.count = req.search.count.min(state.config.max_count);
+    if rendering.summary == Summary::Count {
+        req.search.count = 0;
+    }
+    let (count, offset) = (req.search.count, req.search.offset);
+    let page = blocking(&state.records, move |rec| rec.search(&req)).await?;
+    let links = page_links(
+        &state.config.base_url,
+        &ty,
+        &pairs,
+        count,
+        offset,
+        page.total,
+    );
+    let b = bundle::searchset(
+        &state.config.base_url,
+        &page.resources,
+        Some(page.total),
+        links,
+        &rendering,
+    );
+    Ok(fhir_json_response(StatusCode::OK, &b, rendering.pretty))
+}
+
+pub async fn search_type(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    search_with(state, ty, params(&q), headers).await
+}
+
+/// `POST [type]/_search` with form-encoded parameters (and any in the URL).
+pub async fn search_type_post(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let mut pairs = params(&q);
+    let form = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
+    pairs.extend(query::decode_pairs(form));
+    search_with(state, ty, pairs, headers).await
+}
+
+async fn history_with(
+    state: AppState,
+    scope: HistoryScope,
+    path: String,
+    q: Option<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let pairs = params(&q);
+    let rendering = Rendering::from_request(&pairs, &headers)?;
+    let mut count = state.config.default_count;
+    let mut offset = 0;
+    let mut since = None;
+    let mut at = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "_count" => {
+                count = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("_count must be a non-negative integer"))?
+            }
+            "_offset" => {
+                offset = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("_offset must be a non-negative integer"))?
+            }
+            "_since" => {
+                since = Some(parse_instant(v).ok_or_else(|| {
+                    ApiError::bad_request("_since must be an instant such as 2024-01-01T00:00:00Z")
+                })?)
+            }
+            // Our own snapshot bound that keeps later pages stable while others write.
+            "_before" => {
+                at = Some(
+                    v.parse::<i64>()
+                        .map_err(|_| ApiError::bad_request("_before is not valid"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let count = count.min(state.config.max_count);
+    let at = at.unwrap_or_else(now_micros);
+    let q = HistoryQuery {
+        scope,
+        since,
+        at: Some(at),
+        count,
+        offset,
+    };
+    let page = blocking(&state.records, move |rec| rec.history(&q)).await?;
+    let mut link_params: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != "_before").collect();
+    link_params.push(("_before".into(), at.to_string()));
+    let links = page_links(
+        &state.config.base_url,
+        &path,
+        &link_params,
+        count,
+        offset,
+        page.total,
+    );
+    let b = bundle::history(
+        &state.config.base_url,
+        &page.entries,
+        page.total,
+        links,
+        &rendering,
+    );
+    Ok(fhir_json_response(StatusCode::OK, &b, rendering.pretty))
+}
+
+pub async fn history_instance(
+    State(state): State<AppState>,
+    Path((ty, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (rt, rid) = (rtype(&ty)?, rid(&id)?);
+    history_with(
+        state,
+        HistoryScope::Instance(rt, rid),
+        format!("{ty}/{id}/_history"),
+        q,
+        headers,
+    )
+    .await
+}
+
+pub async fn history_type(
+    State(state): State<AppState>,
+    Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rt = rtype(&ty)?;
+    history_with(
+        state,
+        HistoryScope::Type(rt),
+        format!("{ty}/_history"),
+        q,
+        headers,
+    )
+    .await
+}
+
+pub async fn history_system(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    history_with(state, HistoryScope::System, "_history".into(), q, headers).await
+}
+
+/// `POST /` with a batch or transaction Bundle.
+pub async fn batch_or_transaction(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    check_content_type(&headers, &[])?;
+    let value = parse_json(&body)?;
+    let (kind, outcomes) = blocking(&state.records, move |rec| rec.bundle(value)).await?;
+    let with_resources =
+        prefer_return(&headers) == Return::Representation && headers.get("prefer").is_some();
+    let b = bundle::bundle_response(
+        &state.config.base_url,
+        kind,
+        outcomes,
+        with_resources,
+        &rendering,
+    );
+    Ok(fhir_json_response(StatusCode::OK, &b, rendering.pretty))
+}
+
+/// `$validate` on a type or an instance: the body is the resource, or a Parameters
+/// resource with a `resource` parameter. The answer is an OperationOutcome: 200 when the
+/// resource is valid, 400 listing the errors when not.
+pub async fn validate(
+    State(_state): State<AppState>,
+    Path(path): Path<Vec<String>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let rt = rtype(path.first().map(String::as_str).unwrap_or(""))?;
+    check_content_type(&headers, &[])?;
+    let mut value = parse_json(&body)?;
+    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters")
+        && rt.as_str() != "Parameters"
+    {
+        let found = value
+            .get("parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+            })
+            .and_then(|p| p.get("resource"))
+            .cloned();
+        value = found.ok_or_else(|| {
+            ApiError::bad_request("the Parameters resource has no 'resource' parameter")
+        })?;
+    }
+    if value.get("resourceType").and_then(Value::as_str) != Some(rt.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "$validate on {rt} needs a {rt} resource"
+        )));
+    }
+    let issues = tokio::task::spawn_blocking(move || oxehr_fhir::validate::validate(&value))
+        .await
+        .map_err(|_| ApiError::from(RecordsError::Internal("validation worker failed".into())))?;
+    let status = if issues.iter().any(Issue::is_error) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(fhir_json_response(
+        status,
+        &operation_outcome(&issues),
+        rendering.pretty,
+    ))
+}
+
+/// Any other path or method under `/fhir`.
+pub async fn not_found() -> ApiResult {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        IssueCode::NotSupported,
+        "no such FHIR endpoint",
+    ))
+}
+
+pub async fn method_not_allowed() -> ApiResult {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        IssueCode::NotSupported,
+        "this method is not supported on this URL",
+    ))
+}

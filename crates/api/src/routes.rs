@@ -1,0 +1,124 @@
+//! The URL map of the FHIR REST API and the layers around it: body limit, timeout,
+//! request ids, tracing, panic catching, and turning every non-FHIR error answer (from
+//! those layers or the router) into an OperationOutcome.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use oxehr_fhir::IssueCode;
+use oxehr_records::Records;
+
+use crate::error::ApiError;
+use crate::format::FHIR_JSON;
+use crate::interactions as i;
+use crate::{ApiConfig, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application: FHIR on `/fhir`.
+pub fn router(records: Records, config: ApiConfig) -> Router {
+    let state = AppState {
+        records,
+        config: Arc::new(config.clone()),
+    };
+    let fhir = Router::new()
+        .route("/metadata", get(i::metadata))
+        .route(
+            "/",
+            post(i::batch_or_transaction).fallback(i::method_not_allowed),
+        )
+        .route("/_history", get(i::history_system))
+        .route(
+            "/{type}",
+            get(i::search_type)
+                .post(i::create)
+                .put(i::conditional_update)
+                .delete(i::conditional_delete),
+        )
+        .route("/{type}/_search", post(i::search_type_post))
+        .route("/{type}/_history", get(i::history_type))
+        .route("/{type}/$validate", post(i::validate))
+        .route(
+            "/{type}/{id}",
+            get(i::read)
+                .put(i::update)
+                .patch(i::patch)
+                .delete(i::delete),
+        )
+        .route("/{type}/{id}/$validate", post(i::validate))
+        .route("/{type}/{id}/_history", get(i::history_instance))
+        .route("/{type}/{id}/_history/{vid}", get(i::vread))
+        .fallback(i::not_found)
+        .with_state(state.clone());
+    // `POST /fhir/` (trailing slash) is the base URL too.
+    let base_slash = Router::new()
+        .route(
+            "/fhir/",
+            post(i::batch_or_transaction).fallback(i::method_not_allowed),
+        )
+        .with_state(state);
+    Router::new()
+        .nest("/fhir", fhir)
+        .merge(base_slash)
+        .fallback(i::not_found)
+        .layer(middleware::from_fn(fhir_errors))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, "internal error; see the server log")
+                .into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // The path names types and ids; the query may carry search values
+                // (names, birth dates) and is never logged.
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Gives error answers that are not FHIR yet (413 from the body limit, 405 from the
+/// router, 4xx from extractors) an OperationOutcome body.
+async fn fhir_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_fhir = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == FHIR_JSON);
+    if (status.is_client_error() || status.is_server_error()) && !is_fhir {
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => IssueCode::TooLong,
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND => IssueCode::NotSupported,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => IssueCode::Timeout,
+            s if s.is_server_error() => IssueCode::Exception,
+            _ => IssueCode::Invalid,
+        };
+        let why = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                "the request body is larger than this server accepts".to_string()
+            }
+            StatusCode::SERVICE_UNAVAILABLE => "the request took too long".to_string(),
+            s => format!(
+                "the request was refused ({})",
+                s.canonical_reason().unwrap_or("error")
+            ),
+        };
+        return ApiError::new(status, code, why).into_response();
+    }
+    resp
+}

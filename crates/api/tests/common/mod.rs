@@ -1,0 +1,223 @@
+//! Test harness: starts the real server (real store, real HTTP on a free loopback port)
+//! on SQLite (a temporary directory) or PostgreSQL (a schema of its own per test).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use oxehr_api::ApiConfig;
+use oxehr_records::{Records, RecordsConfig};
+use oxehr_store::Store;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<String>,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("OXEHR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+fn unique_schema() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "api_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Starts a server; `None` when PostgreSQL is wanted but unreachable outside CI.
+pub async fn start(backend: Backend) -> Option<TestServer> {
+    start_with(backend, ApiConfig::default()).await
+}
+
+pub async fn start_with(backend: Backend, mut config: ApiConfig) -> Option<TestServer> {
+    let (store, dir, schema): (Arc<dyn Store>, _, _) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = oxehr_store_sqlite::SqliteStore::open(
+                &dir.path().join("t.sqlite"),
+                Default::default(),
+            )
+            .expect("open sqlite");
+            (Arc::new(store), Some(dir), None)
+        }
+        Backend::Postgres => {
+            let schema = unique_schema();
+            let cfg = oxehr_store_postgres::PostgresConfig {
+                schema: Some(schema.clone()),
+                ..Default::default()
+            };
+            let url = postgres_url();
+            let opened = tokio::task::spawn_blocking(move || {
+                oxehr_store_postgres::PostgresStore::connect(&url, cfg)
+            })
+            .await
+            .expect("join");
+            match opened {
+                Ok(store) => (Arc::new(store), None, Some(schema)),
+                Err(e) => {
+                    if std::env::var_os("CI").is_some() {
+                        panic!("PostgreSQL is unreachable in CI: {e}");
+                    }
+                    eprintln!(
+                        "skipping: PostgreSQL unreachable ({e}); set OXEHR_TEST_POSTGRES_URL"
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let records = Records::new(store, RecordsConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    config.base_url = format!("http://{addr}/fhir");
+    let router = oxehr_api::router(records, config.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = oxehr_api::run(listener, router, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Some(TestServer {
+        base: config.base_url,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        _dir: dir,
+        schema,
+    })
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(schema) = self.schema.take() {
+            // Best effort: drop the test's schema on a thread of its own (no runtime here).
+            let url = postgres_url();
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = self.client.get(self.url(path)).send().await.expect("GET");
+        split(resp).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(serde_json::to_vec(body).expect("json"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        split(req.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.send(reqwest::Method::POST, path, body, &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.send(reqwest::Method::PUT, path, body, &[]).await
+    }
+}
+
+pub async fn split(resp: reqwest::Response) -> (u16, Value, reqwest::header::HeaderMap) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    (status, value, headers)
+}
+
+/// Reads a file of the shared third-party test material.
+pub fn shared(path: &str) -> Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(path);
+    let text =
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+    serde_json::from_str(&text).expect("shared JSON")
+}
+
+/// A resource without `id` and `meta`, for comparing what was sent with what is stored.
+pub fn without_id_meta(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Value::Object(m) = &mut v {
+        m.shift_remove("id");
+        m.shift_remove("meta");
+    }
+    v
+}
+
+/// Declares each listed async test fn once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let s = $crate::common::start($crate::common::Backend::Sqlite).await.expect("sqlite server");
+                    super::$name(&s).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(s) = $crate::common::start($crate::common::Backend::Postgres).await else { return };
+                    super::$name(&s).await;
+                }
+            )*
+        }
+    };
+}

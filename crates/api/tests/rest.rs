@@ -1,0 +1,581 @@
+//! The RESTful interactions over real HTTP, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{shared, without_id_meta, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn example(name: &str) -> Value {
+    shared(&format!("fhir-examples/{name}"))
+}
+
+fn issue_codes(oo: &Value) -> Vec<String> {
+    assert_eq!(
+        oo["resourceType"], "OperationOutcome",
+        "expected an OperationOutcome: {oo}"
+    );
+    oo["issue"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| i["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn create_then_read_returns_what_was_sent(s: &TestServer) {
+    let patient = example("Patient-example.json");
+    let (status, body, h) = s.post("Patient", &patient).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("id").to_string();
+    assert_ne!(id, "example", "POST assigns a new id");
+    assert_eq!(header(&h, "etag"), "W/\"1\"");
+    assert_eq!(
+        header(&h, "location"),
+        s.url(&format!("Patient/{id}/_history/1"))
+    );
+    assert_eq!(body["meta"]["versionId"], "1");
+    let (status, read, h) = s.get(&format!("Patient/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&h, "content-type"),
+        "application/fhir+json; charset=utf-8"
+    );
+    assert_eq!(
+        without_id_meta(&read).to_string(),
+        without_id_meta(&patient).to_string(),
+        "same content in the same order"
+    );
+    assert!(read["meta"]["lastUpdated"]
+        .as_str()
+        .is_some_and(|s| s.ends_with('Z')));
+}
+
+async fn update_makes_versions_and_vread_returns_each(s: &TestServer) {
+    let mut obs = example("Observation-example.json");
+    obs["id"] = json!("bp-1");
+    let (status, _, h) = s.put("Observation/bp-1", &obs).await;
+    assert_eq!(status, 201, "create-on-update answers 201");
+    assert_eq!(header(&h, "etag"), "W/\"1\"");
+    obs["status"] = json!("amended");
+    let (status, body, h) = s.put("Observation/bp-1", &obs).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "etag"), "W/\"2\"");
+    let (_, v1, _) = s.get("Observation/bp-1/_history/1").await;
+    let (_, v2, _) = s.get("Observation/bp-1/_history/2").await;
+    assert_eq!(v1["status"], "final");
+    assert_eq!(v2["status"], "amended");
+    assert_eq!(v2["meta"]["versionId"], "2");
+    let (status, _, _) = s.get("Observation/bp-1/_history/3").await;
+    assert_eq!(status, 404);
+}
+
+async fn history_lists_versions_newest_first_with_since_and_count(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["id"] = json!("h1");
+    for family in ["A", "B", "C"] {
+        p["name"][0]["family"] = json!(family);
+        let (status, _, _) = s.put("Patient/h1", &p).await;
+        assert!(status == 200 || status == 201);
+    }
+    let (_, b, _) = s.get("Patient/h1/_history").await;
+    assert_eq!(b["type"], "history");
+    assert_eq!(b["total"], 3);
+    let versions: Vec<&str> = b["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(versions, ["3", "2", "1"]);
+    assert_eq!(b["entry"][2]["request"]["method"], "POST");
+    assert_eq!(b["entry"][0]["request"]["method"], "PUT");
+    // _count pages, with a next link that leads to the rest.
+    let (_, b, _) = s.get("Patient/h1/_history?_count=2").await;
+    assert_eq!(b["entry"].as_array().map(Vec::len), Some(2));
+    let next = b["link"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("next link");
+    let resp = s
+        .client
+        .get(next["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("next");
+    let (_, b2, _) = common::split(resp).await;
+    assert_eq!(b2["entry"][0]["resource"]["meta"]["versionId"], "1");
+    // _since: only versions at or after the second one's lastUpdated.
+    let (_, v2, _) = s.get("Patient/h1/_history/2").await;
+    let since = v2["meta"]["lastUpdated"]
+        .as_str()
+        .expect("lastUpdated")
+        .to_string();
+    let (_, b, _) = s
+        .get(&format!(
+            "Patient/h1/_history?_since={}",
+            since.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(b["total"], 2, "{b}");
+    // type and system history include it.
+    let (_, t, _) = s.get("Patient/_history").await;
+    assert_eq!(t["total"], 3);
+    let mut o = example("Organization-hl7.json");
+    o["id"] = json!("o1");
+    s.put("Organization/o1", &o).await;
+    let (_, sys, _) = s.get("_history").await;
+    assert_eq!(sys["total"], 4);
+    assert_eq!(sys["entry"][0]["resource"]["resourceType"], "Organization");
+}
+
+async fn delete_makes_reads_answer_410_and_keeps_history(s: &TestServer) {
+    let (_, created, _) = s.post("Patient", &example("Patient-example.json")).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let resp = s
+        .client
+        .delete(s.url(&format!("Patient/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 204);
+    let (status, oo, _) = s.get(&format!("Patient/{id}")).await;
+    assert_eq!(status, 410);
+    assert_eq!(issue_codes(&oo), ["deleted"]);
+    let (status, _, _) = s.get(&format!("Patient/{id}/_history/1")).await;
+    assert_eq!(status, 200, "earlier versions stay readable");
+    let (_, h, _) = s.get(&format!("Patient/{id}/_history")).await;
+    assert_eq!(h["total"], 2);
+    assert_eq!(h["entry"][0]["request"]["method"], "DELETE");
+    assert!(h["entry"][0].get("resource").is_none());
+    let (_, found, _) = s.get(&format!("Patient?_id={id}")).await;
+    assert_eq!(
+        found["total"], 0,
+        "a deleted resource is not found by search"
+    );
+    let (status, _, _) = s.get("Patient/never-existed").await;
+    assert_eq!(status, 404);
+}
+
+async fn update_with_stale_if_match_returns_412(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["id"] = json!("im1");
+    s.put("Patient/im1", &p).await;
+    p["active"] = json!(false);
+    let (status, _, h) = s
+        .send(Method::PUT, "Patient/im1", &p, &[("if-match", "W/\"1\"")])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "etag"), "W/\"2\"");
+    let (status, oo, _) = s
+        .send(Method::PUT, "Patient/im1", &p, &[("if-match", "W/\"1\"")])
+        .await;
+    assert_eq!(status, 412);
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    let (_, cur, _) = s.get("Patient/im1").await;
+    assert_eq!(
+        cur["meta"]["versionId"], "2",
+        "the stale update wrote nothing"
+    );
+}
+
+async fn conditional_create_does_not_duplicate(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["identifier"] = json!([{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "cc-777"}]);
+    let cond = [(
+        "if-none-exist",
+        "identifier=urn:oid:1.2.36.146.595.217.0.1|cc-777",
+    )];
+    let (first, b1, _) = s.send(Method::POST, "Patient", &p, &cond).await;
+    assert_eq!(first, 201, "{b1}");
+    // Eight more at once: all find the first one.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let client = s.client.clone();
+        let url = s.url("Patient");
+        let body = serde_json::to_vec(&p).expect("json");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .header(cond[0].0, cond[0].1)
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), 200);
+    }
+    let (_, found, _) = s
+        .get("Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|cc-777")
+        .await;
+    assert_eq!(found["total"], 1);
+}
+
+async fn concurrent_conditional_creates_make_exactly_one(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["identifier"] = json!([{"system": "urn:test", "value": "race-1"}]);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let client = s.client.clone();
+        let url = s.url("Patient");
+        let body = serde_json::to_vec(&p).expect("json");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", "identifier=urn:test|race-1")
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let st = t.await.expect("join");
+        assert!(st == 200 || st == 201, "status {st}");
+        created += usize::from(st == 201);
+    }
+    assert_eq!(created, 1);
+    let (_, found, _) = s.get("Patient?identifier=urn:test|race-1").await;
+    assert_eq!(found["total"], 1);
+}
+
+async fn failing_transaction_stores_nothing(s: &TestServer) {
+    let good = example("Patient-example.json");
+    let mut bad = example("Observation-example.json");
+    bad["status"] = json!("not-a-status");
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7f2b7a3e-0000-4000-8000-000000000001", "resource": good, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Organization", "id": "tx-org", "name": "Org"}, "request": {"method": "PUT", "url": "Organization/tx-org"}},
+        {"resource": bad, "request": {"method": "POST", "url": "Observation"}},
+    ]});
+    let (status, oo, _) = s.post("", &tx).await;
+    assert_eq!(status, 400, "{oo}");
+    let expr = oo["issue"][0]["expression"][0].as_str().unwrap_or("");
+    assert!(
+        expr.starts_with("Bundle.entry[2]"),
+        "the failing entry is named: {oo}"
+    );
+    let (_, h, _) = s.get("_history").await;
+    assert_eq!(h["total"], 0, "nothing stored");
+    let (status, _, _) = s.get("Organization/tx-org").await;
+    assert_eq!(status, 404);
+}
+
+async fn transaction_rewrites_references_and_answers_per_entry(s: &TestServer) {
+    let mut patient = example("Patient-example.json");
+    patient.as_object_mut().expect("obj").remove("id");
+    let mut obs = example("Observation-example.json");
+    obs["subject"] = json!({"reference": "urn:uuid:7f2b7a3e-0000-4000-8000-0000000000aa"});
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7f2b7a3e-0000-4000-8000-0000000000bb", "resource": obs, "request": {"method": "POST", "url": "Observation"}},
+        {"fullUrl": "urn:uuid:7f2b7a3e-0000-4000-8000-0000000000aa", "resource": patient, "request": {"method": "POST", "url": "Patient"}},
+    ]});
+    let (status, resp, _) = s.post("", &tx).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["type"], "transaction-response");
+    let entries = resp["entry"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert_eq!(e["response"]["status"], "201 Created");
+    }
+    let patient_loc = entries[1]["response"]["location"]
+        .as_str()
+        .expect("location");
+    let patient_ref = patient_loc.split("/_history").next().expect("ref");
+    let obs_loc = entries[0]["response"]["location"]
+        .as_str()
+        .expect("location");
+    let (_, stored, _) = s.get(obs_loc.split("/_history").next().expect("obs")).await;
+    assert_eq!(stored["subject"]["reference"], patient_ref);
+}
+
+async fn conditional_update_and_delete_follow_matches(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p.as_object_mut().expect("obj").remove("id");
+    p["identifier"] = json!([{"system": "urn:test", "value": "cu-1"}]);
+    let (status, created, _) = s.put("Patient?identifier=urn:test|cu-1", &p).await;
+    assert_eq!(status, 201, "no match creates: {created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    p["active"] = json!(false);
+    let (status, updated, _) = s.put("Patient?identifier=urn:test|cu-1", &p).await;
+    assert_eq!(status, 200);
+    assert_eq!(updated["id"], id.as_str());
+    assert_eq!(updated["meta"]["versionId"], "2");
+    // A second match makes the condition ambiguous: 412.
+    let (_, _, _) = s.post("Patient", &p).await;
+    let (status, _, _) = s.put("Patient?identifier=urn:test|cu-1", &p).await;
+    assert_eq!(status, 412);
+    let resp = s
+        .client
+        .delete(s.url("Patient?identifier=urn:test|cu-1"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 412);
+    let resp = s
+        .client
+        .delete(s.url(&format!("Patient?_id={id}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 204);
+    let (status, _, _) = s.get(&format!("Patient/{id}")).await;
+    assert_eq!(status, 410);
+}
+
+async fn json_patch_changes_one_element(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["id"] = json!("jp1");
+    s.put("Patient/jp1", &p).await;
+    let patch = json!([{"op": "replace", "path": "/gender", "value": "female"}]);
+    let resp = s
+        .client
+        .patch(s.url("Patient/jp1"))
+        .header("content-type", "application/json-patch+json")
+        .body(patch.to_string())
+        .send()
+        .await
+        .expect("patch");
+    let (status, body, _) = common::split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["gender"], "female");
+    assert_eq!(body["meta"]["versionId"], "2");
+    let mut expected = without_id_meta(&p);
+    expected["gender"] = json!("female");
+    assert_eq!(without_id_meta(&body).to_string(), expected.to_string());
+}
+
+async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving(s: &TestServer) {
+    // Malformed JSON.
+    let resp = s
+        .client
+        .post(s.url("Patient"))
+        .header("content-type", "application/fhir+json")
+        .body("{\"resourceType\": \"Patient\",")
+        .send()
+        .await
+        .expect("post");
+    let (status, oo, _) = common::split(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(issue_codes(&oo), ["structure"]);
+    // Wrong resourceType for the URL.
+    let (status, oo, _) = s
+        .post("Observation", &example("Patient-example.json"))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(oo["issue"][0]["expression"][0], "resourceType");
+    // Id in the body differs from the URL.
+    let (status, _, _) = s
+        .put("Patient/other-id", &example("Patient-example.json"))
+        .await;
+    assert_eq!(status, 400);
+    // Unknown type.
+    let (status, oo, _) = s.post("Fish", &json!({"resourceType": "Fish"})).await;
+    assert_eq!(status, 404);
+    assert_eq!(issue_codes(&oo), ["not-supported"]);
+    // Invalid content: an unknown element, located.
+    let mut p = example("Patient-example.json");
+    p["name"][0]["nickname"] = json!("x");
+    let (status, oo, _) = s.post("Patient", &p).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        oo["issue"][0]["expression"][0], "Patient.name[0].nickname",
+        "{oo}"
+    );
+    // XML is refused with 406 / 415.
+    let resp = s
+        .client
+        .get(s.url("metadata"))
+        .header("accept", "application/fhir+xml")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status().as_u16(), 406);
+    let resp = s
+        .client
+        .post(s.url("Patient"))
+        .header("content-type", "application/fhir+xml")
+        .body("<Patient/>")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 415);
+    // Nothing of that was stored, and the server still serves.
+    let (_, h, _) = s.get("_history").await;
+    assert_eq!(h["total"], 0);
+    let (status, cs, _) = s.get("metadata").await;
+    assert_eq!(status, 200);
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+}
+
+async fn prefer_return_shapes_the_answer(s: &TestServer) {
+    let p = example("Patient-example.json");
+    let (status, body, h) = s
+        .send(Method::POST, "Patient", &p, &[("prefer", "return=minimal")])
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(body, Value::Null);
+    assert!(header(&h, "location").contains("/Patient/"));
+    let (status, body, _) = s
+        .send(
+            Method::POST,
+            "Patient",
+            &p,
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["resourceType"], "OperationOutcome");
+}
+
+async fn summary_and_elements_subset_the_resource(s: &TestServer) {
+    let mut p = example("Patient-example.json");
+    p["id"] = json!("sum1");
+    s.put("Patient/sum1", &p).await;
+    let (_, e, _) = s.get("Patient/sum1?_elements=gender,birthDate").await;
+    let mut keys: Vec<&str> = e
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["birthDate", "gender", "id", "meta", "resourceType"]);
+    assert!(e["meta"]["tag"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .any(|t| t["code"] == "SUBSETTED"));
+    // _summary=true keeps the elements the spec flags isSummary (Patient.name is, .contact is not).
+    let (_, s1, _) = s.get("Patient/sum1?_summary=true").await;
+    assert!(s1.get("name").is_some());
+    assert!(s1.get("contact").is_none());
+    assert!(s1.get("text").is_none());
+    let (_, d, _) = s.get("Patient/sum1?_summary=data").await;
+    assert!(d.get("text").is_none() && d.get("contact").is_some());
+    let (_, c, _) = s.get("Patient?_summary=count").await;
+    assert_eq!(c["total"], 1);
+    assert!(c.get("entry").is_none());
+}
+
+async fn validate_accepts_examples_and_locates_errors(s: &TestServer) {
+    let (status, oo, _) = s
+        .post("Patient/$validate", &example("Patient-example.json"))
+        .await;
+    assert_eq!(status, 200, "{oo}");
+    assert!(oo["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .all(|i| i["severity"] != "error"));
+    let mut bad = example("Patient-example.json");
+    bad["birthDate"] = json!("1974-13-25");
+    let (status, oo, _) = s.post("Patient/$validate", &bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(oo["issue"][0]["expression"][0], "Patient.birthDate");
+    let (_, h, _) = s.get("_history").await;
+    assert_eq!(h["total"], 0, "$validate stores nothing");
+}
+
+async fn search_by_plain_equality(s: &TestServer) {
+    let mut a = example("Patient-example.json");
+    a["id"] = json!("sa");
+    a["name"] = json!([{"family": "Müller", "given": ["Ann"]}]);
+    a["birthDate"] = json!("1970-02-03");
+    let mut b = a.clone();
+    b["id"] = json!("sb");
+    b["name"] = json!([{"family": "Smith", "given": ["Bob"]}]);
+    b["birthDate"] = json!("1980-05-06");
+    s.put("Patient/sa", &a).await;
+    s.put("Patient/sb", &b).await;
+    let ids = |b: &Value| -> Vec<String> {
+        let mut v: Vec<String> = b["entry"]
+            .as_array()
+            .map(|es| {
+                es.iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let (_, r, _) = s.get("Patient?family=muller").await;
+    assert_eq!(ids(&r), ["sa"]);
+    let (_, r, _) = s.get("Patient?birthdate=1980-05-06").await;
+    assert_eq!(ids(&r), ["sb"]);
+    let (_, r, _) = s.get("Patient?birthdate=1980").await;
+    assert_eq!(ids(&r), ["sb"]);
+    let (_, r, _) = s.get("Patient?gender=male").await;
+    assert_eq!(ids(&r), ["sa", "sb"]);
+    let (_, r, _) = s.get("Patient?_id=sa,sb&family=smith").await;
+    assert_eq!(ids(&r), ["sb"]);
+    let (status, oo, _) = s.get("Patient?nonsense=1").await;
+    assert_eq!(status, 400);
+    assert!(oo["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or("")
+        .contains("nonsense"));
+    let resp = s
+        .client
+        .get(s.url("Patient?nonsense=1&gender=male"))
+        .header("prefer", "handling=lenient")
+        .send()
+        .await
+        .expect("get");
+    let (status, r, _) = common::split(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&r), ["sa", "sb"]);
+}
+
+on_both_backends!(
+    create_then_read_returns_what_was_sent,
+    update_makes_versions_and_vread_returns_each,
+    history_lists_versions_newest_first_with_since_and_count,
+    delete_makes_reads_answer_410_and_keeps_history,
+    update_with_stale_if_match_returns_412,
+    conditional_create_does_not_duplicate,
+    concurrent_conditional_creates_make_exactly_one,
+    failing_transaction_stores_nothing,
+    transaction_rewrites_references_and_answers_per_entry,
+    conditional_update_and_delete_follow_matches,
+    json_patch_changes_one_element,
+    bad_input_gets_a_clear_error_and_the_server_keeps_serving,
+    prefer_return_shapes_the_answer,
+    summary_and_elements_subset_the_resource,
+    validate_accepts_examples_and_locates_errors,
+    search_by_plain_equality,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413() {
+    let config = oxehr_api::ApiConfig {
+        max_body_bytes: 1024,
+        ..Default::default()
+    };
+    let s = common::start_with(common::Backend::Sqlite, config)
+        .await
+        .expect("server");
+    let (status, oo, _) = s.post("Patient", &example("Patient-example.json")).await;
+    assert_eq!(status, 413);
+    assert_eq!(issue_codes(&oo), ["too-long"]);
+    let (status, _, _) = s.get("metadata").await;
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,152 @@
+//! The validator against real material: the 722 official R4 examples (with a committed
+//! list of examples the spec itself publishes in an invalid state) and every Synthea
+//! bundle and resource under `../shared/data/synthea`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oxehr_fhir::validate::validate;
+use serde_json::Value;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn load(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn errors(v: &Value) -> Vec<String> {
+    validate(v)
+        .into_iter()
+        .filter(|i| i.is_error())
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                i.code.as_str(),
+                i.expression.join(","),
+                i.diagnostics
+            )
+        })
+        .collect()
+}
+
+/// Official examples that break a core rule, with the element and the rule they break.
+/// Checked against the spec text; the test fails when one of them starts to validate.
+const EXAMPLE_EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "DeviceMetric-example.json",
+        "DeviceMetric.parent is Reference(Device) in R4; the example points at a DeviceDefinition",
+    ),
+    (
+        "DeviceUseStatement-example.json",
+        "DeviceUseStatement.reasonReference allows Condition, Observation, DiagnosticReport, \
+         DocumentReference and Media; the example points at a Procedure",
+    ),
+    (
+        "MedicationRequest-medrx0301.json",
+        "MedicationRequest.dispenseRequest.performer is Reference(Organization); the example \
+         points at a Practitioner",
+    ),
+    (
+        "Observation-clinical-gender.json",
+        "Observation.performer does not allow Encounter; the example's performer is an Encounter",
+    ),
+    (
+        "Questionnaire-qs1.json",
+        "Questionnaire.item.linkId is 1..1; the nested display items of item[0] have none",
+    ),
+];
+
+#[test]
+fn official_examples_validate_except_listed_errata() {
+    let dir = data_dir().join("fhir-examples");
+    let mut failing = BTreeMap::new();
+    // `_package.json` is the package manifest, not an example.
+    let files: Vec<PathBuf> = json_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("_package.json"))
+        .collect();
+    assert_eq!(files.len(), 722, "the official R4 examples");
+    for p in &files {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let errs = errors(&load(p));
+        if !errs.is_empty() {
+            failing.insert(name, errs);
+        }
+    }
+    let mut unexpected = Vec::new();
+    for (name, errs) in &failing {
+        if !EXAMPLE_EXCEPTIONS.iter().any(|(n, _)| n == name) {
+            unexpected.push(format!("{name}:\n  {}", errs.join("\n  ")));
+        }
+    }
+    let now_valid: Vec<&str> = EXAMPLE_EXCEPTIONS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !failing.contains_key(*n))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} examples have errors:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+    assert!(
+        now_valid.is_empty(),
+        "listed exceptions now valid: {now_valid:?}"
+    );
+}
+
+#[test]
+fn synthea_bundles_and_resources_validate() {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for sub in ["smart-on-fhir-r4", "synthea-v3"] {
+        for p in json_files(&data_dir().join("synthea").join(sub)) {
+            let bundle = load(&p);
+            let mut check = |what: String, v: &Value| {
+                count += 1;
+                let errs = errors(v);
+                if !errs.is_empty() {
+                    failures.push(format!("{what}:\n  {}", errs.join("\n  ")));
+                }
+            };
+            check(p.display().to_string(), &bundle);
+            if let Some(Value::Array(entries)) = bundle.get("entry") {
+                for (i, e) in entries.iter().enumerate() {
+                    if let Some(r) = e.get("resource") {
+                        check(format!("{} entry[{i}]", p.display()), r);
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 12_000, "resources checked: {count}");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

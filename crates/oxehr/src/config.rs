@@ -1,0 +1,107 @@
+//! Configuration: the TOML file's keys, storage selection shared by the commands, and
+//! logging set-up. Invalid configuration is an error at start, never a silent default.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+
+use oxehr_records::{Records, RecordsConfig};
+use oxehr_store::Store;
+
+/// The optional TOML file. Unknown keys are rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub database: Option<String>,
+    pub base_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub log_format: Option<String>,
+    pub validate: Option<bool>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+}
+
+/// Where the data lives: SQLite under `--data` (default), or PostgreSQL with `--database`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Data directory for the embedded SQLite database.
+    #[arg(long, env = "OXEHR_DATA")]
+    pub data: Option<PathBuf>,
+    /// `postgres://…` URL: use PostgreSQL instead of SQLite.
+    #[arg(long, env = "OXEHR_DATABASE")]
+    pub database: Option<String>,
+    /// Validate resources against the core definitions on write (default true).
+    #[arg(long, env = "OXEHR_VALIDATE")]
+    pub validate: Option<bool>,
+}
+
+impl StorageArgs {
+    pub fn data_dir(&self, file: &FileConfig) -> PathBuf {
+        self.data
+            .clone()
+            .or(file.data.clone())
+            .unwrap_or_else(|| PathBuf::from("oxehr-data"))
+    }
+
+    /// Opens the configured store and the record layer over it.
+    pub fn open(&self, file: &FileConfig) -> Result<Records> {
+        let database = self.database.clone().or(file.database.clone());
+        let store: Arc<dyn Store> = match database {
+            Some(url) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    bail!("--database must be a postgres:// URL");
+                }
+                let store = oxehr_store_postgres::PostgresStore::connect(&url, Default::default())
+                    .map_err(|e| anyhow::anyhow!("cannot open PostgreSQL: {e}"))?;
+                Arc::new(store)
+            }
+            None => {
+                let dir = self.data_dir(file);
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let store = oxehr_store_sqlite::SqliteStore::open(
+                    &dir.join("oxehr.sqlite"),
+                    Default::default(),
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot open the SQLite database in {}: {e}", dir.display())
+                })?;
+                Arc::new(store)
+            }
+        };
+        let config = RecordsConfig {
+            validate: self.validate.or(file.validate).unwrap_or(true),
+            ..RecordsConfig::default()
+        };
+        Ok(Records::new(store, config))
+    }
+}
+
+pub fn init_logging(format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OXEHR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => bail!("unknown log format '{other}' (use text or json)"),
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! The `oxehr` binary as a user runs it: `import` of every Synthea bundle (resumable),
+//! and a crash test — `kill -9` during a concurrent write load, restart, and every write
+//! that had been answered 2xx is readable.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn oxehr() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oxehr"))
+}
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+fn postgres_url() -> String {
+    std::env::var("OXEHR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` outside CI when
+/// PostgreSQL is unreachable.
+struct TempDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TempDatabase {
+    fn create(tag: &str) -> Option<TempDatabase> {
+        let admin = postgres_url();
+        let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "PostgreSQL is unreachable in CI: {e}"
+                );
+                eprintln!("skipping: PostgreSQL unreachable ({e})");
+                return None;
+            }
+        };
+        let name = format!("oxehr_{tag}_{}", std::process::id());
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .expect("drop");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        Some(TempDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Removes ids, meta and every reference string, so content can be compared without
+/// knowing the ids the server assigned.
+fn content(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "id" && k.as_str() != "meta")
+                .map(|(k, v)| {
+                    if k == "reference" {
+                        (k.clone(), json!("*"))
+                    } else {
+                        (k.clone(), content(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(content).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sent_resources(dirs: &[&str]) -> HashMap<String, Vec<String>> {
+    let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
+    for dir in dirs {
+        for entry in std::fs::read_dir(shared(dir)).expect("dir") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+            let b: Value = serde_json::from_str(&text).expect("json");
+            for e in b["entry"].as_array().expect("entries") {
+                let r = &e["resource"];
+                let ty = r["resourceType"].as_str().expect("type").to_string();
+                by_type.entry(ty).or_default().push(content(r).to_string());
+            }
+        }
+    }
+    by_type
+}
+
+/// Every current resource, via the system history of a server.
+fn stored_resources(base: &str) -> (HashMap<String, Vec<String>>, Vec<Value>) {
+    let client = reqwest::blocking::Client::new();
+    let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
+    let mut all = Vec::new();
+    let mut url = format!("{base}/_history?_count=1000");
+    loop {
+        let page: Value = client
+            .get(&url)
+            .send()
+            .expect("history")
+            .json()
+            .expect("json");
+        for e in page["entry"].as_array().cloned().unwrap_or_default() {
+            let r = e["resource"].clone();
+            let ty = r["resourceType"].as_str().expect("type").to_string();
+            by_type.entry(ty).or_default().push(content(&r).to_string());
+            all.push(r);
+        }
+        match page["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        {
+            Some(next) => url = next["url"].as_str().expect("url").to_string(),
+            None => break,
+        }
+    }
+    (by_type, all)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(storage: &[&str]) -> Server {
+        let mut child = oxehr()
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(storage)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn oxehr serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("line");
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Some(a) = v["fields"]["addr"].as_str() {
+                    break a.to_string();
+                }
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base: format!("http://{addr}/fhir"),
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn import_then_compare(storage: &[&str], data_dir: &Path) {
+    let dirs = ["synthea/smart-on-fhir-r4", "synthea/synthea-v3"];
+    let out = oxehr()
+        .arg("import")
+        .args(dirs.iter().map(|d| shared(d)))
+        .args(storage)
+        .arg("--journal")
+        .arg(data_dir.join("journal.txt"))
+        .arg("--quiet")
+        .output()
+        .expect("run import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "import failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("imported 16749 resources from 97 files"),
+        "{stdout}"
+    );
+    // Resumable: a second run skips every file and writes nothing.
+    let out = oxehr()
+        .arg("import")
+        .args(dirs.iter().map(|d| shared(d)))
+        .args(storage)
+        .arg("--journal")
+        .arg(data_dir.join("journal.txt"))
+        .arg("--quiet")
+        .output()
+        .expect("rerun");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("imported 0 resources from 0 files") && stdout.contains("97 skipped"),
+        "{stdout}"
+    );
+
+    let server = Server::start(storage);
+    let (stored, all) = stored_resources(&server.base);
+    let mut sent = sent_resources(&dirs);
+    // Conditional creates (ifNoneExist) of the v3 batch files match nothing twice here,
+    // so every sent resource is stored once.
+    let mut stored = stored;
+    for v in sent.values_mut().chain(stored.values_mut()) {
+        v.sort();
+    }
+    assert_eq!(sent.keys().len(), stored.keys().len());
+    for (ty, list) in &sent {
+        let got = stored.get(ty).cloned().unwrap_or_default();
+        assert_eq!(
+            got.len(),
+            list.len(),
+            "{ty}: {} stored, {} sent",
+            got.len(),
+            list.len()
+        );
+        if let Some((a, b)) = list.iter().zip(&got).find(|(a, b)| a != b) {
+            panic!("{ty}: stored content differs from what was sent:\nsent   {a}\nstored {b}");
+        }
+    }
+    // Every literal reference points at a stored resource.
+    let ids: std::collections::HashSet<String> = all
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match x {
+                        Value::String(s) if k == "reference" => out.push(s.clone()),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all_refs = Vec::new();
+    all.iter().for_each(|r| refs(r, &mut all_refs));
+    let dangling: Vec<&String> = all_refs
+        .iter()
+        .filter(|r| !r.starts_with('#') && !ids.contains(*r))
+        .collect();
+    assert!(
+        dangling.is_empty(),
+        "{} dangling references, e.g. {:?}",
+        dangling.len(),
+        dangling.first()
+    );
+}
+
+#[test]
+fn import_loads_every_synthea_bundle_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    import_then_compare(&["--data", &data], dir.path());
+}
+
+#[test]
+fn import_loads_every_synthea_bundle_on_postgres() {
+    let Some(db) = TempDatabase::create("import") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    import_then_compare(&["--database", &db.url], dir.path());
+}
+
+/// Writers create Patients as fast as they can; the server is killed with SIGKILL in
+/// the middle; after a restart every create that had been answered 201 must be there.
+fn crash_keeps_every_acknowledged_write(storage: &[&str]) {
+    let server = Server::start(storage);
+    let base = server.base.clone();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (base, acknowledged, stop) = (base.clone(), acknowledged.clone(), stop.clone());
+        writers.push(std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                n += 1;
+                let body = json!({"resourceType": "Patient", "identifier": [{"system": "urn:crash", "value": format!("{w}-{n}")}]});
+                match client.post(format!("{base}/Patient")).header("content-type", "application/fhir+json").body(body.to_string()).send() {
+                    Ok(resp) if resp.status().as_u16() == 201 => {
+                        let v: Value = resp.json().expect("json");
+                        acknowledged.lock().expect("lock").push(v["id"].as_str().expect("id").to_string());
+                    }
+                    Ok(resp) => panic!("unexpected status {}", resp.status()),
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let the load build up, then pull the plug.
+    let start = Instant::now();
+    while acknowledged.lock().expect("lock").len() < 300
+        && start.elapsed() < Duration::from_secs(15)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let acked = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 300,
+        "only {} writes before the crash",
+        acked.len()
+    );
+
+    let server = Server::start(storage);
+    let client = reqwest::blocking::Client::new();
+    let mut missing = 0;
+    for id in &acked {
+        let status = client
+            .get(format!("{}/Patient/{id}", server.base))
+            .send()
+            .expect("read")
+            .status()
+            .as_u16();
+        if status != 200 {
+            missing += 1;
+        }
+    }
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged writes lost",
+        acked.len()
+    );
+}
+
+#[test]
+fn crash_keeps_every_acknowledged_write_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    crash_keeps_every_acknowledged_write(&["--data", &data]);
+}
+
+#[test]
+fn crash_keeps_every_acknowledged_write_on_postgres() {
+    let Some(db) = TempDatabase::create("crash") else {
+        return;
+    };
+    crash_keeps_every_acknowledged_write(&["--database", &db.url]);
+}

@@ -1,0 +1,184 @@
+//! Preparing a version for storage: the CPU work done before a write job starts —
+//! checking the resource, setting `id` and `meta`, validation, index extraction and
+//! serialization.
+
+use serde_json::{Map, Value};
+
+use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
+use oxehr_store::{Method, NewVersion, StoredResource};
+
+use crate::{time_fmt, Records, RecordsError};
+
+/// A resource as received: checked to be an object of a known type.
+#[derive(Debug, Clone)]
+pub(crate) struct Incoming {
+    pub rtype: ResourceType,
+    pub body: Map<String, Value>,
+}
+
+impl Incoming {
+    /// Checks that `value` is a resource, of `expected` type when given.
+    pub fn new(value: Value, expected: Option<&ResourceType>) -> Result<Incoming, RecordsError> {
+        let Value::Object(body) = value else {
+            return Err(RecordsError::invalid(
+                IssueCode::Structure,
+                "the body is not a JSON object",
+            ));
+        };
+        let rtype = match body.get("resourceType") {
+            Some(Value::String(name)) => ResourceType::parse(name).ok_or_else(|| {
+                RecordsError::invalid_at(
+                    IssueCode::NotSupported,
+                    format!("unknown resource type '{name}'"),
+                    "resourceType",
+                )
+            })?,
+            _ => {
+                return Err(RecordsError::invalid_at(
+                    IssueCode::Required,
+                    "the resource has no resourceType",
+                    "resourceType",
+                ))
+            }
+        };
+        if let Some(expected) = expected {
+            if &rtype != expected {
+                return Err(RecordsError::invalid_at(
+                    IssueCode::Invalid,
+                    format!("resourceType '{rtype}' does not match the URL's type '{expected}'"),
+                    "resourceType",
+                ));
+            }
+        }
+        Ok(Incoming { rtype, body })
+    }
+
+    /// The `id` the body carries, if any.
+    pub fn body_id(&self) -> Result<Option<ResourceId>, RecordsError> {
+        match self.body.get("id") {
+            None => Ok(None),
+            Some(Value::String(s)) => ResourceId::parse(s).map(Some).ok_or_else(|| {
+                RecordsError::invalid_at(
+                    IssueCode::Value,
+                    "invalid resource id",
+                    &format!("{}.id", self.rtype),
+                )
+            }),
+            Some(_) => Err(RecordsError::invalid_at(
+                IssueCode::Value,
+                "id must be a string",
+                &format!("{}.id", self.rtype),
+            )),
+        }
+    }
+}
+
+/// A new server-assigned id: a UUID v7, so ids (and the store's keys) grow with time.
+pub(crate) fn new_id() -> ResourceId {
+    // A UUID always matches the id regex.
+    ResourceId::parse(&uuid::Uuid::now_v7().to_string()).expect("a UUID is a valid FHIR id")
+}
+
+impl Records {
+    /// Builds the version to store: `resourceType`, `id` and `meta` (versionId,
+    /// lastUpdated, keeping the client's profile/tag/security/source) first, then the rest
+    /// of the body as sent; validates it; extracts its index entries and compartments.
+    pub(crate) fn prepare(
+        &self,
+        incoming: Incoming,
+        id: &ResourceId,
+        version: VersionId,
+        method: Method,
+        now: i64,
+    ) -> Result<NewVersion, RecordsError> {
+        let Incoming { rtype, mut body } = incoming;
+        let mut meta = match body.shift_remove("meta") {
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(RecordsError::invalid_at(
+                    IssueCode::Structure,
+                    "meta must be an object",
+                    &format!("{rtype}.meta"),
+                ))
+            }
+            None => Map::new(),
+        };
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
+        let mut new_meta = Map::new();
+        new_meta.insert("versionId".into(), Value::String(version.to_string()));
+        new_meta.insert(
+            "lastUpdated".into(),
+            Value::String(time_fmt::format_instant(now)),
+        );
+        new_meta.extend(meta);
+        body.shift_remove("resourceType");
+        body.shift_remove("id");
+        let mut out = Map::with_capacity(body.len() + 3);
+        out.insert("resourceType".into(), Value::String(rtype.to_string()));
+        out.insert("id".into(), Value::String(id.to_string()));
+        out.insert("meta".into(), Value::Object(new_meta));
+        out.extend(body);
+        let value = Value::Object(out);
+
+        if self.config.validate {
+            let issues = oxehr_fhir::validate::validate(&value);
+            if issues.iter().any(|i| i.is_error()) {
+                return Err(RecordsError::Invalid(
+                    issues.into_iter().filter(|i| i.is_error()).collect(),
+                ));
+            }
+        }
+        let extracted = oxehr_search::extract(&value).map_err(|e| {
+            RecordsError::invalid(
+                IssueCode::Processing,
+                format!("cannot index the resource: {e}"),
+            )
+        })?;
+        let mut compartments: Vec<ResourceId> = extracted
+            .patient_compartment
+            .iter()
+            .filter_map(|s| ResourceId::parse(s))
+            .collect();
+        if rtype.as_str() == "Patient" {
+            compartments.push(id.clone());
+        }
+        compartments.sort();
+        compartments.dedup();
+        let body = serde_json::to_string(&value)
+            .map_err(|e| RecordsError::Internal(format!("serialization failed: {e}")))?;
+        Ok(NewVersion {
+            resource: StoredResource {
+                rtype,
+                id: id.clone(),
+                version,
+                last_updated: now,
+                method,
+                body: Some(body),
+            },
+            index: extracted.entries,
+            compartments,
+        })
+    }
+
+    /// The version that records a delete.
+    pub(crate) fn prepare_delete(
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+        now: i64,
+    ) -> NewVersion {
+        NewVersion {
+            resource: StoredResource {
+                rtype: rtype.clone(),
+                id: id.clone(),
+                version,
+                last_updated: now,
+                method: Method::Delete,
+                body: None,
+            },
+            index: Vec::new(),
+            compartments: Vec::new(),
+        }
+    }
+}

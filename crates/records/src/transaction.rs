@@ -1,0 +1,610 @@
+//! `batch` and `transaction` Bundles.
+//!
+//! A transaction is all or nothing: its entries are planned against one read snapshot in
+//! the order the spec gives (DELETE, POST, PUT/PATCH, then GET), `urn:uuid:` and other
+//! `fullUrl` references are rewritten to the ids the server assigns, conditional
+//! references (`Practitioner?identifier=…`) are resolved to the one resource they match,
+//! and every write is committed in one store job that re-checks the plan. A batch runs
+//! each entry on its own and reports each outcome.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
+use oxehr_store::{Method, NewVersion, StoredResource};
+
+use crate::interactions::SearchPage;
+use crate::prepare::{new_id, Incoming};
+use crate::query;
+use crate::{time_fmt, Guard, Records, RecordsError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    Batch,
+    Transaction,
+}
+
+/// What happened to one entry, in the order of the request bundle's entries.
+#[derive(Debug)]
+pub enum EntryOutcome {
+    Created(StoredResource),
+    Updated(StoredResource),
+    /// A conditional create matched this existing resource.
+    Existing(StoredResource),
+    /// A delete (`None`: there was nothing to delete).
+    Deleted(Option<StoredResource>),
+    Read(StoredResource),
+    Searched(SearchPage),
+    /// A batch entry that failed; the others went on.
+    Failed(RecordsError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verb {
+    Delete,
+    Post,
+    Put,
+    Patch,
+    Get,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Type(ResourceType, Option<String>),
+    Instance(ResourceType, ResourceId),
+    Version(ResourceType, ResourceId, VersionId),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    index: usize,
+    full_url: Option<String>,
+    verb: Verb,
+    target: Target,
+    resource: Option<Value>,
+    if_none_exist: Option<String>,
+    if_match: Option<VersionId>,
+}
+
+impl Records {
+    /// Processes a `batch` or `transaction` Bundle.
+    pub fn bundle(&self, bundle: Value) -> Result<(BundleKind, Vec<EntryOutcome>), RecordsError> {
+        let Value::Object(mut b) = bundle else {
+            return Err(RecordsError::invalid(
+                IssueCode::Structure,
+                "the body is not a JSON object",
+            ));
+        };
+        if b.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+            return Err(RecordsError::invalid_at(
+                IssueCode::Invalid,
+                "POST to the base URL takes a Bundle",
+                "resourceType",
+            ));
+        }
+        let kind = match b.get("type").and_then(Value::as_str) {
+            Some("transaction") => BundleKind::Transaction,
+            Some("batch") => BundleKind::Batch,
+            _ => {
+                return Err(RecordsError::invalid_at(
+                    IssueCode::Invalid,
+                    "the Bundle type must be batch or transaction",
+                    "Bundle.type",
+                ))
+            }
+        };
+        let raw_entries = match b.remove("entry") {
+            Some(Value::Array(e)) => e,
+            None => Vec::new(),
+            Some(_) => {
+                return Err(RecordsError::invalid_at(
+                    IssueCode::Structure,
+                    "entry must be an array",
+                    "Bundle.entry",
+                ))
+            }
+        };
+        if raw_entries.len() > self.config.max_bundle_entries {
+            return Err(RecordsError::invalid_at(
+                IssueCode::TooLong,
+                format!(
+                    "the Bundle has more than {} entries",
+                    self.config.max_bundle_entries
+                ),
+                "Bundle.entry",
+            ));
+        }
+        match kind {
+            BundleKind::Transaction => {
+                let entries = raw_entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| parse_entry(i, e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((kind, self.transaction(entries)?))
+            }
+            BundleKind::Batch => {
+                let outcomes = raw_entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| match parse_entry(i, e) {
+                        Ok(entry) => self.batch_entry(entry).unwrap_or_else(EntryOutcome::Failed),
+                        Err(err) => EntryOutcome::Failed(err),
+                    })
+                    .collect();
+                Ok((kind, outcomes))
+            }
+        }
+    }
+
+    fn batch_entry(&self, entry: Entry) -> Result<EntryOutcome, RecordsError> {
+        let mut resource = entry.resource.clone();
+        if let Some(r) = resource.as_mut() {
+            let mut cache = HashMap::new();
+            self.resolve_conditional_references(r, &mut cache, entry.index)?;
+        }
+        match (entry.verb, entry.target) {
+            (Verb::Post, Target::Type(rt, None)) => {
+                let body = resource.ok_or_else(|| missing_resource(entry.index))?;
+                let out = self.create(&rt, body, entry.if_none_exist.as_deref())?;
+                Ok(if out.existing {
+                    EntryOutcome::Existing(out.resource)
+                } else {
+                    EntryOutcome::Created(out.resource)
+                })
+            }
+            (Verb::Put, Target::Instance(rt, id)) => {
+                let body = resource.ok_or_else(|| missing_resource(entry.index))?;
+                let out = self.update(&rt, &id, body, entry.if_match)?;
+                Ok(if out.created {
+                    EntryOutcome::Created(out.resource)
+                } else {
+                    EntryOutcome::Updated(out.resource)
+                })
+            }
+            (Verb::Put, Target::Type(rt, Some(q))) => {
+                let body = resource.ok_or_else(|| missing_resource(entry.index))?;
+                let out = self.conditional_update(&rt, &q, body, entry.if_match)?;
+                Ok(if out.created {
+                    EntryOutcome::Created(out.resource)
+                } else {
+                    EntryOutcome::Updated(out.resource)
+                })
+            }
+            (Verb::Delete, Target::Instance(rt, id)) => {
+                Ok(EntryOutcome::Deleted(self.delete(&rt, &id)?))
+            }
+            (Verb::Delete, Target::Type(rt, Some(q))) => {
+                Ok(EntryOutcome::Deleted(self.conditional_delete(&rt, &q)?))
+            }
+            (Verb::Get, target) => self.get_entry(target),
+            _ => Err(RecordsError::Unsupported(format!(
+                "entry {}: this method and URL combination",
+                entry.index
+            ))),
+        }
+    }
+
+    fn get_entry(&self, target: Target) -> Result<EntryOutcome, RecordsError> {
+        match target {
+            Target::Instance(rt, id) => Ok(EntryOutcome::Read(self.read(&rt, &id)?)),
+            Target::Version(rt, id, v) => Ok(EntryOutcome::Read(self.vread(&rt, &id, v)?)),
+            Target::Type(rt, q) => {
+                let pairs = query::decode_pairs(q.as_deref().unwrap_or(""));
+                let req = query::parse(&rt, &pairs, false)?;
+                Ok(EntryOutcome::Searched(self.search(&req)?))
+            }
+        }
+    }
+
+    fn transaction(&self, entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, RecordsError> {
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| (entries[i].verb, i));
+        let mut outcomes = self.with_retries(|| self.transaction_once(&entries, &order))?;
+        for &i in &order {
+            if entries[i].verb == Verb::Get {
+                outcomes[i] = Some(self.get_entry(entries[i].target.clone())?);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| RecordsError::Internal("entry without outcome".into())))
+            .collect()
+    }
+
+    fn transaction_once(
+        &self,
+        entries: &[Entry],
+        order: &[usize],
+    ) -> Result<Vec<Option<EntryOutcome>>, RecordsError> {
+        let now = time_fmt::now_micros();
+        let mut reader = self.reader()?;
+        let mut outcomes: Vec<Option<EntryOutcome>> = (0..entries.len()).map(|_| None).collect();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut guards = Vec::new();
+        // Pass 1: decide the id each entry writes to.
+        let mut planned: Vec<(usize, ResourceType, ResourceId)> = Vec::new();
+        for &i in order {
+            let e = &entries[i];
+            let (rt, id) = match (e.verb, &e.target) {
+                (Verb::Get, _) => continue,
+                (Verb::Post, Target::Type(rt, None)) => {
+                    if let Some(cond) = &e.if_none_exist {
+                        let q = query::parse_query_string(rt, query::strip_type(cond, rt))?;
+                        let found = self.find(&q, 2)?;
+                        match found.len() {
+                            0 => guards.push(Guard {
+                                query: q,
+                                ids: vec![],
+                            }),
+                            1 => {
+                                let existing = found.into_iter().next().ok_or_else(|| {
+                                    RecordsError::Internal("match vanished".into())
+                                })?;
+                                if let Some(fu) = &e.full_url {
+                                    ids.insert(fu.clone(), format!("{rt}/{}", existing.id));
+                                }
+                                outcomes[i] = Some(EntryOutcome::Existing(existing));
+                                continue;
+                            }
+                            _ => {
+                                return Err(at_entry(
+                                    i,
+                                    RecordsError::PreconditionFailed(
+                                        "ifNoneExist matches more than one resource".into(),
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    (rt.clone(), new_id())
+                }
+                (Verb::Put, Target::Instance(rt, id))
+                | (Verb::Delete, Target::Instance(rt, id)) => (rt.clone(), id.clone()),
+                (Verb::Put, Target::Type(rt, Some(cond)))
+                | (Verb::Delete, Target::Type(rt, Some(cond))) => {
+                    let q = query::parse_query_string(rt, cond)?;
+                    let found = self.find(&q, 2)?;
+                    let found_ids: Vec<ResourceId> = found.iter().map(|r| r.id.clone()).collect();
+                    guards.push(Guard {
+                        query: q,
+                        ids: found_ids.clone(),
+                    });
+                    match found_ids.as_slice() {
+                        [] if e.verb == Verb::Delete => {
+                            outcomes[i] = Some(EntryOutcome::Deleted(None));
+                            continue;
+                        }
+                        [] => (rt.clone(), body_id(e)?.unwrap_or_else(new_id)),
+                        [one] => (rt.clone(), one.clone()),
+                        _ => {
+                            return Err(at_entry(
+                                i,
+                                RecordsError::PreconditionFailed(
+                                    "the condition matches more than one resource".into(),
+                                ),
+                            ))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(at_entry(
+                        i,
+                        RecordsError::Unsupported(
+                            "this method and URL combination in a transaction".into(),
+                        ),
+                    ))
+                }
+            };
+            if let Some(fu) = &e.full_url {
+                ids.insert(fu.clone(), format!("{rt}/{id}"));
+            }
+            planned.push((i, rt, id));
+        }
+        // Pass 2: rewrite references, then prepare each version.
+        let mut seen = HashSet::new();
+        let mut cond_refs = HashMap::new();
+        let mut versions: Vec<NewVersion> = Vec::with_capacity(planned.len());
+        let mut results: Vec<(usize, bool)> = Vec::with_capacity(planned.len());
+        for (i, rt, id) in planned {
+            let e = &entries[i];
+            if !seen.insert(format!("{rt}/{id}")) {
+                return Err(at_entry(
+                    i,
+                    RecordsError::invalid(
+                        IssueCode::Duplicate,
+                        "the transaction writes the same resource twice",
+                    ),
+                ));
+            }
+            let current = reader.current(&rt, &id)?;
+            if e.verb == Verb::Delete {
+                match current {
+                    Some(c) if !c.is_deleted() => {
+                        versions.push(Records::prepare_delete(&rt, &id, c.version.next(), now));
+                        results.push((i, false));
+                    }
+                    _ => outcomes[i] = Some(EntryOutcome::Deleted(None)),
+                }
+                continue;
+            }
+            if e.if_match.is_some() {
+                let ok = matches!((&current, e.if_match), (Some(c), Some(v)) if c.version == v && !c.is_deleted());
+                if !ok {
+                    return Err(at_entry(
+                        i,
+                        RecordsError::PreconditionFailed(
+                            "ifMatch does not name the current version".into(),
+                        ),
+                    ));
+                }
+            }
+            let mut body = e.resource.clone().ok_or_else(|| missing_resource(i))?;
+            rewrite_references(&mut body, &ids);
+            self.resolve_conditional_references(&mut body, &mut cond_refs, i)?;
+            let incoming = Incoming::new(body, Some(&rt)).map_err(|err| at_entry(i, err))?;
+            if e.verb == Verb::Put {
+                if let Some(bid) = incoming.body_id()? {
+                    if bid != id {
+                        return Err(at_entry(
+                            i,
+                            RecordsError::invalid(
+                                IssueCode::Invalid,
+                                "the resource id does not match the entry's request URL",
+                            ),
+                        ));
+                    }
+                }
+            }
+            let (version, method, created) = match (&current, e.verb) {
+                (_, Verb::Post) => (VersionId(1), Method::Create, true),
+                (None, _) => (VersionId(1), Method::Create, true),
+                (Some(c), _) => (c.version.next(), Method::Update, c.is_deleted()),
+            };
+            let v = self
+                .prepare(incoming, &id, version, method, now)
+                .map_err(|err| at_entry(i, err))?;
+            versions.push(v);
+            results.push((i, created));
+        }
+        drop(reader);
+        let stored: Vec<StoredResource> = versions.iter().map(|v| v.resource.clone()).collect();
+        self.commit(guards, versions)?;
+        for ((i, created), r) in results.into_iter().zip(stored) {
+            outcomes[i] = Some(match (entries[i].verb, created) {
+                (Verb::Delete, _) => EntryOutcome::Deleted(Some(r)),
+                (_, true) => EntryOutcome::Created(r),
+                (_, false) => EntryOutcome::Updated(r),
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Replaces every conditional reference (`Type?query`) with the one resource it
+    /// matches; none or several fail the entry.
+    fn resolve_conditional_references(
+        &self,
+        value: &mut Value,
+        cache: &mut HashMap<String, String>,
+        entry: usize,
+    ) -> Result<(), RecordsError> {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get_mut("reference") {
+                    if let Some((ty, q)) = r.split_once('?') {
+                        if let Some(resolved) = cache.get(r.as_str()) {
+                            *r = resolved.clone();
+                        } else {
+                            let rt = ResourceType::parse(ty).ok_or_else(|| {
+                                at_entry(
+                                    entry,
+                                    RecordsError::invalid(
+                                        IssueCode::Invalid,
+                                        "a conditional reference names an unknown type",
+                                    ),
+                                )
+                            })?;
+                            let search = query::parse_query_string(&rt, q)
+                                .map_err(|e| at_entry(entry, e))?;
+                            let found = self.find(&search, 2)?;
+                            let [one] = found.as_slice() else {
+                                return Err(at_entry(
+                                    entry,
+                                    RecordsError::PreconditionFailed(format!(
+                                        "a conditional reference to {rt} matches {} resources, not one",
+                                        found.len()
+                                    )),
+                                ));
+                            };
+                            let resolved = format!("{rt}/{}", one.id);
+                            cache.insert(r.clone(), resolved.clone());
+                            *r = resolved;
+                        }
+                    }
+                }
+                for v in map.values_mut() {
+                    self.resolve_conditional_references(v, cache, entry)?;
+                }
+            }
+            Value::Array(items) => {
+                for v in items {
+                    self.resolve_conditional_references(v, cache, entry)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites `reference` strings that name another entry's `fullUrl`.
+fn rewrite_references(value: &mut Value, ids: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if k == "reference" => {
+                        if let Some(new) = ids.get(s.as_str()) {
+                            *s = new.clone();
+                        }
+                    }
+                    _ => rewrite_references(v, ids),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, ids)),
+        _ => {}
+    }
+}
+
+fn parse_entry(index: usize, entry: Value) -> Result<Entry, RecordsError> {
+    let at = |what: &str| format!("Bundle.entry[{index}]{what}");
+    let Value::Object(mut e) = entry else {
+        return Err(RecordsError::invalid_at(
+            IssueCode::Structure,
+            "an entry must be an object",
+            &at(""),
+        ));
+    };
+    let request = e.get("request").and_then(Value::as_object).ok_or_else(|| {
+        RecordsError::invalid_at(
+            IssueCode::Required,
+            "the entry has no request",
+            &at(".request"),
+        )
+    })?;
+    let verb = match request.get("method").and_then(Value::as_str) {
+        Some("GET") | Some("HEAD") => Verb::Get,
+        Some("POST") => Verb::Post,
+        Some("PUT") => Verb::Put,
+        Some("PATCH") => Verb::Patch,
+        Some("DELETE") => Verb::Delete,
+        _ => {
+            return Err(RecordsError::invalid_at(
+                IssueCode::Required,
+                "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE",
+                &at(".request.method"),
+            ))
+        }
+    };
+    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| {
+        RecordsError::invalid_at(
+            IssueCode::Required,
+            "the entry has no request.url",
+            &at(".request.url"),
+        )
+    })?;
+    let target = parse_target(url).ok_or_else(|| {
+        RecordsError::invalid_at(
+            IssueCode::Invalid,
+            "request.url is not [Type][/id][/_history/vid][?query]",
+            &at(".request.url"),
+        )
+    })?;
+    let if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+        Some(etag) => Some(parse_etag(etag).ok_or_else(|| {
+            RecordsError::invalid_at(
+                IssueCode::Invalid,
+                "ifMatch is not an ETag W/\"n\"",
+                &at(".request.ifMatch"),
+            )
+        })?),
+        None => None,
+    };
+    if verb == Verb::Patch {
+        return Err(RecordsError::invalid_at(
+            IssueCode::NotSupported,
+            "PATCH inside a Bundle is not supported yet; use PATCH on the resource URL",
+            &at(".request.method"),
+        ));
+    }
+    Ok(Entry {
+        index,
+        full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        verb,
+        target,
+        resource: e.remove("resource"),
+        if_none_exist,
+        if_match,
+    })
+}
+
+fn parse_target(url: &str) -> Option<Target> {
+    let url = url.trim_start_matches('/');
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (url, None),
+    };
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rt = ResourceType::parse(parts.first()?)?;
+    match parts.as_slice() {
+        [_] => Some(Target::Type(rt, query)),
+        [_, id] if query.is_none() => Some(Target::Instance(rt, ResourceId::parse(id)?)),
+        [_, id, "_history", v] if query.is_none() => Some(Target::Version(
+            rt,
+            ResourceId::parse(id)?,
+            VersionId::parse(v)?,
+        )),
+        _ => None,
+    }
+}
+
+/// `W/"3"` or `"3"` or `3` → version 3.
+pub fn parse_etag(etag: &str) -> Option<VersionId> {
+    let e = etag.trim();
+    let e = e.strip_prefix("W/").unwrap_or(e);
+    VersionId::parse(e.trim_matches('"'))
+}
+
+fn body_id(e: &Entry) -> Result<Option<ResourceId>, RecordsError> {
+    match e.resource.as_ref().and_then(|r| r.get("id")) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(ResourceId::parse(s)),
+        Some(_) => Err(at_entry(
+            e.index,
+            RecordsError::invalid(IssueCode::Value, "id must be a string"),
+        )),
+    }
+}
+
+fn missing_resource(i: usize) -> RecordsError {
+    RecordsError::invalid_at(
+        IssueCode::Required,
+        "the entry needs a resource",
+        &format!("Bundle.entry[{i}].resource"),
+    )
+}
+
+/// Points an entry's error at the entry: issue locations become `Bundle.entry[i].resource…`.
+fn at_entry(i: usize, e: RecordsError) -> RecordsError {
+    match e {
+        RecordsError::Invalid(mut issues) => {
+            for issue in &mut issues {
+                if issue.expression.is_empty() {
+                    issue.expression.push(format!("Bundle.entry[{i}]"));
+                } else {
+                    for x in &mut issue.expression {
+                        // `Patient.name[0]` inside entry i is `Bundle.entry[i].resource.name[0]`.
+                        *x = match x.split_once('.') {
+                            Some((_, rest)) => format!("Bundle.entry[{i}].resource.{rest}"),
+                            None => format!("Bundle.entry[{i}].resource"),
+                        };
+                    }
+                }
+            }
+            RecordsError::Invalid(issues)
+        }
+        RecordsError::PreconditionFailed(m) => {
+            RecordsError::PreconditionFailed(format!("Bundle.entry[{i}]: {m}"))
+        }
+        RecordsError::Unsupported(m) => {
+            RecordsError::Unsupported(format!("Bundle.entry[{i}]: {m}"))
+        }
+        other => other,
+    }
+}

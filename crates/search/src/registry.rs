@@ -1,0 +1,311 @@
+//! The registry of R4 core search parameters, built once from the embedded definitions
+//! (`Definitions::r4().search_params()`), with every FHIRPath expression compiled.
+//!
+//! A parameter defined on several bases (`clinical-patient` covers 30 types with one
+//! union expression) is compiled per resource type from only the union branches that
+//! start with that type, so extraction never evaluates the other 29 branches.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use oxehr_fhir::Definitions;
+use oxehr_fhirpath::Expr;
+
+use crate::index::ParamKey;
+
+/// The type of a search parameter, as in `SearchParameter.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    Number,
+    Date,
+    String,
+    Token,
+    Reference,
+    Composite,
+    Quantity,
+    Uri,
+    Special,
+}
+
+impl ParamKind {
+    pub fn parse(s: &str) -> Option<ParamKind> {
+        Some(match s {
+            "number" => ParamKind::Number,
+            "date" => ParamKind::Date,
+            "string" => ParamKind::String,
+            "token" => ParamKind::Token,
+            "reference" => ParamKind::Reference,
+            "composite" => ParamKind::Composite,
+            "quantity" => ParamKind::Quantity,
+            "uri" => ParamKind::Uri,
+            "special" => ParamKind::Special,
+            _ => return None,
+        })
+    }
+}
+
+/// One component of a composite parameter.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Canonical URL of the SearchParameter that types this component.
+    pub definition: String,
+    pub kind: ParamKind,
+    /// Evaluated with each item of the composite's base expression as its focus.
+    pub expression: Expr,
+}
+
+/// A search parameter of one resource type.
+#[derive(Debug, Clone)]
+pub struct SearchParam {
+    pub code: String,
+    /// `ParamKey::of(resource_type, code)`.
+    pub key: ParamKey,
+    pub kind: ParamKind,
+    /// Target resource types of a reference parameter (empty for other kinds).
+    pub targets: Vec<String>,
+    /// Canonical URL of the SearchParameter.
+    pub url: String,
+    pub modifiers: Vec<String>,
+    /// The compiled expression, restricted to this resource type's branches; `None` for
+    /// parameters without one (`_text`, `_content`, `_query`, …).
+    pub expression: Option<Expr>,
+    /// Components of a composite parameter, in definition order.
+    pub components: Vec<Component>,
+}
+
+/// All search parameters, by resource type.
+#[derive(Debug)]
+pub struct Registry {
+    by_type: HashMap<String, Vec<SearchParam>>,
+    /// Parameters left out because their expression did not compile: (url, error).
+    rejected: Vec<(String, String)>,
+}
+
+impl Registry {
+    /// The registry of the R4 core search parameters, built on first use.
+    pub fn r4() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(|| Registry::build(Definitions::r4()))
+    }
+
+    /// Parameters of `resource_type`, including those defined on `Resource` and
+    /// `DomainResource`. Empty for an unknown type.
+    pub fn params(&self, resource_type: &str) -> &[SearchParam] {
+        self.by_type.get(resource_type).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn param(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {
+        self.params(resource_type).iter().find(|p| p.code == code)
+    }
+
+    /// Parameters left out of the registry because an expression did not compile:
+    /// (SearchParameter URL, error). Empty for the R4 core set (a test checks it).
+    pub fn rejected(&self) -> &[(String, String)] {
+        &self.rejected
+    }
+
+    fn build(defs: &Definitions) -> Registry {
+        let kinds: HashMap<&str, ParamKind> = defs
+            .search_params()
+            .iter()
+            .filter_map(|p| Some((p.url.as_str(), ParamKind::parse(&p.kind)?)))
+            .collect();
+        let all_types = defs.resource_types();
+        let mut by_type: HashMap<String, Vec<SearchParam>> = HashMap::new();
+        let mut rejected = Vec::new();
+        for def in defs.search_params() {
+            let Some(kind) = ParamKind::parse(&def.kind) else {
+                rejected.push((def.url.clone(), format!("unknown type {}", def.kind)));
+                continue;
+            };
+            let mut types: Vec<&str> = Vec::new();
+            for base in &def.base {
+                match base.as_str() {
+                    "Resource" => types.extend(all_types.iter().copied()),
+                    "DomainResource" => types.extend(
+                        all_types
+                            .iter()
+                            .copied()
+                            .filter(|t| defs.is_subtype(t, "DomainResource")),
+                    ),
+                    other => types.push(other),
+                }
+            }
+            let components = match compile_components(def, &kinds) {
+                Ok(c) => c,
+                Err(e) => {
+                    rejected.push((def.url.clone(), e));
+                    continue;
+                }
+            };
+            for ty in types {
+                let expression = match def.expression.as_deref() {
+                    None => None,
+                    Some(src) => {
+                        let own = branches_for(src, ty);
+                        match Expr::parse(&own) {
+                            Ok(e) => Some(e),
+                            Err(e) => {
+                                rejected.push((def.url.clone(), e.to_string()));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                by_type
+                    .entry(ty.to_string())
+                    .or_default()
+                    .push(SearchParam {
+                        code: def.code.clone(),
+                        key: ParamKey::of(ty, &def.code),
+                        kind,
+                        targets: def.target.clone(),
+                        url: def.url.clone(),
+                        modifiers: def.modifier.clone(),
+                        expression,
+                        components: components.clone(),
+                    });
+            }
+        }
+        Registry { by_type, rejected }
+    }
+}
+
+fn compile_components(
+    def: &oxehr_fhir::definitions::SearchParamDef,
+    kinds: &HashMap<&str, ParamKind>,
+) -> Result<Vec<Component>, String> {
+    def.component
+        .iter()
+        .map(|c| {
+            let kind = *kinds
+                .get(c.definition.as_str())
+                .ok_or_else(|| format!("component definition {} not found", c.definition))?;
+            let expression = Expr::parse(&c.expression).map_err(|e| e.to_string())?;
+            Ok(Component {
+                definition: c.definition.clone(),
+                kind,
+                expression,
+            })
+        })
+        .collect()
+}
+
+/// Splits `src` on top-level `|` and keeps the branches that can apply to `ty`: those
+/// whose first name is `ty`, a base of it, or not a resource type at all. Falls back to
+/// the whole expression when no branch is kept.
+pub(crate) fn branches_for(src: &str, ty: &str) -> String {
+    let defs = Definitions::r4();
+    let mut branches = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, false, 0usize);
+    for (i, c) in src.char_indices() {
+        match c {
+            '\'' => quote = !quote,
+            '(' | '[' if !quote => depth += 1,
+            ')' | ']' if !quote => depth -= 1,
+            '|' if !quote && depth == 0 => {
+                branches.push(&src[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    branches.push(&src[start..]);
+    if branches.len() == 1 {
+        return src.to_string();
+    }
+    let kept: Vec<&str> = branches
+        .into_iter()
+        .filter(|b| {
+            let first: String = b
+                .trim_start()
+                .trim_start_matches('(')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            first == ty
+                || !first.starts_with(|c: char| c.is_ascii_uppercase())
+                || (defs.type_def(&first).is_some() && defs.is_subtype(ty, &first))
+        })
+        .collect();
+    if kept.is_empty() {
+        src.to_string()
+    } else {
+        kept.iter()
+            .map(|b| b.trim())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_core_expression_compiles() {
+        let r = Registry::r4();
+        assert!(r.rejected().is_empty(), "{:?}", r.rejected());
+        // Every SearchParameter of search-parameters.json (1,375) is in the registry for
+        // at least one of its bases.
+        let urls: HashSet<&str> = r
+            .by_type
+            .values()
+            .flatten()
+            .map(|p| p.url.as_str())
+            .collect();
+        assert_eq!(urls.len(), 1375);
+    }
+
+    #[test]
+    fn resource_level_params_apply_to_every_type() {
+        let r = Registry::r4();
+        for code in [
+            "_id",
+            "_lastUpdated",
+            "_tag",
+            "_profile",
+            "_security",
+            "_source",
+        ] {
+            assert!(r.param("Observation", code).is_some(), "{code}");
+            assert!(r.param("Bundle", code).is_some(), "{code}");
+        }
+        assert!(r.param("Observation", "_text").is_some());
+        assert!(r.param("Bundle", "_text").is_none());
+    }
+
+    #[test]
+    fn param_keys_do_not_collide() {
+        let r = Registry::r4();
+        let mut seen = HashMap::new();
+        for (ty, params) in &r.by_type {
+            for p in params {
+                let name = format!("{ty}.{}", p.code);
+                if let Some(other) = seen.insert(p.key, name.clone()) {
+                    assert_eq!(other, name, "key collision");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn union_expressions_keep_only_own_branches() {
+        assert_eq!(
+            branches_for(
+                "AllergyIntolerance.patient | CarePlan.subject.where(resolve() is Patient)",
+                "CarePlan"
+            ),
+            "CarePlan.subject.where(resolve() is Patient)"
+        );
+        assert_eq!(
+            branches_for(
+                "(Observation.value as Quantity) | (Observation.value as SampledData)",
+                "Observation"
+            ),
+            "(Observation.value as Quantity) | (Observation.value as SampledData)"
+        );
+        assert_eq!(branches_for("Resource.id", "Patient"), "Resource.id");
+    }
+}

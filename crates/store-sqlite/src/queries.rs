@@ -1,0 +1,645 @@
+//! The SQL of every port method, as functions over one connection: the reader pool and
+//! the writer's transaction both call these, so a read inside a write job sees the job's
+//! own writes. Statements go through `prepare_cached`.
+
+use oxehr_fhir::{ResourceId, ResourceType, VersionId};
+use oxehr_search::{IndexEntry, IndexValue, ParamKey};
+use oxehr_store::{
+    rows, HistoryQuery, HistoryScope, Match, Method, NewVersion, SimpleSearch, StoreError,
+    StoredResource,
+};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use crate::db_err;
+
+fn method_of(code: i64) -> Result<Method, StoreError> {
+    Method::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("method code {code}")))
+}
+
+fn rtype_of(s: &str) -> Result<ResourceType, StoreError> {
+    ResourceType::parse(s).ok_or_else(|| StoreError::Corrupt("resource type".into()))
+}
+
+fn id_of(s: &str) -> Result<ResourceId, StoreError> {
+    ResourceId::parse(s).ok_or_else(|| StoreError::Corrupt("resource id".into()))
+}
+
+/// Columns: rtype, id, version, last_updated, method, body.
+fn full_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64, i64, i64, Option<String>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn to_stored(
+    (rtype, id, version, last_updated, method, body): (
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+    ),
+) -> Result<StoredResource, StoreError> {
+    Ok(StoredResource {
+        rtype: rtype_of(&rtype)?,
+        id: id_of(&id)?,
+        version: VersionId(version as u64),
+        last_updated,
+        method: method_of(method)?,
+        body,
+    })
+}
+
+const SELECT_FULL: &str =
+    "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
+     JOIN resource_version v ON v.rid = r.rid";
+
+pub(crate) fn current(
+    conn: &Connection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+) -> Result<Option<StoredResource>, StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
+             JOIN resource_version v ON v.rid = r.rid AND v.version = r.version \
+             WHERE r.rtype = ?1 AND r.id = ?2",
+        )
+        .map_err(db_err)?;
+    let row = st
+        .query_row(params![rtype.as_str(), id.as_str()], full_row)
+        .optional()
+        .map_err(db_err)?;
+    row.map(to_stored).transpose()
+}
+
+pub(crate) fn version(
+    conn: &Connection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+    version: VersionId,
+) -> Result<Option<StoredResource>, StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
+             JOIN resource_version v ON v.rid = r.rid AND v.version = ?3 \
+             WHERE r.rtype = ?1 AND r.id = ?2",
+        )
+        .map_err(db_err)?;
+    let row = st
+        .query_row(
+            params![rtype.as_str(), id.as_str(), version.0 as i64],
+            full_row,
+        )
+        .optional()
+        .map_err(db_err)?;
+    row.map(to_stored).transpose()
+}
+
+fn history_where(q: &HistoryQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args = Vec::new();
+    match &q.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => {
+            sql.push_str(" AND r.rtype = ?");
+            args.push(Value::Text(t.as_str().into()));
+        }
+        HistoryScope::Instance(t, id) => {
+            sql.push_str(" AND r.rtype = ? AND r.id = ?");
+            args.push(Value::Text(t.as_str().into()));
+            args.push(Value::Text(id.as_str().into()));
+        }
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND v.last_updated >= ?");
+        args.push(Value::Integer(since));
+    }
+    if let Some(at) = q.at {
+        sql.push_str(" AND v.last_updated <= ?");
+        args.push(Value::Integer(at));
+    }
+    (sql, args)
+}
+
+fn clamp(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn history(
+    conn: &Connection,
+    q: &HistoryQuery,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let (filter, mut args) = history_where(q);
+    let sql = format!(
+        "{SELECT_FULL}{filter} ORDER BY v.last_updated DESC, v.version DESC, v.rid DESC \
+         LIMIT ? OFFSET ?"
+    );
+    args.push(Value::Integer(clamp(q.count)));
+    args.push(Value::Integer(clamp(q.offset)));
+    collect(conn, &sql, args)
+}
+
+pub(crate) fn history_count(conn: &Connection, q: &HistoryQuery) -> Result<u64, StoreError> {
+    let (filter, args) = history_where(q);
+    let sql =
+        format!("SELECT count(*) FROM resource_version v JOIN resource r ON r.rid = v.rid{filter}");
+    count(conn, &sql, args)
+}
+
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    args: Vec<Value>,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+    let rows = st
+        .query_map(params_from_iter(args), full_row)
+        .map_err(db_err)?;
+    rows.map(|r| r.map_err(db_err).and_then(to_stored))
+        .collect()
+}
+
+fn count(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+    let n: i64 = st
+        .query_row(params_from_iter(args), |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(n as u64)
+}
+
+/// One `Match` as a condition on `r` (the `resource` row), with its arguments.
+fn match_sql(
+    rtype: &ResourceType,
+    param: ParamKey,
+    m: &Match,
+    sql: &mut String,
+    args: &mut Vec<Value>,
+) {
+    let p = Value::Integer(i64::from(param.0));
+    let text = |s: &str| Value::Text(s.to_owned());
+    match m {
+        Match::StringPrefix(s) => {
+            sql.push_str(
+                "r.rid IN (SELECT rid FROM idx_string WHERE param = ? \
+                 AND normalized >= ? AND normalized < ?)",
+            );
+            args.extend([p, text(s), Value::Text(format!("{s}\u{10FFFF}"))]);
+        }
+        Match::Token { system, code } => {
+            sql.push_str("r.rid IN (SELECT rid FROM idx_token WHERE param = ?");
+            args.push(p);
+            if let Some(c) = code {
+                sql.push_str(" AND code = ?");
+                args.push(text(c));
+            }
+            match system {
+                None => {}
+                Some(None) => sql.push_str(" AND system IS NULL"),
+                Some(Some(s)) => {
+                    sql.push_str(" AND system = ?");
+                    args.push(text(s));
+                }
+            }
+            sql.push(')');
+        }
+        Match::Reference {
+            target_type,
+            target_id,
+        } => {
+            sql.push_str(
+                "r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND target_id = ?",
+            );
+            args.extend([p, text(target_id)]);
+            if let Some(t) = target_type {
+                sql.push_str(" AND target_type = ?");
+                args.push(text(t));
+            }
+            sql.push(')');
+        }
+        Match::ReferenceUrl(u) => {
+            sql.push_str("r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND url = ?)");
+            args.extend([p, text(u)]);
+        }
+        Match::Uri(u) => {
+            sql.push_str("r.rid IN (SELECT rid FROM idx_uri WHERE param = ? AND value = ?)");
+            args.extend([p, text(u)]);
+        }
+        Match::DateWithin { low, high } => {
+            sql.push_str(
+                "r.rid IN (SELECT rid FROM idx_date WHERE param = ? AND low >= ? AND high <= ?)",
+            );
+            args.extend([p, Value::Integer(*low), Value::Integer(*high)]);
+        }
+        Match::NumberNear(x) => {
+            sql.push_str(
+                "(r.rid IN (SELECT rid FROM idx_number WHERE param = ? AND low <= ? AND high >= ?) \
+                 OR r.rid IN (SELECT rid FROM idx_quantity WHERE param = ? AND low <= ? AND high >= ?))",
+            );
+            for _ in 0..2 {
+                args.extend([p.clone(), Value::Real(*x), Value::Real(*x)]);
+            }
+        }
+        Match::Id(id) => {
+            // Through the (rtype, id) index, like every other match a rowid list.
+            sql.push_str("r.rid IN (SELECT rid FROM resource WHERE rtype = ? AND id = ?)");
+            args.extend([text(rtype.as_str()), text(id)]);
+        }
+    }
+}
+
+fn search_where(q: &SimpleSearch) -> (String, Vec<Value>) {
+    // With criteria, the unary `+` keeps SQLite from scanning every resource of the type
+    // through the (rtype, id) index (it has no statistics to know better): the rowid
+    // lists of the criteria drive the query instead.
+    let mut sql = String::from(if q.criteria.is_empty() {
+        " WHERE r.rtype = ? AND r.deleted = 0"
+    } else {
+        " WHERE +r.rtype = ? AND r.deleted = 0"
+    });
+    let mut args = vec![Value::Text(q.rtype.as_str().into())];
+    for c in &q.criteria {
+        sql.push_str(" AND (");
+        if c.any_of.is_empty() {
+            sql.push_str("0 = 1");
+        }
+        for (i, m) in c.any_of.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            match_sql(&q.rtype, c.param, m, &mut sql, &mut args);
+        }
+        sql.push(')');
+    }
+    (sql, args)
+}
+
+pub(crate) fn search(
+    conn: &Connection,
+    q: &SimpleSearch,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let (filter, mut args) = search_where(q);
+    let sql = format!(
+        "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
+         JOIN resource_version v ON v.rid = r.rid AND v.version = r.version{filter} \
+         ORDER BY r.rid LIMIT ? OFFSET ?"
+    );
+    args.push(Value::Integer(clamp(q.count)));
+    args.push(Value::Integer(clamp(q.offset)));
+    collect(conn, &sql, args)
+}
+
+pub(crate) fn search_count(conn: &Connection, q: &SimpleSearch) -> Result<u64, StoreError> {
+    let (filter, args) = search_where(q);
+    count(
+        conn,
+        &format!("SELECT count(*) FROM resource r{filter}"),
+        args,
+    )
+}
+
+fn rid_of(
+    conn: &Connection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+) -> Result<Option<i64>, StoreError> {
+    let mut st = conn
+        .prepare_cached("SELECT rid FROM resource WHERE rtype = ?1 AND id = ?2")
+        .map_err(db_err)?;
+    st.query_row(params![rtype.as_str(), id.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db_err)
+}
+
+pub(crate) fn compartments(
+    conn: &Connection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+) -> Result<Vec<ResourceId>, StoreError> {
+    let Some(rid) = rid_of(conn, rtype, id)? else {
+        return Ok(Vec::new());
+    };
+    let mut st = conn
+        .prepare_cached("SELECT patient_id FROM compartment WHERE rid = ?1 ORDER BY patient_id")
+        .map_err(db_err)?;
+    let rows = st
+        .query_map([rid], |r| r.get::<_, String>(0))
+        .map_err(db_err)?;
+    rows.map(|r| r.map_err(db_err).and_then(|s| id_of(&s)))
+        .collect()
+}
+
+/// Reads back the index rows of a resource, one table at a time.
+pub(crate) fn index_entries(
+    conn: &Connection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+) -> Result<Vec<IndexEntry>, StoreError> {
+    let Some(rid) = rid_of(conn, rtype, id)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut read = |sql: &str,
+                    f: &dyn Fn(&Row<'_>) -> rusqlite::Result<IndexValue>|
+     -> Result<(), StoreError> {
+        let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+        let rows = st
+            .query_map([rid], |r| {
+                Ok(IndexEntry {
+                    param: ParamKey(r.get(0)?),
+                    value: f(r)?,
+                })
+            })
+            .map_err(db_err)?;
+        for r in rows {
+            out.push(r.map_err(db_err)?);
+        }
+        Ok(())
+    };
+    read(
+        "SELECT param, normalized, exact FROM idx_string WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::String {
+                normalized: r.get(1)?,
+                exact: r.get(2)?,
+            })
+        },
+    )?;
+    read(
+        "SELECT param, system, code, text FROM idx_token WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::Token {
+                system: r.get(1)?,
+                code: r.get(2)?,
+                text: r.get(3)?,
+            })
+        },
+    )?;
+    read(
+        "SELECT param, low, high FROM idx_date WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::Date {
+                low: r.get(1)?,
+                high: r.get(2)?,
+            })
+        },
+    )?;
+    read(
+        "SELECT param, value, low, high FROM idx_number WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::Number {
+                value: r.get(1)?,
+                low: r.get(2)?,
+                high: r.get(3)?,
+            })
+        },
+    )?;
+    read(
+        "SELECT param, value, low, high, system, code, unit, canonical_value, canonical_code \
+         FROM idx_quantity WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::Quantity {
+                value: r.get(1)?,
+                low: r.get(2)?,
+                high: r.get(3)?,
+                system: r.get(4)?,
+                code: r.get(5)?,
+                unit: r.get(6)?,
+                canonical_value: r.get(7)?,
+                canonical_code: r.get(8)?,
+            })
+        },
+    )?;
+    read(
+        "SELECT param, target_type, target_id, version, url, identifier_system, \
+         identifier_value FROM idx_reference WHERE rid = ?1",
+        &|r| {
+            Ok(IndexValue::Reference {
+                target_type: r.get(1)?,
+                target_id: r.get(2)?,
+                version: r.get(3)?,
+                url: r.get(4)?,
+                identifier_system: r.get(5)?,
+                identifier_value: r.get(6)?,
+            })
+        },
+    )?;
+    read("SELECT param, value FROM idx_uri WHERE rid = ?1", &|r| {
+        Ok(IndexValue::Uri { value: r.get(1)? })
+    })?;
+    let mut st = conn
+        .prepare_cached("SELECT param, parts FROM idx_composite WHERE rid = ?1")
+        .map_err(db_err)?;
+    let rows = st
+        .query_map([rid], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db_err)?;
+    for r in rows {
+        let (param, parts) = r.map_err(db_err)?;
+        out.push(IndexEntry {
+            param: ParamKey(param),
+            value: IndexValue::Composite {
+                parts: rows::composite_from_json(&parts)?,
+            },
+        });
+    }
+    Ok(out)
+}
+
+const DELETE_ROWS: [&str; 9] = [
+    "DELETE FROM idx_string WHERE rid = ?1",
+    "DELETE FROM idx_token WHERE rid = ?1",
+    "DELETE FROM idx_date WHERE rid = ?1",
+    "DELETE FROM idx_number WHERE rid = ?1",
+    "DELETE FROM idx_quantity WHERE rid = ?1",
+    "DELETE FROM idx_reference WHERE rid = ?1",
+    "DELETE FROM idx_uri WHERE rid = ?1",
+    "DELETE FROM idx_composite WHERE rid = ?1",
+    "DELETE FROM compartment WHERE rid = ?1",
+];
+
+/// `Tx::put`: checks the version, writes the version row, moves `resource` to it and
+/// replaces the index and compartment rows.
+pub(crate) fn put(conn: &Connection, v: &NewVersion) -> Result<(), StoreError> {
+    let r = &v.resource;
+    let new_version = i64::try_from(r.version.0).map_err(|_| StoreError::Conflict)?;
+    let deleted = i64::from(r.body.is_none());
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT rid, version FROM resource WHERE rtype = ?1 AND id = ?2")
+        .map_err(db_err)?
+        .query_row(params![r.rtype.as_str(), r.id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .map_err(db_err)?;
+    let rid = match existing {
+        None if new_version == 1 => {
+            conn.prepare_cached(
+                "INSERT INTO resource (rtype, id, version, last_updated, deleted) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                r.rtype.as_str(),
+                r.id.as_str(),
+                new_version,
+                r.last_updated,
+                deleted
+            ])
+            .map_err(db_err)?;
+            conn.last_insert_rowid()
+        }
+        Some((rid, cur)) if cur + 1 == new_version => {
+            conn.prepare_cached(
+                "UPDATE resource SET version = ?2, last_updated = ?3, deleted = ?4 WHERE rid = ?1",
+            )
+            .map_err(db_err)?
+            .execute(params![rid, new_version, r.last_updated, deleted])
+            .map_err(db_err)?;
+            for sql in DELETE_ROWS {
+                conn.prepare_cached(sql)
+                    .map_err(db_err)?
+                    .execute([rid])
+                    .map_err(db_err)?;
+            }
+            rid
+        }
+        _ => return Err(StoreError::Conflict),
+    };
+    conn.prepare_cached(
+        "INSERT INTO resource_version (rid, version, last_updated, method, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(db_err)?
+    .execute(params![
+        rid,
+        new_version,
+        r.last_updated,
+        r.method.code(),
+        r.body
+    ])
+    .map_err(db_err)?;
+    for e in &v.index {
+        insert_entry(conn, rid, e)?;
+    }
+    if !v.compartments.is_empty() {
+        let mut st = conn
+            .prepare_cached("INSERT OR IGNORE INTO compartment (patient_id, rid) VALUES (?1, ?2)")
+            .map_err(db_err)?;
+        for p in &v.compartments {
+            st.execute(params![p.as_str(), rid]).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_entry(conn: &Connection, rid: i64, e: &IndexEntry) -> Result<(), StoreError> {
+    let p = e.param.0;
+    let n = match &e.value {
+        IndexValue::String { normalized, exact } => conn
+            .prepare_cached(
+                "INSERT INTO idx_string (rid, param, normalized, exact) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![rid, p, normalized, exact])),
+        IndexValue::Token { system, code, text } => conn
+            .prepare_cached(
+                "INSERT INTO idx_token (rid, param, system, code, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![rid, p, system, code, text])),
+        IndexValue::Date { low, high } => conn
+            .prepare_cached("INSERT INTO idx_date (rid, param, low, high) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![rid, p, low, high])),
+        IndexValue::Number { value, low, high } => conn
+            .prepare_cached(
+                "INSERT INTO idx_number (rid, param, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![rid, p, value, low, high])),
+        IndexValue::Quantity {
+            value,
+            low,
+            high,
+            system,
+            code,
+            unit,
+            canonical_value,
+            canonical_code,
+        } => conn
+            .prepare_cached(
+                "INSERT INTO idx_quantity (rid, param, value, low, high, system, code, unit, \
+                 canonical_value, canonical_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    rid,
+                    p,
+                    value,
+                    low,
+                    high,
+                    system,
+                    code,
+                    unit,
+                    canonical_value,
+                    canonical_code
+                ])
+            }),
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            version,
+            url,
+            identifier_system,
+            identifier_value,
+        } => conn
+            .prepare_cached(
+                "INSERT INTO idx_reference (rid, param, target_type, target_id, version, url, \
+                 identifier_system, identifier_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    rid,
+                    p,
+                    target_type,
+                    target_id,
+                    version,
+                    url,
+                    identifier_system,
+                    identifier_value
+                ])
+            }),
+        IndexValue::Uri { value } => conn
+            .prepare_cached("INSERT INTO idx_uri (rid, param, value) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![rid, p, value])),
+        IndexValue::Composite { parts } => {
+            let c = rows::composite_columns(parts);
+            conn.prepare_cached(
+                "INSERT INTO idx_composite (rid, param, system1, code1, system2, code2, value2, \
+                 low2, high2, date_low2, date_high2, string2, parts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    rid,
+                    p,
+                    c.system1,
+                    c.code1,
+                    c.system2,
+                    c.code2,
+                    c.value2,
+                    c.low2,
+                    c.high2,
+                    c.date_low2,
+                    c.date_high2,
+                    c.string2,
+                    c.parts
+                ])
+            })
+        }
+    };
+    n.map(|_| ()).map_err(db_err)
+}

@@ -1,0 +1,128 @@
+//! The SQLite schema and its migrations, applied in order at open and recorded in
+//! `schema_version`. The layout is documented with example rows in `docs/storage.md`.
+
+use rusqlite::Connection;
+
+/// Migrations by version; each runs once, in one transaction with its version bump.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+
+/// Version 1: resources, versions, typed index tables, Patient compartments.
+///
+/// `resource.rid` is the rowid (assigned in insertion order, so keys are time-ordered
+/// and inserts append). Bodies are stored once, in `resource_version`; a current read
+/// joins `resource` to `resource_version` on (rid, version). Index tables are plain
+/// rowid tables with an index on `rid` (to rewrite a resource's rows) and one on the
+/// columns equality searches use. There are no foreign keys: rows are only written by
+/// `put`, which keeps them consistent, and FK checks would cost a lookup per index row.
+const V1: &str = r#"
+CREATE TABLE resource (
+    rid          INTEGER PRIMARY KEY,
+    rtype        TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX resource_type_id ON resource (rtype, id);
+
+CREATE TABLE resource_version (
+    rid          INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    method       INTEGER NOT NULL,
+    body         TEXT,
+    PRIMARY KEY (rid, version)
+);
+CREATE INDEX resource_version_last_updated ON resource_version (last_updated);
+
+CREATE TABLE idx_string (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    normalized TEXT NOT NULL, exact TEXT NOT NULL
+);
+CREATE INDEX idx_string_rid ON idx_string (rid);
+CREATE INDEX idx_string_value ON idx_string (param, normalized);
+
+CREATE TABLE idx_token (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    system TEXT, code TEXT, text TEXT
+);
+CREATE INDEX idx_token_rid ON idx_token (rid);
+CREATE INDEX idx_token_value ON idx_token (param, code, system);
+
+CREATE TABLE idx_date (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    low INTEGER NOT NULL, high INTEGER NOT NULL
+);
+CREATE INDEX idx_date_rid ON idx_date (rid);
+CREATE INDEX idx_date_value ON idx_date (param, low, high);
+
+CREATE TABLE idx_number (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL
+);
+CREATE INDEX idx_number_rid ON idx_number (rid);
+CREATE INDEX idx_number_value ON idx_number (param, low, high);
+
+CREATE TABLE idx_quantity (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+    system TEXT, code TEXT, unit TEXT,
+    canonical_value REAL, canonical_code TEXT
+);
+CREATE INDEX idx_quantity_rid ON idx_quantity (rid);
+CREATE INDEX idx_quantity_value ON idx_quantity (param, low, high);
+
+CREATE TABLE idx_reference (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    target_type TEXT, target_id TEXT, version TEXT, url TEXT,
+    identifier_system TEXT, identifier_value TEXT
+);
+CREATE INDEX idx_reference_rid ON idx_reference (rid);
+CREATE INDEX idx_reference_target ON idx_reference (param, target_id, target_type);
+CREATE INDEX idx_reference_url ON idx_reference (param, url) WHERE url IS NOT NULL;
+
+CREATE TABLE idx_uri (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL, value TEXT NOT NULL
+);
+CREATE INDEX idx_uri_rid ON idx_uri (rid);
+CREATE INDEX idx_uri_value ON idx_uri (param, value);
+
+CREATE TABLE idx_composite (
+    rid INTEGER NOT NULL, param INTEGER NOT NULL,
+    system1 TEXT, code1 TEXT,
+    system2 TEXT, code2 TEXT,
+    value2 REAL, low2 REAL, high2 REAL,
+    date_low2 INTEGER, date_high2 INTEGER,
+    string2 TEXT,
+    parts TEXT NOT NULL
+);
+CREATE INDEX idx_composite_rid ON idx_composite (rid);
+CREATE INDEX idx_composite_value ON idx_composite (param, code1, system1);
+
+CREATE TABLE compartment (
+    patient_id TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (patient_id, rid)
+) WITHOUT ROWID;
+CREATE INDEX compartment_rid ON compartment (rid);
+"#;
+
+/// Brings the schema up to the newest version.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "sqlite schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The one writer thread and its group commit, and the background checkpointer.
+//!
+//! Callers hand jobs to the writer over a bounded channel. The writer takes every job
+//! that is waiting (up to `max_batch`), runs each inside its own `SAVEPOINT` (a failing
+//! job is rolled back to its savepoint alone), then makes the whole batch durable with
+//! one `COMMIT` (one WAL fsync under `synchronous=FULL`) and only then answers each
+//! caller. If the `COMMIT` fails, every job in the batch gets the error. Under load,
+//! jobs queue while the previous batch syncs, so the fsync cost is shared by the batch.
+//!
+//! Checkpoints are kept off this path: the writer's connection has autocheckpoint off,
+//! and a separate thread with its own connection runs `wal_checkpoint(PASSIVE)` (which
+//! never blocks the writer or readers) after commits, at most once per interval.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use oxehr_fhir::{ResourceId, ResourceType, VersionId};
+use oxehr_search::IndexEntry;
+use oxehr_store::{
+    HistoryQuery, JobOutput, NewVersion, ReadTx, SimpleSearch, StoreError, StoredResource, Tx,
+    WriteJob,
+};
+use rusqlite::Connection;
+
+use crate::{db_err, queries};
+
+/// A job and where to send its answer.
+pub(crate) struct Request {
+    pub(crate) job: WriteJob,
+    pub(crate) reply: SyncSender<Result<JobOutput, StoreError>>,
+}
+
+/// The write transaction a job sees: the writer's connection inside the batch's
+/// transaction and the job's savepoint.
+struct WriteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl ReadTx for WriteTx<'_> {
+    fn current(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        queries::current(self.conn, rtype, id)
+    }
+    fn version(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        queries::version(self.conn, rtype, id, version)
+    }
+    fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
+        queries::history(self.conn, q)
+    }
+    fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
+        queries::history_count(self.conn, q)
+    }
+    fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError> {
+        queries::search(self.conn, q)
+    }
+    fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError> {
+        queries::search_count(self.conn, q)
+    }
+    fn index_entries(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
+        queries::index_entries(self.conn, rtype, id)
+    }
+    fn compartments(
+        &mut self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        queries::compartments(self.conn, rtype, id)
+    }
+}
+
+impl Tx for WriteTx<'_> {
+    /// One writer: writes are already serialized.
+    fn lock(&mut self, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn put(&mut self, v: &NewVersion) -> Result<(), StoreError> {
+        queries::put(self.conn, v)
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+/// Runs one job inside its savepoint. `Ok(result)` means the transaction is still open
+/// (the job's own result may be an error, already rolled back to its savepoint); `Err`
+/// means the transaction can no longer commit the jobs before this one: SQLite rolled it
+/// back (I/O error, disk full) or a savepoint statement failed.
+fn run_job(conn: &Connection, job: WriteJob) -> Result<Result<JobOutput, StoreError>, StoreError> {
+    exec(conn, "SAVEPOINT job")?;
+    let mut tx = WriteTx { conn };
+    let result = match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Backend("write job panicked".into())),
+    };
+    if conn.is_autocommit() {
+        return Err(StoreError::Backend(
+            "transaction rolled back by SQLite".into(),
+        ));
+    }
+    match result {
+        Ok(out) => {
+            exec(conn, "RELEASE job")?;
+            Ok(Ok(out))
+        }
+        Err(e) => {
+            exec(conn, "ROLLBACK TO job")?;
+            exec(conn, "RELEASE job")?;
+            Ok(Err(e))
+        }
+    }
+}
+
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Busy(m) => StoreError::Busy(m.clone()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Runs a batch of jobs in one transaction and answers every caller after `COMMIT`.
+fn run_batch(conn: &Connection, batch: Vec<Request>) {
+    let mut done: Vec<(SyncSender<_>, Result<JobOutput, StoreError>)> = Vec::new();
+    let mut pending = batch.into_iter();
+    'txn: loop {
+        if !conn.is_autocommit() {
+            // A savepoint statement failed with the transaction still open: its jobs
+            // were told they failed, so none of it may commit.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+            for r in pending {
+                let _ = r.reply.send(Err(copy_err(&e)));
+            }
+            break;
+        }
+        let mut in_txn: Vec<(SyncSender<_>, Result<JobOutput, StoreError>)> = Vec::new();
+        for req in pending.by_ref() {
+            match run_job(conn, req.job) {
+                Ok(result) => in_txn.push((req.reply, result)),
+                Err(e) => {
+                    // The transaction is gone, with every job of it so far.
+                    for (reply, _) in in_txn.drain(..) {
+                        let _ = reply.send(Err(copy_err(&e)));
+                    }
+                    let _ = req.reply.send(Err(e));
+                    continue 'txn;
+                }
+            }
+        }
+        match exec(conn, "COMMIT") {
+            Ok(()) => done.extend(in_txn),
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                for (reply, _) in in_txn {
+                    let _ = reply.send(Err(copy_err(&e)));
+                }
+            }
+        }
+        break;
+    }
+    for (reply, result) in done {
+        let _ = reply.send(result);
+    }
+}
+
+/// The writer thread's loop; ends when every sender is dropped.
+pub(crate) fn run_writer(
+    conn: Connection,
+    rx: Receiver<Request>,
+    max_batch: usize,
+    committed: SyncSender<()>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        run_batch(&conn, batch);
+        // Wake the checkpointer; if it already has a wake-up pending, that is enough.
+        let _ = committed.try_send(());
+    }
+    drop(conn);
+}
+
+/// The checkpointer's loop: after commits, at most once per `interval`, it copies WAL
+/// frames back into the database file. Ends when the writer is gone.
+pub(crate) fn run_checkpointer(conn: Connection, wake: Receiver<()>, interval: Duration) {
+    let checkpoint = |mode: &str| {
+        let sql = format!("PRAGMA wal_checkpoint({mode})");
+        if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
+            tracing::warn!(error = %e, "wal checkpoint failed");
+        }
+    };
+    'outer: while wake.recv().is_ok() {
+        // Let commits accumulate for one interval, then checkpoint them together.
+        let deadline = Instant::now() + interval;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match wake.recv_timeout(left) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break 'outer,
+            }
+        }
+        checkpoint("PASSIVE");
+    }
+    // Shutting down: no writer is left, so fold the WAL in and truncate it.
+    checkpoint("TRUNCATE");
+}
