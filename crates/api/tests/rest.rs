@@ -579,3 +579,126 @@ async fn oversized_bodies_get_413() {
     let (status, _, _) = s.get("metadata").await;
     assert_eq!(status, 200);
 }
+
+/// Every official R4 example is accepted by `$validate` over HTTP, except the ones the
+/// validator's own corpus test lists with the spec's reason
+/// (`crates/fhir/tests/validate_corpus.rs`); broken variants are rejected with the
+/// location of what was broken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_accepts_every_official_example() {
+    let s = common::start(common::Backend::Sqlite)
+        .await
+        .expect("server");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fhir-examples");
+    let known_invalid = [
+        "DeviceMetric-example.json",
+        "DeviceUseStatement-example.json",
+        "MedicationRequest-medrx0301.json",
+        "Observation-clinical-gender.json",
+        "Questionnaire-qs1.json",
+    ];
+    // `_package.json` is the package's manifest, not an example.
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("_")
+                .starts_with('_')
+        })
+        .collect();
+    files.sort();
+    let mut accepted = 0;
+    for path in &files {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+        let rt = v["resourceType"].as_str().expect("resourceType");
+        let (status, oo, _) = s.post(&format!("{rt}/$validate"), &v).await;
+        if known_invalid.contains(&name.as_str()) {
+            assert_eq!(status, 400, "{name} is known to be invalid");
+        } else {
+            assert_eq!(status, 200, "{name}: {oo}");
+            accepted += 1;
+        }
+    }
+    assert_eq!(
+        accepted + known_invalid.len(),
+        files.len(),
+        "every example file was checked"
+    );
+    // Broken variants: (mutation, expected location).
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            {
+                let mut p = example("Patient-example.json");
+                p["gender"] = json!("boy");
+                p
+            },
+            "Patient.gender",
+        ),
+        (
+            {
+                let mut p = example("Patient-example.json");
+                p["active"] = json!("yes");
+                p
+            },
+            "Patient.active",
+        ),
+        (
+            {
+                let mut p = example("Patient-example.json");
+                p["name"][1]["unknown"] = json!(1);
+                p
+            },
+            "Patient.name[1].unknown",
+        ),
+        (
+            {
+                let mut o = example("Observation-example.json");
+                o.as_object_mut().expect("obj").shift_remove("status");
+                o
+            },
+            "Observation.status",
+        ),
+        (
+            {
+                let mut o = example("Observation-example.json");
+                o["effectiveDateTime"] = json!("2021-02-30");
+                o
+            },
+            "Observation.effective.ofType(dateTime)",
+        ),
+        (
+            {
+                let mut o = example("Observation-example.json");
+                o["subject"] = json!({"reference": "Medication/x"});
+                o
+            },
+            "Observation.subject",
+        ),
+    ];
+    for (resource, location) in cases {
+        let rt = resource["resourceType"].as_str().expect("type").to_string();
+        let (status, oo, _) = s.post(&format!("{rt}/$validate"), &resource).await;
+        assert_eq!(status, 400, "{location}: {oo}");
+        let locations: Vec<String> = oo["issue"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect();
+        assert!(
+            locations.iter().any(|l| l.starts_with(location)),
+            "{location} not in {locations:?}"
+        );
+    }
+}
