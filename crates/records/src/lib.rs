@@ -19,7 +19,7 @@ mod transaction;
 
 use std::sync::Arc;
 
-use oxehr_fhir::{ResourceId, ResourceType};
+use oxehr_fhir::ResourceId;
 use oxehr_store::{JobOutput, SimpleSearch, Store, StoreError, Tx};
 
 pub use error::{Category, RecordsError};
@@ -113,10 +113,9 @@ impl Records {
                     return Err(StoreError::Conflict);
                 }
             }
-            for v in &versions {
-                tx.lock(&resource_key(&v.resource.rtype, &v.resource.id))?;
-                tx.put(v)?;
-            }
+            // No lock per resource: `put` itself refuses a version that is not the
+            // current one plus one, so a lost race is a `Conflict` and a retry.
+            tx.put_many(&versions)?;
             Ok(Box::new(()))
         });
         self.store.write(job)?;
@@ -127,10 +126,6 @@ impl Records {
     pub(crate) fn reader(&self) -> Result<Box<dyn oxehr_store::ReadTx + '_>, RecordsError> {
         Ok(self.store.read()?)
     }
-}
-
-fn resource_key(rtype: &ResourceType, id: &ResourceId) -> String {
-    format!("{rtype}/{id}")
 }
 
 fn guard_key(q: &SimpleSearch) -> String {

@@ -318,7 +318,13 @@ impl Records {
                     ),
                 ));
             }
-            let current = reader.current(&rt, &id)?;
+            // A POST writes a new, server-assigned id: there is no current version to
+            // look up (and a clash would make the put conflict).
+            let current = if e.verb == Verb::Post {
+                None
+            } else {
+                reader.current(&rt, &id)?
+            };
             if e.verb == Verb::Delete {
                 match current {
                     Some(c) if !c.is_deleted() => {

@@ -101,8 +101,11 @@ fn connect(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError>
     // Query planner stability: with STAT4 compiled in (the bundled build), SQLite
     // otherwise marks statements whose plan could depend on a bound value and prepares
     // them again at every rebind — a fifth of the time of a read by id, measured.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map_err(db_err)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(db_err)?;
     conn.execute_batch(&format!(
         "PRAGMA cache_size = -{}; PRAGMA mmap_size = {}; PRAGMA temp_store = MEMORY;",
         config.cache_kib, config.mmap_bytes

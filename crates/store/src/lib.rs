@@ -229,6 +229,12 @@ pub trait Tx: ReadTx {
     /// resource's index entries and compartment membership. The version must be the
     /// current one plus one (or 1 for a new resource), else `Conflict`.
     fn put(&mut self, v: &NewVersion) -> Result<(), StoreError>;
+
+    /// Stores several new versions, as `put` each in order would (a transaction bundle,
+    /// an import chunk). Backends override it to send the rows in fewer round trips.
+    fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
+        versions.iter().try_for_each(|v| self.put(v))
+    }
 }
 
 /// The result a write job hands back through the store.
