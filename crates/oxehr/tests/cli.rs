@@ -392,3 +392,42 @@ fn crash_keeps_every_acknowledged_write_on_postgres() {
     };
     crash_keeps_every_acknowledged_write(&["--database", &db.url]);
 }
+
+#[test]
+fn configuration_errors_stop_the_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("oxehr.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlisten_port = 8080\n").expect("write");
+    let out = oxehr()
+        .args(["--config"])
+        .arg(&cfg)
+        .arg("serve")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid configuration") && err.contains("listen_port"),
+        "{err}"
+    );
+    let out = oxehr()
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
+    // The environment sets what a flag would.
+    let out = oxehr()
+        .env("OXEHR_LISTEN", "also-not-an-address")
+        .args(["serve"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("also-not-an-address"));
+    let out = oxehr()
+        .args(["import", "/nonexistent/file.json", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or directory"));
+}
