@@ -4,7 +4,8 @@
 //!   `synchronous_commit = on`, `COMMIT` returns once the WAL is flushed: durable.
 //!   Serialization failures (40001), deadlocks (40P01) and unique violations (23505) map
 //!   to `StoreError::Conflict`; retrying is the caller's choice. Each `put` is one
-//!   statement (see [`put`]).
+//!   statement (see [`put`]); `put_many` is one statement per thousand versions (see
+//!   [`put_many`]).
 //! - **Reads**: a pooled connection; the first query opens a `REPEATABLE READ, READ
 //!   ONLY` transaction so that all queries of one [`ReadTx`] see one snapshot.
 //! - **Schema**: [`schema`], migrated at connect; with `PostgresConfig::schema` set,
@@ -13,6 +14,7 @@
 
 mod pool;
 mod put;
+mod put_many;
 mod queries;
 mod schema;
 
@@ -287,6 +289,20 @@ impl Tx for WriteTx<'_> {
             return r;
         }
         self.track(r)
+    }
+
+    fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
+        if let [v] = versions {
+            return self.put(v);
+        }
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let r = put_many::put_many(self.conn, versions);
+        match self.track(r)? {
+            put_many::Outcome::Stored => Ok(()),
+            put_many::Outcome::OneByOne => versions.iter().try_for_each(|v| self.put(v)),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ const UPDATE_HEAD: &str = "WITH r AS (\
     UPDATE resource SET version = $3::int8, last_updated = $4::int8, deleted = $5::bool \
     WHERE rtype = $1 AND id = $2 AND version = $3::int8 - 1 RETURNING rid)";
 
-const TABLES: [&str; 9] = [
+pub(crate) const TABLES: [&str; 9] = [
     "idx_string",
     "idx_token",
     "idx_date",
@@ -92,21 +92,26 @@ type Text = Option<String>;
 
 /// The new rows of one put, one vector per column (the `unnest` arrays).
 #[derive(Default)]
-struct Columns {
+pub(crate) struct Columns {
+    s_k: Vec<i32>,
     s_param: Vec<i32>,
     s_normalized: Vec<String>,
     s_exact: Vec<String>,
+    t_k: Vec<i32>,
     t_param: Vec<i32>,
     t_system: Vec<Text>,
     t_code: Vec<Text>,
     t_text: Vec<Text>,
+    d_k: Vec<i32>,
     d_param: Vec<i32>,
     d_low: Vec<i64>,
     d_high: Vec<i64>,
+    n_k: Vec<i32>,
     n_param: Vec<i32>,
     n_value: Vec<f64>,
     n_low: Vec<f64>,
     n_high: Vec<f64>,
+    q_k: Vec<i32>,
     q_param: Vec<i32>,
     q_value: Vec<f64>,
     q_low: Vec<f64>,
@@ -116,6 +121,7 @@ struct Columns {
     q_unit: Vec<Text>,
     q_canonical_value: Vec<Option<f64>>,
     q_canonical_code: Vec<Text>,
+    r_k: Vec<i32>,
     r_param: Vec<i32>,
     r_target_type: Vec<Text>,
     r_target_id: Vec<Text>,
@@ -123,8 +129,10 @@ struct Columns {
     r_url: Vec<Text>,
     r_identifier_system: Vec<Text>,
     r_identifier_value: Vec<Text>,
+    u_k: Vec<i32>,
     u_param: Vec<i32>,
     u_value: Vec<String>,
+    c_k: Vec<i32>,
     c_param: Vec<i32>,
     c_system1: Vec<Text>,
     c_code1: Vec<Text>,
@@ -137,32 +145,106 @@ struct Columns {
     c_date_high2: Vec<Option<i64>>,
     c_string2: Vec<Text>,
     c_parts: Vec<String>,
+    p_k: Vec<i32>,
     patients: Vec<String>,
 }
 
 impl Columns {
+    /// The parameters of the batch statement's index and compartment CTEs, in the order
+    /// of [`crate::put_many`]'s SQL: per table its `k` array, then one array per column.
+    pub(crate) fn batch_args(&self) -> [&(dyn ToSql + Sync); 54] {
+        [
+            &self.s_k,
+            &self.s_param,
+            &self.s_normalized,
+            &self.s_exact,
+            &self.t_k,
+            &self.t_param,
+            &self.t_system,
+            &self.t_code,
+            &self.t_text,
+            &self.d_k,
+            &self.d_param,
+            &self.d_low,
+            &self.d_high,
+            &self.n_k,
+            &self.n_param,
+            &self.n_value,
+            &self.n_low,
+            &self.n_high,
+            &self.q_k,
+            &self.q_param,
+            &self.q_value,
+            &self.q_low,
+            &self.q_high,
+            &self.q_system,
+            &self.q_code,
+            &self.q_unit,
+            &self.q_canonical_value,
+            &self.q_canonical_code,
+            &self.r_k,
+            &self.r_param,
+            &self.r_target_type,
+            &self.r_target_id,
+            &self.r_version,
+            &self.r_url,
+            &self.r_identifier_system,
+            &self.r_identifier_value,
+            &self.u_k,
+            &self.u_param,
+            &self.u_value,
+            &self.c_k,
+            &self.c_param,
+            &self.c_system1,
+            &self.c_code1,
+            &self.c_system2,
+            &self.c_code2,
+            &self.c_value2,
+            &self.c_low2,
+            &self.c_high2,
+            &self.c_date_low2,
+            &self.c_date_high2,
+            &self.c_string2,
+            &self.c_parts,
+            &self.p_k,
+            &self.patients,
+        ]
+    }
+
     fn of(v: &NewVersion) -> Columns {
         let mut c = Columns::default();
+        c.push(0, v);
+        c
+    }
+
+    /// Adds the rows of `v`, tagged with `k`: its 1-based position in a batch (the
+    /// `k` arrays are not sent by a single `put`).
+    pub(crate) fn push(&mut self, k: i32, v: &NewVersion) {
+        let c = self;
         for e in &v.index {
             let p = e.param.0;
             match &e.value {
                 IndexValue::String { normalized, exact } => {
+                    c.s_k.push(k);
                     c.s_param.push(p);
                     c.s_normalized.push(normalized.clone());
                     c.s_exact.push(exact.clone());
                 }
                 IndexValue::Token { system, code, text } => {
+                    c.t_k.push(k);
                     c.t_param.push(p);
                     c.t_system.push(system.clone());
                     c.t_code.push(code.clone());
                     c.t_text.push(text.clone());
                 }
                 IndexValue::Date { low, high } => {
+                    c.d_k.push(k);
                     c.d_param.push(p);
                     c.d_low.push(*low);
                     c.d_high.push(*high);
                 }
                 IndexValue::Number { value, low, high } => {
+                    c.n_k.push(k);
                     c.n_param.push(p);
                     c.n_value.push(*value);
                     c.n_low.push(*low);
@@ -178,6 +260,7 @@ impl Columns {
                     canonical_value,
                     canonical_code,
                 } => {
+                    c.q_k.push(k);
                     c.q_param.push(p);
                     c.q_value.push(*value);
                     c.q_low.push(*low);
@@ -196,6 +279,7 @@ impl Columns {
                     identifier_system,
                     identifier_value,
                 } => {
+                    c.r_k.push(k);
                     c.r_param.push(p);
                     c.r_target_type.push(target_type.clone());
                     c.r_target_id.push(target_id.clone());
@@ -205,32 +289,32 @@ impl Columns {
                     c.r_identifier_value.push(identifier_value.clone());
                 }
                 IndexValue::Uri { value } => {
+                    c.u_k.push(k);
                     c.u_param.push(p);
                     c.u_value.push(value.clone());
                 }
                 IndexValue::Composite { parts } => {
-                    let k = rows::composite_columns(parts);
+                    let cc = rows::composite_columns(parts);
+                    c.c_k.push(k);
                     c.c_param.push(p);
-                    c.c_system1.push(k.system1);
-                    c.c_code1.push(k.code1);
-                    c.c_system2.push(k.system2);
-                    c.c_code2.push(k.code2);
-                    c.c_value2.push(k.value2);
-                    c.c_low2.push(k.low2);
-                    c.c_high2.push(k.high2);
-                    c.c_date_low2.push(k.date_low2);
-                    c.c_date_high2.push(k.date_high2);
-                    c.c_string2.push(k.string2);
-                    c.c_parts.push(k.parts);
+                    c.c_system1.push(cc.system1);
+                    c.c_code1.push(cc.code1);
+                    c.c_system2.push(cc.system2);
+                    c.c_code2.push(cc.code2);
+                    c.c_value2.push(cc.value2);
+                    c.c_low2.push(cc.low2);
+                    c.c_high2.push(cc.high2);
+                    c.c_date_low2.push(cc.date_low2);
+                    c.c_date_high2.push(cc.date_high2);
+                    c.c_string2.push(cc.string2);
+                    c.c_parts.push(cc.parts);
                 }
             }
         }
-        c.patients = v
-            .compartments
-            .iter()
-            .map(|p| p.as_str().to_owned())
-            .collect();
-        c
+        for p in &v.compartments {
+            c.p_k.push(k);
+            c.patients.push(p.as_str().to_owned());
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use oxehr_store::{JobOutput, ReadTx, Store, StoreError, WriteJob};
 use oxehr_store_postgres::{PostgresConfig, PostgresStore};
 
+mod put_many;
+
 fn url() -> String {
     std::env::var("OXEHR_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
