@@ -3,7 +3,8 @@
 //! - **Durability**: `synchronous=FULL`, so a `COMMIT` returns only after the WAL is
 //!   fsynced; a write acknowledged by [`Store::write`] survives `kill -9` and power loss.
 //! - **One writer** thread owns the only write connection and does group commit (see
-//!   [`writer`]): concurrent jobs share one `COMMIT`, each inside its own savepoint.
+//!   [`writer`]): concurrent jobs share one `COMMIT`; every job after the first runs inside
+//!   its own savepoint, so a failing job is undone alone.
 //! - **Readers**: a small pool of `query_only` connections; WAL lets them read while the
 //!   writer writes.
 //! - **Checkpoints** run on a background thread, never on a request.
@@ -12,6 +13,7 @@
 //! [`queries`].
 
 mod pool;
+mod put;
 mod queries;
 mod schema;
 mod writer;

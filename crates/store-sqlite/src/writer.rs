@@ -1,8 +1,10 @@
 //! The one writer thread and its group commit, and the background checkpointer.
 //!
 //! Callers hand jobs to the writer over a bounded channel. The writer takes every job
-//! that is waiting (up to `max_batch`), runs each inside its own `SAVEPOINT` (a failing
-//! job is rolled back to its savepoint alone), then makes the whole batch durable with
+//! that is waiting (up to `max_batch`), runs them in one transaction, every job after
+//! the first inside its own `SAVEPOINT` (a failing job is rolled back to its savepoint
+//! alone; a failing first job rolls back the transaction, which held only its work, and
+//! the rest run in a new one), then makes the whole batch durable with
 //! one `COMMIT` (one WAL fsync under `synchronous=FULL`) and only then answers each
 //! caller. If the `COMMIT` fails, every job in the batch gets the error. Under load,
 //! jobs queue while the previous batch syncs, so the fsync cost is shared by the batch.
@@ -23,7 +25,7 @@ use oxehr_store::{
 };
 use rusqlite::Connection;
 
-use crate::{db_err, queries};
+use crate::{db_err, put, queries};
 
 /// A job and where to send its answer.
 pub(crate) struct Request {
@@ -87,7 +89,10 @@ impl Tx for WriteTx<'_> {
         Ok(())
     }
     fn put(&mut self, v: &NewVersion) -> Result<(), StoreError> {
-        queries::put(self.conn, v)
+        put::put_many(self.conn, std::slice::from_ref(v))
+    }
+    fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
+        put::put_many(self.conn, versions)
     }
 }
 
@@ -98,12 +103,26 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .map_err(db_err)
 }
 
-/// Runs one job inside its savepoint. `Ok(result)` means the transaction is still open
-/// (the job's own result may be an error, already rolled back to its savepoint); `Err`
-/// means the transaction can no longer commit the jobs before this one: SQLite rolled it
-/// back (I/O error, disk full) or a savepoint statement failed.
-fn run_job(conn: &Connection, job: WriteJob) -> Result<Result<JobOutput, StoreError>, StoreError> {
-    exec(conn, "SAVEPOINT job")?;
+/// How a job ended inside the batch's transaction.
+enum JobEnd {
+    /// The transaction is still open: the job's result is to be answered after `COMMIT`
+    /// (an error has already been rolled back to the job's savepoint).
+    Open(Result<JobOutput, StoreError>),
+    /// The job ran first in its transaction, without a savepoint, and failed: the whole
+    /// transaction (only this job's work) has been rolled back.
+    RolledBack(StoreError),
+}
+
+/// Runs one job. The first job of a transaction runs without a savepoint: if it fails,
+/// rolling the whole transaction back undoes exactly its work, and it saves the
+/// savepoint's sub-journal (a copy of every page the job changes). Later jobs run
+/// inside `SAVEPOINT job`, so a failing one is undone alone. `Err` means the transaction
+/// can no longer commit the jobs before this one: SQLite rolled it back (I/O error, disk
+/// full) or a savepoint statement failed.
+fn run_job(conn: &Connection, job: WriteJob, first: bool) -> Result<JobEnd, StoreError> {
+    if !first {
+        exec(conn, "SAVEPOINT job")?;
+    }
     let mut tx = WriteTx { conn };
     let result = match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
         Ok(r) => r,
@@ -114,15 +133,20 @@ fn run_job(conn: &Connection, job: WriteJob) -> Result<Result<JobOutput, StoreEr
             "transaction rolled back by SQLite".into(),
         ));
     }
-    match result {
-        Ok(out) => {
+    match (result, first) {
+        (Ok(out), true) => Ok(JobEnd::Open(Ok(out))),
+        (Ok(out), false) => {
             exec(conn, "RELEASE job")?;
-            Ok(Ok(out))
+            Ok(JobEnd::Open(Ok(out)))
         }
-        Err(e) => {
+        (Err(e), true) => {
+            exec(conn, "ROLLBACK")?;
+            Ok(JobEnd::RolledBack(e))
+        }
+        (Err(e), false) => {
             exec(conn, "ROLLBACK TO job")?;
             exec(conn, "RELEASE job")?;
-            Ok(Err(e))
+            Ok(JobEnd::Open(Err(e)))
         }
     }
 }
@@ -138,8 +162,8 @@ fn copy_err(e: &StoreError) -> StoreError {
 /// Runs a batch of jobs in one transaction and answers every caller after `COMMIT`.
 fn run_batch(conn: &Connection, batch: Vec<Request>) {
     let mut done: Vec<(SyncSender<_>, Result<JobOutput, StoreError>)> = Vec::new();
-    let mut pending = batch.into_iter();
-    'txn: loop {
+    let mut pending = batch.into_iter().peekable();
+    'txn: while pending.peek().is_some() {
         if !conn.is_autocommit() {
             // A savepoint statement failed with the transaction still open: its jobs
             // were told they failed, so none of it may commit.
@@ -153,8 +177,13 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) {
         }
         let mut in_txn: Vec<(SyncSender<_>, Result<JobOutput, StoreError>)> = Vec::new();
         for req in pending.by_ref() {
-            match run_job(conn, req.job) {
-                Ok(result) => in_txn.push((req.reply, result)),
+            match run_job(conn, req.job, in_txn.is_empty()) {
+                Ok(JobEnd::Open(result)) => in_txn.push((req.reply, result)),
+                Ok(JobEnd::RolledBack(e)) => {
+                    // Nothing else was in the transaction: answer, start afresh.
+                    let _ = req.reply.send(Err(e));
+                    continue 'txn;
+                }
                 Err(e) => {
                     // The transaction is gone, with every job of it so far.
                     for (reply, _) in in_txn.drain(..) {
