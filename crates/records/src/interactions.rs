@@ -299,7 +299,7 @@ impl Records {
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<StoredResource, RecordsError> {
-        match self.reader()?.current(rtype, id)? {
+        match self.store.read_current(rtype, id)? {
             None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
             Some(r) if r.is_deleted() => Err(RecordsError::Gone(format!("{rtype}/{id}"))),
             Some(r) => Ok(r),
@@ -313,7 +313,7 @@ impl Records {
         id: &ResourceId,
         version: VersionId,
     ) -> Result<StoredResource, RecordsError> {
-        match self.reader()?.version(rtype, id, version)? {
+        match self.store.read_version(rtype, id, version)? {
             None => Err(RecordsError::NotFound(format!(
                 "{rtype}/{id}/_history/{version}"
             ))),

@@ -314,6 +314,26 @@ impl Store for PostgresStore {
         }))
     }
 
+    /// One statement in autocommit: no BEGIN/COMMIT round trips for a single read.
+    fn read_current(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let mut pooled = self.pool.get()?;
+        queries::current(pooled.conn()?, rtype, id)
+    }
+
+    fn read_version(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let mut pooled = self.pool.get()?;
+        queries::version(pooled.conn()?, rtype, id, version)
+    }
+
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
         let mut pooled = self.pool.get()?;
         let conn = pooled.conn()?;

@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
     ($make:expr $(, reopen = $reopen:expr)? $(,)?) => {
         $crate::conformance_tests!(@each $make;
             put_then_read_current_and_each_version,
+            single_reads_match_snapshot_reads,
             update_increments_and_keeps_old_versions,
             delete_is_a_version_without_body,
             put_with_wrong_version_conflicts_and_stores_nothing,
@@ -103,6 +104,45 @@ pub fn put_then_read_current_and_each_version(store: &dyn Store) {
         None,
         "same id, other type"
     );
+}
+
+/// `Store::read_current` / `read_version` (the one-statement read path) answer what a
+/// read snapshot answers, deleted versions included.
+pub fn single_reads_match_snapshot_reads(store: &dyn Store) {
+    let v1 = version("Patient", "p1", 1, 10, Vec::new());
+    let v2 = version("Patient", "p1", 2, 20, Vec::new());
+    write_ok(store, vec![v1.clone()]);
+    write_ok(store, vec![v2.clone()]);
+    let del = crate::NewVersion {
+        resource: crate::StoredResource {
+            version: oxehr_fhir::VersionId(3),
+            last_updated: 30,
+            method: Method::Delete,
+            body: None,
+            ..v2.resource.clone()
+        },
+        index: Vec::new(),
+        compartments: Vec::new(),
+    };
+    write_ok(store, vec![del.clone()]);
+    let (rt, id) = (v1.resource.rtype.clone(), v1.resource.id.clone());
+    let single = store.read_current(&rt, &id).expect("read_current");
+    assert_eq!(single, current(store, "Patient", "p1"));
+    assert_eq!(
+        single,
+        Some(del.resource),
+        "the current version is the delete"
+    );
+    for v in [&v1, &v2] {
+        assert_eq!(
+            store
+                .read_version(&rt, &id, v.resource.version)
+                .expect("read_version"),
+            Some(v.resource.clone())
+        );
+    }
+    let other = oxehr_fhir::ResourceId::parse("nope").expect("id");
+    assert_eq!(store.read_current(&rt, &other).expect("read_current"), None);
 }
 
 pub fn update_increments_and_keeps_old_versions(store: &dyn Store) {

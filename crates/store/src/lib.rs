@@ -253,6 +253,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// synced), or rolled back. Blocking. `Conflict` may be retried by the caller.
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError>;
 
+    /// The current version of one resource, read on its own: the hot path of `read`.
+    /// Backends may answer it in one statement without an explicit transaction.
+    fn read_current(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        self.read()?.current(rtype, id)
+    }
+
+    /// One version of one resource, read on its own (`vread`).
+    fn read_version(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        self.read()?.version(rtype, id, version)
+    }
+
     /// A short name for logs and the CapabilityStatement (`sqlite`, `postgres`).
     fn backend_name(&self) -> &'static str;
 }
