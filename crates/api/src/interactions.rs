@@ -16,7 +16,6 @@ use oxehr_records::{
 use oxehr_store::HistoryQuery;
 
 use crate::bundle::{self, etag, link, version_path};
-use crate::capabilities::capability_statement;
 use crate::error::ApiError;
 use crate::format::{bytes_response, check_content_type, fhir_json_response, Rendering, Summary};
 use crate::AppState;
@@ -202,13 +201,11 @@ pub async fn metadata(
     headers: HeaderMap,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let date = oxehr_records::format_instant(now_micros());
-    let cs = capability_statement(
-        &state.config.base_url,
-        state.records.store().backend_name(),
-        &date[..10],
-    );
-    Ok(fhir_json_response(StatusCode::OK, &cs, rendering.pretty))
+    Ok(fhir_json_response(
+        StatusCode::OK,
+        &state.capabilities,
+        rendering.pretty,
+    ))
 }
 
 pub async fn read(

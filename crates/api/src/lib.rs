@@ -65,6 +65,8 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub records: Records,
     pub config: Arc<ApiConfig>,
+    /// The CapabilityStatement, built once when the router is made.
+    pub capabilities: Arc<serde_json::Value>,
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes (tests bind

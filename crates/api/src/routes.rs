@@ -28,9 +28,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application: FHIR on `/fhir`.
 pub fn router(records: Records, config: ApiConfig) -> Router {
+    let date = oxehr_records::format_instant(oxehr_records::now_micros());
+    let capabilities = crate::capabilities::capability_statement(
+        &config.base_url,
+        records.store().backend_name(),
+        &date[..10],
+    );
     let state = AppState {
         records,
         config: Arc::new(config.clone()),
+        capabilities: Arc::new(capabilities),
     };
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))

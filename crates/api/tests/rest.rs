@@ -702,3 +702,62 @@ async fn validate_accepts_every_official_example() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_lists_every_resource_type_and_what_works() {
+    let s = common::start(common::Backend::Sqlite)
+        .await
+        .expect("server");
+    let (status, cs, _) = s.get("metadata").await;
+    assert_eq!(status, 200);
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    let resources = cs["rest"][0]["resource"].as_array().expect("resources");
+    // Every concrete resource type of profiles-resources.json (counted independently).
+    let defs = shared("fhir-r4/profiles-resources.json");
+    let expected = defs["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["resource"]["resourceType"] == "StructureDefinition"
+                && e["resource"]["kind"] == "resource"
+                && e["resource"]["abstract"] == false
+        })
+        .count();
+    assert_eq!(resources.len(), expected);
+    let patient = resources
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .expect("Patient");
+    let interactions: Vec<&str> = patient["interaction"]
+        .as_array()
+        .expect("interactions")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    for code in [
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    ] {
+        assert!(interactions.contains(&code), "{code}");
+    }
+    assert!(patient["searchParam"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .any(|p| p["name"] == "family" && p["type"] == "string"));
+    let system: Vec<&str> = cs["rest"][0]["interaction"]
+        .as_array()
+        .expect("system")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert_eq!(system, ["transaction", "batch", "history-system"]);
+}
