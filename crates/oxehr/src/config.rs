@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub database: Option<String>,
+    pub database_pool: Option<usize>,
     pub base_url: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<String>,
@@ -45,6 +46,9 @@ pub struct StorageArgs {
     /// `postgres://…` URL: use PostgreSQL instead of SQLite.
     #[arg(long, env = "OXEHR_DATABASE")]
     pub database: Option<String>,
+    /// Most PostgreSQL connections open at once (default 16).
+    #[arg(long, env = "OXEHR_DATABASE_POOL")]
+    pub database_pool: Option<usize>,
     /// Validate resources against the core definitions on write (default true).
     #[arg(long, env = "OXEHR_VALIDATE")]
     pub validate: Option<bool>,
@@ -66,7 +70,11 @@ impl StorageArgs {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     bail!("--database must be a postgres:// URL");
                 }
-                let store = oxehr_store_postgres::PostgresStore::connect(&url, Default::default())
+                let mut pg = oxehr_store_postgres::PostgresConfig::default();
+                if let Some(n) = self.database_pool.or(file.database_pool) {
+                    pg.pool_size = n;
+                }
+                let store = oxehr_store_postgres::PostgresStore::connect(&url, pg)
                     .map_err(|e| anyhow::anyhow!("cannot open PostgreSQL: {e}"))?;
                 Arc::new(store)
             }

@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
     about = "oxehr: an electronic health record server speaking FHIR R4"
 )]
 struct Cli {
-    /// TOML configuration file (keys: listen, data, database, base_url, max_body_bytes,
+    /// TOML configuration file (keys: listen, data, database, database_pool, base_url, max_body_bytes,
     /// log_format, validate).
     #[arg(long, global = true, env = "OXEHR_CONFIG")]
     config: Option<std::path::PathBuf>,
