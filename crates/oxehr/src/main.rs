@@ -12,7 +12,8 @@ mod serve;
 use anyhow::Result;
 
 /// mimalloc: the import and write paths allocate many small JSON values; glibc's
-/// allocator spent ~15% of an import profile in malloc/free.
+/// allocator spent ~15% of an import profile in malloc/free. Measured: import median
+/// 9,751 vs 9,418 resources/s with glibc (3 alternating runs each) — small, kept.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
