@@ -128,7 +128,7 @@ pub fn import(args: ImportArgs, file: &FileConfig) -> Result<()> {
                 record(&journal, &key);
             }
             Err(_) => {
-                bar.println(format!("failed: {}: {first_error:#}", path.display()));
+                bar.suspend(|| eprintln!("failed: {}: {first_error:#}", path.display()));
                 failures.push(path);
             }
         }

@@ -431,3 +431,69 @@ fn configuration_errors_stop_the_start_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or directory"));
 }
+
+/// NDJSON files and collection Bundles import with the resources' own ids (as updates),
+/// in chunks, and a bad line fails that file without stopping the others.
+#[test]
+fn import_takes_ndjson_and_collection_bundles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let examples = shared("fhir-examples");
+    let names = [
+        "Patient-example.json",
+        "Observation-example.json",
+        "Organization-hl7.json",
+        "Practitioner-example.json",
+    ];
+    let resources: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            serde_json::from_str(&std::fs::read_to_string(examples.join(n)).expect("read"))
+                .expect("json")
+        })
+        .collect();
+    let ndjson: String = resources.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.path().join("resources.ndjson"), ndjson).expect("write");
+    let mut other = resources[0].clone();
+    other["id"] = json!("collected-1");
+    let collection =
+        json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": other}]});
+    std::fs::write(dir.path().join("collection.json"), collection.to_string()).expect("write");
+    std::fs::write(
+        dir.path().join("broken.ndjson"),
+        "{\"resourceType\": \"Patient\"\nnot json\n",
+    )
+    .expect("write");
+    let data = dir.path().join("data");
+    let out = oxehr()
+        .arg("import")
+        .arg(dir.path())
+        .arg("--data")
+        .arg(&data)
+        .args(["--chunk", "2", "--quiet"])
+        .output()
+        .expect("import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a broken file makes the command fail"
+    );
+    assert!(
+        stdout.contains("imported 5 resources from 2 files") && stdout.contains("1 failed"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.ndjson"));
+    let data = data.to_str().expect("path").to_string();
+    let server = Server::start(&["--data", &data]);
+    let client = reqwest::blocking::Client::new();
+    for r in resources.iter().chain(std::iter::once(&other)) {
+        let url = format!(
+            "{}/{}/{}",
+            server.base,
+            r["resourceType"].as_str().expect("type"),
+            r["id"].as_str().expect("id")
+        );
+        let stored: Value = client.get(&url).send().expect("get").json().expect("json");
+        assert_eq!(content(&stored), content(r), "{url}");
+        assert_eq!(stored["id"], r["id"], "imported with its own id");
+    }
+}
