@@ -761,3 +761,25 @@ async fn metadata_lists_every_resource_type_and_what_works() {
         .collect();
     assert_eq!(system, ["transaction", "batch", "history-system"]);
 }
+
+/// GET entries of a transaction run after its writes and see them; a read that fails is
+/// reported in its entry (the writes stand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_reads_see_its_writes() {
+    let s = common::start(common::Backend::Sqlite)
+        .await
+        .expect("server");
+    let mut p = example("Patient-example.json");
+    p["id"] = json!("txr");
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Patient/txr"}},
+        {"request": {"method": "GET", "url": "Patient/missing"}},
+        {"resource": p, "request": {"method": "PUT", "url": "Patient/txr"}},
+    ]});
+    let (status, resp, _) = s.post("", &tx).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(resp["entry"][0]["resource"]["id"], "txr");
+    assert_eq!(resp["entry"][1]["response"]["status"], "404 Not Found");
+    assert_eq!(resp["entry"][2]["response"]["status"], "201 Created");
+}

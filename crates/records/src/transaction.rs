@@ -241,9 +241,15 @@ impl Records {
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].verb, i));
         let mut outcomes = self.with_retries(|| self.transaction_once(&entries, &order))?;
+        // Reads run last and see the transaction's writes. The writes are committed by
+        // now, so a read that fails (an unknown id, say) is reported in its own entry
+        // rather than failing a transaction that can no longer be undone.
         for &i in &order {
             if entries[i].verb == Verb::Get {
-                outcomes[i] = Some(self.get_entry(entries[i].target.clone())?);
+                let outcome = self
+                    .get_entry(entries[i].target.clone())
+                    .unwrap_or_else(EntryOutcome::Failed);
+                outcomes[i] = Some(outcome);
             }
         }
         outcomes
