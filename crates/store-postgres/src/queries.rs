@@ -4,9 +4,8 @@
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::{IndexEntry, IndexValue, ParamKey};
-use oxehr_store::{
-    rows, HistoryQuery, HistoryScope, Match, Method, SimpleSearch, StoreError, StoredResource,
-};
+use oxehr_store::sql::{self, Dialect, SqlArg};
+use oxehr_store::{rows, HistoryQuery, Method, SimpleSearch, StoreError, StoredResource};
 use postgres::types::ToSql;
 use postgres::Row;
 
@@ -105,30 +104,28 @@ pub(crate) fn version(
     rows.first().map(to_stored).transpose()
 }
 
+/// Our arguments as PostgreSQL parameters.
+fn bind(args: Vec<SqlArg>) -> Vec<Arg> {
+    args.into_iter()
+        .map(|a| -> Arg {
+            match a {
+                SqlArg::Int4(n) => Box::new(n),
+                SqlArg::Int8(n) => Box::new(n),
+                SqlArg::Real(x) => Box::new(x),
+                SqlArg::Text(t) => Box::new(t),
+            }
+        })
+        .collect()
+}
+
 fn history_where(q: &HistoryQuery) -> (String, Vec<Arg>) {
-    let mut sql = String::from(" WHERE true");
-    let mut args: Vec<Arg> = Vec::new();
-    match &q.scope {
-        HistoryScope::System => {}
-        HistoryScope::Type(t) => {
-            sql.push_str(" AND r.rtype = ?");
-            args.push(Box::new(t.as_str().to_owned()));
-        }
-        HistoryScope::Instance(t, id) => {
-            sql.push_str(" AND r.rtype = ? AND r.id = ?");
-            args.push(Box::new(t.as_str().to_owned()));
-            args.push(Box::new(id.as_str().to_owned()));
-        }
-    }
-    if let Some(since) = q.since {
-        sql.push_str(" AND v.last_updated >= ?");
-        args.push(Box::new(since));
-    }
-    if let Some(at) = q.at {
-        sql.push_str(" AND v.last_updated <= ?");
-        args.push(Box::new(at));
-    }
-    (sql, args)
+    let (sql, args) = sql::history_where(q);
+    (sql, bind(args))
+}
+
+fn search_where(q: &SimpleSearch) -> (String, Vec<Arg>) {
+    let (sql, args) = sql::search_where(Dialect::Postgres, q);
+    (sql, bind(args))
 }
 
 fn clamp(n: usize) -> i64 {
@@ -168,105 +165,6 @@ pub(crate) fn history_count(conn: &mut PgConn, q: &HistoryQuery) -> Result<u64, 
 }
 
 /// One `Match` as a condition on `r` (the `resource` row), with its arguments.
-fn match_sql(param: ParamKey, m: &Match, sql: &mut String, args: &mut Vec<Arg>) {
-    let p = param.0;
-    match m {
-        Match::StringPrefix(s) => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_string WHERE param = ? \
-                 AND normalized >= ? AND normalized < ?)",
-            );
-            args.push(Box::new(p));
-            args.push(Box::new(s.clone()));
-            args.push(Box::new(format!("{s}\u{10FFFF}")));
-        }
-        Match::Token { system, code } => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_token WHERE param = ?");
-            args.push(Box::new(p));
-            if let Some(c) = code {
-                sql.push_str(" AND code = ?");
-                args.push(Box::new(c.clone()));
-            }
-            match system {
-                None => {}
-                Some(None) => sql.push_str(" AND system IS NULL"),
-                Some(Some(s)) => {
-                    sql.push_str(" AND system = ?");
-                    args.push(Box::new(s.clone()));
-                }
-            }
-            sql.push(')');
-        }
-        Match::Reference {
-            target_type,
-            target_id,
-        } => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND target_id = ?",
-            );
-            args.push(Box::new(p));
-            args.push(Box::new(target_id.clone()));
-            if let Some(t) = target_type {
-                sql.push_str(" AND target_type = ?");
-                args.push(Box::new(t.clone()));
-            }
-            sql.push(')');
-        }
-        Match::ReferenceUrl(u) => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND url = ?)");
-            args.push(Box::new(p));
-            args.push(Box::new(u.clone()));
-        }
-        Match::Uri(u) => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_uri WHERE param = ? AND value = ?)");
-            args.push(Box::new(p));
-            args.push(Box::new(u.clone()));
-        }
-        Match::DateWithin { low, high } => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_date WHERE param = ? AND low >= ? AND high <= ?)",
-            );
-            args.push(Box::new(p));
-            args.push(Box::new(*low));
-            args.push(Box::new(*high));
-        }
-        Match::NumberNear(x) => {
-            sql.push_str(
-                "(r.rid IN (SELECT rid FROM idx_number WHERE param = ? AND low <= ? AND high >= ?) \
-                 OR r.rid IN (SELECT rid FROM idx_quantity WHERE param = ? AND low <= ? AND high >= ?))",
-            );
-            for _ in 0..2 {
-                args.push(Box::new(p));
-                args.push(Box::new(*x));
-                args.push(Box::new(*x));
-            }
-        }
-        Match::Id(id) => {
-            sql.push_str("r.id = ?");
-            args.push(Box::new(id.clone()));
-        }
-    }
-}
-
-fn search_where(q: &SimpleSearch) -> (String, Vec<Arg>) {
-    let mut sql = String::from(" WHERE r.rtype = ? AND NOT r.deleted");
-    let mut args: Vec<Arg> = vec![Box::new(q.rtype.as_str().to_owned())];
-    for c in &q.criteria {
-        sql.push_str(" AND (");
-        if c.any_of.is_empty() {
-            sql.push_str("false");
-        }
-        for (i, m) in c.any_of.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            match_sql(c.param, m, &mut sql, &mut args);
-        }
-        sql.push(')');
-    }
-    (sql, args)
-}
-
 pub(crate) fn search(
     conn: &mut PgConn,
     q: &SimpleSearch,

@@ -4,9 +4,8 @@
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::{IndexEntry, IndexValue, ParamKey};
-use oxehr_store::{
-    rows, HistoryQuery, HistoryScope, Match, Method, SimpleSearch, StoreError, StoredResource,
-};
+use oxehr_store::sql::{self, Dialect, SqlArg};
+use oxehr_store::{rows, HistoryQuery, Method, SimpleSearch, StoreError, StoredResource};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -102,30 +101,26 @@ pub(crate) fn version(
     row.map(to_stored).transpose()
 }
 
+/// Our arguments as SQLite values.
+fn bind(args: Vec<SqlArg>) -> Vec<Value> {
+    args.into_iter()
+        .map(|a| match a {
+            SqlArg::Int4(n) => Value::Integer(i64::from(n)),
+            SqlArg::Int8(n) => Value::Integer(n),
+            SqlArg::Real(x) => Value::Real(x),
+            SqlArg::Text(t) => Value::Text(t),
+        })
+        .collect()
+}
+
 fn history_where(q: &HistoryQuery) -> (String, Vec<Value>) {
-    let mut sql = String::from(" WHERE 1 = 1");
-    let mut args = Vec::new();
-    match &q.scope {
-        HistoryScope::System => {}
-        HistoryScope::Type(t) => {
-            sql.push_str(" AND r.rtype = ?");
-            args.push(Value::Text(t.as_str().into()));
-        }
-        HistoryScope::Instance(t, id) => {
-            sql.push_str(" AND r.rtype = ? AND r.id = ?");
-            args.push(Value::Text(t.as_str().into()));
-            args.push(Value::Text(id.as_str().into()));
-        }
-    }
-    if let Some(since) = q.since {
-        sql.push_str(" AND v.last_updated >= ?");
-        args.push(Value::Integer(since));
-    }
-    if let Some(at) = q.at {
-        sql.push_str(" AND v.last_updated <= ?");
-        args.push(Value::Integer(at));
-    }
-    (sql, args)
+    let (sql, args) = sql::history_where(q);
+    (sql, bind(args))
+}
+
+fn search_where(q: &SimpleSearch) -> (String, Vec<Value>) {
+    let (sql, args) = sql::search_where(Dialect::Sqlite, q);
+    (sql, bind(args))
 }
 
 fn clamp(n: usize) -> i64 {
@@ -172,112 +167,6 @@ fn count(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<u64, StoreErr
         .query_row(params_from_iter(args), |r| r.get(0))
         .map_err(db_err)?;
     Ok(n as u64)
-}
-
-/// One `Match` as a condition on `r` (the `resource` row), with its arguments.
-fn match_sql(
-    rtype: &ResourceType,
-    param: ParamKey,
-    m: &Match,
-    sql: &mut String,
-    args: &mut Vec<Value>,
-) {
-    let p = Value::Integer(i64::from(param.0));
-    let text = |s: &str| Value::Text(s.to_owned());
-    match m {
-        Match::StringPrefix(s) => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_string WHERE param = ? \
-                 AND normalized >= ? AND normalized < ?)",
-            );
-            args.extend([p, text(s), Value::Text(format!("{s}\u{10FFFF}"))]);
-        }
-        Match::Token { system, code } => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_token WHERE param = ?");
-            args.push(p);
-            if let Some(c) = code {
-                sql.push_str(" AND code = ?");
-                args.push(text(c));
-            }
-            match system {
-                None => {}
-                Some(None) => sql.push_str(" AND system IS NULL"),
-                Some(Some(s)) => {
-                    sql.push_str(" AND system = ?");
-                    args.push(text(s));
-                }
-            }
-            sql.push(')');
-        }
-        Match::Reference {
-            target_type,
-            target_id,
-        } => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND target_id = ?",
-            );
-            args.extend([p, text(target_id)]);
-            if let Some(t) = target_type {
-                sql.push_str(" AND target_type = ?");
-                args.push(text(t));
-            }
-            sql.push(')');
-        }
-        Match::ReferenceUrl(u) => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_reference WHERE param = ? AND url = ?)");
-            args.extend([p, text(u)]);
-        }
-        Match::Uri(u) => {
-            sql.push_str("r.rid IN (SELECT rid FROM idx_uri WHERE param = ? AND value = ?)");
-            args.extend([p, text(u)]);
-        }
-        Match::DateWithin { low, high } => {
-            sql.push_str(
-                "r.rid IN (SELECT rid FROM idx_date WHERE param = ? AND low >= ? AND high <= ?)",
-            );
-            args.extend([p, Value::Integer(*low), Value::Integer(*high)]);
-        }
-        Match::NumberNear(x) => {
-            sql.push_str(
-                "(r.rid IN (SELECT rid FROM idx_number WHERE param = ? AND low <= ? AND high >= ?) \
-                 OR r.rid IN (SELECT rid FROM idx_quantity WHERE param = ? AND low <= ? AND high >= ?))",
-            );
-            for _ in 0..2 {
-                args.extend([p.clone(), Value::Real(*x), Value::Real(*x)]);
-            }
-        }
-        Match::Id(id) => {
-            // Through the (rtype, id) index, like every other match a rowid list.
-            sql.push_str("r.rid IN (SELECT rid FROM resource WHERE rtype = ? AND id = ?)");
-            args.extend([text(rtype.as_str()), text(id)]);
-        }
-    }
-}
-
-fn search_where(q: &SimpleSearch) -> (String, Vec<Value>) {
-    // With criteria, the unary `+` keeps SQLite from scanning every resource of the type
-    // through the (rtype, id) index (it has no statistics to know better): the rowid
-    // lists of the criteria drive the query instead.
-    let mut sql = String::from(if q.criteria.is_empty() {
-        " WHERE r.rtype = ? AND r.deleted = 0"
-    } else {
-        " WHERE +r.rtype = ? AND r.deleted = 0"
-    });
-    let mut args = vec![Value::Text(q.rtype.as_str().into())];
-    for c in &q.criteria {
-        sql.push_str(" AND (");
-        if c.any_of.is_empty() {
-            sql.push_str("0 = 1");
-        }
-        for (i, m) in c.any_of.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            match_sql(&q.rtype, c.param, m, &mut sql, &mut args);
-        }
-        sql.push(')');
-    }
-    (sql, args)
 }
 
 pub(crate) fn search(

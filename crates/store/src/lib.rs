@@ -11,6 +11,7 @@
 //! PostgreSQL backend run them on pooled connections, behind the same shape.
 
 pub mod conformance;
+pub mod sql;
 
 use std::any::Any;
 use std::fmt;
