@@ -66,6 +66,12 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     })
 }
 
+/// A request body that must be FHIR JSON: its Content-Type checked, then parsed.
+fn fhir_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    check_content_type(headers, &[])?;
+    parse_json(body)
+}
+
 fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>, ApiError> {
     match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         None => Ok(None),
@@ -251,8 +257,7 @@ pub async fn create(
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(&ty)?;
-    check_content_type(&headers, &[])?;
-    let value = parse_json(&body)?;
+    let value = fhir_body(&headers, &body)?;
     let cond = headers
         .get("if-none-exist")
         .and_then(|v| v.to_str().ok())
@@ -277,8 +282,7 @@ pub async fn update(
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
-    check_content_type(&headers, &[])?;
-    let value = parse_json(&body)?;
+    let value = fhir_body(&headers, &body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
         rec.update(&rt, &id, value, if_match)
@@ -303,8 +307,7 @@ pub async fn conditional_update(
             "PUT on a type needs search parameters (conditional update) or an id",
         )
     })?;
-    check_content_type(&headers, &[])?;
-    let value = parse_json(&body)?;
+    let value = fhir_body(&headers, &body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
         rec.conditional_update(&rt, &query, value, if_match)
@@ -615,8 +618,7 @@ pub async fn batch_or_transaction(
     body: Bytes,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
-    check_content_type(&headers, &[])?;
-    let value = parse_json(&body)?;
+    let value = fhir_body(&headers, &body)?;
     let (kind, outcomes) = blocking(&state.records, move |rec| rec.bundle(value)).await?;
     let with_resources =
         prefer_return(&headers) == Return::Representation && headers.get("prefer").is_some();
