@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use oxehr_fhir::outcome::operation_outcome;
-use oxehr_records::{format_instant, BundleKind, EntryOutcome, StoredResource};
+use oxehr_fhir::outcome::{operation_outcome, Issue, IssueCode};
+use oxehr_records::{format_instant, BundleKind, EntryOutcome, SearchPage, StoredResource};
 
 use crate::error::ApiError;
 use crate::format::Rendering;
@@ -32,33 +32,53 @@ pub fn link(relation: &str, url: &str) -> Value {
     json!({"relation": relation, "url": url})
 }
 
-/// A `searchset` Bundle.
-pub fn searchset(
-    base: &str,
-    resources: &[StoredResource],
-    total: Option<u64>,
-    links: Vec<Value>,
-    rendering: &Rendering,
-) -> Value {
-    let entries: Vec<Value> = resources
+/// A `searchset` Bundle: the page's matches, then what `_include`/`_revinclude` added,
+/// then, if the search has something to say (ignored parameters, cut includes), an
+/// OperationOutcome entry with `search.mode` `outcome`.
+pub fn searchset(base: &str, page: &SearchPage, links: Vec<Value>, rendering: &Rendering) -> Value {
+    let entry = |r: &StoredResource, mode: &str| {
+        let mut e = Map::new();
+        e.insert(
+            "fullUrl".into(),
+            json!(format!("{base}/{}/{}", r.rtype, r.id)),
+        );
+        if let Some(v) = resource_value(r, rendering) {
+            e.insert("resource".into(), v);
+        }
+        e.insert("search".into(), json!({ "mode": mode }));
+        Value::Object(e)
+    };
+    let mut entries: Vec<Value> = page.matches.iter().map(|r| entry(r, "match")).collect();
+    entries.extend(page.included.iter().map(|r| entry(r, "include")));
+    let mut notes: Vec<Issue> = page
+        .ignored
         .iter()
-        .map(|r| {
-            let mut e = Map::new();
-            e.insert(
-                "fullUrl".into(),
-                json!(format!("{base}/{}/{}", r.rtype, r.id)),
-            );
-            if let Some(v) = resource_value(r, rendering) {
-                e.insert("resource".into(), v);
-            }
-            e.insert("search".into(), json!({"mode": "match"}));
-            Value::Object(e)
+        .map(|p| {
+            Issue::warning(
+                IssueCode::NotSupported,
+                format!("unknown search parameter '{p}' was ignored"),
+            )
         })
         .collect();
+    if page.includes_truncated {
+        notes.push(Issue::warning(
+            IssueCode::TooCostly,
+            format!(
+                "_include/_revinclude added only the first {} resources",
+                oxehr_records::MAX_INCLUDED
+            ),
+        ));
+    }
+    if !notes.is_empty() {
+        entries.push(json!({
+            "resource": operation_outcome(&notes),
+            "search": {"mode": "outcome"},
+        }));
+    }
     let mut b = Map::new();
     b.insert("resourceType".into(), json!("Bundle"));
     b.insert("type".into(), json!("searchset"));
-    if let Some(t) = total {
+    if let Some(t) = page.total {
         b.insert("total".into(), json!(t));
     }
     b.insert("link".into(), Value::Array(links));
@@ -157,7 +177,7 @@ pub fn bundle_response(
                 }
                 EntryOutcome::Deleted(_) => json!({"response": {"status": "204 No Content"}}),
                 EntryOutcome::Searched(page) => {
-                    let set = searchset(base, &page.resources, Some(page.total), vec![], rendering);
+                    let set = searchset(base, &page, vec![], rendering);
                     json!({"resource": set, "response": {"status": "200 OK"}})
                 }
                 EntryOutcome::Failed(err) => {

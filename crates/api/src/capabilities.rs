@@ -18,14 +18,22 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
             let params: Vec<Value> = registry
                 .params(rt)
                 .iter()
-                .filter(|p| !matches!(p.kind, ParamKind::Composite | ParamKind::Special))
+                .filter(|p| p.kind != ParamKind::Special || matches!(p.code.as_str(), "_text" | "_content"))
                 .map(|p| {
                     json!({
                         "name": p.code,
+                        "definition": p.url,
                         "type": kind_code(&p.kind),
-                        "documentation": "plain equality (no modifiers, prefixes other than eq, or chains yet)",
+                        "documentation": documentation(&p.kind),
                     })
                 })
+                .collect();
+            let includes: Vec<Value> = registry
+                .params(rt)
+                .iter()
+                .filter(|p| p.kind == ParamKind::Reference)
+                .map(|p| json!(format!("{rt}:{}", p.code)))
+                .chain(std::iter::once(json!("*")))
                 .collect();
             json!({
                 "type": rt,
@@ -41,6 +49,8 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
                     {"code": "delete"}, {"code": "history-instance"}, {"code": "history-type"},
                     {"code": "create"}, {"code": "search-type"}
                 ],
+                "searchInclude": includes,
+                "searchRevInclude": ["*:* (any Type:parameter whose targets include this type)"],
                 "searchParam": params,
                 "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
             })
@@ -59,9 +69,32 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "interaction": [
+                {"code": "transaction"}, {"code": "batch"}, {"code": "history-system"},
+                {"code": "search-system"}
+            ],
+            "searchParam": [
+                {"name": "_id", "type": "token"},
+                {"name": "_lastUpdated", "type": "date"},
+                {"name": "_type", "type": "token", "documentation": "the resource types searched; other parameters must exist on every type listed"}
+            ],
         }],
     })
+}
+
+/// What a parameter of this type supports, for the CapabilityStatement.
+fn documentation(k: &ParamKind) -> &'static str {
+    match k {
+        ParamKind::String => "starts-with ignoring case and accents; :exact, :contains, :missing",
+        ParamKind::Token => "code, system|code, |code, system|; :not, :text, :of-type (identifiers), :missing",
+        ParamKind::Date => "prefixes eq ne gt lt ge le sa eb ap with the implicit range of each precision; :missing",
+        ParamKind::Number => "prefixes eq ne gt lt ge le sa eb ap, implicit precision range; :missing",
+        ParamKind::Quantity => "prefixes; value|system|code and value||code, UCUM canonical comparison for common units; :missing",
+        ParamKind::Reference => "Type/id, id, absolute URL; :Type, :identifier, :missing; chaining and _has",
+        ParamKind::Uri => "exact; :below, :above, :missing",
+        ParamKind::Composite => "first part a token, joined by $ to the second",
+        ParamKind::Special => "every word must start a word of the text",
+    }
 }
 
 fn kind_code(k: &ParamKind) -> &'static str {

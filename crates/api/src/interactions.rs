@@ -13,6 +13,7 @@ use oxehr_records::{
     now_micros, parse_instant, query, HistoryScope, Records, RecordsError, StoredResource,
     WriteOutcome,
 };
+use oxehr_search::query::{Condition, Filter};
 use oxehr_store::HistoryQuery;
 
 use crate::bundle::{self, etag, link, version_path};
@@ -436,41 +437,134 @@ fn page_links(
     links
 }
 
+/// What a search covers: one type, the whole system, or one type in a Patient's
+/// compartment.
+enum Scope {
+    Type(String),
+    System,
+    Compartment { patient: String, rtype: String },
+}
+
+/// A search link: the request's parameters (without `_page`), plus `_page` if given.
+fn search_url(base: &str, path: &str, params: &[(String, String)], page: Option<&str>) -> String {
+    let mut parts: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "_page" && k != "_offset")
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if let Some(p) = page {
+        parts.push(format!("_page={p}"));
+    }
+    let path = if path.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{path}")
+    };
+    if parts.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
+}
+
 async fn search_with(
     state: AppState,
-    ty: String,
+    scope: Scope,
     pairs: Vec<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&pairs, &headers)?;
-    let rt = rtype(&ty)?;
-    let mut req = query::parse(&rt, &pairs, lenient(&headers))?;
-    let requested = pairs.iter().any(|(k, _)| k == "_count");
-    if !requested {
-        req.search.count = state.config.default_count;
-    }
-    req.search.count = req.search.count.min(state.config.max_count);
-    if rendering.summary == Summary::Count {
-        req.search.count = 0;
-    }
-    let (count, offset) = (req.search.count, req.search.offset);
-    let page = blocking(&state.records, move |rec| rec.search(&req)).await?;
-    let links = page_links(
-        &state.config.base_url,
-        &ty,
+    let (types, path, patient): (Vec<String>, String, Option<String>) = match scope {
+        Scope::Type(ty) => {
+            rtype(&ty)?;
+            (vec![ty.clone()], ty, None)
+        }
+        Scope::System => {
+            let listed: Vec<String> = pairs
+                .iter()
+                .filter(|(k, _)| k == "_type")
+                .flat_map(|(_, v)| v.split(','))
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            for t in &listed {
+                rtype(t)?;
+            }
+            (listed, String::new(), None)
+        }
+        Scope::Compartment { patient, rtype: ty } => {
+            rtype(&ty)?;
+            rid(&patient)?;
+            let in_compartment = oxehr_fhir::Definitions::r4()
+                .compartment("Patient")
+                .is_some_and(|c| c.contains_key(ty.as_str()));
+            if !in_compartment {
+                return Err(ApiError::bad_request(format!(
+                    "{ty} is not in the Patient compartment"
+                )));
+            }
+            let path = format!("Patient/{patient}/{ty}");
+            (vec![ty], path, Some(patient))
+        }
+    };
+    // A system search without `_type` covers every type: its parameters must exist on
+    // all of them (`_id`, `_lastUpdated`, `_tag`, …), and no type condition is needed.
+    let every_type = types.is_empty();
+    let parse_types: Vec<String> = if every_type {
+        oxehr_fhir::Definitions::r4()
+            .resource_types()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    } else {
+        types
+    };
+    let mut q = query::parse(
+        &parse_types,
         &pairs,
-        count,
-        offset,
-        page.total,
-    );
-    let b = bundle::searchset(
-        &state.config.base_url,
-        &page.resources,
-        Some(page.total),
-        links,
-        &rendering,
-    );
+        lenient(&headers),
+        Some(&state.config.base_url),
+    )?;
+    if every_type {
+        q.types.clear();
+    }
+    if let Some(p) = patient {
+        q.filters.push(Filter {
+            negated: false,
+            any_of: vec![Condition::InPatientCompartment(p)],
+        });
+    }
+    let limit = if rendering.summary == Summary::Count {
+        0
+    } else {
+        q.count
+            .unwrap_or(state.config.default_count)
+            .min(state.config.max_count)
+    };
+    let page = blocking(&state.records, move |rec| rec.search(&q, limit)).await?;
+    let base = &state.config.base_url;
+    let self_page = pairs
+        .iter()
+        .find(|(k, _)| k == "_page")
+        .map(|(_, v)| v.as_str());
+    let mut links = vec![link("self", &search_url(base, &path, &pairs, self_page))];
+    if let Some(n) = &page.next {
+        links.push(link("next", &search_url(base, &path, &pairs, Some(n))));
+    }
+    if let Some(p) = &page.previous {
+        links.push(link("previous", &search_url(base, &path, &pairs, Some(p))));
+    }
+    let b = bundle::searchset(base, &page, links, &rendering);
     Ok(fhir_json_response(StatusCode::OK, &b, rendering.pretty))
+}
+
+/// Form-encoded parameters of a `POST …/_search` body, after any in the URL.
+fn with_form(q: &Option<String>, body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = params(q);
+    let form = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
+    pairs.extend(query::decode_pairs(form));
+    Ok(pairs)
 }
 
 pub async fn search_type(
@@ -479,7 +573,7 @@ pub async fn search_type(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    search_with(state, ty, params(&q), headers).await
+    search_with(state, Scope::Type(ty), params(&q), headers).await
 }
 
 /// `POST [type]/_search` with form-encoded parameters (and any in the URL).
@@ -490,11 +584,49 @@ pub async fn search_type_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let mut pairs = params(&q);
-    let form = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("the form body is not UTF-8"))?;
-    pairs.extend(query::decode_pairs(form));
-    search_with(state, ty, pairs, headers).await
+    let pairs = with_form(&q, &body)?;
+    search_with(state, Scope::Type(ty), pairs, headers).await
+}
+
+/// `GET [base]?_type=…` (system search).
+pub async fn search_system(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    search_with(state, Scope::System, params(&q), headers).await
+}
+
+/// `POST [base]/_search`.
+pub async fn search_system_post(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let pairs = with_form(&q, &body)?;
+    search_with(state, Scope::System, pairs, headers).await
+}
+
+/// `GET [base]/Patient/[id]/[type]?…` (compartment search).
+pub async fn search_compartment(
+    State(state): State<AppState>,
+    Path((compartment, id, ty)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    if compartment != "Patient" {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            "compartment search is supported for the Patient compartment",
+        ));
+    }
+    let scope = Scope::Compartment {
+        patient: id,
+        rtype: ty,
+    };
+    search_with(state, scope, params(&q), headers).await
 }
 
 async fn history_with(

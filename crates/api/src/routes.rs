@@ -43,8 +43,11 @@ pub fn router(records: Records, config: ApiConfig) -> Router {
         .route("/metadata", get(i::metadata))
         .route(
             "/",
-            post(i::batch_or_transaction).fallback(i::method_not_allowed),
+            get(i::search_system)
+                .post(i::batch_or_transaction)
+                .fallback(i::method_not_allowed),
         )
+        .route("/_search", post(i::search_system_post))
         .route("/_history", get(i::history_system))
         .route(
             "/{type}",
@@ -66,6 +69,7 @@ pub fn router(records: Records, config: ApiConfig) -> Router {
         .route("/{type}/{id}/$validate", post(i::validate))
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
+        .route("/{compartment}/{id}/{type}", get(i::search_compartment))
         .fallback(i::not_found)
         .with_state(state.clone());
     // `POST /fhir/` (trailing slash) is the base URL too.

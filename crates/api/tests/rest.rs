@@ -494,7 +494,7 @@ async fn validate_accepts_examples_and_locates_errors(s: &TestServer) {
     assert_eq!(h["total"], 0, "$validate stores nothing");
 }
 
-async fn search_by_plain_equality(s: &TestServer) {
+async fn search_basics_and_lenient_handling(s: &TestServer) {
     let mut a = example("Patient-example.json");
     a["id"] = json!("sa");
     a["name"] = json!([{"family": "Müller", "given": ["Ann"]}]);
@@ -510,6 +510,7 @@ async fn search_by_plain_equality(s: &TestServer) {
             .as_array()
             .map(|es| {
                 es.iter()
+                    .filter(|e| e["search"]["mode"] == "match")
                     .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_string())
                     .collect()
             })
@@ -543,6 +544,15 @@ async fn search_by_plain_equality(s: &TestServer) {
     let (status, r, _) = common::split(resp).await;
     assert_eq!(status, 200);
     assert_eq!(ids(&r), ["sa", "sb"]);
+    // The ignored parameter is named in an OperationOutcome entry of the Bundle.
+    let outcome = r["entry"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["search"]["mode"] == "outcome"))
+        .expect("an outcome entry");
+    assert!(outcome["resource"]["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or("")
+        .contains("nonsense"));
 }
 
 on_both_backends!(
@@ -561,7 +571,7 @@ on_both_backends!(
     prefer_return_shapes_the_answer,
     summary_and_elements_subset_the_resource,
     validate_accepts_examples_and_locates_errors,
-    search_by_plain_equality,
+    search_basics_and_lenient_handling,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,7 @@ pub enum IssueCode {
     Exception,
     Timeout,
     Throttled,
+    TooCostly,
     Informational,
 }
 
@@ -70,6 +71,7 @@ impl IssueCode {
             IssueCode::Exception => "exception",
             IssueCode::Timeout => "timeout",
             IssueCode::Throttled => "throttled",
+            IssueCode::TooCostly => "too-costly",
             IssueCode::Informational => "informational",
         }
     }
@@ -94,6 +96,13 @@ impl Issue {
             code,
             diagnostics: diagnostics.into(),
             expression: Vec::new(),
+        }
+    }
+
+    pub fn warning(code: IssueCode, diagnostics: impl Into<String>) -> Self {
+        Issue {
+            severity: Severity::Warning,
+            ..Issue::error(code, diagnostics)
         }
     }
 

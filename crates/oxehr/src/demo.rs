@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result};
 
-use oxehr_fhir::ResourceType;
 use oxehr_records::Records;
 
 /// The demo bundles: (file name, transaction Bundle JSON).
@@ -48,9 +47,8 @@ pub const BUNDLES: &[(&str, &str)] = &[
 
 /// Loads the demo patients unless the record already holds a Patient.
 pub fn load_if_empty(records: &Records) -> Result<()> {
-    let patient = ResourceType::parse("Patient").context("Patient is a core type")?;
-    let req = oxehr_records::query::parse(&patient, &[("_count".into(), "1".into())], false)?;
-    if records.search(&req)?.total > 0 {
+    let q = oxehr_records::query::parse(&["Patient".to_string()], &[], false, None)?;
+    if !records.search(&q, 1)?.matches.is_empty() {
         tracing::info!("the record already holds patients; demo data not loaded");
         return Ok(());
     }

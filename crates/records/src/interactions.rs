@@ -1,13 +1,13 @@
 //! The instance and type interactions of the FHIR RESTful API, named as in the spec:
-//! create, read, vread, update, patch, delete, history and (plain) search.
+//! create, read, vread, update, patch, delete and history (search: `search.rs`).
 
 use serde_json::Value;
 
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
-use oxehr_store::{HistoryQuery, HistoryScope, Method, SimpleSearch, StoredResource};
+use oxehr_store::{HistoryQuery, HistoryScope, Method, StoredResource};
 
 use crate::prepare::{new_id, Incoming};
-use crate::query::{self, SearchRequest};
+use crate::query;
 use crate::{time_fmt, Guard, Records, RecordsError};
 
 /// The result of a successful write.
@@ -24,14 +24,6 @@ pub struct WriteOutcome {
 pub struct HistoryPage {
     pub entries: Vec<StoredResource>,
     pub total: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    pub resources: Vec<StoredResource>,
-    pub total: u64,
-    /// Unknown parameters ignored under lenient handling.
-    pub ignored: Vec<String>,
 }
 
 impl Records {
@@ -335,30 +327,6 @@ impl Records {
         let entries = reader.history(q)?;
         let total = reader.history_count(q)?;
         Ok(HistoryPage { entries, total })
-    }
-
-    /// A plain type-level search.
-    pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, RecordsError> {
-        let mut reader = self.reader()?;
-        let resources = reader.search(&req.search)?;
-        let total = reader.search_count(&req.search)?;
-        Ok(SearchPage {
-            resources,
-            total,
-            ignored: req.ignored.clone(),
-        })
-    }
-
-    /// Up to `limit` current resources matching a conditional query.
-    pub(crate) fn find(
-        &self,
-        q: &SimpleSearch,
-        limit: usize,
-    ) -> Result<Vec<StoredResource>, RecordsError> {
-        let mut q = q.clone();
-        q.count = limit;
-        q.offset = 0;
-        Ok(self.reader()?.search(&q)?)
     }
 }
 

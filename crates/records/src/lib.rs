@@ -14,17 +14,24 @@ mod error;
 mod interactions;
 mod prepare;
 pub mod query;
+mod search;
 mod time_fmt;
 mod transaction;
 
 use std::sync::Arc;
 
 use oxehr_fhir::ResourceId;
-use oxehr_store::{JobOutput, SimpleSearch, Store, StoreError, Tx};
+use oxehr_search::query::Query;
+use oxehr_store::{JobOutput, Store, StoreError, Tx};
 
 pub use error::{Category, RecordsError};
-pub use interactions::{HistoryPage, SearchPage, WriteOutcome};
-pub use query::SearchRequest;
+pub use interactions::{HistoryPage, WriteOutcome};
+pub use search::{SearchPage, MAX_INCLUDED};
+
+/// Matches per page when a search gives no `_count`.
+pub const DEFAULT_COUNT: usize = 50;
+/// The largest page a search returns, whatever its `_count`.
+pub const MAX_COUNT: usize = 1000;
 pub use time_fmt::{format_instant, now_micros, parse_instant};
 pub use transaction::{parse_etag, BundleKind, EntryOutcome};
 
@@ -62,7 +69,7 @@ pub struct Records {
 /// still match exactly `ids` (empty: nothing).
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
-    pub query: SimpleSearch,
+    pub query: Query,
     pub ids: Vec<ResourceId>,
 }
 
@@ -105,10 +112,15 @@ impl Records {
         let job = Box::new(move |tx: &mut dyn Tx| -> Result<JobOutput, StoreError> {
             for g in &guards {
                 tx.lock(&guard_key(&g.query))?;
-                let mut q = g.query.clone();
-                q.count = g.ids.len() + 1;
-                q.offset = 0;
-                let found: Vec<ResourceId> = tx.search(&q)?.into_iter().map(|r| r.id).collect();
+                let found: Vec<ResourceId> = oxehr_store::search::page(
+                    tx,
+                    &g.query,
+                    &oxehr_store::search::Position::First,
+                    g.ids.len() + 1,
+                )?
+                .into_iter()
+                .map(|h| h.resource.id)
+                .collect();
                 if found != g.ids {
                     return Err(StoreError::Conflict);
                 }
@@ -128,6 +140,6 @@ impl Records {
     }
 }
 
-fn guard_key(q: &SimpleSearch) -> String {
-    format!("?{}{:?}", q.rtype, q.criteria)
+fn guard_key(q: &Query) -> String {
+    format!("?{:?}{:?}", q.types, q.filters)
 }

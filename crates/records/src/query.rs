@@ -1,120 +1,50 @@
-//! Parsing of the plain search queries the write path needs: conditional create, update
-//! and delete (`Patient?identifier=http://x|123`), conditional references inside
-//! transactions (`Practitioner?identifier=…`) and simple type-level searches — one or
-//! more parameters of any type with plain equality. Modifiers, prefixes other than `eq`,
-//! chains and composite parameters are refused with a clear error; the full search
-//! engine is its own piece of work and will replace this module.
+//! Search queries from URLs: decoding of `a=1&b=2`, and the parsing (by
+//! `oxehr_search::query`) of the conditions the write path needs — conditional create,
+//! update and delete (`Patient?identifier=http://x|123`) and conditional references
+//! inside transactions — and of type-level searches in bundles.
 
 use oxehr_fhir::{IssueCode, ResourceType};
-use oxehr_search::extract::date::range as date_range;
-use oxehr_search::extract::string::normalize;
-use oxehr_search::{ParamKey, Registry};
-use oxehr_store::{Criterion, Match, SimpleSearch};
+use oxehr_search::query::{self, ParseOptions, Query, QueryError};
 
 use crate::RecordsError;
 
-/// Parameters that control the result rather than select resources.
-pub const RESULT_PARAMETERS: &[&str] = &[
-    "_count",
-    "_offset",
-    "_total",
-    "_summary",
-    "_elements",
-    "_format",
-    "_pretty",
-    "_sort",
-    "_contained",
-    "_containedType",
-];
-
-/// A parsed type-level search.
-#[derive(Debug, Clone)]
-pub struct SearchRequest {
-    pub search: SimpleSearch,
-    /// Parameters that were ignored (unknown, under lenient handling).
-    pub ignored: Vec<String>,
+/// Parses a search of `types` from decoded pairs.
+pub fn parse(
+    types: &[String],
+    pairs: &[(String, String)],
+    lenient: bool,
+    base_url: Option<&str>,
+) -> Result<Query, RecordsError> {
+    let opts = ParseOptions {
+        lenient,
+        base_url,
+        now_micros: crate::now_micros(),
+    };
+    query::parse(types, pairs, &opts).map_err(query_error)
 }
 
-/// Parses `params` (decoded name/value pairs) for a search of `rtype`. Unknown parameters
-/// are an error unless `lenient`.
-pub fn parse(
-    rtype: &ResourceType,
-    params: &[(String, String)],
-    lenient: bool,
-) -> Result<SearchRequest, RecordsError> {
-    let registry = Registry::r4();
-    let mut criteria = Vec::new();
-    let mut ignored = Vec::new();
-    let mut count = 50usize;
-    let mut offset = 0usize;
-    for (name, value) in params {
-        match name.as_str() {
-            "_count" => {
-                count = value
-                    .parse()
-                    .map_err(|_| bad(name, "must be a non-negative integer"))?;
-                continue;
-            }
-            "_offset" => {
-                offset = value
-                    .parse()
-                    .map_err(|_| bad(name, "must be a non-negative integer"))?;
-                continue;
-            }
-            n if RESULT_PARAMETERS.contains(&n) => continue,
-            _ => {}
+/// A query error as the invalid-request error the API reports (400).
+pub fn query_error(e: QueryError) -> RecordsError {
+    let code = match &e {
+        QueryError::UnknownParameter { .. } | QueryError::NotSupported { .. } => {
+            IssueCode::NotSupported
         }
-        if name.contains(':') || name.contains('.') {
-            return Err(unsupported(name, "modifiers and chained parameters"));
-        }
-        if name == "_id" {
-            let any_of = value.split(',').map(|v| Match::Id(v.to_string())).collect();
-            criteria.push(Criterion {
-                param: ParamKey::of(rtype.as_str(), "_id"),
-                any_of,
-            });
-            continue;
-        }
-        let Some(param) = registry.param(rtype.as_str(), name) else {
-            if lenient {
-                ignored.push(name.clone());
-                continue;
-            }
-            return Err(RecordsError::invalid(
-                IssueCode::NotSupported,
-                format!("unknown search parameter '{name}' for {rtype}"),
-            ));
-        };
-        let mut any_of = Vec::new();
-        for v in split_or(value) {
-            any_of.push(parse_value(name, &param.kind, &v)?);
-        }
-        criteria.push(Criterion {
-            param: param.key,
-            any_of,
-        });
-    }
-    Ok(SearchRequest {
-        search: SimpleSearch {
-            rtype: rtype.clone(),
-            criteria,
-            count,
-            offset,
-        },
-        ignored,
-    })
+        QueryError::Invalid { .. } => IssueCode::Invalid,
+    };
+    RecordsError::invalid(code, e.to_string())
 }
 
 /// Parses a conditional URL's query part (`identifier=a|b&active=true`).
-pub fn parse_query_string(rtype: &ResourceType, query: &str) -> Result<SimpleSearch, RecordsError> {
+pub fn parse_query_string(rtype: &ResourceType, query: &str) -> Result<Query, RecordsError> {
     let pairs = decode_pairs(query);
-    if pairs.is_empty() {
+    let q = parse(&[rtype.as_str().to_string()], &pairs, false, None)?;
+    if q.filters.is_empty() {
         return Err(RecordsError::invalid(
             IssueCode::Invalid,
             "a conditional interaction needs search parameters",
         ));
     }
-    Ok(parse(rtype, &pairs, false)?.search)
+    Ok(q)
 }
 
 /// `Patient?identifier=x` and `identifier=x` both name the query part of a condition.
@@ -159,110 +89,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Splits on commas not escaped with `\`.
-fn split_or(value: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    if let Some(last) = parts.last_mut() {
-                        last.push(n);
-                    }
-                }
-            }
-            ',' => parts.push(String::new()),
-            c => {
-                if let Some(last) = parts.last_mut() {
-                    last.push(c);
-                }
-            }
-        }
-    }
-    parts
-}
-
-fn bad(name: &str, why: &str) -> RecordsError {
-    RecordsError::invalid(
-        IssueCode::Invalid,
-        format!("search parameter '{name}' {why}"),
-    )
-}
-
-fn unsupported(name: &str, what: &str) -> RecordsError {
-    RecordsError::invalid(
-        IssueCode::NotSupported,
-        format!("'{name}': {what} are not supported yet"),
-    )
-}
-
-fn parse_value(name: &str, kind: &oxehr_search::ParamKind, v: &str) -> Result<Match, RecordsError> {
-    use oxehr_search::ParamKind as K;
-    Ok(match kind {
-        K::String => Match::StringPrefix(normalize(v)),
-        K::Token => match v.split_once('|') {
-            None => Match::Token {
-                system: None,
-                code: Some(v.to_string()),
-            },
-            Some(("", code)) => Match::Token {
-                system: Some(None),
-                code: Some(code.to_string()),
-            },
-            Some((system, "")) => Match::Token {
-                system: Some(Some(system.to_string())),
-                code: None,
-            },
-            Some((system, code)) => Match::Token {
-                system: Some(Some(system.to_string())),
-                code: Some(code.to_string()),
-            },
-        },
-        K::Reference => {
-            if v.contains("://") || v.starts_with("urn:") {
-                Match::ReferenceUrl(v.to_string())
-            } else {
-                match v.split('/').collect::<Vec<_>>().as_slice() {
-                    [id] => Match::Reference {
-                        target_type: None,
-                        target_id: id.to_string(),
-                    },
-                    [ty, id] => Match::Reference {
-                        target_type: Some(ty.to_string()),
-                        target_id: id.to_string(),
-                    },
-                    _ => return Err(bad(name, "is not a reference of the form [Type/]id")),
-                }
-            }
-        }
-        K::Uri => Match::Uri(v.to_string()),
-        K::Date => {
-            let v = v.strip_prefix("eq").unwrap_or(v);
-            if v.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                return Err(unsupported(name, "date prefixes other than eq"));
-            }
-            let (low, high) = date_range(v).ok_or_else(|| bad(name, "is not a valid date"))?;
-            Match::DateWithin { low, high }
-        }
-        K::Number | K::Quantity => {
-            let v = v.strip_prefix("eq").unwrap_or(v);
-            let number = v.split('|').next().unwrap_or("");
-            let n: f64 = number.parse().map_err(|_| {
-                bad(
-                    name,
-                    "is not a number (prefixes other than eq are not supported yet)",
-                )
-            })?;
-            Match::NumberNear(n)
-        }
-        _ => return Err(unsupported(name, "composite and special parameters")),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use oxehr_search::extract::date::range as date_range;
+    use oxehr_search::extract::string::normalize;
 
     #[test]
     fn date_ranges_cover_the_precision() {
@@ -308,10 +140,6 @@ mod tests {
                 ("name".to_string(), "a b".to_string()),
                 ("x".to_string(), String::new()),
             ]
-        );
-        assert_eq!(
-            split_or(r"a,b\,c"),
-            vec!["a".to_string(), "b,c".to_string()]
         );
         assert_eq!(normalize("  Ángel  MÜLLER "), "angel muller");
     }

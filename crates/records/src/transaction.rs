@@ -14,10 +14,11 @@ use serde_json::Value;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
 use oxehr_store::{Method, NewVersion, StoredResource};
 
-use crate::interactions::SearchPage;
 use crate::prepare::{new_id, Incoming};
 use crate::query;
+use crate::search::SearchPage;
 use crate::{time_fmt, Guard, Records, RecordsError};
+use crate::{DEFAULT_COUNT, MAX_COUNT};
 
 /// Threads that process one batch's entries concurrently.
 const BATCH_WORKERS: usize = 8;
@@ -231,8 +232,9 @@ impl Records {
             Target::Version(rt, id, v) => Ok(EntryOutcome::Read(self.vread(&rt, &id, v)?)),
             Target::Type(rt, q) => {
                 let pairs = query::decode_pairs(q.as_deref().unwrap_or(""));
-                let req = query::parse(&rt, &pairs, false)?;
-                Ok(EntryOutcome::Searched(self.search(&req)?))
+                let q = query::parse(&[rt.as_str().to_string()], &pairs, false, None)?;
+                let limit = q.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+                Ok(EntryOutcome::Searched(self.search(&q, limit)?))
             }
         }
     }

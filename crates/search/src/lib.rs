@@ -5,6 +5,7 @@
 
 pub mod extract;
 pub mod index;
+pub mod query;
 pub mod registry;
 
 pub use extract::{extract, ExtractError, Extracted};

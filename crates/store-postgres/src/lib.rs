@@ -23,9 +23,10 @@ use std::str::FromStr;
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::IndexEntry;
+use oxehr_store::search::SqlValue;
+use oxehr_store::sql::{Dialect, SqlArg};
 use oxehr_store::{
-    HistoryQuery, JobOutput, NewVersion, ReadTx, SimpleSearch, Store, StoreError, StoredResource,
-    Tx, WriteJob,
+    HistoryQuery, JobOutput, NewVersion, ReadTx, Store, StoreError, StoredResource, Tx, WriteJob,
 };
 use postgres::error::SqlState;
 
@@ -220,12 +221,11 @@ macro_rules! read_methods {
             let r = queries::history_count(self.$conn()?, q);
             self.$wrap(r)
         }
-        fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError> {
-            let r = queries::search(self.$conn()?, q);
-            self.$wrap(r)
+        fn dialect(&self) -> Dialect {
+            Dialect::Postgres
         }
-        fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError> {
-            let r = queries::search_count(self.$conn()?, q);
+        fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+            let r = queries::query_values(self.$conn()?, sql, args);
             self.$wrap(r)
         }
         fn index_entries(

@@ -4,8 +4,9 @@
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::{IndexEntry, IndexValue, ParamKey};
-use oxehr_store::sql::{self, Dialect, SqlArg};
-use oxehr_store::{rows, HistoryQuery, Method, SimpleSearch, StoreError, StoredResource};
+use oxehr_store::search::SqlValue;
+use oxehr_store::sql::{self, SqlArg};
+use oxehr_store::{rows, HistoryQuery, Method, StoreError, StoredResource};
 use postgres::types::ToSql;
 use postgres::Row;
 
@@ -123,11 +124,6 @@ fn history_where(q: &HistoryQuery) -> (String, Vec<Arg>) {
     (sql, bind(args))
 }
 
-fn search_where(q: &SimpleSearch) -> (String, Vec<Arg>) {
-    let (sql, args) = sql::search_where(Dialect::Postgres, q);
-    (sql, bind(args))
-}
-
 fn clamp(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -164,29 +160,44 @@ pub(crate) fn history_count(conn: &mut PgConn, q: &HistoryQuery) -> Result<u64, 
     count(conn, &sql, &args)
 }
 
-/// One `Match` as a condition on `r` (the `resource` row), with its arguments.
-pub(crate) fn search(
+/// Runs a statement of the search engine; every value as a [`SqlValue`].
+pub(crate) fn query_values(
     conn: &mut PgConn,
-    q: &SimpleSearch,
-) -> Result<Vec<StoredResource>, StoreError> {
-    let (filter, mut args) = search_where(q);
-    args.push(Box::new(clamp(q.count)));
-    args.push(Box::new(clamp(q.offset)));
-    let sql = numbered(&format!(
-        "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
-         JOIN resource_version v ON v.rid = r.rid AND v.version = r.version{filter} \
-         ORDER BY r.rid LIMIT ? OFFSET ?"
-    ));
-    stored(query(conn, &sql, &args)?)
-}
-
-pub(crate) fn search_count(conn: &mut PgConn, q: &SimpleSearch) -> Result<u64, StoreError> {
-    let (filter, args) = search_where(q);
-    count(
-        conn,
-        &numbered(&format!("SELECT count(*) FROM resource r{filter}")),
-        &args,
-    )
+    sql: &str,
+    args: &[SqlArg],
+) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+    use postgres::types::Type;
+    let rows = query(conn, &numbered(sql), &bind(args.to_vec()))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut vals = Vec::with_capacity(row.len());
+        for (i, col) in row.columns().iter().enumerate() {
+            let t = col.type_();
+            let v = if *t == Type::INT8 {
+                row.try_get::<_, Option<i64>>(i)
+                    .map(|v| v.map(SqlValue::Int))
+            } else if *t == Type::INT4 {
+                row.try_get::<_, Option<i32>>(i)
+                    .map(|v| v.map(|v| SqlValue::Int(i64::from(v))))
+            } else if *t == Type::INT2 {
+                row.try_get::<_, Option<i16>>(i)
+                    .map(|v| v.map(|v| SqlValue::Int(i64::from(v))))
+            } else if *t == Type::FLOAT8 {
+                row.try_get::<_, Option<f64>>(i)
+                    .map(|v| v.map(SqlValue::Real))
+            } else if *t == Type::BOOL {
+                row.try_get::<_, Option<bool>>(i)
+                    .map(|v| v.map(|b| SqlValue::Int(i64::from(b))))
+            } else {
+                row.try_get::<_, Option<String>>(i)
+                    .map(|v| v.map(SqlValue::Text))
+            }
+            .map_err(pg_err)?;
+            vals.push(v.unwrap_or(SqlValue::Null));
+        }
+        out.push(vals);
+    }
+    Ok(out)
 }
 
 fn rid_of(

@@ -6,7 +6,9 @@ use std::sync::{Condvar, Mutex};
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::IndexEntry;
-use oxehr_store::{HistoryQuery, ReadTx, SimpleSearch, StoreError, StoredResource};
+use oxehr_store::search::SqlValue;
+use oxehr_store::sql::{Dialect, SqlArg};
+use oxehr_store::{HistoryQuery, ReadTx, StoreError, StoredResource};
 use rusqlite::Connection;
 
 use crate::{db_err, queries};
@@ -113,11 +115,11 @@ impl ReadTx for Reader<'_> {
     fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
         queries::history_count(self.conn()?, q)
     }
-    fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError> {
-        queries::search(self.conn()?, q)
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
-    fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError> {
-        queries::search_count(self.conn()?, q)
+    fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        queries::query(self.conn()?, sql, args)
     }
     fn index_entries(
         &mut self,

@@ -4,8 +4,9 @@
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::{IndexEntry, IndexValue, ParamKey};
-use oxehr_store::sql::{self, Dialect, SqlArg};
-use oxehr_store::{rows, HistoryQuery, Method, SimpleSearch, StoreError, StoredResource};
+use oxehr_store::search::SqlValue;
+use oxehr_store::sql::{self, SqlArg};
+use oxehr_store::{rows, HistoryQuery, Method, StoreError, StoredResource};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -118,11 +119,6 @@ fn history_where(q: &HistoryQuery) -> (String, Vec<Value>) {
     (sql, bind(args))
 }
 
-fn search_where(q: &SimpleSearch) -> (String, Vec<Value>) {
-    let (sql, args) = sql::search_where(Dialect::Sqlite, q);
-    (sql, bind(args))
-}
-
 fn clamp(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -169,28 +165,34 @@ fn count(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<u64, StoreErr
     Ok(n as u64)
 }
 
-pub(crate) fn search(
+/// Runs a statement of the search engine; every value as a [`SqlValue`].
+pub(crate) fn query(
     conn: &Connection,
-    q: &SimpleSearch,
-) -> Result<Vec<StoredResource>, StoreError> {
-    let (filter, mut args) = search_where(q);
-    let sql = format!(
-        "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM resource r \
-         JOIN resource_version v ON v.rid = r.rid AND v.version = r.version{filter} \
-         ORDER BY r.rid LIMIT ? OFFSET ?"
-    );
-    args.push(Value::Integer(clamp(q.count)));
-    args.push(Value::Integer(clamp(q.offset)));
-    collect(conn, &sql, args)
-}
-
-pub(crate) fn search_count(conn: &Connection, q: &SimpleSearch) -> Result<u64, StoreError> {
-    let (filter, args) = search_where(q);
-    count(
-        conn,
-        &format!("SELECT count(*) FROM resource r{filter}"),
-        args,
-    )
+    sql: &str,
+    args: &[SqlArg],
+) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+    use rusqlite::types::ValueRef;
+    let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+    let n = st.column_count();
+    let mut rows = st
+        .query(params_from_iter(bind(args.to_vec())))
+        .map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let mut vals = Vec::with_capacity(n);
+        for i in 0..n {
+            vals.push(match row.get_ref(i).map_err(db_err)? {
+                ValueRef::Null => SqlValue::Null,
+                ValueRef::Integer(v) => SqlValue::Int(v),
+                ValueRef::Real(v) => SqlValue::Real(v),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            });
+        }
+        out.push(vals);
+    }
+    Ok(out)
 }
 
 fn rid_of(

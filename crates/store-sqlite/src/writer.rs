@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
 use oxehr_search::IndexEntry;
+use oxehr_store::search::SqlValue;
+use oxehr_store::sql::{Dialect, SqlArg};
 use oxehr_store::{
-    HistoryQuery, JobOutput, NewVersion, ReadTx, SimpleSearch, StoreError, StoredResource, Tx,
-    WriteJob,
+    HistoryQuery, JobOutput, NewVersion, ReadTx, StoreError, StoredResource, Tx, WriteJob,
 };
 use rusqlite::Connection;
 
@@ -61,11 +62,11 @@ impl ReadTx for WriteTx<'_> {
     fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
         queries::history_count(self.conn, q)
     }
-    fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError> {
-        queries::search(self.conn, q)
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
-    fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError> {
-        queries::search_count(self.conn, q)
+    fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        queries::query(self.conn, sql, args)
     }
     fn index_entries(
         &mut self,

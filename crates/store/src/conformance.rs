@@ -31,15 +31,12 @@ pub use index_rows::{
 };
 pub use search::{
     search_matches_each_kind, search_never_matches_deleted_or_replaced_entries,
-    search_ors_within_and_ands_across_criteria, search_pages_with_count_and_offset,
+    search_ors_within_and_ands_across_criteria, search_pages_by_position,
 };
 
 use oxehr_fhir::VersionId;
 
-use crate::{
-    Criterion, HistoryQuery, HistoryScope, Match, Method, NewVersion, SimpleSearch, Store,
-    StoreError,
-};
+use crate::{HistoryQuery, HistoryScope, Method, NewVersion, Store, StoreError};
 
 use build::*;
 
@@ -61,7 +58,7 @@ macro_rules! conformance_tests {
             compartments_are_replaced_on_update_and_removed_on_delete,
             search_matches_each_kind,
             search_ors_within_and_ands_across_criteria,
-            search_pages_with_count_and_offset,
+            search_pages_by_position,
             search_never_matches_deleted_or_replaced_entries,
             concurrent_writers_are_all_durable_and_isolated,
             racing_writes_to_one_resource_conflict,
@@ -267,20 +264,17 @@ pub fn reads_inside_a_job_see_its_own_writes(store: &dyn Store) {
             );
             tx.put(&v1)?;
             let seen1 = tx.current(&rt("Patient"), &id("p1"))?;
-            let search = SimpleSearch {
-                rtype: rt("Patient"),
-                criteria: vec![Criterion {
-                    param: param("Patient", "name"),
-                    any_of: vec![Match::StringPrefix("ad".into())],
-                }],
-                count: 10,
-                offset: 0,
-            };
-            let found = tx.search(&search)?.len();
+            let search = search::patients(vec![search::Criterion::on(
+                "Patient",
+                "name",
+                vec![search::Match::StringPrefix("ad".into())],
+            )]);
+            let found =
+                crate::search::page(tx, &search, &crate::search::Position::First, 10)?.len();
             tx.put(&version("Patient", "p1", 2, 20, Vec::new()))?;
             let seen2 = tx.current(&rt("Patient"), &id("p1"))?.map(|r| r.version);
             let old = tx.version(&rt("Patient"), &id("p1"), VersionId(1))?;
-            let found_after = tx.search_count(&search)?;
+            let found_after = crate::search::count(tx, &search)?;
             Ok(Box::new((
                 seen1 == Some(v1.resource.clone()),
                 found,

@@ -11,13 +11,14 @@
 //! PostgreSQL backend run them on pooled connections, behind the same shape.
 
 pub mod conformance;
+pub mod search;
 pub mod sql;
 
 use std::any::Any;
 use std::fmt;
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::{IndexEntry, IndexValue, ParamKey};
+use oxehr_search::{IndexEntry, IndexValue};
 
 /// How a version came to be; it is the `request.method` of a history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,53 +110,6 @@ pub struct HistoryQuery {
     pub offset: usize,
 }
 
-/// One search criterion: the resource must have an index entry of `param` that matches
-/// any of `any_of` (comma = OR). Criteria of a query are AND-ed.
-#[derive(Debug, Clone)]
-pub struct Criterion {
-    pub param: ParamKey,
-    pub any_of: Vec<Match>,
-}
-
-/// Equality matches against index entries (the full search engine adds modifiers,
-/// prefixes and chains on top of these tables).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Match {
-    /// Normalized string starts with.
-    StringPrefix(String),
-    /// `code`, `system|code`, `|code` (system must be absent), `system|`.
-    Token {
-        system: Option<Option<String>>,
-        code: Option<String>,
-    },
-    /// Reference to `type/id`; `target_type` `None` matches any type.
-    Reference {
-        target_type: Option<String>,
-        target_id: String,
-    },
-    /// Reference by absolute URL or canonical.
-    ReferenceUrl(String),
-    Uri(String),
-    /// The entry's range lies within [low, high].
-    DateWithin {
-        low: i64,
-        high: i64,
-    },
-    /// The entry's range contains the number (number and quantity, any unit).
-    NumberNear(f64),
-    /// The resource's own id (`_id`).
-    Id(String),
-}
-
-/// A plain search: current, non-deleted resources of one type matching every criterion.
-#[derive(Debug, Clone)]
-pub struct SimpleSearch {
-    pub rtype: ResourceType,
-    pub criteria: Vec<Criterion>,
-    pub count: usize,
-    pub offset: usize,
-}
-
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -198,11 +152,17 @@ pub trait ReadTx {
     /// Number of versions the query covers, ignoring count and offset.
     fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError>;
 
-    /// Current, non-deleted resources matching every criterion, in a stable order.
-    fn search(&mut self, q: &SimpleSearch) -> Result<Vec<StoredResource>, StoreError>;
+    /// The SQL dialect [`ReadTx::query`] speaks.
+    fn dialect(&self) -> sql::Dialect;
 
-    /// Number of matches, ignoring count and offset.
-    fn search_count(&mut self, q: &SimpleSearch) -> Result<u64, StoreError>;
+    /// Runs one read-only statement built by this crate (`search`), with `?`
+    /// placeholders, and returns every row. Integers come back as `Int`, floats as
+    /// `Real`, text as `Text`, booleans as `Int` 0/1.
+    fn query(
+        &mut self,
+        sql: &str,
+        args: &[sql::SqlArg],
+    ) -> Result<Vec<Vec<search::SqlValue>>, StoreError>;
 
     /// The index entries of the current version (for tests and diagnostics).
     fn index_entries(

@@ -2,12 +2,12 @@
 
 use oxehr_fhir::VersionId;
 
-use crate::{HistoryScope, JobOutput, Match, SimpleSearch, Store, StoreError};
+use crate::{HistoryScope, JobOutput, Store, StoreError};
 
 use super::build::*;
 use super::history::history;
 use super::index_rows::every_kind;
-use super::search::{crit, search_set};
+use super::search::{crit, patients, search_set, Match};
 
 pub fn concurrent_writers_are_all_durable_and_isolated(store: &dyn Store) {
     const THREADS: usize = 8;
@@ -41,14 +41,11 @@ pub fn concurrent_writers_are_all_durable_and_isolated(store: &dyn Store) {
             assert_eq!(got.is_some(), i % 10 != 9, "{rid} stored iff acknowledged");
         }
     }
-    let q = SimpleSearch {
-        rtype: rt("Patient"),
-        criteria: Vec::new(),
-        count: 10,
-        offset: 0,
-    };
     let expected = (THREADS * PER_THREAD * 9 / 10) as u64;
-    assert_eq!(r.search_count(&q).expect("search_count"), expected);
+    assert_eq!(
+        crate::search::count(&mut *r, &patients(Vec::new())).expect("count"),
+        expected
+    );
 }
 
 pub fn racing_writes_to_one_resource_conflict(store: &dyn Store) {

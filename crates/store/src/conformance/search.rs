@@ -5,7 +5,12 @@ use std::collections::BTreeSet;
 
 use oxehr_search::IndexValue;
 
-use crate::{Criterion, Match, SimpleSearch, Store};
+use oxehr_search::query::{
+    Condition, DateTest, Filter, NumberTest, Prefix, QuantityTest, Query, Total, UriTest, ValueTest,
+};
+
+use crate::search::Position;
+use crate::Store;
 
 use super::build::*;
 
@@ -96,49 +101,147 @@ fn search_fixture(store: &dyn Store) {
     );
 }
 
+/// The test DSL: one parameter occurrence (an OR of conditions) on Observation.
+#[derive(Debug, Clone)]
+pub(super) struct Criterion(Filter);
+
+/// What the old plain search called a match; each maps onto one query condition.
+#[derive(Debug, Clone)]
+pub(super) enum Match {
+    StringPrefix(String),
+    Token {
+        system: Option<Option<String>>,
+        code: Option<String>,
+    },
+    Reference {
+        target_type: Option<String>,
+        target_id: String,
+    },
+    ReferenceUrl(String),
+    Uri(String),
+    DateWithin {
+        low: i64,
+        high: i64,
+    },
+    /// `eq` on a number written as this text (its precision gives the range).
+    Number(&'static str),
+    Id(String),
+}
+
 pub(super) fn crit(code: &str, any_of: Vec<Match>) -> Criterion {
-    Criterion {
-        param: param("Observation", code),
-        any_of,
+    Criterion::on("Observation", code, any_of)
+}
+
+impl Criterion {
+    pub(super) fn on(rtype: &str, code: &str, any_of: Vec<Match>) -> Criterion {
+        let params = vec![param(rtype, code)];
+        let any_of = any_of
+            .into_iter()
+            .map(|m| {
+                let test = match m {
+                    Match::StringPrefix(s) => ValueTest::StringStartsWith(s),
+                    Match::Token { system, code } => ValueTest::Token { system, code },
+                    Match::Reference {
+                        target_type,
+                        target_id,
+                    } => ValueTest::Reference {
+                        target_type,
+                        id: target_id,
+                    },
+                    Match::ReferenceUrl(url) => ValueTest::ReferenceUrl { url, version: None },
+                    Match::Uri(u) => ValueTest::Uri(UriTest::Equals(u)),
+                    Match::DateWithin { low, high } => ValueTest::Date(DateTest {
+                        prefix: Prefix::Eq,
+                        low,
+                        high,
+                        ap_margin: 0,
+                    }),
+                    Match::Number(text) => {
+                        let (value, low, high) =
+                            oxehr_search::extract::quantity::number_range(text).expect("number");
+                        let n = NumberTest {
+                            prefix: Prefix::Eq,
+                            value,
+                            low,
+                            high,
+                        };
+                        if code == "value-quantity" {
+                            ValueTest::Quantity(QuantityTest {
+                                number: n,
+                                system: None,
+                                code: None,
+                                canonical: None,
+                            })
+                        } else {
+                            ValueTest::Number(n)
+                        }
+                    }
+                    Match::Id(id) => return Condition::Id(id),
+                };
+                Condition::Value {
+                    params: params.clone(),
+                    test,
+                }
+            })
+            .collect();
+        Criterion(Filter {
+            negated: false,
+            any_of,
+        })
     }
 }
 
-fn search_ids(
-    store: &dyn Store,
-    criteria: Vec<Criterion>,
-    count: usize,
-    offset: usize,
-) -> Vec<String> {
-    let q = SimpleSearch {
-        rtype: rt("Observation"),
-        criteria,
-        count,
-        offset,
-    };
-    let mut r = store.read().expect("read");
-    let rows = r.search(&q).expect("search");
-    for row in &rows {
-        assert!(row.body.is_some(), "search returns bodies");
+/// A search of Patients.
+pub(super) fn patients(criteria: Vec<Criterion>) -> Query {
+    Query {
+        types: vec!["Patient".into()],
+        ..query(criteria)
     }
-    rows.iter().map(|r| r.id.as_str().to_owned()).collect()
+}
+
+pub(super) fn query(criteria: Vec<Criterion>) -> Query {
+    Query {
+        types: vec!["Observation".into()],
+        filters: criteria.into_iter().map(|c| c.0).collect(),
+        sort: Vec::new(),
+        include: Vec::new(),
+        revinclude: Vec::new(),
+        count: None,
+        total: Total::Accurate,
+        ignored: Vec::new(),
+        page: None,
+    }
+}
+
+/// Every match of `q`, fetched `page_size` at a time by position.
+pub(super) fn all_pages(store: &dyn Store, q: &Query, page_size: usize) -> Vec<Vec<String>> {
+    let mut r = store.read().expect("read");
+    let mut pages = Vec::new();
+    let mut pos = Position::First;
+    loop {
+        let hits = crate::search::page(&mut *r, q, &pos, page_size).expect("search");
+        for h in &hits {
+            assert!(h.resource.body.is_some(), "search returns bodies");
+        }
+        let Some(last) = hits.last() else { break };
+        pos = Position::After(last.keys.clone(), last.rid);
+        let full = hits.len() == page_size;
+        pages.push(
+            hits.iter()
+                .map(|h| h.resource.id.as_str().to_owned())
+                .collect(),
+        );
+        if !full {
+            break;
+        }
+    }
+    pages
 }
 
 pub(super) fn search_set(store: &dyn Store, criteria: Vec<Criterion>) -> (BTreeSet<String>, u64) {
-    let q = SimpleSearch {
-        rtype: rt("Observation"),
-        criteria: criteria.clone(),
-        count: 1000,
-        offset: 0,
-    };
-    let n = store
-        .read()
-        .expect("read")
-        .search_count(&q)
-        .expect("search_count");
-    (
-        search_ids(store, criteria, 1000, 0).into_iter().collect(),
-        n,
-    )
+    let q = query(criteria);
+    let n = crate::search::count(&mut *store.read().expect("read"), &q).expect("count");
+    (all_pages(store, &q, 1000).concat().into_iter().collect(), n)
 }
 
 fn tok(system: Option<Option<&str>>, code: Option<&str>) -> Match {
@@ -161,7 +264,7 @@ pub fn search_matches_each_kind(store: &dyn Store) {
     search_fixture(store);
     let loinc = "http://loinc.org";
     let one = |code: &str, m: Match| vec![crit(code, vec![m])];
-    let near = Match::NumberNear;
+    let near = Match::Number;
     let within = |l: i64, h: i64| Match::DateWithin {
         low: T0 + l,
         high: T0 + h,
@@ -271,15 +374,16 @@ pub fn search_matches_each_kind(store: &dyn Store) {
                 one("date", within(150, 350)),
                 vec![],
             ),
-            ("number 10", one("probability", near(10.0)), vec!["o1"]),
+            ("number 10", one("probability", near("10")), vec!["o1"]),
             (
-                "number 10.4 in range",
-                one("probability", near(10.4)),
-                vec!["o1"],
+                "number 10.4 is not 10 at that precision",
+                one("probability", near("10.4")),
+                vec![],
             ),
-            ("number 11", one("probability", near(11.0)), vec![]),
-            ("quantity 5", one("value-quantity", near(5.0)), vec!["o1"]),
-            ("quantity 7", one("value-quantity", near(7.0)), vec!["o2"]),
+            ("number 1e1", one("probability", near("1e1")), vec!["o1"]),
+            ("number 11", one("probability", near("11")), vec![]),
+            ("quantity 5", one("value-quantity", near("5")), vec!["o1"]),
+            ("quantity 7", one("value-quantity", near("7")), vec!["o2"]),
             ("_id", one("_id", Match::Id("o2".into())), vec!["o2"]),
             (
                 "_id of a Patient",
@@ -353,7 +457,7 @@ pub fn search_ors_within_and_ands_across_criteria(store: &dyn Store) {
     );
 }
 
-pub fn search_pages_with_count_and_offset(store: &dyn Store) {
+pub fn search_pages_by_position(store: &dyn Store) {
     let vs = (0..7)
         .map(|i| {
             let e = vec![entry("Observation", "code", token(Some("urn:s"), "c"))];
@@ -361,26 +465,39 @@ pub fn search_pages_with_count_and_offset(store: &dyn Store) {
         })
         .collect();
     write_ok(store, vs);
-    let crits = || vec![crit("code", vec![tok(None, Some("c"))])];
-    let all = search_ids(store, crits(), 100, 0);
+    let q = query(vec![crit("code", vec![tok(None, Some("c"))])]);
+    let all = all_pages(store, &q, 100).concat();
     assert_eq!(all.len(), 7, "all seven match");
     assert_eq!(
         all,
-        search_ids(store, crits(), 100, 0),
+        all_pages(store, &q, 100).concat(),
         "the order is stable"
     );
-    let pages: Vec<Vec<String>> = [0, 3, 6, 9]
-        .iter()
-        .map(|off| search_ids(store, crits(), 3, *off))
-        .collect();
+    let pages = all_pages(store, &q, 3);
     assert_eq!(
         pages.iter().map(Vec::len).collect::<Vec<_>>(),
-        vec![3, 3, 1, 0],
+        vec![3, 3, 1],
         "page sizes"
     );
     assert_eq!(pages.concat(), all, "pages partition the result in order");
-    let (_, n) = search_set(store, crits());
-    assert_eq!(n, 7, "search_count ignores count and offset");
+    // Backwards from the last page's first row gives the page before it.
+    let mut r = store.read().expect("read");
+    let forward = crate::search::page(&mut *r, &q, &Position::First, 6).expect("page");
+    let before = crate::search::page(
+        &mut *r,
+        &q,
+        &Position::Before(forward[3].keys.clone(), forward[3].rid),
+        3,
+    )
+    .expect("page");
+    let ids = |h: &[crate::search::Hit]| {
+        h.iter()
+            .map(|h| h.resource.id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&before), ids(&forward[..3]), "previous page, in order");
+    let n = crate::search::count(&mut *r, &q).expect("count");
+    assert_eq!(n, 7, "the count ignores paging");
 }
 
 pub fn search_never_matches_deleted_or_replaced_entries(store: &dyn Store) {

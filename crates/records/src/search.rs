@@ -1,0 +1,256 @@
+//! The search interaction: one page of matches of a parsed [`Query`], in its sort order,
+//! with the total, the resources `_include`/`_revinclude` bring, and opaque positions
+//! of the next and previous pages.
+//!
+//! A page token is the position of the last (or first) row of a page: its sort key
+//! values and resource key, base64url-encoded JSON. The next page is the rows after
+//! that position, read fresh: nothing is cached, so a page never shows a resource as it
+//! was before a later write, and rows that stay in place are neither skipped nor
+//! repeated while others write.
+
+use std::collections::HashSet;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use oxehr_fhir::IssueCode;
+use oxehr_search::query::{Include, Query, Total};
+use oxehr_store::search::{self as engine, Hit, Position, SqlValue};
+use oxehr_store::{ReadTx, StoredResource};
+use serde_json::Value;
+
+use crate::{Records, RecordsError};
+
+/// Most resources `_include`/`_revinclude` add to one page.
+pub const MAX_INCLUDED: usize = 1000;
+/// Rounds of `:iterate` includes.
+const MAX_ITERATIONS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub matches: Vec<StoredResource>,
+    /// Resources added by `_include` / `_revinclude` (not counted in `total`).
+    pub included: Vec<StoredResource>,
+    /// `None` with `_total=none`.
+    pub total: Option<u64>,
+    /// Token of the next page, if there is one.
+    pub next: Option<String>,
+    /// Token of the previous page, if there is one.
+    pub previous: Option<String>,
+    /// Unknown parameters ignored under lenient handling.
+    pub ignored: Vec<String>,
+    /// Whether the includes were cut at [`MAX_INCLUDED`].
+    pub includes_truncated: bool,
+}
+
+fn bad_token() -> RecordsError {
+    RecordsError::invalid(
+        IssueCode::Invalid,
+        "_page: not a page of this search (follow the links of a search result)",
+    )
+}
+
+/// Encodes a position as a page token: `["a"|"b", rid, key…]`.
+pub fn encode_position(before: bool, keys: &[SqlValue], rid: i64) -> String {
+    let mut arr = vec![
+        Value::from(if before { "b" } else { "a" }),
+        Value::from(rid),
+    ];
+    arr.extend(keys.iter().map(|k| match k {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(i) => Value::from(*i),
+        SqlValue::Real(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        SqlValue::Text(t) => Value::from(t.as_str()),
+    }));
+    URL_SAFE_NO_PAD.encode(Value::Array(arr).to_string())
+}
+
+/// Decodes a page token of a query with `n_keys` sort keys.
+pub fn decode_position(token: &str, n_keys: usize) -> Result<Position, RecordsError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| bad_token())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad_token())?;
+    let arr = v.as_array().ok_or_else(bad_token)?;
+    if arr.len() != n_keys + 2 {
+        return Err(bad_token());
+    }
+    let rid = arr[1].as_i64().ok_or_else(bad_token)?;
+    let keys = arr[2..]
+        .iter()
+        .map(|k| match k {
+            Value::Null => Ok(SqlValue::Null),
+            Value::String(s) => Ok(SqlValue::Text(s.clone())),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if !n.to_string().contains(['.', 'e', 'E']) => Ok(SqlValue::Int(i)),
+                _ => n.as_f64().map(SqlValue::Real).ok_or_else(bad_token),
+            },
+            _ => Err(bad_token()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match arr[0].as_str() {
+        Some("a") => Ok(Position::After(keys, rid)),
+        Some("b") => Ok(Position::Before(keys, rid)),
+        _ => Err(bad_token()),
+    }
+}
+
+impl Records {
+    /// One page of `q`: at most `limit` matches (0: only the total).
+    pub fn search(&self, q: &Query, limit: usize) -> Result<SearchPage, RecordsError> {
+        let position = match &q.page {
+            Some(t) => decode_position(t, q.sort.len())?,
+            None => Position::First,
+        };
+        let mut reader = self.reader()?;
+        let tx: &mut dyn ReadTx = &mut *reader;
+        let total = match q.total {
+            Total::None => None,
+            Total::Estimate | Total::Accurate => Some(engine::count(tx, q)?),
+        };
+        let (mut hits, mut next, mut previous) = (Vec::new(), None, None);
+        if limit > 0 {
+            hits = engine::page(tx, q, &position, limit + 1)?;
+            let more = hits.len() > limit;
+            match position {
+                Position::Before(..) => {
+                    if more {
+                        hits.remove(0);
+                    }
+                    next = hits.last().map(|h| encode_position(false, &h.keys, h.rid));
+                    if more {
+                        previous = hits.first().map(|h| encode_position(true, &h.keys, h.rid));
+                    }
+                }
+                Position::First | Position::After(..) => {
+                    hits.truncate(limit);
+                    if more {
+                        next = hits.last().map(|h| encode_position(false, &h.keys, h.rid));
+                    }
+                    if position != Position::First {
+                        previous = hits.first().map(|h| encode_position(true, &h.keys, h.rid));
+                    }
+                }
+            }
+        }
+        let (included, includes_truncated) = includes(tx, q, &hits)?;
+        Ok(SearchPage {
+            matches: hits.into_iter().map(|h| h.resource).collect(),
+            included,
+            total,
+            next,
+            previous,
+            ignored: q.ignored.clone(),
+            includes_truncated,
+        })
+    }
+
+    /// Up to `limit` current resources matching a conditional query.
+    pub(crate) fn find(
+        &self,
+        q: &Query,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, RecordsError> {
+        let mut reader = self.reader()?;
+        Ok(engine::page(&mut *reader, q, &Position::First, limit)?
+            .into_iter()
+            .map(|h| h.resource)
+            .collect())
+    }
+}
+
+/// The resources `_include` and `_revinclude` add to a page, iterating where asked.
+fn includes(
+    tx: &mut dyn ReadTx,
+    q: &Query,
+    hits: &[Hit],
+) -> Result<(Vec<StoredResource>, bool), RecordsError> {
+    if hits.is_empty() || (q.include.is_empty() && q.revinclude.is_empty()) {
+        return Ok((Vec::new(), false));
+    }
+    let mut seen: HashSet<i64> = hits.iter().map(|h| h.rid).collect();
+    let mut out: Vec<StoredResource> = Vec::new();
+    // The resources the current round starts from.
+    let mut frontier: Vec<(i64, StoredResource)> =
+        hits.iter().map(|h| (h.rid, h.resource.clone())).collect();
+    for round in 0..=MAX_ITERATIONS {
+        let active = |i: &&Include| round == 0 || i.iterate;
+        let mut found: Vec<(i64, StoredResource)> = Vec::new();
+        for inc in q.include.iter().filter(active) {
+            let rids: Vec<i64> = frontier
+                .iter()
+                .filter(|(_, r)| r.rtype.as_str() == inc.source_type)
+                .map(|(rid, _)| *rid)
+                .collect();
+            found.extend(engine::included(
+                tx,
+                &rids,
+                &inc.params,
+                inc.target_type.as_deref(),
+            )?);
+        }
+        for inc in q.revinclude.iter().filter(active) {
+            let targets: Vec<(String, String)> = frontier
+                .iter()
+                .filter(|(_, r)| {
+                    inc.target_type
+                        .as_deref()
+                        .is_none_or(|t| r.rtype.as_str() == t)
+                })
+                .map(|(_, r)| (r.rtype.as_str().to_string(), r.id.as_str().to_string()))
+                .collect();
+            found.extend(engine::revincluded(tx, &targets, &inc.params)?);
+        }
+        frontier.clear();
+        for (rid, r) in found {
+            if seen.insert(rid) {
+                if out.len() >= MAX_INCLUDED {
+                    return Ok((out, true));
+                }
+                out.push(r.clone());
+                frontier.push((rid, r));
+            }
+        }
+        let iterating = q.include.iter().chain(&q.revinclude).any(|i| i.iterate);
+        if frontier.is_empty() || !iterating {
+            break;
+        }
+    }
+    Ok((out, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_every_key_type() {
+        let keys = vec![
+            SqlValue::Null,
+            SqlValue::Int(-5),
+            SqlValue::Real(2.5),
+            SqlValue::Real(3.0),
+            SqlValue::Text("smith".into()),
+        ];
+        let t = encode_position(false, &keys, 42);
+        assert_eq!(
+            decode_position(&t, 5).ok(),
+            Some(Position::After(keys.clone(), 42))
+        );
+        let t = encode_position(true, &keys, 7);
+        assert_eq!(decode_position(&t, 5).ok(), Some(Position::Before(keys, 7)));
+    }
+
+    #[test]
+    fn foreign_or_tampered_tokens_are_refused() {
+        let t = encode_position(false, &[SqlValue::Int(1)], 1);
+        assert!(decode_position(&t, 2).is_err(), "wrong number of keys");
+        for bad in [
+            "",
+            "!!",
+            "bm90IGpzb24",
+            &URL_SAFE_NO_PAD.encode(r#"["x",1]"#),
+        ] {
+            assert!(decode_position(bad, 0).is_err(), "{bad}");
+        }
+    }
+}

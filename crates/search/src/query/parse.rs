@@ -1,0 +1,668 @@
+//! From decoded `name=value` pairs to a [`Query`].
+
+use crate::registry::{ParamKind, Registry, SearchParam};
+
+use super::value::{parse_value, ValueContext};
+use super::{
+    Chained, Condition, Filter, Include, Query, QueryError, SortBy, SortKey, Table, Total,
+    ValueTest, MAX_CHAIN_DEPTH,
+};
+use crate::index::ParamKey;
+
+/// What the parser needs to know beyond the parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseOptions<'a> {
+    /// Ignore unknown parameters (`Prefer: handling=lenient`) instead of failing.
+    pub lenient: bool,
+    /// The server's base URL (`http://host/fhir`): absolute references under it are
+    /// searched as the relative references they are stored as.
+    pub base_url: Option<&'a str>,
+    /// Now, in µs since the epoch (for the `ap` prefix on dates).
+    pub now_micros: i64,
+}
+
+/// Parameters that shape the response rather than select resources; the API reads the
+/// ones not handled here.
+pub const RESULT_PARAMETERS: &[&str] = &[
+    "_count",
+    "_total",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_contained",
+    "_containedType",
+    "_page",
+    "_type",
+];
+
+/// Parses a search of `types` (one for a type-level search; for a system search the
+/// types of `_type`, or every type when `types` is empty, the caller passing them).
+pub fn parse(
+    types: &[String],
+    pairs: &[(String, String)],
+    opts: &ParseOptions<'_>,
+) -> Result<Query, QueryError> {
+    let registry = Registry::r4();
+    let ctx = ValueContext {
+        base_url: opts.base_url,
+        now_micros: opts.now_micros,
+    };
+    let mut q = Query {
+        types: types.to_vec(),
+        filters: Vec::new(),
+        sort: Vec::new(),
+        include: Vec::new(),
+        revinclude: Vec::new(),
+        count: None,
+        total: Total::default(),
+        ignored: Vec::new(),
+        page: None,
+    };
+    for (name, value) in pairs {
+        let base = name.split(':').next().unwrap_or(name);
+        match base {
+            "_count" => {
+                q.count =
+                    Some(value.parse().map_err(|_| {
+                        QueryError::invalid(name, "must be a non-negative integer")
+                    })?);
+            }
+            "_total" => {
+                q.total = match value.as_str() {
+                    "none" => Total::None,
+                    "estimate" => Total::Estimate,
+                    "accurate" => Total::Accurate,
+                    _ => {
+                        return Err(QueryError::invalid(
+                            name,
+                            "must be none, estimate or accurate",
+                        ))
+                    }
+                }
+            }
+            "_page" => q.page = Some(value.clone()),
+            "_sort" => {
+                if !q.sort.is_empty() {
+                    return Err(QueryError::invalid(name, "is given more than once"));
+                }
+                q.sort = parse_sort(registry, types, value)?;
+            }
+            "_include" | "_revinclude" => {
+                let modifier = name.split_once(':').map(|(_, m)| m);
+                let iterate = match modifier {
+                    None => false,
+                    Some("iterate" | "recurse") => true,
+                    Some(m) => {
+                        return Err(QueryError::invalid(
+                            name,
+                            format!("unknown modifier ':{m}'"),
+                        ))
+                    }
+                };
+                let rev = base == "_revinclude";
+                for v in split_or(value) {
+                    let inc = parse_include(registry, types, name, &v, iterate, rev)?;
+                    if rev {
+                        q.revinclude.push(inc);
+                    } else {
+                        q.include.push(inc);
+                    }
+                }
+            }
+            "_contained" => {
+                if value != "false" {
+                    return Err(QueryError::unsupported(
+                        name,
+                        "searching contained resources",
+                    ));
+                }
+            }
+            "_type" | "_summary" | "_elements" | "_format" | "_pretty" | "_containedType" => {}
+            // Offset paging is replaced by `_page` links; an `_offset` from an old link
+            // is not an error.
+            "_offset" => {}
+            // A parameter without a value selects nothing and is ignored (as a blank
+            // field of a search form).
+            _ if value.is_empty() => {}
+            _ => match parse_filter(registry, types, name, value, 0, &ctx) {
+                Ok(f) => q.filters.push(f),
+                Err(QueryError::UnknownParameter { .. }) if opts.lenient => {
+                    q.ignored.push(name.clone())
+                }
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(q)
+}
+
+/// The parameter `code` on every type of `types`, or an unknown-parameter error.
+fn lookup<'r>(
+    registry: &'r Registry,
+    types: &[String],
+    code: &str,
+    name: &str,
+) -> Result<Vec<&'r SearchParam>, QueryError> {
+    let found: Vec<&SearchParam> = types
+        .iter()
+        .filter_map(|t| registry.param(t, code))
+        .collect();
+    if found.len() != types.len() || found.is_empty() {
+        return Err(QueryError::UnknownParameter {
+            param: name.to_string(),
+            rtype: types.join(","),
+        });
+    }
+    if found.iter().any(|p| p.kind != found[0].kind) {
+        return Err(QueryError::invalid(
+            name,
+            "has different types on the resource types searched",
+        ));
+    }
+    Ok(found)
+}
+
+fn keys(params: &[&SearchParam]) -> Vec<ParamKey> {
+    params.iter().map(|p| p.key).collect()
+}
+
+/// One `name=value` that selects resources, on resources of `types`.
+fn parse_filter(
+    registry: &Registry,
+    types: &[String],
+    name: &str,
+    value: &str,
+    depth: usize,
+    ctx: &ValueContext<'_>,
+) -> Result<Filter, QueryError> {
+    if depth > MAX_CHAIN_DEPTH {
+        return Err(QueryError::invalid(
+            name,
+            format!("chains and _has nest at most {MAX_CHAIN_DEPTH} levels"),
+        ));
+    }
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(registry, types, name, rest, value, depth, ctx);
+    }
+    // A chain: `param[:Type].rest`.
+    if let Some((head, rest)) = name.split_once('.') {
+        return parse_chain(registry, types, name, head, rest, value, depth, ctx);
+    }
+    let (code, modifier) = match name.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (name, None),
+    };
+    if code.is_empty() {
+        return Err(QueryError::invalid(name, "has no parameter name"));
+    }
+    match code {
+        "_id" => {
+            no_modifier(name, modifier)?;
+            let any_of = split_or(value).into_iter().map(Condition::Id).collect();
+            return Ok(Filter {
+                negated: false,
+                any_of,
+            });
+        }
+        "_lastUpdated" => {
+            no_modifier(name, modifier)?;
+            let mut any_of = Vec::new();
+            for v in split_or(value) {
+                match parse_value(name, ParamKind::Date, None, &v, ctx)? {
+                    ValueTest::Date(d) => any_of.push(Condition::LastUpdated(d)),
+                    _ => unreachable!("a date value parses to a date test"),
+                }
+            }
+            return Ok(Filter {
+                negated: false,
+                any_of,
+            });
+        }
+        "_list" => {
+            no_modifier(name, modifier)?;
+            let any_of = split_or(value)
+                .into_iter()
+                .map(|v| Condition::InList(v.trim_start_matches("List/").to_string()))
+                .collect();
+            return Ok(Filter {
+                negated: false,
+                any_of,
+            });
+        }
+        "_text" | "_content" => {
+            no_modifier(name, modifier)?;
+            if code == "_text" {
+                // Only DomainResources have a narrative.
+                lookup(registry, types, code, name)?;
+            }
+            let params: Vec<ParamKey> = types.iter().map(|t| ParamKey::of(t, code)).collect();
+            let mut any_of = Vec::new();
+            for v in split_or(value) {
+                let words: Vec<String> = crate::extract::string::normalize(&v)
+                    .split(' ')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if words.is_empty() {
+                    return Err(QueryError::invalid(name, "has no words to search for"));
+                }
+                any_of.push(Condition::Value {
+                    params: params.clone(),
+                    test: ValueTest::Text(words),
+                });
+            }
+            return Ok(Filter {
+                negated: false,
+                any_of,
+            });
+        }
+        "_query" | "_filter" => {
+            return Err(QueryError::unsupported(name, "this parameter"));
+        }
+        _ => {}
+    }
+    let params = lookup(registry, types, code, name)?;
+    let kind = params[0].kind;
+    let table = Table::of(kind)
+        .ok_or_else(|| QueryError::unsupported(name, "searching this special parameter"))?;
+    if modifier == Some("missing") {
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(QueryError::invalid(name, ":missing takes true or false")),
+        };
+        return Ok(Filter {
+            negated: false,
+            any_of: vec![Condition::Missing {
+                params: keys(&params),
+                table,
+                missing,
+            }],
+        });
+    }
+    let negated = modifier == Some("not");
+    if negated && kind != ParamKind::Token {
+        return Err(QueryError::invalid(
+            name,
+            ":not applies to token parameters",
+        ));
+    }
+    // `:Type` on a reference is a type restriction, not a value modifier.
+    let (modifier, type_restriction) = match modifier {
+        Some(m) if kind == ParamKind::Reference && is_type_name(m) => {
+            let allowed = params.iter().any(|p| p.targets.iter().any(|t| t == m));
+            if !allowed {
+                return Err(QueryError::invalid(
+                    name,
+                    format!("{m} is not a target type of this reference parameter"),
+                ));
+            }
+            (None, Some(m))
+        }
+        Some("not") => (None, None),
+        m => (m, None),
+    };
+    let components: Vec<ParamKind> = params[0].components.iter().map(|c| c.kind).collect();
+    let mut any_of = Vec::new();
+    for v in split_or(value) {
+        let test = if kind == ParamKind::Composite {
+            super::value::parse_composite(name, &components, modifier, &v, ctx)?
+        } else {
+            let mut t = parse_value(name, kind, modifier, &v, ctx)?;
+            if let (Some(ty), ValueTest::Reference { target_type, id }) = (type_restriction, &t) {
+                if target_type.as_deref().is_some_and(|t| t != ty) {
+                    return Err(QueryError::invalid(
+                        name,
+                        format!("the value names another type than {ty}"),
+                    ));
+                }
+                t = ValueTest::Reference {
+                    target_type: Some(ty.to_string()),
+                    id: id.clone(),
+                };
+            }
+            t
+        };
+        let params = if matches!(test, ValueTest::OfType { .. }) {
+            types
+                .iter()
+                .map(|t| ParamKey::of(t, &format!("{code}:of-type")))
+                .collect()
+        } else {
+            keys(&params)
+        };
+        any_of.push(Condition::Value { params, test });
+    }
+    Ok(Filter { negated, any_of })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_chain(
+    registry: &Registry,
+    types: &[String],
+    name: &str,
+    head: &str,
+    rest: &str,
+    value: &str,
+    depth: usize,
+    ctx: &ValueContext<'_>,
+) -> Result<Filter, QueryError> {
+    let (code, type_modifier) = match head.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (head, None),
+    };
+    let params = lookup(registry, types, code, name)?;
+    if params[0].kind != ParamKind::Reference {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{code}' is not a reference parameter, so it cannot be chained"),
+        ));
+    }
+    let mut targets: Vec<String> = Vec::new();
+    for p in &params {
+        for t in &p.targets {
+            if !targets.contains(t) {
+                targets.push(t.clone());
+            }
+        }
+    }
+    if let Some(m) = type_modifier {
+        if !targets.iter().any(|t| t == m) {
+            return Err(QueryError::invalid(
+                name,
+                format!("{m} is not a target type of '{code}'"),
+            ));
+        }
+        targets = vec![m.to_string()];
+    }
+    // Without a type, every target type on which the chained parameter exists.
+    let next_code = rest.split(['.', ':']).next().unwrap_or(rest).to_string();
+    let mut chained = Vec::new();
+    let mut first_err = None;
+    for t in &targets {
+        if !next_code.starts_with('_') && registry.param(t, &next_code).is_none() {
+            continue;
+        }
+        match parse_filter(
+            registry,
+            std::slice::from_ref(t),
+            rest,
+            value,
+            depth + 1,
+            ctx,
+        ) {
+            Ok(f) => chained.push(Chained {
+                target_type: t.clone(),
+                filter: Box::new(f),
+            }),
+            Err(e @ QueryError::Invalid { .. }) => return Err(rename(e, name)),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if chained.is_empty() {
+        return Err(match first_err {
+            Some(e) => rename(e, name),
+            None => QueryError::UnknownParameter {
+                param: name.to_string(),
+                rtype: targets.join(","),
+            },
+        });
+    }
+    Ok(Filter {
+        negated: false,
+        any_of: vec![Condition::Chain {
+            params: keys(&params),
+            target_types: chained,
+        }],
+    })
+}
+
+/// `_has:Source:param:rest` on resources of `types`.
+fn parse_has(
+    registry: &Registry,
+    types: &[String],
+    name: &str,
+    rest: &str,
+    value: &str,
+    depth: usize,
+    ctx: &ValueContext<'_>,
+) -> Result<Filter, QueryError> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(code), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(QueryError::invalid(
+            name,
+            "_has takes the form _has:Type:reference-parameter:parameter",
+        ));
+    };
+    if registry.params(source).is_empty() {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{source}' is not a resource type"),
+        ));
+    }
+    let Some(p) = registry.param(source, code) else {
+        return Err(QueryError::UnknownParameter {
+            param: name.to_string(),
+            rtype: source.to_string(),
+        });
+    };
+    if p.kind != ParamKind::Reference {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{source}.{code}' is not a reference parameter"),
+        ));
+    }
+    if !types.iter().all(|t| p.targets.contains(t)) {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{source}.{code}' does not refer to {}", types.join(",")),
+        ));
+    }
+    let filter = parse_filter(
+        registry,
+        &[source.to_string()],
+        inner,
+        value,
+        depth + 1,
+        ctx,
+    )
+    .map_err(|e| rename(e, name))?;
+    Ok(Filter {
+        negated: false,
+        any_of: vec![Condition::Has {
+            source_type: source.to_string(),
+            params: vec![p.key],
+            filter: Box::new(filter),
+        }],
+    })
+}
+
+/// Reports an error of a chained or nested parameter under the name the user wrote.
+fn rename(e: QueryError, name: &str) -> QueryError {
+    match e {
+        QueryError::UnknownParameter { rtype, .. } => QueryError::UnknownParameter {
+            param: name.to_string(),
+            rtype,
+        },
+        QueryError::Invalid { reason, .. } => QueryError::Invalid {
+            param: name.to_string(),
+            reason,
+        },
+        QueryError::NotSupported { reason, .. } => QueryError::NotSupported {
+            param: name.to_string(),
+            reason,
+        },
+    }
+}
+
+fn no_modifier(name: &str, modifier: Option<&str>) -> Result<(), QueryError> {
+    match modifier {
+        None => Ok(()),
+        Some(m) => Err(QueryError::invalid(
+            name,
+            format!("unknown modifier ':{m}'"),
+        )),
+    }
+}
+
+fn is_type_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase()) && !Registry::r4().params(s).is_empty()
+}
+
+fn parse_sort(
+    registry: &Registry,
+    types: &[String],
+    value: &str,
+) -> Result<Vec<SortKey>, QueryError> {
+    let mut keys_out = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        let (descending, code) = match part.strip_prefix('-') {
+            Some(c) => (true, c),
+            None => (false, part),
+        };
+        let by = match code {
+            "" => return Err(QueryError::invalid("_sort", "has an empty key")),
+            "_id" => SortBy::Id,
+            "_lastUpdated" => SortBy::LastUpdated,
+            _ => {
+                let name = format!("_sort={code}");
+                let params = lookup(registry, types, code, &name)?;
+                let table = match Table::of(params[0].kind) {
+                    Some(Table::Composite) | None => {
+                        return Err(QueryError::unsupported(
+                            "_sort",
+                            format!("sorting by '{code}'"),
+                        ))
+                    }
+                    Some(t) => t,
+                };
+                SortBy::Param {
+                    params: keys(&params),
+                    table,
+                }
+            }
+        };
+        keys_out.push(SortKey { by, descending });
+    }
+    Ok(keys_out)
+}
+
+fn parse_include(
+    registry: &Registry,
+    types: &[String],
+    name: &str,
+    value: &str,
+    iterate: bool,
+    rev: bool,
+) -> Result<Include, QueryError> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let bad = || {
+        QueryError::invalid(
+            name,
+            "takes the form SourceType:parameter[:TargetType] or SourceType:*",
+        )
+    };
+    let (source, code, target) = match parts.as_slice() {
+        ["*"] if !rev => {
+            if types.len() != 1 {
+                return Err(bad());
+            }
+            (types[0].as_str(), "*", None)
+        }
+        [s, c] => (*s, *c, None),
+        [s, c, t] => (*s, *c, Some(*t)),
+        _ => return Err(bad()),
+    };
+    let all = registry.params(source);
+    if all.is_empty() {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{source}' is not a resource type"),
+        ));
+    }
+    if !rev && !iterate && !types.iter().any(|t| t == source) {
+        return Err(QueryError::invalid(
+            name,
+            format!("'{source}' is not a type being searched (use :iterate)"),
+        ));
+    }
+    let params: Vec<ParamKey> = if code == "*" {
+        all.iter()
+            .filter(|p| p.kind == ParamKind::Reference)
+            .map(|p| p.key)
+            .collect()
+    } else {
+        match registry.param(source, code) {
+            Some(p) if p.kind == ParamKind::Reference => {
+                if let Some(t) = target {
+                    if !p.targets.iter().any(|x| x == t) {
+                        return Err(QueryError::invalid(
+                            name,
+                            format!("{t} is not a target type of {source}:{code}"),
+                        ));
+                    }
+                }
+                vec![p.key]
+            }
+            Some(_) => {
+                return Err(QueryError::invalid(
+                    name,
+                    format!("'{source}:{code}' is not a reference parameter"),
+                ))
+            }
+            None => {
+                return Err(QueryError::invalid(
+                    name,
+                    format!("'{code}' is not a search parameter of {source}"),
+                ))
+            }
+        }
+    };
+    if rev && !iterate {
+        if let Some(t) = target {
+            if !types.iter().any(|x| x == t) {
+                return Err(QueryError::invalid(
+                    name,
+                    format!("'{t}' is not a type being searched"),
+                ));
+            }
+        }
+    }
+    Ok(Include {
+        source_type: source.to_string(),
+        params,
+        target_type: target.map(str::to_string),
+        iterate,
+    })
+}
+
+/// Splits a value on commas not escaped with `\` (and unescapes `\,`, `\$`, `\|`, `\\`
+/// only for the comma: the others are unescaped by the value parsers, which split on
+/// them first).
+pub fn split_or(value: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        let last = parts.len() - 1;
+        match c {
+            '\\' => match chars.next() {
+                Some(',') => parts[last].push(','),
+                Some(n) => {
+                    parts[last].push('\\');
+                    parts[last].push(n);
+                }
+                None => parts[last].push('\\'),
+            },
+            ',' => parts.push(String::new()),
+            c => parts[last].push(c),
+        }
+    }
+    parts
+}
