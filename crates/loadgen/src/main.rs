@@ -1,37 +1,58 @@
 //! `oxehr-load`: a small, low-overhead HTTP/1.1 load generator for the benchmarks in
-//! `BENCHMARKS.md`. Each client is one keep-alive connection issuing requests back to
-//! back for a fixed time; latencies of every request are kept and reported as
-//! percentiles. It talks only to the address it is given (use loopback).
+//! `BENCHMARKS.md`, and the Synthea data multiplier they use. Each client is one
+//! keep-alive connection issuing requests back to back for a fixed time; latencies of
+//! every request are kept and reported as percentiles. It talks only to the address it
+//! is given (use loopback).
 //!
 //! - `creates`: POSTs a Patient per request (every answer must be 201).
 //! - `reads`: collects up to `--ids` resource ids of a type from the server, then GETs
 //!   them by id in random order (every answer must be 200).
+//! - `search`: runs named search templates one after the other, each for `--seconds`,
+//!   filling their placeholders from the `values.tsv` that `synth` writes.
+//! - `synth`: writes N patient bundles by copying the shipped Synthea bundles with fresh
+//!   ids, names and dates.
+//!
+//! `--base`, `--clients` and `--seconds` may be given before or after the mode.
 
+mod http;
+mod search;
+mod synth;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
-use clap::{Parser, Subcommand};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
+use clap::{Args, Parser, Subcommand};
+use http_body_util::Full;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
+use crate::http::{connect, get, micros_since, parse_base, percentile_ms, send, Rng, Target};
+
+/// Load generator and Synthea data multiplier for the oxehr benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "oxehr-load")]
 struct Cli {
-    /// FHIR base URL (http only), e.g. http://127.0.0.1:8080/fhir
-    #[arg(long, default_value = "http://127.0.0.1:8080/fhir")]
-    base: String,
-    /// Concurrent clients (connections).
-    #[arg(long, default_value_t = 32)]
-    clients: usize,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    #[command(flatten)]
+    load: LoadArgs,
     #[command(subcommand)]
     mode: Mode,
+}
+
+// Options of the modes that send requests (ignored by `synth`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Load options (creates, reads, search)")]
+pub struct LoadArgs {
+    /// FHIR base URL (http only), e.g. http://127.0.0.1:8080/fhir
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080/fhir")]
+    pub base: String,
+    /// Concurrent clients (connections).
+    #[arg(long, global = true, default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds to run (for `search`: per query).
+    #[arg(long, global = true, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,60 +68,26 @@ enum Mode {
         #[arg(long, default_value_t = 5000)]
         ids: usize,
     },
+    /// Search latency: each query template of a file in turn, for --seconds each.
+    Search(search::SearchArgs),
+    /// Generate N Synthea patients by copying the shipped bundles with fresh ids.
+    Synth(synth::SynthArgs),
 }
 
-struct Target {
-    host: String,
-    path: String,
-}
-
-fn parse_base(base: &str) -> Result<Target> {
-    let rest = base
-        .strip_prefix("http://")
-        .context("--base must be an http:// URL")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Target {
-        host: host.to_string(),
-        path: format!("/{}", path.trim_end_matches('/')),
-    })
-}
-
-type Sender = http1::SendRequest<Full<Bytes>>;
-
-async fn connect(host: &str) -> Result<Sender> {
-    let stream = tokio::net::TcpStream::connect(host)
-        .await
-        .with_context(|| format!("connecting to {host}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> Result<(u16, Bytes)> {
-    sender.ready().await?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, body))
-}
-
-fn get(t: &Target, path_and_query: &str) -> Result<Request<Full<Bytes>>> {
-    Ok(Request::get(format!("{}{}", t.path, path_and_query))
-        .header("host", &t.host)
-        .body(Full::new(Bytes::new()))?)
-}
-
-/// A small xorshift generator: the order of reads needs no cryptographic randomness.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Mode::Synth(args) = cli.mode {
+        return synth::run(args);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    match cli.mode {
+        Mode::Creates => rt.block_on(creates_or_reads(cli.load, None)),
+        Mode::Reads { r#type, ids } => rt.block_on(creates_or_reads(cli.load, Some((r#type, ids)))),
+        Mode::Search(args) => rt.block_on(search::run(cli.load, args)),
+        Mode::Synth(_) => Ok(()),
     }
 }
 
@@ -139,30 +126,18 @@ async fn collect_ids(t: &Target, rtype: &str, limit: usize) -> Result<Vec<String
     Ok(ids)
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    rt.block_on(run(cli))
-}
-
-async fn run(cli: Cli) -> Result<()> {
-    let t = std::sync::Arc::new(parse_base(&cli.base)?);
-    let ids = match &cli.mode {
-        Mode::Reads { r#type, ids } => std::sync::Arc::new(collect_ids(&t, r#type, *ids).await?),
-        Mode::Creates => std::sync::Arc::new(Vec::new()),
+/// `creates` (`reads` is `None`) or `reads` of `(type, ids)`.
+async fn creates_or_reads(load: LoadArgs, reads: Option<(String, usize)>) -> Result<()> {
+    let t = Arc::new(parse_base(&load.base)?);
+    let (rtype, ids) = match &reads {
+        Some((rtype, n)) => (rtype.clone(), Arc::new(collect_ids(&t, rtype, *n).await?)),
+        None => ("Patient".to_string(), Arc::new(Vec::new())),
     };
-    let rtype = match &cli.mode {
-        Mode::Reads { r#type, .. } => r#type.clone(),
-        Mode::Creates => "Patient".into(),
-    };
-    let creates = matches!(cli.mode, Mode::Creates);
-    let deadline = Instant::now() + Duration::from_secs(cli.seconds);
+    let creates = reads.is_none();
+    let deadline = Instant::now() + Duration::from_secs(load.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..cli.clients {
+    for c in 0..load.clients {
         let (t, ids, rtype) = (t.clone(), ids.clone(), rtype.clone());
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&t.host).await?;
@@ -185,12 +160,12 @@ async fn run(cli: Cli) -> Result<()> {
                         .header("prefer", "return=minimal")
                         .body(Full::new(Bytes::from(body.to_string())))?
                 } else {
-                    let id = &ids[(rng.next() % ids.len() as u64) as usize];
+                    let id = &ids[rng.below(ids.len())];
                     get(&t, &format!("/{rtype}/{id}"))?
                 };
                 let start = Instant::now();
                 let (status, _) = send(&mut sender, req).await?;
-                lat.push(start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                lat.push(micros_since(start));
                 let want = if creates { 201 } else { 200 };
                 if status != want {
                     bail!("answer {status}, expected {want}");
@@ -205,13 +180,6 @@ async fn run(cli: Cli) -> Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(all[i]) / 1000.0
-    };
     println!(
         "{} {}: {} requests in {:.1} s = {:.0}/s with {} clients; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
         if creates { "creates" } else { "reads" },
@@ -219,11 +187,11 @@ async fn run(cli: Cli) -> Result<()> {
         all.len(),
         secs,
         all.len() as f64 / secs,
-        cli.clients,
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        pct(1.0)
+        load.clients,
+        percentile_ms(&all, 0.50),
+        percentile_ms(&all, 0.90),
+        percentile_ms(&all, 0.99),
+        percentile_ms(&all, 1.0)
     );
     Ok(())
 }
