@@ -555,6 +555,131 @@ async fn search_basics_and_lenient_handling(s: &TestServer) {
         .contains("nonsense"));
 }
 
+/// Paging by position: while other clients create, update and delete resources between
+/// page requests, every resource that existed throughout and kept its sort value is
+/// returned exactly once, in order; deleted ones are gone from later pages, and the
+/// pages hold the current version (nothing cached).
+async fn paging_stays_correct_while_others_write(s: &TestServer) {
+    let family = |i: usize| format!("Pagetest{:02}", i * 2);
+    let mut p = example("Patient-example.json");
+    for i in 0..12 {
+        p["id"] = json!(format!("pg{i}"));
+        p["name"] = json!([{"family": family(i)}]);
+        let (status, _, _) = s.put(&format!("Patient/pg{i}"), &p).await;
+        assert!(status == 201 || status == 200, "put pg{i}: {status}");
+    }
+    let mut url = s.url("Patient?family=pagetest&_sort=family&_count=4");
+    let mut seen: Vec<String> = Vec::new();
+    let mut round = 0;
+    loop {
+        let resp = s.client.get(&url).send().await.expect("get");
+        let (status, page, _) = common::split(resp).await;
+        assert_eq!(status, 200, "{page}");
+        for e in page["entry"].as_array().into_iter().flatten() {
+            seen.push(
+                e["resource"]["name"][0]["family"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+        // Between pages: a new Patient sorting first (before the position) and one
+        // sorting last, the last of the originals deleted, and pg5 renamed in place.
+        if round == 0 {
+            for (id, fam) in [("pgnew-a", "Pagetest00a"), ("pgnew-z", "Pagetest99")] {
+                p["id"] = json!(id);
+                p["name"] = json!([{"family": fam}]);
+                s.put(&format!("Patient/{id}"), &p).await;
+            }
+            let (status, _, _) = s
+                .send(reqwest::Method::DELETE, "Patient/pg11", &Value::Null, &[])
+                .await;
+            assert!(status == 200 || status == 204, "delete: {status}");
+            p["id"] = json!("pg5");
+            p["name"] = json!([{"family": family(5)}]);
+            p["gender"] = json!("female");
+            s.put("Patient/pg5", &p).await;
+        }
+        round += 1;
+        let next = page["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str())
+            .map(str::to_string);
+        match next {
+            Some(n) => url = n,
+            None => break,
+        }
+        assert!(round < 20, "paging does not end");
+    }
+    // Expected, from what was written: the originals but the deleted one, the new one
+    // that sorts after the first page, not the one that sorts before it.
+    let mut expected: Vec<String> = (0..11).map(family).collect();
+    expected.push("Pagetest99".into());
+    assert_eq!(seen, expected);
+}
+
+/// What the Synthea data cannot show: UCUM canonical comparison across units, `_list`
+/// and `_source`.
+async fn search_units_lists_and_sources(s: &TestServer) {
+    let obs = |id: &str, value: f64, code: &str, source: &str| {
+        json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "meta": {"source": source},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "valueQuantity": {"value": value, "unit": code,
+                "system": "http://unitsofmeasure.org", "code": code}
+        })
+    };
+    for (id, v, unit, src) in [
+        ("u1", 1000.0, "mg", "urn:lab:a"),
+        ("u2", 1.5, "g", "urn:lab:b"),
+        ("u3", 900.0, "mg", "urn:lab:a"),
+    ] {
+        let (status, body, _) = s
+            .put(&format!("Observation/{id}"), &obs(id, v, unit, src))
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+    let list = json!({
+        "resourceType": "List", "id": "l1", "status": "current", "mode": "working",
+        "entry": [{"item": {"reference": "Observation/u1"}}, {"item": {"reference": "Observation/u2"}}]
+    });
+    s.put("List/l1", &list).await;
+    let ids = |b: &Value| -> Vec<String> {
+        let mut v: Vec<String> = b["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // 1 g is [0.5, 1.5) g: 1000 mg is 1 g; 1.5 g is outside; 900 mg is 0.9 g.
+    for (q, want) in [
+        ("Observation?value-quantity=1||g", vec!["u1", "u3"]),
+        (
+            "Observation?value-quantity=1|http://unitsofmeasure.org|g",
+            vec!["u1", "u3"],
+        ),
+        (
+            "Observation?value-quantity=gt950|http://unitsofmeasure.org|mg",
+            vec!["u1", "u2"],
+        ),
+        (
+            "Observation?value-quantity=lt1000|http://unitsofmeasure.org|mg",
+            vec!["u3"],
+        ),
+        ("Observation?_list=l1", vec!["u1", "u2"]),
+        ("Observation?_source=urn:lab:a", vec!["u1", "u3"]),
+    ] {
+        let (status, b, _) = s.get(q).await;
+        assert_eq!(status, 200, "{q}: {b}");
+        assert_eq!(ids(&b), want, "{q}");
+    }
+}
+
 on_both_backends!(
     create_then_read_returns_what_was_sent,
     update_makes_versions_and_vread_returns_each,
@@ -572,6 +697,8 @@ on_both_backends!(
     summary_and_elements_subset_the_resource,
     validate_accepts_examples_and_locates_errors,
     search_basics_and_lenient_handling,
+    paging_stays_correct_while_others_write,
+    search_units_lists_and_sources,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -769,7 +896,10 @@ async fn metadata_lists_every_resource_type_and_what_works() {
         .iter()
         .filter_map(|i| i["code"].as_str())
         .collect();
-    assert_eq!(system, ["transaction", "batch", "history-system"]);
+    assert_eq!(
+        system,
+        ["transaction", "batch", "history-system", "search-system"]
+    );
 }
 
 /// GET entries of a transaction run after its writes and see them; a read that fails is

@@ -103,13 +103,19 @@ impl Records {
         };
         let mut reader = self.reader()?;
         let tx: &mut dyn ReadTx = &mut *reader;
-        let total = match q.total {
-            Total::None => None,
-            Total::Estimate | Total::Accurate => Some(engine::count(tx, q)?),
-        };
-        let (mut hits, mut next, mut previous) = (Vec::new(), None, None);
-        if limit > 0 {
-            hits = engine::page(tx, q, &position, limit + 1)?;
+        let want_total = q.total != Total::None;
+        let (mut hits, mut next, mut previous, mut total) = (Vec::new(), None, None, None);
+        if limit == 0 {
+            if want_total {
+                total = Some(engine::count(tx, q)?);
+            }
+        } else {
+            if want_total {
+                let (h, n) = engine::page_and_total(tx, q, &position, limit + 1)?;
+                (hits, total) = (h, Some(n));
+            } else {
+                hits = engine::page(tx, q, &position, limit + 1)?;
+            }
             let more = hits.len() > limit;
             match position {
                 Position::Before(..) => {

@@ -42,6 +42,18 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    // The full-text part of it alone (`_text` and `_content`).
+    g.bench_function(
+        format!("synthea_bundle_{}_resources_full_text", resources.len()),
+        |b| {
+            b.iter(|| {
+                for r in &resources {
+                    let n = oxehr_search::extract::text::narrative(black_box(r));
+                    black_box(oxehr_search::extract::text::content(r, n.as_deref()));
+                }
+            })
+        },
+    );
     g.finish();
 }
 

@@ -85,6 +85,12 @@ pub enum IndexValue {
     Composite {
         parts: Vec<IndexValue>,
     },
+    /// Full text of `_text` (the narrative) or `_content` (the whole resource),
+    /// normalized like strings (lower case, accents stripped, whitespace collapsed).
+    /// Never a composite part.
+    Text {
+        content: String,
+    },
 }
 
 #[cfg(test)]

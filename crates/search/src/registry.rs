@@ -71,6 +71,10 @@ pub struct SearchParam {
     pub expression: Option<Expr>,
     /// Components of a composite parameter, in definition order.
     pub components: Vec<Component>,
+    /// For a token parameter whose values are `code` elements bound (required) to a
+    /// value set of one code system (`Patient.gender` → administrative-gender): that
+    /// system's URL, indexed as the system of those codes. See [`code_system_of`].
+    pub code_system: Option<String>,
 }
 
 /// All search parameters, by resource type.
@@ -152,6 +156,10 @@ impl Registry {
                         }
                     }
                 };
+                let code_system = match (kind, def.expression.as_deref()) {
+                    (ParamKind::Token, Some(src)) => code_system_of(defs, &branches_for(src, ty)),
+                    _ => None,
+                };
                 by_type
                     .entry(ty.to_string())
                     .or_default()
@@ -164,6 +172,7 @@ impl Registry {
                         modifiers: def.modifier.clone(),
                         expression,
                         components: components.clone(),
+                        code_system,
                     });
             }
         }
@@ -191,11 +200,47 @@ fn compile_components(
         .collect()
 }
 
-/// Splits `src` on top-level `|` and keeps the branches that can apply to `ty`: those
-/// whose first name is `ty`, a base of it, or not a resource type at all. Falls back to
-/// the whole expression when no branch is kept.
-pub(crate) fn branches_for(src: &str, ty: &str) -> String {
-    let defs = Definitions::r4();
+/// The code system implied for the values of a token expression: when every union
+/// branch of `src` is a simple path (`Patient.gender`, `Encounter.location.status`) to a
+/// `code` element with a required binding to a value set whose codes all come from one
+/// code system, and all branches agree on it. `None` otherwise (paths with functions or
+/// choice types, Codings, value sets of several systems or not enumerable).
+pub fn code_system_of(defs: &Definitions, src: &str) -> Option<String> {
+    let mut system: Option<&str> = None;
+    for branch in split_union(src) {
+        let mut segments = branch.trim().split('.');
+        let mut context = segments.next()?;
+        if !context.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut last = None;
+        for seg in segments {
+            if seg.is_empty() || !seg.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return None;
+            }
+            let child = defs.child(context, seg)?;
+            context = child.context;
+            last = Some(child);
+        }
+        let child = last?;
+        if child.type_code != Some("code") {
+            return None;
+        }
+        let mut systems = defs
+            .value_set(child.element.binding.as_deref()?)?
+            .iter()
+            .map(|(s, _)| s.as_str());
+        let first = systems.next()?;
+        if systems.any(|s| s != first) || system.is_some_and(|s| s != first) {
+            return None;
+        }
+        system = Some(first);
+    }
+    system.map(str::to_string)
+}
+
+/// Splits `src` on its top-level `|` (outside parentheses, brackets and quotes).
+fn split_union(src: &str) -> Vec<&str> {
     let mut branches = Vec::new();
     let (mut depth, mut quote, mut start) = (0i32, false, 0usize);
     for (i, c) in src.char_indices() {
@@ -211,6 +256,15 @@ pub(crate) fn branches_for(src: &str, ty: &str) -> String {
         }
     }
     branches.push(&src[start..]);
+    branches
+}
+
+/// Splits `src` on top-level `|` and keeps the branches that can apply to `ty`: those
+/// whose first name is `ty`, a base of it, or not a resource type at all. Falls back to
+/// the whole expression when no branch is kept.
+pub(crate) fn branches_for(src: &str, ty: &str) -> String {
+    let defs = Definitions::r4();
+    let branches = split_union(src);
     if branches.len() == 1 {
         return src.to_string();
     }
@@ -288,6 +342,98 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn derived_of_type_keys_do_not_collide() {
+        let r = Registry::r4();
+        let mut seen: HashMap<ParamKey, String> = HashMap::new();
+        for (ty, params) in &r.by_type {
+            for p in params {
+                seen.insert(p.key, format!("{ty}.{}", p.code));
+            }
+        }
+        for (ty, params) in &r.by_type {
+            for p in params.iter().filter(|p| p.kind == ParamKind::Token) {
+                let name = format!("{ty}.{}:of-type", p.code);
+                let key = ParamKey::of(ty, &format!("{}:of-type", p.code));
+                if let Some(other) = seen.insert(key, name.clone()) {
+                    panic!("key collision: {name} and {other}");
+                }
+            }
+        }
+    }
+
+    /// The system a required binding implies, read from the definitions here.
+    fn bound_system(path: &str) -> String {
+        let defs = Definitions::r4();
+        let url = defs
+            .element_at(path)
+            .and_then(|e| e.binding.as_deref())
+            .expect("required binding");
+        let systems: HashSet<&str> = defs
+            .value_set(url)
+            .expect("enumerable value set")
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect();
+        assert_eq!(systems.len(), 1, "{path}: {systems:?}");
+        systems.into_iter().next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn code_params_carry_the_system_of_their_binding() {
+        let r = Registry::r4();
+        for (ty, code, path) in [
+            ("Patient", "gender", "Patient.gender"),
+            ("Observation", "status", "Observation.status"),
+            ("ServiceRequest", "intent", "ServiceRequest.intent"),
+            ("Encounter", "class", ""),
+            ("Encounter", "location-period", ""),
+            ("Encounter", "status", "Encounter.status"),
+            ("MedicationRequest", "status", "MedicationRequest.status"),
+            ("Person", "gender", "Person.gender"),
+            ("Observation", "code", ""),
+            ("Patient", "identifier", ""),
+            ("Patient", "language", ""),
+        ] {
+            let p = r.param(ty, code).expect("param");
+            let expected = (!path.is_empty()).then(|| bound_system(path));
+            assert_eq!(p.code_system, expected, "{ty}.{code}");
+        }
+        assert_eq!(
+            r.param("Patient", "gender")
+                .and_then(|p| p.code_system.as_deref()),
+            Some("http://hl7.org/fhir/administrative-gender")
+        );
+        assert_eq!(
+            r.param("Observation", "status")
+                .and_then(|p| p.code_system.as_deref()),
+            Some("http://hl7.org/fhir/observation-status")
+        );
+        // A two-level path: Encounter.location.status.
+        let defs = Definitions::r4();
+        assert_eq!(
+            code_system_of(defs, "Encounter.location.status"),
+            Some(bound_system("Encounter.location.status"))
+        );
+        // A union whose branches agree, and one whose branches do not.
+        assert_eq!(
+            code_system_of(defs, "Patient.gender | Person.gender"),
+            Some(bound_system("Patient.gender"))
+        );
+        assert_eq!(
+            code_system_of(defs, "Patient.gender | Observation.status"),
+            None
+        );
+        assert_eq!(code_system_of(defs, "Patient.gender.where(true)"), None);
+        let with_system = r
+            .by_type
+            .values()
+            .flatten()
+            .filter(|p| p.code_system.is_some())
+            .count();
+        assert!(with_system > 100, "{with_system}");
     }
 
     #[test]

@@ -346,3 +346,114 @@ fn references_keep_only_their_target_types() {
         }]
     );
 }
+
+#[test]
+fn identifier_of_type_tokens_are_type_code_bar_value() {
+    let rs = synthea(5);
+    let mut typed = 0;
+    for p in of_type(&rs, "Patient") {
+        let mut expected = BTreeSet::new();
+        for i in arr(&p["identifier"]) {
+            let Some(value) = i["value"].as_str() else {
+                continue;
+            };
+            for c in arr(&i["type"]["coding"]) {
+                if let Some(code) = c["code"].as_str() {
+                    expected.insert((
+                        c["system"].as_str().map(String::from),
+                        Some(format!("{code}|{value}")),
+                    ));
+                }
+            }
+        }
+        typed += expected.len();
+        let got: BTreeSet<(Option<String>, Option<String>)> = values_of(p, "identifier:of-type")
+            .into_iter()
+            .map(|v| match v {
+                IndexValue::Token { system, code, text } => {
+                    assert_eq!(text, None);
+                    (system, code)
+                }
+                other => panic!("not a token: {other:?}"),
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+    assert!(typed >= 10, "{typed}");
+    // Untyped identifiers give none.
+    let o = of_type(&rs, "Encounter")[0];
+    assert!(values_of(o, "identifier:of-type").is_empty());
+}
+
+#[test]
+fn bound_codes_carry_their_code_system() {
+    let rs = synthea(3);
+    for p in of_type(&rs, "Patient") {
+        assert_eq!(
+            values_of(p, "gender"),
+            vec![IndexValue::Token {
+                system: Some("http://hl7.org/fhir/administrative-gender".into()),
+                code: p["gender"].as_str().map(String::from),
+                text: None
+            }]
+        );
+    }
+    for o in of_type(&rs, "Observation") {
+        assert_eq!(
+            values_of(o, "status"),
+            vec![IndexValue::Token {
+                system: Some("http://hl7.org/fhir/observation-status".into()),
+                code: o["status"].as_str().map(String::from),
+                text: None
+            }]
+        );
+    }
+}
+
+fn text_of(r: &Value, code: &str) -> Option<String> {
+    let got = values_of(r, code);
+    assert!(got.len() <= 1, "{got:?}");
+    got.into_iter().next().map(|v| match v {
+        IndexValue::Text { content } => content,
+        other => panic!("not text: {other:?}"),
+    })
+}
+
+#[test]
+fn full_text_of_the_narrative_and_the_content() {
+    let rs = synthea(3);
+    let mut with_text = 0;
+    for r in &rs {
+        let div = r["text"]["div"].as_str();
+        let text = text_of(r, "_text");
+        assert_eq!(text.is_some(), div.is_some(), "{}", r["id"]);
+        let content = text_of(r, "_content").expect("every resource has strings");
+        if let (Some(div), Some(text)) = (div, &text) {
+            with_text += 1;
+            assert!(!text.contains('<') && !div.is_empty());
+            assert!(
+                content.ends_with(text.as_str()),
+                "the narrative ends _content"
+            );
+        }
+        assert_eq!(content, ascii_norm(&content), "normalized");
+        let id = r["id"].as_str().expect("id");
+        if !arr(&r["identifier"]).any(|i| i["value"] == id) {
+            assert!(!content.contains(id), "no ids: {content}");
+        }
+        assert!(!content.contains("http"), "no URLs: {content}");
+    }
+    assert!(with_text >= 3, "{with_text}");
+    let care_plan = of_type(&rs, "CarePlan")[0];
+    let text = text_of(care_plan, "_text").expect("narrative");
+    assert!(text.starts_with("care plan for "), "{text}");
+    for o in of_type(&rs, "Observation") {
+        let content = text_of(o, "_content").expect("content");
+        for c in arr(&o["code"]["coding"]) {
+            let display = ascii_norm(c["display"].as_str().expect("display"));
+            assert!(content.contains(&display), "{display} in {content}");
+        }
+        let subject = o["subject"]["reference"].as_str().expect("subject");
+        assert!(!content.contains(&subject.to_lowercase()));
+    }
+}

@@ -29,7 +29,7 @@ const UPDATE_HEAD: &str = "WITH r AS (\
     UPDATE resource SET version = $3::int8, last_updated = $4::int8, deleted = $5::bool \
     WHERE rtype = $1 AND id = $2 AND version = $3::int8 - 1 RETURNING rid)";
 
-pub(crate) const TABLES: [&str; 9] = [
+pub(crate) const TABLES: [&str; 10] = [
     "idx_string",
     "idx_token",
     "idx_date",
@@ -38,6 +38,7 @@ pub(crate) const TABLES: [&str; 9] = [
     "idx_reference",
     "idx_uri",
     "idx_composite",
+    "idx_text",
     "compartment",
 ];
 
@@ -68,8 +69,10 @@ const INSERTS: &str = "\
     SELECT r.rid, u.* FROM r, unnest($40::int4[], $41::text[], $42::text[], $43::text[], \
     $44::text[], $45::float8[], $46::float8[], $47::float8[], $48::int8[], $49::int8[], \
     $50::text[], $51::text[]) u)
+, i_text AS (INSERT INTO idx_text (rid, param, content) \
+    SELECT r.rid, u.* FROM r, unnest($52::int4[], $53::text[]) u)
 , i_compartment AS (INSERT INTO compartment (patient_id, rid) \
-    SELECT DISTINCT u.p, r.rid FROM r, unnest($52::text[]) AS u(p))
+    SELECT DISTINCT u.p, r.rid FROM r, unnest($54::text[]) AS u(p))
 SELECT rid FROM r";
 
 fn create_sql() -> &'static str {
@@ -145,6 +148,9 @@ pub(crate) struct Columns {
     c_date_high2: Vec<Option<i64>>,
     c_string2: Vec<Text>,
     c_parts: Vec<String>,
+    x_k: Vec<i32>,
+    x_param: Vec<i32>,
+    x_content: Vec<String>,
     p_k: Vec<i32>,
     patients: Vec<String>,
 }
@@ -152,7 +158,7 @@ pub(crate) struct Columns {
 impl Columns {
     /// The parameters of the batch statement's index and compartment CTEs, in the order
     /// of [`crate::put_many`]'s SQL: per table its `k` array, then one array per column.
-    pub(crate) fn batch_args(&self) -> [&(dyn ToSql + Sync); 54] {
+    pub(crate) fn batch_args(&self) -> [&(dyn ToSql + Sync); 57] {
         [
             &self.s_k,
             &self.s_param,
@@ -206,6 +212,9 @@ impl Columns {
             &self.c_date_high2,
             &self.c_string2,
             &self.c_parts,
+            &self.x_k,
+            &self.x_param,
+            &self.x_content,
             &self.p_k,
             &self.patients,
         ]
@@ -309,6 +318,11 @@ impl Columns {
                     c.c_string2.push(cc.string2);
                     c.c_parts.push(cc.parts);
                 }
+                IndexValue::Text { content } => {
+                    c.x_k.push(k);
+                    c.x_param.push(p);
+                    c.x_content.push(content.clone());
+                }
             }
         }
         for p in &v.compartments {
@@ -334,7 +348,7 @@ pub(crate) fn put(conn: &mut PgConn, v: &NewVersion) -> Result<(), StoreError> {
     let (rtype, id) = (r.rtype.as_str(), r.id.as_str());
     let deleted = r.body.is_none();
     let method = r.method.code();
-    let args: [&(dyn ToSql + Sync); 52] = [
+    let args: [&(dyn ToSql + Sync); 54] = [
         &rtype,
         &id,
         &version,
@@ -386,6 +400,8 @@ pub(crate) fn put(conn: &mut PgConn, v: &NewVersion) -> Result<(), StoreError> {
         &c.c_date_high2,
         &c.c_string2,
         &c.c_parts,
+        &c.x_param,
+        &c.x_content,
         &c.patients,
     ];
     let rows = conn.client.query(&st, &args).map_err(pg_err)?;

@@ -56,7 +56,7 @@ const UPDATES: &str = ", u AS (UPDATE resource r SET version = v.version, \
 
 /// Index tables after `rid`: columns and their array types, in [`Columns::batch_args`]
 /// order.
-const INDEX_COLUMNS: [(&str, &[(&str, &str)]); 8] = [
+const INDEX_COLUMNS: [(&str, &[(&str, &str)]); 9] = [
     (
         "idx_string",
         &[("param", "int4"), ("normalized", "text"), ("exact", "text")],
@@ -127,6 +127,7 @@ const INDEX_COLUMNS: [(&str, &[(&str, &str)]); 8] = [
             ("parts", "text"),
         ],
     ),
+    ("idx_text", &[("param", "int4"), ("content", "text")]),
 ];
 
 /// The batch statement; `updates` adds the `UPDATE` and the deletes of old rows (a
@@ -279,11 +280,11 @@ mod tests {
     fn parameters_are_numbered_in_batch_args_order() {
         for updates in [false, true] {
             let s = build_sql(updates);
-            assert!(s.contains("$61::text[]"), "compartment patients are $61");
-            assert!(!s.contains("$62"), "no parameter past $61");
+            assert!(s.contains("$64::text[]"), "compartment patients are $64");
+            assert!(!s.contains("$65"), "no parameter past $64");
         }
         let cols: usize = INDEX_COLUMNS.iter().map(|(_, c)| c.len() + 1).sum();
-        assert_eq!(7 + cols + 2, 61);
+        assert_eq!(7 + cols + 2, 64);
         assert_eq!(Columns::default().batch_args().len(), cols + 2);
     }
 }

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Statement, ToSq
 
 use crate::db_err;
 
-const DELETE_ROWS: [&str; 9] = [
+const DELETE_ROWS: [&str; 10] = [
     "DELETE FROM idx_string WHERE rid = ?1",
     "DELETE FROM idx_token WHERE rid = ?1",
     "DELETE FROM idx_date WHERE rid = ?1",
@@ -27,11 +27,12 @@ const DELETE_ROWS: [&str; 9] = [
     "DELETE FROM idx_reference WHERE rid = ?1",
     "DELETE FROM idx_uri WHERE rid = ?1",
     "DELETE FROM idx_composite WHERE rid = ?1",
+    "DELETE FROM idx_text WHERE rid = ?1",
     "DELETE FROM compartment WHERE rid = ?1",
 ];
 
 /// The index tables, in the order of [`table_of`], with their columns.
-const TABLES: [(&str, &[&str]); 8] = [
+const TABLES: [(&str, &[&str]); 9] = [
     ("idx_string", &["normalized", "exact"]),
     ("idx_token", &["system", "code", "text"]),
     ("idx_date", &["low", "high"]),
@@ -77,6 +78,7 @@ const TABLES: [(&str, &[&str]); 8] = [
             "parts",
         ],
     ),
+    ("idx_text", &["content"]),
 ];
 
 /// Rows per multi-row statement, largest first; any count is a sum of these.
@@ -92,6 +94,7 @@ fn table_of(v: &IndexValue) -> usize {
         IndexValue::Reference { .. } => 5,
         IndexValue::Uri { .. } => 6,
         IndexValue::Composite { .. } => 7,
+        IndexValue::Text { .. } => 8,
     }
 }
 
@@ -209,6 +212,7 @@ fn bind_row(
             bind(&c.string2)?;
             bind(&c.parts)?;
         }
+        IndexValue::Text { content } => bind(content)?,
     }
     Ok(at)
 }
@@ -216,7 +220,7 @@ fn bind_row(
 /// Index rows waiting to be inserted, by table: `(rid, seq, entry)`.
 #[derive(Default)]
 struct Pending<'v> {
-    rows: [Vec<(i64, i64, &'v IndexEntry)>; 8],
+    rows: [Vec<(i64, i64, &'v IndexEntry)>; 9],
 }
 
 impl<'v> Pending<'v> {

@@ -324,6 +324,9 @@ pub(crate) fn index_entries(
     read("SELECT param, value FROM idx_uri WHERE rid = ?1", &|r| {
         Ok(IndexValue::Uri { value: r.get(1)? })
     })?;
+    read("SELECT param, content FROM idx_text WHERE rid = ?1", &|r| {
+        Ok(IndexValue::Text { content: r.get(1)? })
+    })?;
     let mut st = conn
         .prepare_cached("SELECT param, parts FROM idx_composite WHERE rid = ?1")
         .map_err(db_err)?;

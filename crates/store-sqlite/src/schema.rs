@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.
 ///
@@ -109,6 +109,34 @@ CREATE TABLE compartment (
 CREATE INDEX compartment_rid ON compartment (rid);
 "#;
 
+/// Version 2: `idx_text`, the full text of `_text` and `_content` (one row per resource
+/// and parameter). Like the other index tables but without a value index: the text is
+/// long and matched word by word, which a B-tree on it would not serve; a search reads
+/// the rows of the resources its other criteria (or the type) select.
+///
+/// Also the value indexes the search engine's plans need: number and quantity values are
+/// indexed on `value` (the column their prefixes compare); the composite index carries
+/// the second part's number (`code-value-quantity=…$gt140` is one index range with no
+/// row lookups); and an index for references by identifier (`:identifier`).
+const V2: &str = r#"
+CREATE TABLE idx_text (
+    rid INTEGER NOT NULL, seq INTEGER NOT NULL, param INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (rid, seq)
+) WITHOUT ROWID;
+-- Numbers and quantities are compared on `value`; composites test the second part's
+-- value inside the index (`…$gt140`).
+DROP INDEX idx_number_value;
+CREATE INDEX idx_number_value ON idx_number (param, value);
+DROP INDEX idx_quantity_value;
+CREATE INDEX idx_quantity_value ON idx_quantity (param, value);
+DROP INDEX idx_composite_value;
+CREATE INDEX idx_composite_value ON idx_composite (param, code1, system1, value2);
+-- `:identifier` on references (`subject:identifier=system|value`).
+CREATE INDEX idx_reference_identifier ON idx_reference (param, identifier_value, identifier_system)
+    WHERE identifier_value IS NOT NULL;
+"#;
+
 /// Brings the schema up to the newest version.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
@@ -128,4 +156,34 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(version, "sqlite schema migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+            .expect("version")
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_to_the_newest() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);\
+             INSERT INTO schema_version (version) VALUES (1);{V1}"
+        ))
+        .expect("version 1");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(version(&conn), MIGRATIONS.last().map_or(0, |m| m.0));
+        conn.execute(
+            "INSERT INTO idx_text (rid, seq, param, content) VALUES (1, 0, 2, 'x')",
+            [],
+        )
+        .expect("idx_text exists");
+        // Again: nothing left to apply.
+        migrate(&mut conn).expect("migrate again");
+        assert_eq!(version(&conn), 2);
+    }
 }

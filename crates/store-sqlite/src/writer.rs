@@ -234,13 +234,28 @@ pub(crate) fn run_writer(
     drop(conn);
 }
 
+/// WAL size (in pages of 4 KiB: 256 MiB) above which the checkpointer restarts the WAL.
+const WAL_RESTART_PAGES: i64 = 65_536;
+
 /// The checkpointer's loop: after commits, at most once per `interval`, it copies WAL
 /// frames back into the database file. Ends when the writer is gone.
+///
+/// A passive checkpoint never waits, so under a steady stream of commits (an import) it
+/// never catches up with the end of the WAL, and the WAL only starts over from its
+/// beginning once it has been copied back completely: it would grow without bound
+/// (measured: 20 GB after 3,000 Synthea patients). When the WAL holds more than
+/// [`WAL_RESTART_PAGES`], the checkpointer makes one RESTART checkpoint, which holds the
+/// next commit back until the WAL is copied, so that commit starts the WAL over.
 pub(crate) fn run_checkpointer(conn: Connection, wake: Receiver<()>, interval: Duration) {
-    let checkpoint = |mode: &str| {
+    // Returns the WAL's size in pages, if known.
+    let checkpoint = |mode: &str| -> Option<i64> {
         let sql = format!("PRAGMA wal_checkpoint({mode})");
-        if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
-            tracing::warn!(error = %e, "wal checkpoint failed");
+        match conn.query_row(&sql, [], |r| r.get::<_, i64>(1)) {
+            Ok(pages) => Some(pages),
+            Err(e) => {
+                tracing::warn!(error = %e, "wal checkpoint failed");
+                None
+            }
         }
     };
     'outer: while wake.recv().is_ok() {
@@ -257,7 +272,9 @@ pub(crate) fn run_checkpointer(conn: Connection, wake: Receiver<()>, interval: D
                 Err(RecvTimeoutError::Disconnected) => break 'outer,
             }
         }
-        checkpoint("PASSIVE");
+        if checkpoint("PASSIVE").is_some_and(|pages| pages > WAL_RESTART_PAGES) {
+            checkpoint("RESTART");
+        }
     }
     // Shutting down: no writer is left, so fold the WAL in and truncate it.
     checkpoint("TRUNCATE");

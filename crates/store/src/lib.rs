@@ -254,6 +254,7 @@ pub mod rows {
             IndexValue::Reference { .. } => "idx_reference",
             IndexValue::Uri { .. } => "idx_uri",
             IndexValue::Composite { .. } => "idx_composite",
+            IndexValue::Text { .. } => "idx_text",
         }
     }
 
@@ -324,7 +325,7 @@ pub mod rows {
                     _ => url.clone(),
                 }
             }
-            Some(IndexValue::Composite { .. }) | None => {}
+            Some(IndexValue::Composite { .. } | IndexValue::Text { .. }) | None => {}
         }
         c
     }
@@ -384,6 +385,7 @@ pub mod rows {
             IndexValue::Composite { parts } => {
                 json!({"t": "composite", "parts": parts.iter().map(value_to_json).collect::<Vec<_>>()})
             }
+            IndexValue::Text { content } => json!({"t": "text", "content": content}),
         }
     }
 
@@ -429,6 +431,9 @@ pub mod rows {
                 identifier_value: s("identifier_value"),
             },
             "uri" => IndexValue::Uri { value: s("value")? },
+            "text" => IndexValue::Text {
+                content: s("content")?,
+            },
             "composite" => IndexValue::Composite {
                 parts: v
                     .get("parts")?

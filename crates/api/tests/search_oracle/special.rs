@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::data::{all_strings, at, strs, Loaded};
+use super::data::{at, strs, Loaded};
 use super::run::{enc, Case};
 use super::value::{strip_tags, words};
 
@@ -180,10 +180,12 @@ pub fn cases(l: &Loaded) -> Vec<Case> {
         tset,
     ));
     let n_cond = d.count("Condition");
+    // The server's documented choice: `_content` is the resource's human-readable text;
+    // ids, references, URIs and dates are searched by their own parameters.
     let (cw, cset) = distinctive_word(l, "Condition", 3, n_cond / 4, &|r| {
         let mut v = Vec::new();
-        all_strings(r, &mut v);
-        v.into_iter().map(str::to_string).collect()
+        readable_strings(r, &mut v);
+        v
     });
     out.push(Case::set(
         "special_content",
@@ -191,4 +193,33 @@ pub fn cases(l: &Loaded) -> Vec<Case> {
         cset,
     ));
     out
+}
+
+/// Every string of a resource a reader would read: not ids, `meta`, references, URIs,
+/// systems, or dates.
+fn readable_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let uri = ["http://", "https://", "urn:"]
+                .iter()
+                .any(|p| s.starts_with(p));
+            let b = s.as_bytes();
+            let date = b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
+            if !uri && !date {
+                out.push(s.clone());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| readable_strings(x, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                if !matches!(
+                    k.as_str(),
+                    "id" | "meta" | "reference" | "resourceType" | "url" | "system" | "fullUrl"
+                ) {
+                    readable_strings(x, out);
+                }
+            }
+        }
+        _ => {}
+    }
 }

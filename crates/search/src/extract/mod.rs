@@ -2,11 +2,17 @@
 //! evaluated and each value is converted as the parameter's type says (one module per
 //! type, as the search page defines them). Also computes the Patient compartments the
 //! resource belongs to.
+//!
+//! Beyond the parameters' own values: the full text of `_text` and `_content` (one
+//! [`IndexValue::Text`] each, see [`text`]), and for token parameters with typed
+//! Identifiers the `:of-type` tokens, under the derived key
+//! `ParamKey::of(type, "{code}:of-type")` (see [`token`]).
 
 pub mod date;
 pub mod quantity;
 pub mod reference;
 pub mod string;
+pub mod text;
 pub mod token;
 pub mod uri;
 
@@ -16,7 +22,7 @@ use oxehr_fhir::Definitions;
 use oxehr_fhirpath::{Item, Node};
 use serde_json::Value;
 
-use crate::index::{IndexEntry, IndexValue};
+use crate::index::{IndexEntry, IndexValue, ParamKey};
 use crate::registry::{ParamKind, Registry, SearchParam};
 
 /// What a resource contributes to the index.
@@ -65,9 +71,32 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
     let compartment_params = Definitions::r4()
         .compartment("Patient")
         .and_then(|c| c.get(ty));
+    let mut of_type = Vec::new();
+    let mut narrative = None;
     for param in registry.params(ty) {
+        if param.expression.is_none() {
+            // `_text` and `_content` (string parameters without an expression), `_query`.
+            let content = match param.code.as_str() {
+                "_text" => narrative
+                    .get_or_insert_with(|| text::narrative(resource))
+                    .clone(),
+                "_content" => {
+                    let n = narrative.get_or_insert_with(|| text::narrative(resource));
+                    text::content(resource, n.as_deref())
+                }
+                _ => None,
+            };
+            if let Some(content) = content {
+                out.entries.push(IndexEntry {
+                    param: param.key,
+                    value: IndexValue::Text { content },
+                });
+            }
+            continue;
+        }
         values.clear();
-        param_values(param, resource, &mut values)?;
+        of_type.clear();
+        values_of(param, resource, &mut values, &mut of_type)?;
         let in_compartment = compartment_params.is_some_and(|c| c.contains(&param.code));
         let start = out.entries.len();
         for v in values.drain(..) {
@@ -93,15 +122,38 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
                 value: v,
             });
         }
+        if !of_type.is_empty() {
+            let key = ParamKey::of(ty, &format!("{}:of-type", param.code));
+            let start = out.entries.len();
+            for v in of_type.drain(..) {
+                if !out.entries[start..].iter().any(|e| e.value == v) {
+                    out.entries.push(IndexEntry {
+                        param: key,
+                        value: v,
+                    });
+                }
+            }
+        }
     }
     Ok(out)
 }
 
 /// The values of one parameter on `resource`, converted to its type (not deduplicated).
+/// Full text (`_text`, `_content`) and `:of-type` entries are made by [`extract`] only.
 pub fn param_values(
     param: &SearchParam,
     resource: &Value,
     out: &mut Vec<IndexValue>,
+) -> Result<(), ExtractError> {
+    values_of(param, resource, out, &mut Vec::new())
+}
+
+/// [`param_values`], with the `:of-type` tokens of Identifiers in `of_type`.
+fn values_of(
+    param: &SearchParam,
+    resource: &Value,
+    out: &mut Vec<IndexValue>,
+    of_type: &mut Vec<IndexValue>,
 ) -> Result<(), ExtractError> {
     let Some(expr) = &param.expression else {
         return Ok(());
@@ -115,18 +167,29 @@ pub fn param_values(
     };
     let items = expr.evaluate(resource).map_err(err)?;
     if param.kind != ParamKind::Composite {
+        let to = Target {
+            kind: param.kind,
+            targets: &param.targets,
+            code_system: param.code_system.as_deref(),
+        };
         for item in &items {
-            convert(param.kind, &param.targets, item, out);
+            convert(&to, item, out, of_type);
         }
         return Ok(());
     }
+    let mut ignored = Vec::new();
     for item in &items {
         // Cartesian product of the components' values on this item.
         let mut combos: Vec<Vec<IndexValue>> = vec![Vec::new()];
         for c in &param.components {
+            let to = Target {
+                kind: c.kind,
+                targets: &[],
+                code_system: None,
+            };
             let mut vals = Vec::new();
             for ci in c.expression.evaluate_on(resource, item).map_err(err)? {
-                convert(c.kind, &[], &ci, &mut vals);
+                convert(&to, &ci, &mut vals, &mut ignored);
             }
             let mut next = Vec::with_capacity(combos.len() * vals.len());
             for combo in &combos {
@@ -150,8 +213,22 @@ pub fn param_values(
     Ok(())
 }
 
-/// Converts one FHIRPath result item to index values of `kind`.
-fn convert(kind: ParamKind, targets: &[String], item: &Item<'_>, out: &mut Vec<IndexValue>) {
+/// What a value is converted to: the parameter's type and what its conversion needs.
+struct Target<'p> {
+    kind: ParamKind,
+    /// Reference target types.
+    targets: &'p [String],
+    /// The implied system of `code` token values.
+    code_system: Option<&'p str>,
+}
+
+/// Converts one FHIRPath result item to index values of `to.kind`.
+fn convert(
+    to: &Target<'_>,
+    item: &Item<'_>,
+    out: &mut Vec<IndexValue>,
+    of_type: &mut Vec<IndexValue>,
+) {
     let owned;
     let input = match item {
         Item::Node(Node {
@@ -172,13 +249,13 @@ fn convert(kind: ParamKind, targets: &[String], item: &Item<'_>, out: &mut Vec<I
             }
         }
     };
-    match kind {
+    match to.kind {
         ParamKind::String => string::values(&input, out),
-        ParamKind::Token => token::values(&input, out),
+        ParamKind::Token => token::values(&input, to.code_system, out, of_type),
         ParamKind::Date => date::values(&input, out),
         ParamKind::Number => quantity::number(&input, out),
         ParamKind::Quantity => quantity::quantity(&input, out),
-        ParamKind::Reference => reference::values(&input, targets, out),
+        ParamKind::Reference => reference::values(&input, to.targets, out),
         ParamKind::Uri => uri::values(&input, out),
         ParamKind::Composite | ParamKind::Special => {}
     }

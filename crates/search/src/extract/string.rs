@@ -12,7 +12,31 @@ use crate::index::IndexValue;
 /// Lower case, accents stripped (NFD, combining marks dropped), whitespace collapsed.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut space = false;
+    push_normalized(s, &mut out);
+    out
+}
+
+/// Appends `normalize(s)` to `out`, separated from what `out` already holds by one space
+/// (none when either is empty). ASCII text, the common case, skips the decomposition.
+pub fn push_normalized(s: &str, out: &mut String) {
+    // A separator is pending once `out` holds text: written before the next character.
+    let mut space = !out.is_empty();
+    if s.is_ascii() {
+        // NFD leaves ASCII as it is and it has no combining marks.
+        out.reserve(s.len() + 1);
+        for b in s.bytes() {
+            if char::from(b).is_whitespace() {
+                space = !out.is_empty();
+                continue;
+            }
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
+        return;
+    }
     for c in s.nfd().filter(|c| !is_combining_mark(*c)) {
         if c.is_whitespace() {
             space = !out.is_empty();
@@ -24,7 +48,6 @@ pub fn normalize(s: &str) -> String {
         }
         out.extend(c.to_lowercase());
     }
-    out
 }
 
 fn push(s: &str, out: &mut Vec<IndexValue>) {
@@ -87,5 +110,14 @@ mod tests {
         ] {
             assert_eq!(normalize(input), expected);
         }
+    }
+
+    #[test]
+    fn pushed_pieces_are_joined_by_one_space() {
+        let mut out = String::new();
+        for piece in ["  ", " Zoë ", "", "\tVAN der", "  "] {
+            super::push_normalized(piece, &mut out);
+        }
+        assert_eq!(out, "zoe van der");
     }
 }

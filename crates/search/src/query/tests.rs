@@ -267,7 +267,7 @@ fn chains_and_reverse_chains() {
         "not a reference"
     );
     assert!(
-        q("Patient", "_has:Observation:patient").is_err(),
+        q("Patient", "_has:Observation:patient=1").is_err(),
         "incomplete"
     );
     // Five levels is one too many.

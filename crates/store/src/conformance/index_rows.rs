@@ -104,6 +104,29 @@ pub(super) fn every_kind() -> Vec<IndexEntry> {
                 ],
             },
         ),
+        entry(
+            o,
+            "_text",
+            IndexValue::Text {
+                content: "blood pressure 120/80 mmhg".into(),
+            },
+        ),
+        entry(
+            o,
+            "_content",
+            IndexValue::Text {
+                // Long text: rows are not limited by an index on it.
+                content: "final blood pressure zoë ".repeat(400),
+            },
+        ),
+        entry(
+            o,
+            "identifier:of-type",
+            token(
+                Some("http://terminology.hl7.org/CodeSystem/v2-0203"),
+                "MR|12345",
+            ),
+        ),
     ]
 }
 
