@@ -100,16 +100,6 @@ pub fn str1<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     strs(v, path).into_iter().next()
 }
 
-/// Every string anywhere in a JSON value (keys excluded).
-pub fn all_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
-    match v {
-        Value::String(s) => out.push(s),
-        Value::Array(a) => a.iter().for_each(|x| all_strings(x, out)),
-        Value::Object(m) => m.values().for_each(|x| all_strings(x, out)),
-        _ => {}
-    }
-}
-
 /// Bundle files of one Synthea folder, the organization and practitioner files first.
 fn bundle_files(dir: &str) -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
