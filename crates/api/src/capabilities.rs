@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use oxehr_fhir::Definitions;
-use oxehr_search::{ParamKind, Registry};
+use oxehr_search::{ParamKind, Registry, SearchParam};
 
 /// The CapabilityStatement. `backend` names the storage in the software description.
 pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value {
@@ -18,13 +18,14 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
             let params: Vec<Value> = registry
                 .params(rt)
                 .iter()
-                .filter(|p| p.kind != ParamKind::Special || matches!(p.code.as_str(), "_text" | "_content"))
+                // `_query` names a named query, of which this server has none.
+                .filter(|p| p.kind != ParamKind::Special && p.code != "_query")
                 .map(|p| {
                     json!({
                         "name": p.code,
                         "definition": p.url,
                         "type": kind_code(&p.kind),
-                        "documentation": documentation(&p.kind),
+                        "documentation": documentation(p),
                     })
                 })
                 .collect();
@@ -83,8 +84,11 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
 }
 
 /// What a parameter of this type supports, for the CapabilityStatement.
-fn documentation(k: &ParamKind) -> &'static str {
-    match k {
+fn documentation(p: &SearchParam) -> &'static str {
+    if matches!(p.code.as_str(), "_text" | "_content") {
+        return "full text: every word must start a word of the text";
+    }
+    match &p.kind {
         ParamKind::String => "starts-with ignoring case and accents; :exact, :contains, :missing",
         ParamKind::Token => "code, system|code, |code, system|; :not, :text, :of-type (identifiers), :missing",
         ParamKind::Date => "prefixes eq ne gt lt ge le sa eb ap with the implicit range of each precision; :missing",
@@ -93,7 +97,7 @@ fn documentation(k: &ParamKind) -> &'static str {
         ParamKind::Reference => "Type/id, id, absolute URL; :Type, :identifier, :missing; chaining and _has",
         ParamKind::Uri => "exact; :below, :above, :missing",
         ParamKind::Composite => "first part a token, joined by $ to the second",
-        ParamKind::Special => "every word must start a word of the text",
+        ParamKind::Special => "not searchable",
     }
 }
 

@@ -12,25 +12,7 @@ use common::{without_id_meta, TestServer};
 use serde_json::Value;
 
 fn bundles(dir: &str) -> Vec<(String, Value)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/synthea")
-        .join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .expect("synthea dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    // Synthea's own rule: the organization and practitioner files load first.
-    files.sort_by_key(|p| {
-        let n = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        !(n.starts_with("hospitalInformation") || n.starts_with("practitionerInformation"))
-    });
-    files
+    common::synthea_files(dir)
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("read");

@@ -32,6 +32,7 @@ pub use index_rows::{
 pub use search::{
     search_matches_each_kind, search_never_matches_deleted_or_replaced_entries,
     search_ors_within_and_ands_across_criteria, search_pages_by_position,
+    search_prefixes_follow_the_search_page,
 };
 
 use oxehr_fhir::VersionId;
@@ -59,6 +60,7 @@ macro_rules! conformance_tests {
             search_matches_each_kind,
             search_ors_within_and_ands_across_criteria,
             search_pages_by_position,
+            search_prefixes_follow_the_search_page,
             search_never_matches_deleted_or_replaced_entries,
             concurrent_writers_are_all_durable_and_isolated,
             racing_writes_to_one_resource_conflict,

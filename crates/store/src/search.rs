@@ -21,7 +21,7 @@ use oxehr_search::query::{
     Chained, Condition, DateTest, Filter, NumberTest, Prefix, QuantityTest, Query, SortBy, SortKey,
     Table, UriTest, ValueTest,
 };
-use oxehr_search::{ParamKey, Registry};
+use oxehr_search::ParamKey;
 
 use crate::sql::{Dialect, SqlArg};
 use crate::{Method, ReadTx, StoreError, StoredResource};
@@ -923,7 +923,7 @@ fn position_test(
     }
 }
 
-fn order_by(keys: &[(String, bool)], reverse: bool) -> String {
+fn order_by(keys: &[(String, bool)], rid: &str, reverse: bool) -> String {
     let mut parts = Vec::new();
     for (expr, desc) in keys {
         let desc = *desc != reverse;
@@ -933,7 +933,7 @@ fn order_by(keys: &[(String, bool)], reverse: bool) -> String {
             if reverse { "FIRST" } else { "LAST" }
         ));
     }
-    parts.push(format!("rid{}", if reverse { " DESC" } else { "" }));
+    parts.push(format!("{rid}{}", if reverse { " DESC" } else { "" }));
     parts.join(", ")
 }
 
@@ -980,8 +980,11 @@ pub fn page_sql(
             position_test(&names, values, *rid, reverse, &mut page);
         }
     }
-    page.s(&format!(" ORDER BY {} LIMIT ", order_by(&names, reverse)))
-        .arg(SqlArg::Int8(limit as i64));
+    page.s(&format!(
+        " ORDER BY {} LIMIT ",
+        order_by(&names, "rid", reverse)
+    ))
+    .arg(SqlArg::Int8(limit as i64));
     let mut out = Sql::default();
     out.s(&format!("SELECT {RESOURCE_COLUMNS}"));
     if with_total {
@@ -994,10 +997,7 @@ pub fn page_sql(
         .append(page)
         .s(") t JOIN resource_version v ON v.rid = t.rid AND v.version = t.version");
     let outer: Vec<(String, bool)> = names.iter().map(|(n, d)| (format!("t.{n}"), *d)).collect();
-    out.s(&format!(
-        " ORDER BY {}",
-        order_by(&outer, false).replace("rid", "t.rid")
-    ));
+    out.s(&format!(" ORDER BY {}", order_by(&outer, "t.rid", false)));
     out
 }
 
@@ -1186,15 +1186,5 @@ fn rows_to_resources(
     tx.query(&sql.text, &sql.args)?
         .into_iter()
         .map(|row| resource_of(row).map(|(rid, r, _)| (rid, r)))
-        .collect()
-}
-
-/// The reference parameters of `rtype` (for `_include=*`).
-pub fn reference_params(rtype: &str) -> Vec<ParamKey> {
-    Registry::r4()
-        .params(rtype)
-        .iter()
-        .filter(|p| p.kind == oxehr_search::ParamKind::Reference)
-        .map(|p| p.key)
         .collect()
 }

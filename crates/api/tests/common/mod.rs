@@ -187,6 +187,25 @@ pub fn shared(path: &str) -> Value {
     serde_json::from_str(&text).expect("shared JSON")
 }
 
+/// The bundle files of one folder of ../shared/data/synthea, sorted, with Synthea's own
+/// rule applied: the organization and practitioner files load first.
+pub fn synthea_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/synthea")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("synthea dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.sort_by_key(|p| {
+        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !(n.starts_with("hospitalInformation") || n.starts_with("practitionerInformation"))
+    });
+    files
+}
+
 /// A resource without `id` and `meta`, for comparing what was sent with what is stored.
 pub fn without_id_meta(v: &Value) -> Value {
     let mut v = v.clone();

@@ -100,24 +100,6 @@ pub fn str1<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     strs(v, path).into_iter().next()
 }
 
-/// Bundle files of one Synthea folder, the organization and practitioner files first.
-fn bundle_files(dir: &str) -> Vec<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/synthea")
-        .join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .expect("synthea dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files.sort_by_key(|p| {
-        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !(n.starts_with("hospitalInformation") || n.starts_with("practitionerInformation"))
-    });
-    files
-}
-
 /// Replaces each `reference` found in `ids` (fullUrl → Type/id).
 fn rewrite(v: &mut Value, ids: &HashMap<String, String>) {
     match v {
@@ -218,14 +200,14 @@ pub async fn load_synthea(s: &TestServer) -> Loaded {
     let before = now_instant();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let mut res = BTreeMap::new();
-    for f in bundle_files("smart-on-fhir-r4") {
+    for f in crate::common::synthea_files("smart-on-fhir-r4") {
         res.extend(post_bundle(s, &f).await);
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let between = now_instant();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let mut v3 = BTreeSet::new();
-    for f in bundle_files("synthea-v3") {
+    for f in crate::common::synthea_files("synthea-v3") {
         for (k, v) in post_bundle(s, &f).await {
             v3.insert(k.clone());
             res.insert(k, v);

@@ -17,7 +17,13 @@ mod value;
 use crate::index::ParamKey;
 use crate::registry::ParamKind;
 
-pub use parse::{parse, split_or, ParseOptions, RESULT_PARAMETERS};
+pub use parse::{parse, split_or, ParseOptions};
+
+/// Whether `s` names a resource type (one with search parameters).
+fn is_resource_type(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase())
+        && !crate::registry::Registry::r4().params(s).is_empty()
+}
 
 /// Longest chain (`a.b.c.d`) and deepest `_has` nesting accepted.
 pub const MAX_CHAIN_DEPTH: usize = 4;
@@ -245,7 +251,8 @@ impl Prefix {
 }
 
 /// A date test: the search value's implicit range `[low, high]` (µs, inclusive) and the
-/// prefix. The row's range `[row_low, row_high]` passes as the search page defines:
+/// prefix. The row's range `[row_low, row_high]` passes as the search page defines
+/// (compiled into SQL by the store; the conformance suite checks each prefix):
 ///
 /// | prefix | passes when |
 /// |---|---|
@@ -265,27 +272,6 @@ pub struct DateTest {
     pub high: i64,
     /// For `ap`: 10% of the distance from now to the value, in µs.
     pub ap_margin: i64,
-}
-
-impl DateTest {
-    /// Whether a row range passes (the reference semantics the SQL must agree with).
-    pub fn passes(&self, row_low: i64, row_high: i64) -> bool {
-        let eq = self.low <= row_low && row_high <= self.high;
-        match self.prefix {
-            Prefix::Eq => eq,
-            Prefix::Ne => !eq,
-            Prefix::Gt => row_high > self.high,
-            Prefix::Lt => row_low < self.low,
-            Prefix::Ge => row_high > self.high || eq,
-            Prefix::Le => row_low < self.low || eq,
-            Prefix::Sa => row_low > self.high,
-            Prefix::Eb => row_high < self.low,
-            Prefix::Ap => {
-                row_low <= self.high.saturating_add(self.ap_margin)
-                    && row_high >= self.low.saturating_sub(self.ap_margin)
-            }
-        }
-    }
 }
 
 /// A number test on a stored value `v`: the search value `value`, with the implicit
@@ -309,22 +295,6 @@ pub struct NumberTest {
 }
 
 impl NumberTest {
-    pub fn passes(&self, v: f64) -> bool {
-        let eq = self.low <= v && v < self.high;
-        match self.prefix {
-            Prefix::Eq => eq,
-            Prefix::Ne => !eq,
-            Prefix::Gt | Prefix::Sa => v > self.value,
-            Prefix::Lt | Prefix::Eb => v < self.value,
-            Prefix::Ge => v >= self.value,
-            Prefix::Le => v <= self.value,
-            Prefix::Ap => {
-                let (lo, hi) = self.ap_bounds();
-                lo <= v && v <= hi
-            }
-        }
-    }
-
     /// The closed interval `ap` accepts.
     pub fn ap_bounds(&self) -> (f64, f64) {
         let margin = (self.value.abs() * 0.1).max((self.high - self.low) / 2.0);

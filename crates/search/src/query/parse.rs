@@ -21,24 +21,6 @@ pub struct ParseOptions<'a> {
     pub now_micros: i64,
 }
 
-/// Parameters that shape the response rather than select resources; the API reads the
-/// ones not handled here.
-pub const RESULT_PARAMETERS: &[&str] = &[
-    "_count",
-    "_total",
-    "_summary",
-    "_elements",
-    "_format",
-    "_pretty",
-    "_sort",
-    "_include",
-    "_revinclude",
-    "_contained",
-    "_containedType",
-    "_page",
-    "_type",
-];
-
 /// Parses a search of `types` (one for a type-level search; for a system search the
 /// types of `_type`, or every type when `types` is empty, the caller passing them).
 pub fn parse(
@@ -293,7 +275,7 @@ fn parse_filter(
     }
     // `:Type` on a reference is a type restriction, not a value modifier.
     let (modifier, type_restriction) = match modifier {
-        Some(m) if kind == ParamKind::Reference && is_type_name(m) => {
+        Some(m) if kind == ParamKind::Reference && super::is_resource_type(m) => {
             let allowed = params.iter().any(|p| p.targets.iter().any(|t| t == m));
             if !allowed {
                 return Err(QueryError::invalid(
@@ -509,10 +491,6 @@ fn no_modifier(name: &str, modifier: Option<&str>) -> Result<(), QueryError> {
             format!("unknown modifier ':{m}'"),
         )),
     }
-}
-
-fn is_type_name(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_uppercase()) && !Registry::r4().params(s).is_empty()
 }
 
 fn parse_sort(

@@ -127,36 +127,6 @@ fn date_prefixes_and_precision() {
 }
 
 #[test]
-fn date_semantics_follow_the_search_page() {
-    // Search value: the day [100, 199]. Rows are ranges.
-    let t = |prefix| DateTest {
-        prefix,
-        low: 100,
-        high: 199,
-        ap_margin: 10,
-    };
-    let inside = (120, 130);
-    let straddles_start = (50, 150);
-    let after = (250, 300);
-    let before = (10, 20);
-    let cases = [
-        (Prefix::Eq, [true, false, false, false]),
-        (Prefix::Ne, [false, true, true, true]),
-        (Prefix::Gt, [false, false, true, false]),
-        (Prefix::Lt, [false, true, false, true]),
-        (Prefix::Ge, [true, false, true, false]),
-        (Prefix::Le, [true, true, false, true]),
-        (Prefix::Sa, [false, false, true, false]),
-        (Prefix::Eb, [false, false, false, true]),
-        (Prefix::Ap, [true, true, false, false]),
-    ];
-    for (prefix, expected) in cases {
-        let got = [inside, straddles_start, after, before].map(|(l, h)| t(prefix).passes(l, h));
-        assert_eq!(got, expected, "{prefix:?}");
-    }
-}
-
-#[test]
 fn quantities_parse_units_and_canonical_forms() {
     let t = q(
         "Observation",

@@ -188,7 +188,7 @@ fn reference_test(name: &str, v: &str, ctx: &ValueContext<'_>) -> Result<ValueTe
             target_type: None,
             id: (*id).to_string(),
         }),
-        [ty, id] | [ty, id, "_history", _] if ok_id(id) && is_type(ty) => {
+        [ty, id] | [ty, id, "_history", _] if ok_id(id) && super::is_resource_type(ty) => {
             Ok(ValueTest::Reference {
                 target_type: Some((*ty).to_string()),
                 id: (*id).to_string(),
@@ -199,10 +199,6 @@ fn reference_test(name: &str, v: &str, ctx: &ValueContext<'_>) -> Result<ValueTe
             format!("'{v}' is not a reference (id, Type/id or an absolute URL)"),
         )),
     }
-}
-
-fn is_type(s: &str) -> bool {
-    !crate::registry::Registry::r4().params(s).is_empty()
 }
 
 /// The prefixes of a URI at its `/` boundaries, longest first (`:above`).

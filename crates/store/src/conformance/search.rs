@@ -531,3 +531,91 @@ pub fn search_never_matches_deleted_or_replaced_entries(store: &dyn Store) {
         ],
     );
 }
+
+/// Every date and number prefix through the SQL, against the search page's definitions:
+/// a date search value is a range, here [T0+100, T0+199]; rows are ranges too.
+pub fn search_prefixes_follow_the_search_page(store: &dyn Store) {
+    let o = "Observation";
+    let dates = [
+        ("inside", 120, 130),
+        ("straddles", 50, 150),
+        ("after", 250, 300),
+        ("before", 10, 20),
+    ];
+    let numbers = [("n9", "9"), ("n10", "10"), ("n10.4", "10.4"), ("n11", "11")];
+    let mut vs = Vec::new();
+    for (i, (id, lo, hi)) in dates.iter().enumerate() {
+        let e = vec![entry(
+            o,
+            "date",
+            IndexValue::Date {
+                low: T0 + lo,
+                high: T0 + hi,
+            },
+        )];
+        vs.push(version(o, id, 1, 10 + i as i64, e));
+    }
+    for (i, (id, text)) in numbers.iter().enumerate() {
+        let (value, low, high) =
+            oxehr_search::extract::quantity::number_range(text).expect("number");
+        let e = vec![entry(
+            o,
+            "probability",
+            IndexValue::Number { value, low, high },
+        )];
+        vs.push(version(o, id, 1, 20 + i as i64, e));
+    }
+    write_ok(store, vs);
+    let run = |code: &str, test: ValueTest| {
+        let c = Criterion(Filter {
+            negated: false,
+            any_of: vec![Condition::Value {
+                params: vec![param(o, code)],
+                test,
+            }],
+        });
+        search_set(store, vec![c]).0
+    };
+    let set = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+    let date_cases = [
+        (Prefix::Eq, vec!["inside"]),
+        (Prefix::Ne, vec!["straddles", "after", "before"]),
+        (Prefix::Gt, vec!["after"]),
+        (Prefix::Lt, vec!["straddles", "before"]),
+        (Prefix::Ge, vec!["inside", "after"]),
+        (Prefix::Le, vec!["inside", "straddles", "before"]),
+        (Prefix::Sa, vec!["after"]),
+        (Prefix::Eb, vec!["before"]),
+        (Prefix::Ap, vec!["inside", "straddles"]),
+    ];
+    for (prefix, want) in date_cases {
+        let test = ValueTest::Date(DateTest {
+            prefix,
+            low: T0 + 100,
+            high: T0 + 199,
+            ap_margin: 10,
+        });
+        assert_eq!(run("date", test), set(&want), "date {prefix:?}");
+    }
+    // 10 means [9.5, 10.5); ap accepts 10%.
+    let number_cases = [
+        (Prefix::Eq, vec!["n10", "n10.4"]),
+        (Prefix::Ne, vec!["n9", "n11"]),
+        (Prefix::Gt, vec!["n10.4", "n11"]),
+        (Prefix::Lt, vec!["n9"]),
+        (Prefix::Ge, vec!["n10", "n10.4", "n11"]),
+        (Prefix::Le, vec!["n9", "n10"]),
+        (Prefix::Sa, vec!["n10.4", "n11"]),
+        (Prefix::Eb, vec!["n9"]),
+        (Prefix::Ap, vec!["n9", "n10", "n10.4", "n11"]),
+    ];
+    for (prefix, want) in number_cases {
+        let test = ValueTest::Number(NumberTest {
+            prefix,
+            value: 10.0,
+            low: 9.5,
+            high: 10.5,
+        });
+        assert_eq!(run("probability", test), set(&want), "number {prefix:?}");
+    }
+}
