@@ -88,3 +88,59 @@ fn reopen(mut f: Fixture) -> Fixture {
 }
 
 oxehr_store::conformance_tests!(fresh, reopen = reopen);
+
+/// The random_page_cost a read on one of the store's pooled connections sees.
+fn page_cost(tx: &mut dyn ReadTx) -> String {
+    use oxehr_store::search::SqlValue;
+    let rows = tx
+        .query("SELECT current_setting('random_page_cost')", &[])
+        .expect("query");
+    match &rows[..] {
+        [row] => match &row[..] {
+            [SqlValue::Text(v)] => v.clone(),
+            other => panic!("unexpected row {other:?}"),
+        },
+        other => panic!("unexpected rows {other:?}"),
+    }
+}
+
+/// Searches probe index matches by key; PostgreSQL's default cost of a random page
+/// (4, for spinning disks) makes it scan whole tables instead. Every pooled connection
+/// (not only the first) uses 1.1 when the server leaves the default, and a value given
+/// in the URL wins.
+#[test]
+fn connections_plan_for_cached_data_unless_configured() {
+    let Some(f) = fresh() else { return };
+    let mut server = postgres::Client::connect(&url(), postgres::NoTls).expect("connect");
+    let source: String = server
+        .query_one(
+            "SELECT source FROM pg_settings WHERE name = 'random_page_cost'",
+            &[],
+        )
+        .expect("pg_settings")
+        .get(0);
+    let expected = if source == "default" { "1.1" } else { "" };
+    // Several reads at once, each holding its connection, so the pool opens more than
+    // its first one.
+    let store = f.inner();
+    let mut held: Vec<_> = (0..4).map(|_| store.read().expect("read")).collect();
+    for tx in &mut held {
+        let cost = page_cost(tx.as_mut());
+        if !expected.is_empty() {
+            assert_eq!(cost, expected);
+        }
+    }
+    drop(held);
+
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let configured = format!("{}{sep}options=-c%20random_page_cost%3D2", url());
+    let other = PostgresStore::connect(
+        &configured,
+        PostgresConfig {
+            schema: Some(f.schema.clone()),
+            pool_size: 2,
+        },
+    )
+    .expect("connect with options");
+    assert_eq!(page_cost(other.read().expect("read").as_mut()), "2");
+}
