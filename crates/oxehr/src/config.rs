@@ -38,19 +38,21 @@ impl FileConfig {
 }
 
 /// Where the data lives: SQLite under `--data` (default), or PostgreSQL with `--database`.
+/// The flags are global, so commands with subcommands take them after the subcommand too
+/// (`oxehr user list --data DIR`).
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
     /// Data directory for the embedded SQLite database.
-    #[arg(long, env = "OXEHR_DATA")]
+    #[arg(long, env = "OXEHR_DATA", global = true)]
     pub data: Option<PathBuf>,
     /// `postgres://…` URL: use PostgreSQL instead of SQLite.
-    #[arg(long, env = "OXEHR_DATABASE")]
+    #[arg(long, env = "OXEHR_DATABASE", global = true)]
     pub database: Option<String>,
     /// Most PostgreSQL connections open at once (default 16).
-    #[arg(long, env = "OXEHR_DATABASE_POOL")]
+    #[arg(long, env = "OXEHR_DATABASE_POOL", global = true)]
     pub database_pool: Option<usize>,
     /// Validate resources against the core definitions on write (default true).
-    #[arg(long, env = "OXEHR_VALIDATE")]
+    #[arg(long, env = "OXEHR_VALIDATE", global = true)]
     pub validate: Option<bool>,
 }
 
@@ -64,6 +66,17 @@ impl StorageArgs {
 
     /// Opens the configured store and the record layer over it.
     pub fn open(&self, file: &FileConfig) -> Result<Records> {
+        let store = self.open_store(file)?;
+        let config = RecordsConfig {
+            validate: self.validate.or(file.validate).unwrap_or(true),
+            ..RecordsConfig::default()
+        };
+        warm_up();
+        Ok(Records::new(store, config))
+    }
+
+    /// Opens the configured store (migrating its schema).
+    pub fn open_store(&self, file: &FileConfig) -> Result<Arc<dyn Store>> {
         let database = self.database.clone().or(file.database.clone());
         let store: Arc<dyn Store> = match database {
             Some(url) => {
@@ -92,12 +105,7 @@ impl StorageArgs {
                 Arc::new(store)
             }
         };
-        let config = RecordsConfig {
-            validate: self.validate.or(file.validate).unwrap_or(true),
-            ..RecordsConfig::default()
-        };
-        warm_up();
-        Ok(Records::new(store, config))
+        Ok(store)
     }
 }
 

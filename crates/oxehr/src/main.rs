@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod import;
 mod serve;
+mod user;
 
 use anyhow::Result;
 
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Import transaction/batch/collection Bundles and NDJSON files (resumable).
     Import(import::ImportArgs),
+    /// Manage user accounts.
+    User(user::UserArgs),
 }
 
 fn main() {
@@ -65,5 +68,6 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args, &file),
         Command::Import(args) => import::import(args, &file),
+        Command::User(args) => user::user(args, &file),
     }
 }

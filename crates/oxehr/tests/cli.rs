@@ -499,3 +499,229 @@ fn import_takes_ndjson_and_collection_bundles() {
         assert_eq!(stored["id"], r["id"], "imported with its own id");
     }
 }
+
+/// Runs `oxehr user …` with `stdin` on standard input; (success, stdout + stderr).
+fn user_cmd(storage: &[&str], args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = oxehr()
+        .arg("user")
+        .args(args)
+        .args(storage)
+        .env("OXEHR_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn oxehr user");
+    // A command that fails before reading its input closes the pipe: not an error here.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes());
+    let out = child.wait_with_output().expect("oxehr user");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `oxehr user`: accounts reference resources that exist, names are unique, the password
+/// policy holds, passwords never show and are stored only as Argon2id hashes, and
+/// disable and reset-password change what they say. `password_hash` reads the stored
+/// hash of an account straight from the database.
+fn user_accounts_from_the_command_line(
+    storage: &[&str],
+    password_hash: &dyn Fn(&str) -> Option<String>,
+) {
+    // An Organization, a Practitioner and a Patient from the official examples.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let examples = shared("fhir-examples");
+    let ndjson: String = [
+        "Organization-hl7.json",
+        "Practitioner-example.json",
+        "Patient-example.json",
+    ]
+    .iter()
+    .map(|n| {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(examples.join(n)).expect("read"))
+                .expect("json");
+        format!("{v}\n")
+    })
+    .collect();
+    std::fs::write(dir.path().join("people.ndjson"), ndjson).expect("write");
+    let out = oxehr()
+        .arg("import")
+        .arg(dir.path())
+        .args(storage)
+        .arg("--journal")
+        .arg(dir.path().join("journal"))
+        .arg("--quiet")
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "{out:?}");
+
+    let secret = "correct horse battery staple";
+    let add_clinician = [
+        "add",
+        "Dr.Who",
+        "--role",
+        "clinician",
+        "--organization",
+        "hl7",
+        "--person",
+        "Practitioner/example",
+        "--password-stdin",
+    ];
+    let (ok, text) = user_cmd(storage, &add_clinician, &format!("{secret}\n"));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("added dr.who (clinician, Organization/hl7, Practitioner/example)"),
+        "{text}"
+    );
+    let (ok, text) = user_cmd(storage, &add_clinician, &format!("{secret}\n"));
+    assert!(!ok && text.contains("taken"), "a name is used once: {text}");
+
+    let add_patient = [
+        "add",
+        "amy",
+        "--role",
+        "patient",
+        "--person",
+        "Patient/example",
+        "--password-stdin",
+    ];
+    let (ok, text) = user_cmd(storage, &add_patient, "another long passphrase\n");
+    assert!(ok, "{text}");
+
+    // Refusals, each with a message that says why and never echoes the password.
+    let refused: [(&[&str], &str, &str); 5] = [
+        (
+            &["add", "nurse1", "--role", "nurse", "--password-stdin"],
+            "long enough password",
+            "--organization",
+        ),
+        (
+            &[
+                "add",
+                "bob",
+                "--role",
+                "patient",
+                "--person",
+                "Patient/nobody-here",
+                "--password-stdin",
+            ],
+            "long enough password",
+            "no Patient/nobody-here",
+        ),
+        (
+            &["add", "carl", "--role", "wizard", "--password-stdin"],
+            "long enough password",
+            "unknown role",
+        ),
+        (
+            &["add", "dora", "--role", "system-admin", "--password-stdin"],
+            "short1",
+            "12 characters",
+        ),
+        (
+            &[
+                "add",
+                "bad name",
+                "--role",
+                "system-admin",
+                "--password-stdin",
+            ],
+            "long enough password",
+            "user name",
+        ),
+    ];
+    for (args, password, why) in refused {
+        let (ok, text) = user_cmd(storage, args, &format!("{password}\n"));
+        assert!(!ok, "{args:?} must fail");
+        assert!(text.contains(why), "{args:?}: {text}");
+        assert!(!text.contains(password), "{args:?} echoes the password");
+    }
+
+    let (ok, list) = user_cmd(storage, &["list"], "");
+    assert!(ok, "{list}");
+    let line = |name: &str| line_of(&list, name);
+    assert!(list.contains("2 accounts"), "{list}");
+    assert!(
+        line("dr.who").contains("not enrolled") && line("dr.who").ends_with("active"),
+        "staff need an authenticator: {list}"
+    );
+    assert!(line("amy").contains("off"), "{list}");
+    assert!(!list.contains(secret) && !list.contains("argon2"), "{list}");
+
+    // Only a hash is stored; it verifies the password.
+    let hash = password_hash("dr.who").expect("stored");
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(oxehr_auth::verify_password(secret, &hash));
+
+    let (ok, text) = user_cmd(storage, &["disable", "dr.who"], "");
+    assert!(ok && text.contains("disabled dr.who"), "{text}");
+    let (_, list) = user_cmd(storage, &["list"], "");
+    assert!(line_of(&list, "dr.who").ends_with("disabled"), "{list}");
+
+    let renewed = "a completely new passphrase";
+    let (ok, text) = user_cmd(
+        storage,
+        &["reset-password", "dr.who", "--password-stdin"],
+        &format!("{renewed}\n"),
+    );
+    assert!(ok && text.contains("password of dr.who changed"), "{text}");
+    let hash = password_hash("dr.who").expect("stored");
+    assert!(oxehr_auth::verify_password(renewed, &hash));
+    assert!(!oxehr_auth::verify_password(secret, &hash));
+    let (ok, text) = user_cmd(
+        storage,
+        &["reset-password", "nobody", "--password-stdin"],
+        &format!("{renewed}\n"),
+    );
+    assert!(!ok && text.contains("no user named nobody"), "{text}");
+}
+
+fn line_of(list: &str, name: &str) -> String {
+    list.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+        .to_string()
+}
+
+#[test]
+fn user_accounts_from_the_command_line_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let db = data.join("oxehr.sqlite");
+    let data = data.to_str().expect("path").to_string();
+    user_accounts_from_the_command_line(&["--data", &data], &|name| {
+        let c = rusqlite::Connection::open(&db).expect("open sqlite");
+        c.query_row(
+            "SELECT password_hash FROM account WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .ok()
+    });
+}
+
+#[test]
+fn user_accounts_from_the_command_line_on_postgres() {
+    let Some(db) = TempDatabase::create("users") else {
+        return;
+    };
+    let url = db.url.clone();
+    user_accounts_from_the_command_line(&["--database", &db.url], &|name| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        c.query_opt(
+            "SELECT password_hash FROM account WHERE name = $1",
+            &[&name],
+        )
+        .expect("query")
+        .map(|r| r.get(0))
+    });
+}

@@ -333,6 +333,11 @@ impl Tx for WriteTx<'_> {
             put_many::Outcome::OneByOne => versions.iter().try_for_each(|v| self.put(v)),
         }
     }
+
+    fn execute(&mut self, sql: &str, args: &[SqlArg]) -> Result<u64, StoreError> {
+        let r = queries::execute(self.conn, sql, args);
+        self.track(r)
+    }
 }
 
 impl Store for PostgresStore {

@@ -114,6 +114,8 @@ fn bind(args: Vec<SqlArg>) -> Vec<Arg> {
                 SqlArg::Int8(n) => Box::new(n),
                 SqlArg::Real(x) => Box::new(x),
                 SqlArg::Text(t) => Box::new(t),
+                SqlArg::NullInt8 => Box::new(None::<i64>),
+                SqlArg::NullText => Box::new(None::<String>),
             }
         })
         .collect()
@@ -158,6 +160,18 @@ pub(crate) fn history_count(conn: &mut PgConn, q: &HistoryQuery) -> Result<u64, 
         "SELECT count(*) FROM resource_version v JOIN resource r ON r.rid = v.rid{filter}"
     ));
     count(conn, &sql, &args)
+}
+
+/// Runs one statement built by `oxehr_store` (accounts, audit), prepared once per
+/// connection; the rows it changed.
+pub(crate) fn execute(conn: &mut PgConn, sql: &str, args: &[SqlArg]) -> Result<u64, StoreError> {
+    let st = conn.prepare(&numbered(sql))?;
+    let args = bind(args.to_vec());
+    let refs: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    conn.client.execute(&st, &refs).map_err(pg_err)
 }
 
 /// Runs a statement of the search engine; every value as a [`SqlValue`].

@@ -103,13 +103,14 @@ pub(crate) fn version(
 }
 
 /// Our arguments as SQLite values.
-fn bind(args: Vec<SqlArg>) -> Vec<Value> {
+pub(crate) fn bind(args: Vec<SqlArg>) -> Vec<Value> {
     args.into_iter()
         .map(|a| match a {
             SqlArg::Int4(n) => Value::Integer(i64::from(n)),
             SqlArg::Int8(n) => Value::Integer(n),
             SqlArg::Real(x) => Value::Real(x),
             SqlArg::Text(t) => Value::Text(t),
+            SqlArg::NullInt8 | SqlArg::NullText => Value::Null,
         })
         .collect()
 }
@@ -161,6 +162,15 @@ fn count(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<u64, StoreErr
     let mut st = conn.prepare_cached(sql).map_err(db_err)?;
     let n: i64 = st
         .query_row(params_from_iter(args), |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(n as u64)
+}
+
+/// Runs one statement built by `oxehr_store` (accounts, audit); the rows it changed.
+pub(crate) fn execute(conn: &Connection, sql: &str, args: &[SqlArg]) -> Result<u64, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(db_err)?;
+    let n = st
+        .execute(params_from_iter(bind(args.to_vec())))
         .map_err(db_err)?;
     Ok(n as u64)
 }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, oxehr_store::accounts::SCHEMA)];
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.
 ///

@@ -95,6 +95,9 @@ impl Tx for WriteTx<'_> {
     fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
         put::put_many(self.conn, versions)
     }
+    fn execute(&mut self, sql: &str, args: &[SqlArg]) -> Result<u64, StoreError> {
+        queries::execute(self.conn, sql, args)
+    }
 }
 
 fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {

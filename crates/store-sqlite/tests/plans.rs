@@ -38,6 +38,7 @@ fn plan(conn: &Connection, sql: &Sql) -> Vec<String> {
             SqlArg::Int8(n) => Value::Integer(*n),
             SqlArg::Real(x) => Value::Real(*x),
             SqlArg::Text(t) => Value::Text(t.clone()),
+            SqlArg::NullInt8 | SqlArg::NullText => Value::Null,
         })
         .collect();
     let mut st = conn

@@ -37,7 +37,9 @@ pub use search::{
 
 use oxehr_fhir::VersionId;
 
-use crate::{HistoryQuery, HistoryScope, Method, NewVersion, Store, StoreError};
+use crate::{
+    HistoryQuery, HistoryScope, JobOutput, Method, NewVersion, Store, StoreError, WriteJob,
+};
 
 use build::*;
 
@@ -64,7 +66,8 @@ macro_rules! conformance_tests {
             search_never_matches_deleted_or_replaced_entries,
             concurrent_writers_are_all_durable_and_isolated,
             racing_writes_to_one_resource_conflict,
-            a_panicking_job_is_rolled_back_and_the_store_goes_on
+            a_panicking_job_is_rolled_back_and_the_store_goes_on,
+            accounts_are_added_once_read_listed_and_updated
         );
         $(
             #[test]
@@ -294,4 +297,90 @@ pub fn reads_inside_a_job_see_its_own_writes(store: &dyn Store) {
     assert_eq!(out.2, Some(VersionId(2)), "second put visible");
     assert!(out.3, "version 1 readable inside the job");
     assert_eq!(out.4, 0, "index rows of version 1 replaced inside the job");
+}
+
+pub fn accounts_are_added_once_read_listed_and_updated(store: &dyn Store) {
+    use crate::accounts::{self, AccountRow};
+    let alice = AccountRow {
+        name: "alice".into(),
+        role: "clinician".into(),
+        organization: Some("org-1".into()),
+        person: Some("Practitioner/pr-1".into()),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        totp_secret: None,
+        totp_last_step: None,
+        mfa_required: true,
+        disabled: false,
+        created: 1_700_000_000_000_000,
+        updated: 1_700_000_000_000_000,
+    };
+    let bob = AccountRow {
+        name: "bob".into(),
+        role: "patient".into(),
+        organization: None,
+        person: Some("Patient/p-1".into()),
+        mfa_required: false,
+        ..alice.clone()
+    };
+    let run = |job: WriteJob| -> JobOutput { store.write(job).expect("account job") };
+    let added = |out: JobOutput| *out.downcast::<bool>().expect("bool");
+    let (b, a) = (bob.clone(), alice.clone());
+    assert!(added(run(Box::new(move |tx| {
+        Ok(Box::new(
+            accounts::insert(tx, &b)? && accounts::insert(tx, &a)?,
+        ))
+    }))));
+    // A second account under a taken name writes nothing, and the transaction goes on.
+    let mut imposter = alice.clone();
+    imposter.role = "system-admin".into();
+    let b = bob.clone();
+    assert!(!added(run(Box::new(move |tx| {
+        let taken = accounts::insert(tx, &imposter)?;
+        let mut b = b;
+        b.disabled = true;
+        Ok(Box::new(taken || !accounts::update(tx, &b)?))
+    }))));
+    let mut read = store.read().expect("read");
+    assert_eq!(
+        accounts::get(read.as_mut(), "alice").expect("get"),
+        Some(alice.clone())
+    );
+    assert_eq!(accounts::get(read.as_mut(), "carol").expect("get"), None);
+    let listed = accounts::list(read.as_mut()).expect("list");
+    let names: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(listed[1].disabled, "bob was disabled in the same job");
+    assert_eq!(accounts::count(read.as_mut()).expect("count"), 2);
+    drop(read);
+
+    // Enrolling TOTP sets the nullable columns; clearing them sets NULL again.
+    let mut enrolled = alice.clone();
+    enrolled.totp_secret = Some("JBSWY3DPEHPK3PXP".into());
+    enrolled.totp_last_step = Some(56_666_666);
+    enrolled.updated += 1;
+    let e = enrolled.clone();
+    assert!(added(run(Box::new(move |tx| {
+        Ok(Box::new(accounts::update(tx, &e)?))
+    }))));
+    let mut read = store.read().expect("read");
+    assert_eq!(
+        accounts::get(read.as_mut(), "alice").expect("get"),
+        Some(enrolled)
+    );
+    drop(read);
+    let a = alice.clone();
+    assert!(added(run(Box::new(move |tx| {
+        Ok(Box::new(accounts::update(tx, &a)?))
+    }))));
+    let mut read = store.read().expect("read");
+    assert_eq!(
+        accounts::get(read.as_mut(), "alice").expect("get"),
+        Some(alice)
+    );
+    let mut nobody = bob;
+    nobody.name = "nobody".into();
+    drop(read);
+    assert!(!added(run(Box::new(move |tx| {
+        Ok(Box::new(accounts::update(tx, &nobody)?))
+    }))));
 }

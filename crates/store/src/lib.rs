@@ -10,6 +10,7 @@
 //! lets the SQLite backend run every write on one writer thread with group commit and the
 //! PostgreSQL backend run them on pooled connections, behind the same shape.
 
+pub mod accounts;
 pub mod conformance;
 pub mod search;
 pub mod sql;
@@ -196,6 +197,10 @@ pub trait Tx: ReadTx {
     fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
         versions.iter().try_for_each(|v| self.put(v))
     }
+
+    /// Runs one statement built by this crate (`accounts`), with `?` placeholders, and
+    /// returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, args: &[sql::SqlArg]) -> Result<u64, StoreError>;
 }
 
 /// The result a write job hands back through the store.

@@ -12,13 +12,28 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A bound value. `Int4` is for the `param` columns (32-bit in PostgreSQL).
+/// A bound value. `Int4` is for the `param` columns (32-bit in PostgreSQL); a NULL
+/// carries its column's type, which PostgreSQL needs to bind it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlArg {
     Int4(i32),
     Int8(i64),
     Real(f64),
     Text(String),
+    NullInt8,
+    NullText,
+}
+
+impl SqlArg {
+    /// `Text`, or a text NULL.
+    pub fn opt_text(v: Option<&str>) -> SqlArg {
+        v.map_or(SqlArg::NullText, |t| SqlArg::Text(t.to_owned()))
+    }
+
+    /// `Int8`, or a bigint NULL.
+    pub fn opt_int8(v: Option<i64>) -> SqlArg {
+        v.map_or(SqlArg::NullInt8, SqlArg::Int8)
+    }
 }
 
 /// The `WHERE` clause of a history query over `resource_version v JOIN resource r`.

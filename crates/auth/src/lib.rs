@@ -1,0 +1,36 @@
+//! Account-security building blocks for oxehr.
+//!
+//! - [`role`]: the roles an account can hold (patient, clinician, nurse, front desk,
+//!   organisation and system administrators).
+//! - [`password`]: Argon2id password hashing and the password policy.
+//! - [`totp`]: time-based one-time passwords (RFC 6238) for multi-factor sign-in.
+//! - [`scope`]: parsing SMART on FHIR OAuth scopes such as `patient/Observation.rs`.
+//! - [`throttle`]: exponential lock-out after repeated failed sign-ins.
+//!
+//! - [`accounts`]: account management (add, list, disable, reset a password) over the
+//!   storage port, with the rules: login names, roles tied to an existing Organization and
+//!   Patient or Practitioner, the password policy, MFA for staff.
+//!
+//! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`)
+//! are pure: no I/O, no clock; the caller passes the time in and keeps secrets and
+//! throttle state where it likes. Their only contact with the outside is the OS random
+//! number generator, for salts and TOTP secrets. `accounts` reads and writes through
+//! `oxehr_store`'s traits (never a database driver) and reads the clock for the rows'
+//! times. The access policy and the OAuth authorization server will build on these.
+//!
+//! Error messages never contain a password, a TOTP secret or a code.
+
+pub mod accounts;
+pub mod error;
+pub mod password;
+pub mod role;
+pub mod scope;
+pub mod throttle;
+pub mod totp;
+
+pub use error::AuthError;
+pub use password::{check_password_policy, hash_password, needs_rehash, verify_password};
+pub use role::Role;
+pub use scope::{parse_scope, parse_scopes, Context, Perm, Permissions, ResourceScope, Scope};
+pub use throttle::{Throttle, ThrottlePolicy};
+pub use totp::TotpSecret;
