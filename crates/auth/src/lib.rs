@@ -6,12 +6,13 @@
 //! - [`totp`]: time-based one-time passwords (RFC 6238) for multi-factor sign-in.
 //! - [`scope`]: parsing SMART on FHIR OAuth scopes such as `patient/Observation.rs`.
 //! - [`throttle`]: exponential lock-out after repeated failed sign-ins.
+//! - [`token`]: signed bearer access tokens (JWT, HS256) and their verification.
 //!
 //! - [`accounts`]: account management (add, list, disable, reset a password) over the
 //!   storage port, with the rules: login names, roles tied to an existing Organization and
 //!   Patient or Practitioner, the password policy, MFA for staff.
 //!
-//! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`)
+//! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`, `token`)
 //! are pure: no I/O, no clock; the caller passes the time in and keeps secrets and
 //! throttle state where it likes. Their only contact with the outside is the OS random
 //! number generator, for salts and TOTP secrets. `accounts` reads and writes through
@@ -26,6 +27,7 @@ pub mod password;
 pub mod role;
 pub mod scope;
 pub mod throttle;
+pub mod token;
 pub mod totp;
 
 pub use error::AuthError;

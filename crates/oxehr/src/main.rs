@@ -4,10 +4,13 @@
 //! Configuration is layered once at start-up: defaults, then an optional TOML file
 //! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
 
+mod audit;
 mod config;
 mod demo;
 mod import;
+mod secrets;
 mod serve;
+mod token;
 mod user;
 
 use anyhow::Result;
@@ -47,6 +50,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Manage user accounts.
     User(user::UserArgs),
+    /// Check the tamper-evident audit log (`audit verify`).
+    Audit(audit::AuditArgs),
+    /// Issue access tokens.
+    Token(token::TokenArgs),
 }
 
 fn main() {
@@ -69,5 +76,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(args, &file),
         Command::Import(args) => import::import(args, &file),
         Command::User(args) => user::user(args, &file),
+        Command::Audit(args) => audit::audit(args, &file),
+        Command::Token(args) => token::token(args, &file),
     }
 }

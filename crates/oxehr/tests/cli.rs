@@ -534,6 +534,7 @@ fn user_cmd(storage: &[&str], args: &[&str], stdin: &str) -> (bool, String) {
 /// hash of an account straight from the database.
 fn user_accounts_from_the_command_line(
     storage: &[&str],
+    data_dir: &Path,
     password_hash: &dyn Fn(&str) -> Option<String>,
 ) {
     // An Organization, a Practitioner and a Patient from the official examples.
@@ -662,6 +663,8 @@ fn user_accounts_from_the_command_line(
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(oxehr_auth::verify_password(secret, &hash));
 
+    tokens_from_the_command_line(storage, data_dir);
+
     let (ok, text) = user_cmd(storage, &["disable", "dr.who"], "");
     assert!(ok && text.contains("disabled dr.who"), "{text}");
     let (_, list) = user_cmd(storage, &["list"], "");
@@ -683,6 +686,101 @@ fn user_accounts_from_the_command_line(
         &format!("{renewed}\n"),
     );
     assert!(!ok && text.contains("no user named nobody"), "{text}");
+
+    let (ok, text) = token_cmd(storage, &["--user", "dr.who"]);
+    assert!(!ok && text.contains("disabled"), "{text}");
+}
+
+/// Runs `oxehr token issue …`; (success, stdout, stderr).
+fn token_cmd(storage: &[&str], args: &[&str]) -> (bool, String) {
+    let out = oxehr()
+        .args(["token", "issue"])
+        .args(args)
+        .args(storage)
+        .env("OXEHR_LOG", "warn")
+        .env_remove("OXEHR_BASE_URL")
+        .output()
+        .expect("oxehr token issue");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        (true, stdout)
+    } else {
+        (false, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `oxehr token issue` for the accounts the user test made (dr.who, a clinician, and
+/// amy, the patient `Patient/example`): the token verifies with the key the command
+/// stored (0600 in a 0700 directory) and says who the caller is and what it may do.
+fn tokens_from_the_command_line(storage: &[&str], data_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let (ok, amy) = token_cmd(storage, &["--user", "amy", "--ttl", "15m"]);
+    assert!(ok, "{amy}");
+    let key_path = data_dir.join("secrets").join("token-signing-key");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&key_path), 0o600);
+    assert_eq!(mode(key_path.parent().expect("dir")), 0o700);
+    let key = oxehr_auth::token::SigningKey::from_bytes(&std::fs::read(&key_path).expect("key"))
+        .expect("32 bytes");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = oxehr_auth::token::verify(&key, &amy, "oxehr", "oxehr", now).expect("verifies");
+    assert_eq!(claims.sub, "amy");
+    assert_eq!(claims.role, "patient");
+    assert_eq!(claims.patient.as_deref(), Some("example"));
+    assert_eq!(claims.fhir_user.as_deref(), Some("Patient/example"));
+    assert_eq!(claims.scope, "patient/*.rs");
+    assert_eq!(claims.exp - claims.iat, 900);
+
+    let (ok, doc) = token_cmd(
+        storage,
+        &[
+            "--user",
+            "Dr.Who",
+            "--scope",
+            "user/Observation.read launch/patient",
+        ],
+    );
+    assert!(ok, "{doc}");
+    let claims = oxehr_auth::token::verify(&key, &doc, "oxehr", "oxehr", now).expect("verifies");
+    assert_eq!(
+        (claims.role.as_str(), claims.org.as_deref(), claims.patient),
+        ("clinician", Some("hl7"), None)
+    );
+    assert_eq!(
+        claims.scope, "user/Observation.rs launch/patient",
+        "v1 read is rs"
+    );
+    assert_eq!(claims.exp - claims.iat, 3600, "one hour by default");
+    // The key is made once: a second token verifies with the same key.
+    assert_ne!(
+        claims.jti,
+        oxehr_auth::token::verify(&key, &amy, "oxehr", "oxehr", now)
+            .expect("ok")
+            .jti
+    );
+
+    for (args, why) in [
+        (
+            &["--user", "amy", "--scope", "user/*.rs"][..],
+            "cannot be given user/",
+        ),
+        (
+            &["--user", "dr.who", "--scope", "system/*.rs"][..],
+            "cannot be given system/",
+        ),
+        (
+            &["--user", "dr.who", "--scope", "patient/Observation.sr"][..],
+            "Observation",
+        ),
+        (&["--user", "dr.who", "--ttl", "31d"][..], "at most 30d"),
+        (&["--user", "nobody"][..], "no user named nobody"),
+    ] {
+        let (ok, text) = token_cmd(storage, args);
+        assert!(!ok && text.contains(why), "{args:?}: {text}");
+    }
 }
 
 fn line_of(list: &str, name: &str) -> String {
@@ -697,8 +795,9 @@ fn user_accounts_from_the_command_line_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let db = data.join("oxehr.sqlite");
+    let data_dir = data.clone();
     let data = data.to_str().expect("path").to_string();
-    user_accounts_from_the_command_line(&["--data", &data], &|name| {
+    user_accounts_from_the_command_line(&["--data", &data], &data_dir, &|name| {
         let c = rusqlite::Connection::open(&db).expect("open sqlite");
         c.query_row(
             "SELECT password_hash FROM account WHERE name = ?1",
@@ -715,7 +814,11 @@ fn user_accounts_from_the_command_line_on_postgres() {
         return;
     };
     let url = db.url.clone();
-    user_accounts_from_the_command_line(&["--database", &db.url], &|name| {
+    // Secrets live in the data directory also when the records are in PostgreSQL.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    let storage = ["--database", &db.url, "--data", &data];
+    user_accounts_from_the_command_line(&storage, dir.path(), &|name| {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         c.query_opt(
             "SELECT password_hash FROM account WHERE name = $1",

@@ -5,7 +5,12 @@
 use postgres::Client;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, oxehr_store::accounts::SCHEMA)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, oxehr_store::accounts::SCHEMA),
+    (4, oxehr_store::audit::SCHEMA),
+];
 
 /// Advisory lock key held while migrating ("oxehr-migrate").
 const MIGRATE_LOCK: i64 = 0x6f78_6568_726d_6967;

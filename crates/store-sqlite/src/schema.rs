@@ -4,7 +4,12 @@
 use rusqlite::Connection;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, oxehr_store::accounts::SCHEMA)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, oxehr_store::accounts::SCHEMA),
+    (4, oxehr_store::audit::SCHEMA),
+];
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.
 ///
@@ -184,6 +189,6 @@ mod tests {
         .expect("idx_text exists");
         // Again: nothing left to apply.
         migrate(&mut conn).expect("migrate again");
-        assert_eq!(version(&conn), 2);
+        assert_eq!(version(&conn), MIGRATIONS.last().map_or(0, |m| m.0));
     }
 }

@@ -67,7 +67,9 @@ macro_rules! conformance_tests {
             concurrent_writers_are_all_durable_and_isolated,
             racing_writes_to_one_resource_conflict,
             a_panicking_job_is_rolled_back_and_the_store_goes_on,
-            accounts_are_added_once_read_listed_and_updated
+            accounts_are_added_once_read_listed_and_updated,
+            audit_log_chains_records_and_verify_finds_tampering,
+            audit_appends_from_concurrent_writers_form_one_chain
         );
         $(
             #[test]
@@ -383,4 +385,315 @@ pub fn accounts_are_added_once_read_listed_and_updated(store: &dyn Store) {
     assert!(!added(run(Box::new(move |tx| {
         Ok(Box::new(accounts::update(tx, &nobody)?))
     }))));
+}
+
+/// The audit log's records of two jobs form one chain whose hashes are recomputed here
+/// from the documented encoding (`crate::audit` module doc), a failed job leaves none,
+/// and every kind of edit made behind the store's back — a changed field, a changed
+/// field re-hashed, a deleted row, a deleted newest row, a deleted head — is reported
+/// with the record it concerns.
+pub fn audit_log_chains_records_and_verify_finds_tampering(store: &dyn Store) {
+    use crate::audit::{self, AuditRecord, StoredAudit, Verification};
+    use crate::sql::SqlArg;
+    use sha2::{Digest, Sha256};
+
+    const T: i64 = 1_700_000_000_000_000;
+    let zeros = "0".repeat(64);
+    let sha = |s: &str| -> String {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let full = |i: i64, detail: Option<&str>| AuditRecord {
+        time: T + i,
+        user: Some(format!("user{i}")),
+        role: Some("clinician".into()),
+        organization: Some("org-1".into()),
+        patient: Some(format!("p-{i}")),
+        resource: Some(format!("Observation/o-{i}")),
+        action: "read".into(),
+        outcome: "success".into(),
+        client: Some("192.0.2.7".into()),
+        detail: detail.map(str::to_owned),
+    };
+    let bare = |i: i64| AuditRecord {
+        time: T + i,
+        user: None,
+        role: None,
+        organization: None,
+        patient: None,
+        resource: Some("Patient".into()),
+        action: "search".into(),
+        outcome: "denied".into(),
+        client: None,
+        detail: None,
+    };
+    let first = vec![full(1, Some("")), bare(2), full(3, None)];
+    let second = vec![full(4, Some("break the glass: \"unconscious\"")), bare(5)];
+    let append = |records: Vec<AuditRecord>, fail: bool| {
+        store.write(Box::new(move |tx| {
+            audit::append(tx, &records)?;
+            if fail {
+                return Err(StoreError::Aborted(Box::new(())));
+            }
+            Ok(Box::new(()))
+        }))
+    };
+    let verify = || -> Verification {
+        let mut r = store.read().expect("read");
+        audit::verify(r.as_mut()).expect("verify")
+    };
+    let listed = || -> Vec<StoredAudit> {
+        let mut r = store.read().expect("read");
+        audit::list(r.as_mut(), 0, 100).expect("list")
+    };
+    let sql = |sql: &'static str, args: Vec<SqlArg>| {
+        let out = store
+            .write(Box::new(move |tx| Ok(Box::new(tx.execute(sql, &args)?))))
+            .expect("tampering statement");
+        assert_eq!(*out.downcast::<u64>().expect("u64"), 1, "{sql}: one row");
+    };
+    let expect_problem = |what: &str, needle: &str| {
+        let v = verify();
+        assert!(!v.is_intact(), "{what}: verify must fail");
+        assert_eq!(
+            v.problem_count, 1,
+            "{what}: one problem, got {:?}",
+            v.problems
+        );
+        assert!(
+            v.problems[0].contains(needle),
+            "{what}: {:?} should name {needle:?}",
+            v.problems
+        );
+    };
+
+    let v = verify();
+    assert!(
+        v.is_intact() && v.records == 0 && v.head.is_none(),
+        "empty: {v:?}"
+    );
+    append(first.clone(), false).expect("first job");
+    append(second.clone(), false).expect("second job");
+    assert!(
+        matches!(
+            append(vec![full(6, None)], true),
+            Err(StoreError::Aborted(_))
+        ),
+        "the failing job fails"
+    );
+
+    let rows = listed();
+    let expected: Vec<AuditRecord> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "the failed job's record was rolled back"
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.record.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        rows[0].prev_hash, zeros,
+        "record 1 follows the genesis hash"
+    );
+    for w in rows.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links", w[1].seq);
+    }
+    // Independently of the code under test: the documented JSON, written out.
+    let enc1 = format!(
+        "[1,{},\"user1\",\"clinician\",\"org-1\",\"p-1\",\"Observation/o-1\",\"read\",\
+         \"success\",\"192.0.2.7\",\"\",\"{zeros}\"]",
+        T + 1
+    );
+    assert_eq!(rows[0].hash, sha(&enc1), "hash of record 1");
+    let enc2 = format!(
+        "[2,{},null,null,null,null,\"Patient\",\"search\",\"denied\",null,null,\"{}\"]",
+        T + 2,
+        rows[0].hash
+    );
+    assert_eq!(rows[1].hash, sha(&enc2), "hash of record 2");
+    let enc4 = format!(
+        "[4,{},\"user4\",\"clinician\",\"org-1\",\"p-4\",\"Observation/o-4\",\"read\",\
+         \"success\",\"192.0.2.7\",\"break the glass: \\\"unconscious\\\"\",\"{}\"]",
+        T + 4,
+        rows[2].hash
+    );
+    assert_eq!(
+        rows[3].hash,
+        sha(&enc4),
+        "hash of record 4 (escaped quotes)"
+    );
+    let mut r = store.read().expect("read");
+    assert_eq!(
+        audit::list(r.as_mut(), 2, 2)
+            .expect("list")
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        [3, 4],
+        "list pages after a seq"
+    );
+    drop(r);
+    let v = verify();
+    assert!(v.is_intact(), "untouched log: {:?}", v.problems);
+    assert_eq!(v.records, 5);
+    assert_eq!(
+        v.head,
+        Some(audit::Head {
+            seq: 5,
+            hash: rows[4].hash.clone()
+        })
+    );
+
+    // A changed field.
+    let outcome = |o: &str| vec![SqlArg::Text(o.into()), SqlArg::Int8(2)];
+    sql(
+        "UPDATE audit_log SET outcome = ? WHERE seq = ?",
+        outcome("success"),
+    );
+    expect_problem("altered outcome", "record 2:");
+    sql(
+        "UPDATE audit_log SET outcome = ? WHERE seq = ?",
+        outcome("denied"),
+    );
+    assert!(verify().is_intact(), "restored");
+
+    // A changed field whose row was re-hashed: the next record's link breaks.
+    let enc2_forged = enc2.replace("\"denied\"", "\"success\"");
+    sql(
+        "UPDATE audit_log SET outcome = ?, hash = ? WHERE seq = ?",
+        vec![
+            SqlArg::Text("success".into()),
+            SqlArg::Text(sha(&enc2_forged)),
+            SqlArg::Int8(2),
+        ],
+    );
+    expect_problem("altered and re-hashed", "record 3:");
+    sql(
+        "UPDATE audit_log SET outcome = ?, hash = ? WHERE seq = ?",
+        vec![
+            SqlArg::Text("denied".into()),
+            SqlArg::Text(rows[1].hash.clone()),
+            SqlArg::Int8(2),
+        ],
+    );
+    assert!(verify().is_intact(), "restored");
+
+    // Deleted rows: one in the middle, then the newest (no gap behind it: the head).
+    let reinsert = |s: &StoredAudit| {
+        let r = &s.record;
+        sql(
+            "INSERT INTO audit_log (seq, time, user_name, role, organization, patient, \
+             resource, action, outcome, client, detail, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                SqlArg::Int8(s.seq),
+                SqlArg::Int8(r.time),
+                SqlArg::opt_text(r.user.as_deref()),
+                SqlArg::opt_text(r.role.as_deref()),
+                SqlArg::opt_text(r.organization.as_deref()),
+                SqlArg::opt_text(r.patient.as_deref()),
+                SqlArg::opt_text(r.resource.as_deref()),
+                SqlArg::Text(r.action.clone()),
+                SqlArg::Text(r.outcome.clone()),
+                SqlArg::opt_text(r.client.as_deref()),
+                SqlArg::opt_text(r.detail.as_deref()),
+                SqlArg::Text(s.prev_hash.clone()),
+                SqlArg::Text(s.hash.clone()),
+            ],
+        );
+    };
+    sql("DELETE FROM audit_log WHERE seq = ?", vec![SqlArg::Int8(3)]);
+    expect_problem("middle row deleted", "record 3 missing");
+    reinsert(&rows[2]);
+    assert!(verify().is_intact(), "restored");
+    sql("DELETE FROM audit_log WHERE seq = ?", vec![SqlArg::Int8(5)]);
+    expect_problem("newest row deleted", "record 5 missing");
+    reinsert(&rows[4]);
+    assert!(verify().is_intact(), "restored");
+
+    // The head itself.
+    sql("DELETE FROM audit_head WHERE id = ?", vec![SqlArg::Int8(1)]);
+    expect_problem("head deleted", "no head");
+    sql(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (?, ?, ?)",
+        vec![
+            SqlArg::Int8(1),
+            SqlArg::Int8(5),
+            SqlArg::Text(rows[4].hash.clone()),
+        ],
+    );
+    assert_eq!(verify().records, 5, "restored");
+    assert!(verify().is_intact(), "restored");
+
+    // Appending goes on from the head.
+    append(vec![full(6, None)], false).expect("third job");
+    let v = verify();
+    assert!(
+        v.is_intact() && v.records == 6,
+        "after another append: {v:?}"
+    );
+}
+
+/// Writers appending at once still make one chain without gaps: appenders serialize on
+/// the `audit-log` lock (PostgreSQL) or the single writer (SQLite), and a job that fails
+/// after appending takes its records and its head update with it.
+pub fn audit_appends_from_concurrent_writers_form_one_chain(store: &dyn Store) {
+    use crate::audit::{self, AuditRecord};
+    const THREADS: usize = 8;
+    const JOBS: usize = 25;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || {
+                for i in 0..JOBS {
+                    let record = AuditRecord {
+                        time: (t * 1000 + i) as i64,
+                        user: Some(format!("t{t}")),
+                        role: None,
+                        organization: None,
+                        patient: None,
+                        resource: None,
+                        action: format!("{i}"),
+                        outcome: "success".into(),
+                        client: None,
+                        detail: None,
+                    };
+                    let fail = i % 5 == 4;
+                    let r = store.write(Box::new(move |tx| {
+                        audit::append(tx, &[record])?;
+                        if fail {
+                            return Err(StoreError::Aborted(Box::new(())));
+                        }
+                        Ok(Box::new(()))
+                    }));
+                    match r {
+                        Ok(_) => assert!(!fail, "job t{t}/{i} should have failed"),
+                        Err(StoreError::Aborted(_)) => assert!(fail, "job t{t}/{i} aborted"),
+                        Err(e) => panic!("append t{t}/{i}: {e}"),
+                    }
+                }
+            });
+        }
+    });
+    let mut r = store.read().expect("read");
+    let v = audit::verify(r.as_mut()).expect("verify");
+    assert!(v.is_intact(), "concurrent appends: {:?}", v.problems);
+    assert_eq!(v.records, (THREADS * JOBS * 4 / 5) as u64);
+    let rows = audit::list(r.as_mut(), 0, 1000).expect("list");
+    for t in 0..THREADS {
+        let user = Some(format!("t{t}"));
+        let mine: Vec<i64> = rows
+            .iter()
+            .filter(|s| s.record.user == user)
+            .map(|s| s.record.time)
+            .collect();
+        let expected: Vec<i64> = (0..JOBS)
+            .filter(|i| i % 5 != 4)
+            .map(|i| (t * 1000 + i) as i64)
+            .collect();
+        assert_eq!(mine, expected, "thread {t}'s records, in its order");
+    }
 }

@@ -11,6 +11,7 @@
 //! PostgreSQL backend run them on pooled connections, behind the same shape.
 
 pub mod accounts;
+pub mod audit;
 pub mod conformance;
 pub mod search;
 pub mod sql;

@@ -1,0 +1,61 @@
+//! Secrets the server generates on first use and keeps in its data directory, readable
+//! only by the account that runs it: `secrets/` is created 0700 and each file 0600, and
+//! an existing file that others could read is refused rather than used.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use oxehr_auth::token::SigningKey;
+
+/// `<data>/secrets/token-signing-key`: 32 raw bytes.
+pub fn token_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secrets").join("token-signing-key")
+}
+
+/// The token signing key, generated (and stored 0600) the first time it is needed.
+pub fn token_signing_key(data_dir: &Path) -> Result<SigningKey> {
+    let path = token_key_path(data_dir);
+    let dir = path.parent().unwrap_or(data_dir);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            let key = SigningKey::generate();
+            f.write_all(key.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated the token signing key");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(&path),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+fn read_key(path: &Path) -> Result<SigningKey> {
+    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mode = f.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is readable by others (mode {mode:03o}); make it 0600 (chmod 600) or remove it to generate a new key",
+            path.display()
+        );
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    SigningKey::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; remove it to generate a new key", path.display()))
+}
