@@ -7,7 +7,7 @@
 //! this module's. Every function runs inside the caller's transaction.
 
 use crate::search::SqlValue;
-use crate::sql::SqlArg;
+use crate::sql::{Columns, SqlArg};
 use crate::{ReadTx, StoreError, Tx};
 
 /// The `account` table (schema version 3 on both backends). Integers are BIGINT so one
@@ -133,35 +133,18 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn row(r: Vec<SqlValue>) -> Result<AccountRow, StoreError> {
-    let mut it = r.into_iter();
-    let mut next = || it.next().ok_or_else(|| corrupt("columns"));
-    let text = |v: SqlValue, what: &str| match v {
-        SqlValue::Text(t) => Ok(t),
-        _ => Err(corrupt(what)),
-    };
-    let opt_text = |v: SqlValue, what: &str| match v {
-        SqlValue::Null => Ok(None),
-        SqlValue::Text(t) => Ok(Some(t)),
-        _ => Err(corrupt(what)),
-    };
-    let int = |v: SqlValue, what: &str| match v {
-        SqlValue::Int(n) => Ok(n),
-        _ => Err(corrupt(what)),
-    };
+    let mut c = Columns::new("account", r);
     Ok(AccountRow {
-        name: text(next()?, "name")?,
-        role: text(next()?, "role")?,
-        organization: opt_text(next()?, "organization")?,
-        person: opt_text(next()?, "person")?,
-        password_hash: text(next()?, "password_hash")?,
-        totp_secret: opt_text(next()?, "totp_secret")?,
-        totp_last_step: match next()? {
-            SqlValue::Null => None,
-            v => Some(int(v, "totp_last_step")?),
-        },
-        mfa_required: int(next()?, "mfa_required")? != 0,
-        disabled: int(next()?, "disabled")? != 0,
-        created: int(next()?, "created")?,
-        updated: int(next()?, "updated")?,
+        name: c.text("name")?,
+        role: c.text("role")?,
+        organization: c.opt_text("organization")?,
+        person: c.opt_text("person")?,
+        password_hash: c.text("password_hash")?,
+        totp_secret: c.opt_text("totp_secret")?,
+        totp_last_step: c.opt_int("totp_last_step")?,
+        mfa_required: c.int("mfa_required")? != 0,
+        disabled: c.int("disabled")? != 0,
+        created: c.int("created")?,
+        updated: c.int("updated")?,
     })
 }

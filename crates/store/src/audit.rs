@@ -50,7 +50,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::search::SqlValue;
-use crate::sql::SqlArg;
+use crate::sql::{Columns, SqlArg};
 use crate::{ReadTx, StoreError, Tx};
 
 /// `audit_log` and `audit_head` (schema version 4 on both backends). Integers are
@@ -364,51 +364,32 @@ fn rows<T: ReadTx + ?Sized>(tx: &mut T, from: i64, limit: usize) -> Result<Vec<R
     )?;
     rows.into_iter()
         .map(|r| {
-            let mut it = r.into_iter();
-            match it.next() {
-                Some(SqlValue::Int(seq)) => Ok((seq, stored(seq, it))),
-                _ => Err(corrupt("seq")),
-            }
+            let mut c = Columns::new("audit_log", r);
+            let seq = c.int("seq")?;
+            Ok((seq, stored(seq, &mut c)))
         })
         .collect()
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("audit_log {what}"))
-}
-
 /// The columns after `seq`.
-fn stored(seq: i64, mut it: impl Iterator<Item = SqlValue>) -> Result<StoredAudit, StoreError> {
-    let mut next = || it.next().ok_or_else(|| corrupt("columns"));
-    let text = |v: SqlValue, what: &str| match v {
-        SqlValue::Text(t) => Ok(t),
-        _ => Err(corrupt(what)),
-    };
-    let opt_text = |v: SqlValue, what: &str| match v {
-        SqlValue::Null => Ok(None),
-        SqlValue::Text(t) => Ok(Some(t)),
-        _ => Err(corrupt(what)),
-    };
+fn stored(seq: i64, c: &mut Columns) -> Result<StoredAudit, StoreError> {
     let record = AuditRecord {
-        time: match next()? {
-            SqlValue::Int(t) => t,
-            _ => return Err(corrupt("time")),
-        },
-        user: opt_text(next()?, "user_name")?,
-        role: opt_text(next()?, "role")?,
-        organization: opt_text(next()?, "organization")?,
-        patient: opt_text(next()?, "patient")?,
-        resource: opt_text(next()?, "resource")?,
-        action: text(next()?, "action")?,
-        outcome: text(next()?, "outcome")?,
-        client: opt_text(next()?, "client")?,
-        detail: opt_text(next()?, "detail")?,
+        time: c.int("time")?,
+        user: c.opt_text("user_name")?,
+        role: c.opt_text("role")?,
+        organization: c.opt_text("organization")?,
+        patient: c.opt_text("patient")?,
+        resource: c.opt_text("resource")?,
+        action: c.text("action")?,
+        outcome: c.text("outcome")?,
+        client: c.opt_text("client")?,
+        detail: c.opt_text("detail")?,
     };
     Ok(StoredAudit {
         seq,
         record,
-        prev_hash: text(next()?, "prev_hash")?,
-        hash: text(next()?, "hash")?,
+        prev_hash: c.text("prev_hash")?,
+        hash: c.text("hash")?,
     })
 }
 

@@ -62,3 +62,55 @@ pub fn history_where(q: &HistoryQuery) -> (String, Vec<SqlArg>) {
     }
     (sql, args)
 }
+
+/// Reads a result row ([`crate::search::SqlValue`]s) column by column, in order, for the
+/// tables whose SQL lives in this crate (`accounts`, `audit`); a value of the wrong kind
+/// is `Corrupt`, naming the table and column.
+#[derive(Debug)]
+pub struct Columns {
+    table: &'static str,
+    values: std::vec::IntoIter<crate::search::SqlValue>,
+}
+
+impl Columns {
+    pub fn new(table: &'static str, row: Vec<crate::search::SqlValue>) -> Columns {
+        Columns {
+            table,
+            values: row.into_iter(),
+        }
+    }
+
+    fn corrupt(&self, column: &str) -> crate::StoreError {
+        crate::StoreError::Corrupt(format!("{} {column}", self.table))
+    }
+
+    fn next(&mut self, column: &str) -> Result<crate::search::SqlValue, crate::StoreError> {
+        self.values.next().ok_or_else(|| self.corrupt(column))
+    }
+
+    pub fn text(&mut self, column: &str) -> Result<String, crate::StoreError> {
+        self.opt_text(column)?.ok_or_else(|| self.corrupt(column))
+    }
+
+    pub fn opt_text(&mut self, column: &str) -> Result<Option<String>, crate::StoreError> {
+        use crate::search::SqlValue;
+        match self.next(column)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Text(t) => Ok(Some(t)),
+            _ => Err(self.corrupt(column)),
+        }
+    }
+
+    pub fn int(&mut self, column: &str) -> Result<i64, crate::StoreError> {
+        self.opt_int(column)?.ok_or_else(|| self.corrupt(column))
+    }
+
+    pub fn opt_int(&mut self, column: &str) -> Result<Option<i64>, crate::StoreError> {
+        use crate::search::SqlValue;
+        match self.next(column)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Int(n) => Ok(Some(n)),
+            _ => Err(self.corrupt(column)),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Helpers shared by the binary's integration tests.
+
+pub fn postgres_url() -> String {
+    std::env::var("OXEHR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` outside CI when
+/// PostgreSQL is unreachable.
+pub struct TempDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl TempDatabase {
+    pub fn create(tag: &str) -> Option<TempDatabase> {
+        let admin = postgres_url();
+        let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "PostgreSQL is unreachable in CI: {e}"
+                );
+                eprintln!("skipping: PostgreSQL unreachable ({e})");
+                return None;
+            }
+        };
+        let name = format!("oxehr_{tag}_{}", std::process::id());
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .expect("drop");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        Some(TempDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
