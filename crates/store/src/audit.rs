@@ -181,32 +181,45 @@ pub fn append<T: Tx + ?Sized>(tx: &mut T, records: &[AuditRecord]) -> Result<(),
             .checked_add(1)
             .ok_or_else(|| StoreError::Corrupt("audit_head seq at its maximum".into()))?;
         let hash = record_hash(seq, r, &prev)?;
-        tx.execute(
-            "INSERT INTO audit_log (seq, time, user_name, role, organization, patient, \
-             resource, action, outcome, client, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &[
-                SqlArg::Int8(seq),
-                SqlArg::Int8(r.time),
-                SqlArg::opt_text(r.user.as_deref()),
-                SqlArg::opt_text(r.role.as_deref()),
-                SqlArg::opt_text(r.organization.as_deref()),
-                SqlArg::opt_text(r.patient.as_deref()),
-                SqlArg::opt_text(r.resource.as_deref()),
-                SqlArg::Text(r.action.clone()),
-                SqlArg::Text(r.outcome.clone()),
-                SqlArg::opt_text(r.client.as_deref()),
-                SqlArg::opt_text(r.detail.as_deref()),
-                SqlArg::Text(prev),
-                SqlArg::Text(hash.clone()),
-            ],
-        )?;
+        insert_row(tx, seq, r, &prev, &hash)?;
         prev = hash;
     }
     tx.execute(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         &[SqlArg::Int8(seq), SqlArg::Text(prev)],
+    )?;
+    Ok(())
+}
+
+/// Writes one `audit_log` row as given (the chain is the caller's business: `append`,
+/// or a test putting back a row it removed).
+pub(crate) fn insert_row<T: Tx + ?Sized>(
+    tx: &mut T,
+    seq: i64,
+    r: &AuditRecord,
+    prev_hash: &str,
+    hash: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit_log (seq, time, user_name, role, organization, patient, \
+         resource, action, outcome, client, detail, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            SqlArg::Int8(seq),
+            SqlArg::Int8(r.time),
+            SqlArg::opt_text(r.user.as_deref()),
+            SqlArg::opt_text(r.role.as_deref()),
+            SqlArg::opt_text(r.organization.as_deref()),
+            SqlArg::opt_text(r.patient.as_deref()),
+            SqlArg::opt_text(r.resource.as_deref()),
+            SqlArg::Text(r.action.clone()),
+            SqlArg::Text(r.outcome.clone()),
+            SqlArg::opt_text(r.client.as_deref()),
+            SqlArg::opt_text(r.detail.as_deref()),
+            SqlArg::Text(prev_hash.to_owned()),
+            SqlArg::Text(hash.to_owned()),
+        ],
     )?;
     Ok(())
 }

@@ -584,27 +584,13 @@ pub fn audit_log_chains_records_and_verify_finds_tampering(store: &dyn Store) {
 
     // Deleted rows: one in the middle, then the newest (no gap behind it: the head).
     let reinsert = |s: &StoredAudit| {
-        let r = &s.record;
-        sql(
-            "INSERT INTO audit_log (seq, time, user_name, role, organization, patient, \
-             resource, action, outcome, client, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            vec![
-                SqlArg::Int8(s.seq),
-                SqlArg::Int8(r.time),
-                SqlArg::opt_text(r.user.as_deref()),
-                SqlArg::opt_text(r.role.as_deref()),
-                SqlArg::opt_text(r.organization.as_deref()),
-                SqlArg::opt_text(r.patient.as_deref()),
-                SqlArg::opt_text(r.resource.as_deref()),
-                SqlArg::Text(r.action.clone()),
-                SqlArg::Text(r.outcome.clone()),
-                SqlArg::opt_text(r.client.as_deref()),
-                SqlArg::opt_text(r.detail.as_deref()),
-                SqlArg::Text(s.prev_hash.clone()),
-                SqlArg::Text(s.hash.clone()),
-            ],
-        );
+        let s = s.clone();
+        store
+            .write(Box::new(move |tx| {
+                audit::insert_row(tx, s.seq, &s.record, &s.prev_hash, &s.hash)?;
+                Ok(Box::new(()))
+            }))
+            .expect("put the row back");
     };
     sql("DELETE FROM audit_log WHERE seq = ?", vec![SqlArg::Int8(3)]);
     expect_problem("middle row deleted", "record 3 missing");
