@@ -104,6 +104,12 @@ run_backend() {
   OXEHR_LOG=warn $bin import "$data/patients" $(storage_args "$backend") --journal "$work/journal" --quiet | sed 's/^/import: /'
   analyze "$backend"
   echo "store size: $(store_size "$backend")"
+  # The load tool signs in as a system administrator, as a script would.
+  # shellcheck disable=SC2046
+  echo 'bench admin password' | OXEHR_LOG=warn $bin user add bench-admin --role system-admin --password-stdin $(storage_args "$backend") >/dev/null
+  # shellcheck disable=SC2046
+  OXEHR_TOKEN=$(OXEHR_LOG=warn $bin token issue --user bench-admin --scope 'system/*.cruds' --ttl 8h $(storage_args "$backend"))
+  export OXEHR_TOKEN
   port=$((18000 + RANDOM % 1000))
   # shellcheck disable=SC2046
   OXEHR_LOG=warn $bin serve --listen 127.0.0.1:$port $(storage_args "$backend") &

@@ -92,7 +92,7 @@ pub fn searchset(base: &str, page: &SearchPage, links: Vec<Value>, rendering: &R
 pub fn history(
     base: &str,
     versions: &[StoredResource],
-    total: u64,
+    total: Option<u64>,
     links: Vec<Value>,
     rendering: &Rendering,
 ) -> Value {
@@ -124,7 +124,9 @@ pub fn history(
     let mut b = Map::new();
     b.insert("resourceType".into(), json!("Bundle"));
     b.insert("type".into(), json!("history"));
-    b.insert("total".into(), json!(total));
+    if let Some(total) = total {
+        b.insert("total".into(), json!(total));
+    }
     b.insert("link".into(), Value::Array(links));
     if !entries.is_empty() {
         b.insert("entry".into(), Value::Array(entries));

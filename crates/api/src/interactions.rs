@@ -2,9 +2,12 @@
 //! request, calls `oxehr-records` on a blocking thread and renders the answer.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use oxehr_auth::Caller;
 use serde_json::Value;
 
 use oxehr_fhir::outcome::operation_outcome;
@@ -217,13 +220,14 @@ pub async fn metadata(
 
 pub async fn read(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
-    let r = blocking(&state.records, move |rec| rec.read(&rt, &id)).await?;
+    let r = blocking(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -237,6 +241,7 @@ pub async fn read(
 
 pub async fn vread(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id, vid)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -245,12 +250,13 @@ pub async fn vread(
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let v = VersionId::parse(&vid)
         .ok_or_else(|| ApiError::bad_request("the version id must be a positive integer"))?;
-    let r = blocking(&state.records, move |rec| rec.vread(&rt, &id, v)).await?;
+    let r = blocking(&state.records, move |rec| rec.vread(&who, &rt, &id, v)).await?;
     Ok(resource_response(&r, &rendering, StatusCode::OK))
 }
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -264,7 +270,7 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let out = blocking(&state.records, move |rec| {
-        rec.create(&rt, value, cond.as_deref())
+        rec.create(&who, &rt, value, cond.as_deref())
     })
     .await?;
     let mut resp = write_response(&state, &out, &headers, &rendering);
@@ -276,6 +282,7 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -286,7 +293,7 @@ pub async fn update(
     let value = fhir_body(&headers, &body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
-        rec.update(&rt, &id, value, if_match)
+        rec.update(&who, &rt, &id, value, if_match)
     })
     .await?;
     Ok(write_response(&state, &out, &headers, &rendering))
@@ -294,6 +301,7 @@ pub async fn update(
 
 pub async fn conditional_update(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -311,7 +319,7 @@ pub async fn conditional_update(
     let value = fhir_body(&headers, &body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
-        rec.conditional_update(&rt, &query, value, if_match)
+        rec.conditional_update(&who, &rt, &query, value, if_match)
     })
     .await?;
     Ok(write_response(&state, &out, &headers, &rendering))
@@ -319,6 +327,7 @@ pub async fn conditional_update(
 
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -340,7 +349,7 @@ pub async fn patch(
     let value = parse_json(&body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
-        rec.patch(&rt, &id, value, if_match)
+        rec.patch(&who, &rt, &id, value, if_match)
     })
     .await?;
     Ok(write_response(&state, &out, &headers, &rendering))
@@ -356,15 +365,17 @@ fn delete_response(deleted: Option<StoredResource>) -> Response {
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
 ) -> ApiResult {
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
-    let deleted = blocking(&state.records, move |rec| rec.delete(&rt, &id)).await?;
+    let deleted = blocking(&state.records, move |rec| rec.delete(&who, &rt, &id)).await?;
     Ok(delete_response(deleted))
 }
 
 pub async fn conditional_delete(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
@@ -377,7 +388,7 @@ pub async fn conditional_delete(
         )
     })?;
     let deleted = blocking(&state.records, move |rec| {
-        rec.conditional_delete(&rt, &query)
+        rec.conditional_delete(&who, &rt, &query)
     })
     .await?;
     Ok(delete_response(deleted))
@@ -469,6 +480,7 @@ fn search_url(base: &str, path: &str, params: &[(String, String)], page: Option<
 
 async fn search_with(
     state: AppState,
+    who: Arc<Caller>,
     scope: Scope,
     pairs: Vec<(String, String)>,
     headers: HeaderMap,
@@ -541,7 +553,7 @@ async fn search_with(
             .unwrap_or(state.config.default_count)
             .min(state.config.max_count)
     };
-    let page = blocking(&state.records, move |rec| rec.search(&q, limit)).await?;
+    let page = blocking(&state.records, move |rec| rec.search(&who, &q, limit)).await?;
     let base = &state.config.base_url;
     let self_page = pairs
         .iter()
@@ -569,48 +581,53 @@ fn with_form(q: &Option<String>, body: &Bytes) -> Result<Vec<(String, String)>, 
 
 pub async fn search_type(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    search_with(state, Scope::Type(ty), params(&q), headers).await
+    search_with(state, who, Scope::Type(ty), params(&q), headers).await
 }
 
 /// `POST [type]/_search` with form-encoded parameters (and any in the URL).
 pub async fn search_type_post(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let pairs = with_form(&q, &body)?;
-    search_with(state, Scope::Type(ty), pairs, headers).await
+    search_with(state, who, Scope::Type(ty), pairs, headers).await
 }
 
 /// `GET [base]?_type=…` (system search).
 pub async fn search_system(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    search_with(state, Scope::System, params(&q), headers).await
+    search_with(state, who, Scope::System, params(&q), headers).await
 }
 
 /// `POST [base]/_search`.
 pub async fn search_system_post(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let pairs = with_form(&q, &body)?;
-    search_with(state, Scope::System, pairs, headers).await
+    search_with(state, who, Scope::System, pairs, headers).await
 }
 
 /// `GET [base]/Patient/[id]/[type]?…` (compartment search).
 pub async fn search_compartment(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((compartment, id, ty)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -626,11 +643,12 @@ pub async fn search_compartment(
         patient: id,
         rtype: ty,
     };
-    search_with(state, scope, params(&q), headers).await
+    search_with(state, who, scope, params(&q), headers).await
 }
 
 async fn history_with(
     state: AppState,
+    who: Arc<Caller>,
     scope: HistoryScope,
     path: String,
     q: Option<String>,
@@ -678,7 +696,7 @@ async fn history_with(
         count,
         offset,
     };
-    let page = blocking(&state.records, move |rec| rec.history(&q)).await?;
+    let page = blocking(&state.records, move |rec| rec.history(&who, &q)).await?;
     let mut link_params: Vec<(String, String)> =
         pairs.into_iter().filter(|(k, _)| k != "_before").collect();
     link_params.push(("_before".into(), at.to_string()));
@@ -693,7 +711,7 @@ async fn history_with(
     let b = bundle::history(
         &state.config.base_url,
         &page.entries,
-        page.total,
+        page.reported_total,
         links,
         &rendering,
     );
@@ -702,6 +720,7 @@ async fn history_with(
 
 pub async fn history_instance(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -709,6 +728,7 @@ pub async fn history_instance(
     let (rt, rid) = (rtype(&ty)?, rid(&id)?);
     history_with(
         state,
+        who,
         HistoryScope::Instance(rt, rid),
         format!("{ty}/{id}/_history"),
         q,
@@ -719,6 +739,7 @@ pub async fn history_instance(
 
 pub async fn history_type(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -726,6 +747,7 @@ pub async fn history_type(
     let rt = rtype(&ty)?;
     history_with(
         state,
+        who,
         HistoryScope::Type(rt),
         format!("{ty}/_history"),
         q,
@@ -736,22 +758,32 @@ pub async fn history_type(
 
 pub async fn history_system(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    history_with(state, HistoryScope::System, "_history".into(), q, headers).await
+    history_with(
+        state,
+        who,
+        HistoryScope::System,
+        "_history".into(),
+        q,
+        headers,
+    )
+    .await
 }
 
 /// `POST /` with a batch or transaction Bundle.
 pub async fn batch_or_transaction(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let value = fhir_body(&headers, &body)?;
-    let (kind, outcomes) = blocking(&state.records, move |rec| rec.bundle(value)).await?;
+    let (kind, outcomes) = blocking(&state.records, move |rec| rec.bundle(&who, value)).await?;
     let with_resources =
         prefer_return(&headers) == Return::Representation && headers.get("prefer").is_some();
     let b = bundle::bundle_response(
@@ -810,6 +842,57 @@ pub async fn validate(
     Ok(fhir_json_response(
         status,
         &operation_outcome(&issues),
+        rendering.pretty,
+    ))
+}
+
+/// `POST Patient/[id]/$break-the-glass`: a clinician or nurse opens a record they
+/// have no care relationship with, in an emergency. The body is a Parameters resource
+/// with a `reason` (valueString); the access is granted for an hour, recorded in the
+/// audit trail, and reported to the organization's administrators and in the patient's
+/// access log. The answer is an OperationOutcome saying until when.
+pub async fn break_the_glass(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    let id = rid(&id)?;
+    let value = fhir_body(&headers, &body)?;
+    let reason = value
+        .get("parameter")
+        .and_then(Value::as_array)
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("reason"))
+        })
+        .and_then(|p| p.get("valueString"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "$break-the-glass needs a Parameters body with a 'reason' (valueString)",
+            )
+        })?;
+    let until = blocking(&state.records, move |rec| {
+        rec.break_the_glass(&who, &id, &reason)
+    })
+    .await?;
+    let issue = Issue {
+        severity: Severity::Information,
+        code: IssueCode::Informational,
+        diagnostics: format!(
+            "access granted until {}; this access is recorded and reported",
+            oxehr_records::format_instant(until)
+        ),
+        expression: Vec::new(),
+    };
+    Ok(fhir_json_response(
+        StatusCode::OK,
+        &operation_outcome(&[issue]),
         rendering.pretty,
     ))
 }

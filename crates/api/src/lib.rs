@@ -17,6 +17,7 @@
 //! | internal            | 500    | exception                   |
 //! | body too large      | 413    | too-long                    |
 
+mod auth;
 mod bundle;
 mod capabilities;
 mod error;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use oxehr_records::Records;
 
+pub use auth::AuthConfig;
 pub use error::ApiError;
 pub use routes::router;
 
@@ -67,6 +69,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// The CapabilityStatement, built once when the router is made.
     pub capabilities: Arc<serde_json::Value>,
+    /// How access tokens are verified.
+    pub auth: Arc<AuthConfig>,
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes (tests bind
@@ -76,7 +80,10 @@ pub async fn run(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

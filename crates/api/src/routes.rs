@@ -27,7 +27,7 @@ use crate::{ApiConfig, AppState};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application: FHIR on `/fhir`.
-pub fn router(records: Records, config: ApiConfig) -> Router {
+pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> Router {
     let date = oxehr_records::format_instant(oxehr_records::now_micros());
     let capabilities = crate::capabilities::capability_statement(
         &config.base_url,
@@ -38,6 +38,7 @@ pub fn router(records: Records, config: ApiConfig) -> Router {
         records,
         config: Arc::new(config.clone()),
         capabilities: Arc::new(capabilities),
+        auth: Arc::new(auth),
     };
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))
@@ -67,10 +68,15 @@ pub fn router(records: Records, config: ApiConfig) -> Router {
                 .delete(i::delete),
         )
         .route("/{type}/{id}/$validate", post(i::validate))
+        .route("/Patient/{id}/$break-the-glass", post(i::break_the_glass))
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
         .route("/{compartment}/{id}/{type}", get(i::search_compartment))
         .fallback(i::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .with_state(state.clone());
     // `POST /fhir/` (trailing slash) is the base URL too.
     let base_slash = Router::new()
@@ -78,6 +84,10 @@ pub fn router(records: Records, config: ApiConfig) -> Router {
             "/fhir/",
             post(i::batch_or_transaction).fallback(i::method_not_allowed),
         )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .with_state(state);
     Router::new()
         .nest("/fhir", fhir)

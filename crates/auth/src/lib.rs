@@ -24,6 +24,7 @@
 pub mod accounts;
 pub mod error;
 pub mod password;
+pub mod policy;
 pub mod role;
 pub mod scope;
 pub mod throttle;
@@ -32,6 +33,7 @@ pub mod totp;
 
 pub use error::AuthError;
 pub use password::{check_password_policy, hash_password, needs_rehash, verify_password};
+pub use policy::Caller;
 pub use role::Role;
 pub use scope::{parse_scope, parse_scopes, Context, Perm, Permissions, ResourceScope, Scope};
 pub use throttle::{Throttle, ThrottlePolicy};

@@ -13,15 +13,20 @@ use hyper_util::rt::TokioIo;
 pub struct Target {
     pub host: String,
     pub path: String,
+    /// `Bearer <token>`, sent with every request when given.
+    pub authorization: Option<String>,
 }
 
-pub fn parse_base(base: &str) -> Result<Target> {
+/// The target of `base`, sending `token` (an access token, e.g. from `oxehr token
+/// issue`) as a bearer token.
+pub fn parse_base(base: &str, token: Option<&str>) -> Result<Target> {
     let rest = base
         .strip_prefix("http://")
         .context("--base must be an http:// URL")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let path = path.trim_end_matches('/');
     Ok(Target {
+        authorization: token.map(|t| format!("Bearer {}", t.trim())),
         host: host.to_string(),
         path: if path.is_empty() {
             String::new()
@@ -54,10 +59,26 @@ pub async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> Result<(u16
     Ok((status, body))
 }
 
+/// A request builder for `method` on `path_and_query` (starting with `/`) below the base
+/// path, with the host and the credentials.
+pub fn request(
+    t: &Target,
+    method: hyper::Method,
+    path_and_query: &str,
+) -> hyper::http::request::Builder {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("{}{}", t.path, path_and_query))
+        .header("host", &t.host);
+    if let Some(a) = &t.authorization {
+        b = b.header("authorization", a);
+    }
+    b
+}
+
 /// A GET of `path_and_query` (starting with `/`) below the base path.
 pub fn get(t: &Target, path_and_query: &str) -> Result<Request<Full<Bytes>>> {
-    Ok(Request::get(format!("{}{}", t.path, path_and_query))
-        .header("host", &t.host)
+    Ok(request(t, hyper::Method::GET, path_and_query)
         .header("accept", "application/fhir+json")
         .body(Full::new(Bytes::new()))?)
 }

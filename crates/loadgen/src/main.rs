@@ -25,7 +25,6 @@ use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use http_body_util::Full;
-use hyper::Request;
 use serde_json::{json, Value};
 
 use crate::http::{connect, get, micros_since, parse_base, percentile_ms, send, Rng, Target};
@@ -47,6 +46,9 @@ pub struct LoadArgs {
     /// FHIR base URL (http only), e.g. http://127.0.0.1:8080/fhir
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080/fhir")]
     pub base: String,
+    /// Access token sent as `Authorization: Bearer …` (`oxehr token issue`).
+    #[arg(long, global = true, env = "OXEHR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Concurrent clients (connections).
     #[arg(long, global = true, default_value_t = 32)]
     pub clients: usize,
@@ -128,7 +130,7 @@ async fn collect_ids(t: &Target, rtype: &str, limit: usize) -> Result<Vec<String
 
 /// `creates` (`reads` is `None`) or `reads` of `(type, ids)`.
 async fn creates_or_reads(load: LoadArgs, reads: Option<(String, usize)>) -> Result<()> {
-    let t = Arc::new(parse_base(&load.base)?);
+    let t = Arc::new(parse_base(&load.base, load.token.as_deref())?);
     let (rtype, ids) = match &reads {
         Some((rtype, n)) => (rtype.clone(), Arc::new(collect_ids(&t, rtype, *n).await?)),
         None => ("Patient".to_string(), Arc::new(Vec::new())),
@@ -154,8 +156,7 @@ async fn creates_or_reads(load: LoadArgs, reads: Option<(String, usize)>) -> Res
                         "gender": "unknown",
                         "birthDate": "1970-01-01"
                     });
-                    Request::post(format!("{}/Patient", t.path))
-                        .header("host", &t.host)
+                    crate::http::request(&t, hyper::Method::POST, "/Patient")
                         .header("content-type", "application/fhir+json")
                         .header("prefer", "return=minimal")
                         .body(Full::new(Bytes::from(body.to_string())))?

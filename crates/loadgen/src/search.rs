@@ -339,7 +339,7 @@ struct Outcome {
 }
 
 pub async fn run(load: LoadArgs, args: SearchArgs) -> Result<()> {
-    let t = Arc::new(parse_base(&load.base)?);
+    let t = Arc::new(parse_base(&load.base, load.token.as_deref())?);
     let mut templates = read_templates(&args.queries, &args.only)?;
     let rows = match &args.values {
         Some(p) => read_values(p)?,

@@ -220,7 +220,9 @@ fn import_file(records: &Records, path: &Path, chunk: usize) -> Result<usize> {
         v.get("type").and_then(Value::as_str),
     ) {
         (Some("Bundle"), Some("transaction")) | (Some("Bundle"), Some("batch")) => {
-            let (_, outcomes) = records.bundle(v).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, outcomes) = records
+                .bundle(&oxehr_records::Caller::server(), v)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut failed = 0;
             for o in &outcomes {
                 if let EntryOutcome::Failed(e) = o {
@@ -274,6 +276,8 @@ fn write_resources(records: &Records, resources: Vec<Value>) -> Result<usize> {
         .collect();
     let n = entries.len();
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-    records.bundle(bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
+    records
+        .bundle(&oxehr_records::Caller::server(), bundle)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(n)
 }

@@ -59,3 +59,27 @@ fn read_key(path: &Path) -> Result<SigningKey> {
     SigningKey::from_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}; remove it to generate a new key", path.display()))
 }
+
+/// `<data>/secrets/initial-admin-password`: the first administrator's password.
+pub fn initial_admin_password_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secrets").join("initial-admin-password")
+}
+
+/// Writes `password` to a new 0600 file in `<data>/secrets/` (never overwriting one).
+pub fn write_new_secret(path: &Path, password: &str) -> Result<()> {
+    let dir = path.parent().context("a secret's path has a directory")?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(format!("{password}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}

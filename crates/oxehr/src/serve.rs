@@ -43,9 +43,14 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         api.max_body_bytes = n;
     }
     let records = args.storage.open(file)?;
+    let auth = oxehr_api::AuthConfig {
+        key: crate::secrets::token_signing_key(&args.storage.data_dir(file))?,
+        issuer: crate::token::token_issuer(configured_base.as_deref()),
+    };
     if args.demo {
         crate::demo::load_if_empty(&records)?;
     }
+    first_admin(&records, &args.storage.data_dir(file))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -55,11 +60,45 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         let addr = listener.local_addr()?;
         api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
         tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), "oxehr is serving FHIR R4");
-        let router = oxehr_api::router(records, api);
+        let router = oxehr_api::router(records, api, auth);
         oxehr_api::run(listener, router, shutdown_signal()).await?;
         tracing::info!("oxehr stopped");
         Ok(())
     })
+}
+
+/// First run: when the store holds no account, creates the system administrator `admin`
+/// with a random password written to `<data>/secrets/initial-admin-password` (0600).
+/// The log says where the file is, never the password. The administrator signs in with
+/// it (enrolling an authenticator) and should change it.
+fn first_admin(records: &oxehr_records::Records, data_dir: &std::path::Path) -> Result<()> {
+    let store = records.store();
+    let any = store
+        .read()
+        .and_then(|mut tx| oxehr_store::accounts::count(tx.as_mut()))
+        .map_err(|e| anyhow::anyhow!("reading the accounts: {e}"))?
+        > 0;
+    if any {
+        return Ok(());
+    }
+    let path = crate::secrets::initial_admin_password_path(data_dir);
+    let password = oxehr_auth::token::new_token_id();
+    crate::secrets::write_new_secret(&path, &password).with_context(|| {
+        format!("the store has no account, and the first administrator's password cannot be written to {}; remove a stale file there", path.display())
+    })?;
+    oxehr_auth::accounts::add(
+        store,
+        oxehr_auth::accounts::NewAccount {
+            name: "admin".into(),
+            role: oxehr_auth::Role::SystemAdmin,
+            organization: None,
+            person: None,
+            password,
+            mfa_required: None,
+        },
+    )?;
+    tracing::info!(user = "admin", password_file = %path.display(), "created the first administrator; its password is in the file");
+    Ok(())
 }
 
 async fn shutdown_signal() {

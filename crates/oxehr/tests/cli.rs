@@ -63,8 +63,10 @@ fn sent_resources(dirs: &[&str]) -> HashMap<String, Vec<String>> {
 }
 
 /// Every current resource, via the system history of a server.
-fn stored_resources(base: &str) -> (HashMap<String, Vec<String>>, Vec<Value>) {
-    let client = reqwest::blocking::Client::new();
+fn stored_resources(
+    client: &reqwest::blocking::Client,
+    base: &str,
+) -> (HashMap<String, Vec<String>>, Vec<Value>) {
     let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
     let mut all = Vec::new();
     let mut url = format!("{base}/_history?_count=1000");
@@ -95,24 +97,102 @@ fn stored_resources(base: &str) -> (HashMap<String, Vec<String>>, Vec<Value>) {
 struct Server {
     child: Child,
     base: String,
+    /// Sends an administrator's bearer token.
+    client: reqwest::blocking::Client,
+    /// Every line the server logged so far.
+    log: Arc<Mutex<Vec<String>>>,
+    _secrets: Option<tempfile::TempDir>,
+}
+
+/// A client sending `token` as its bearer token.
+fn client_with(token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+    );
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Adds a system administrator (once per store) and prints a token for it, as an
+/// operator would: `oxehr user add` then `oxehr token issue`.
+fn admin_token(storage: &[&str]) -> String {
+    let (ok, text) = user_cmd(
+        storage,
+        &[
+            "add",
+            "cli-admin",
+            "--role",
+            "system-admin",
+            "--password-stdin",
+        ],
+        "cli admin password\n",
+    );
+    assert!(ok || text.contains("taken"), "{text}");
+    let out = oxehr()
+        .args([
+            "token",
+            "issue",
+            "--user",
+            "cli-admin",
+            "--scope",
+            "system/*.cruds",
+        ])
+        .args(storage)
+        .env("OXEHR_LOG", "warn")
+        .output()
+        .expect("token issue");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 impl Server {
+    /// Serves `storage` with an administrator added first (its token in `client`).
     fn start(storage: &[&str]) -> Server {
+        // Secrets live in the data directory, also when the records are in PostgreSQL.
+        let mut storage: Vec<String> = storage.iter().map(|s| s.to_string()).collect();
+        let mut secrets = None;
+        if !storage.iter().any(|a| a == "--data") {
+            let dir = tempfile::tempdir().expect("tempdir");
+            storage.extend([
+                "--data".to_string(),
+                dir.path().to_str().expect("path").to_string(),
+            ]);
+            secrets = Some(dir);
+        }
+        let storage: Vec<&str> = storage.iter().map(String::as_str).collect();
+        let token = admin_token(&storage);
+        let mut server = Server::serve(&storage);
+        server.client = client_with(&token);
+        server._secrets = secrets;
+        server
+    }
+
+    /// `oxehr serve ARGS` as it is, its log kept in `log`; `client` has no credentials.
+    fn serve(args: &[&str]) -> Server {
         let mut child = oxehr()
             .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-            .args(storage)
+            .args(args)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn oxehr serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
         let addr = loop {
             let line = lines
                 .next()
                 .expect("server exited before listening")
                 .expect("line");
+            log.lock().expect("log").push(line.clone());
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if let Some(a) = v["fields"]["addr"].as_str() {
                     break a.to_string();
@@ -120,10 +200,18 @@ impl Server {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("log").push(line);
+            }
+        });
         Server {
             child,
             base: format!("http://{addr}/fhir"),
+            client: reqwest::blocking::Client::new(),
+            log,
+            _secrets: None,
         }
     }
 
@@ -180,7 +268,7 @@ fn import_then_compare(storage: &[&str], data_dir: &Path) {
     );
 
     let server = Server::start(storage);
-    let (stored, all) = stored_resources(&server.base);
+    let (stored, all) = stored_resources(&server.client, &server.base);
     let mut sent = sent_resources(&dirs);
     // Conditional creates (ifNoneExist) of the v3 batch files match nothing twice here,
     // so every sent resource is stored once.
@@ -267,8 +355,8 @@ fn crash_keeps_every_acknowledged_write(storage: &[&str]) {
     let mut writers = Vec::new();
     for w in 0..16 {
         let (base, acknowledged, stop) = (base.clone(), acknowledged.clone(), stop.clone());
+        let client = server.client.clone();
         writers.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
             let deadline = Instant::now() + Duration::from_secs(20);
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -305,7 +393,7 @@ fn crash_keeps_every_acknowledged_write(storage: &[&str]) {
     );
 
     let server = Server::start(storage);
-    let client = reqwest::blocking::Client::new();
+    let client = server.client.clone();
     let mut missing = 0;
     for id in &acked {
         let status = client
@@ -432,7 +520,7 @@ fn import_takes_ndjson_and_collection_bundles() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.ndjson"));
     let data = data.to_str().expect("path").to_string();
     let server = Server::start(&["--data", &data]);
-    let client = reqwest::blocking::Client::new();
+    let client = server.client.clone();
     for r in resources.iter().chain(std::iter::once(&other)) {
         let url = format!(
             "{}/{}/{}",
@@ -773,4 +861,196 @@ fn user_accounts_from_the_command_line_on_postgres() {
         .expect("query")
         .map(|r| r.get(0))
     });
+}
+
+/// Runs `oxehr ARGS` and returns its standard output (it must succeed).
+fn run_ok(args: &[&str]) -> String {
+    let out = oxehr()
+        .args(args)
+        .env("OXEHR_LOG", "warn")
+        .output()
+        .expect("run oxehr");
+    assert!(out.status.success(), "oxehr {args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `GET base/path` with `token` (if any): (status, body).
+fn get_with(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let client = match token {
+        Some(t) => client_with(t),
+        None => reqwest::blocking::Client::new(),
+    };
+    let resp = client.get(format!("{base}/{path}")).send().expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// First run on an empty store: the administrator `admin` is created with a random
+/// password in a 0600 file, which signs in (its hash verifies it); nothing secret is
+/// logged; every FHIR request needs a token.
+#[test]
+fn first_run_creates_the_administrator() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    let server = Server::serve(&["--data", &data]);
+    let file = dir.path().join("secrets/initial-admin-password");
+    let password = std::fs::read_to_string(&file).expect("password file");
+    let password = password.trim();
+    assert!(password.len() >= 24, "a long random password");
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
+    let db = dir.path().join("oxehr.sqlite");
+    let hash: String = rusqlite::Connection::open(&db)
+        .expect("open")
+        .query_row(
+            "SELECT password_hash FROM account WHERE name = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("admin row");
+    assert!(oxehr_auth::verify_password(password, &hash));
+    assert!(run_ok(&["user", "list", "--data", &data]).contains("admin"));
+
+    assert_eq!(get_with(&server.base, "Patient", None).0, 401);
+    assert_eq!(get_with(&server.base, "metadata", None).0, 200);
+    let token = run_ok(&[
+        "token",
+        "issue",
+        "--user",
+        "admin",
+        "--scope",
+        "system/*.cruds",
+        "--data",
+        &data,
+    ]);
+    let token = token.trim();
+    let (status, body) = get_with(&server.base, "Patient", Some(token));
+    assert_eq!(
+        (status, body["resourceType"].as_str()),
+        (200, Some("Bundle"))
+    );
+    // A restart does not create another administrator or touch the file.
+    drop(server);
+    let server = Server::serve(&["--data", &data]);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("file").trim(),
+        password
+    );
+    assert_eq!(get_with(&server.base, "Patient", Some(token)).0, 200);
+    let key = std::fs::read(dir.path().join("secrets/token-signing-key")).expect("key");
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let log = server.log.lock().expect("log").join("\n");
+    for secret in [
+        password,
+        token,
+        key_hex.as_str(),
+        hash.as_str(),
+        "$argon2id",
+    ] {
+        assert!(!log.contains(secret), "the log holds a secret");
+    }
+}
+
+/// `serve --demo` creates one demo account per role; each sees what its role and the
+/// demo's care relationships allow (expected counts computed from the demo bundles).
+#[test]
+fn demo_has_an_account_per_role() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    let server = Server::serve(&["--demo", "--data", &data]);
+    let list = run_ok(&["user", "list", "--data", &data]);
+    for role in [
+        "patient",
+        "clinician",
+        "nurse",
+        "front-desk",
+        "org-admin",
+        "system-admin",
+    ] {
+        assert!(list.contains(&format!("demo-{role}")), "{list}");
+    }
+    assert!(
+        !dir.path().join("secrets/initial-admin-password").exists(),
+        "the demo has its admin"
+    );
+
+    // From the bundles: the patients, and those whose encounters the first bundle's
+    // organization provided (by its identifier, as Synthea's references resolve).
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    let mut names: Vec<PathBuf> = [
+        "Clemente_Kreiger",
+        "Ned_Hintz",
+        "Luigi_Wiegand",
+        "Antonio_Castellanos",
+        "Stephen_McLaughlin",
+    ]
+    .iter()
+    .map(|n| {
+        std::fs::read_dir(&demo)
+            .expect("demo dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(n))
+            })
+            .expect("bundle")
+    })
+    .collect();
+    let bundles: Vec<Value> = names
+        .drain(..)
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json"))
+        .collect();
+    let org_ids = |b: &Value| -> Vec<String> {
+        let entries = b["entry"].as_array().cloned().unwrap_or_default();
+        let by_url = |url: &str| {
+            entries
+                .iter()
+                .find(|e| e["fullUrl"] == url)
+                .map(|e| e["resource"].clone())
+        };
+        entries
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "Encounter")
+            .filter_map(|e| e["resource"]["serviceProvider"]["reference"].as_str())
+            .filter_map(by_url)
+            .filter_map(|o| o["identifier"][0]["value"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let first_org = bundles[0]["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Organization")
+        .and_then(|e| e["resource"]["identifier"][0]["value"].as_str())
+        .expect("org identifier")
+        .to_string();
+    let related = bundles
+        .iter()
+        .filter(|b| org_ids(b).contains(&first_org))
+        .count() as u64;
+    let patients = bundles.len() as u64;
+    assert!(
+        related >= 1 && related < patients,
+        "{related} of {patients}"
+    );
+
+    let count = |user: &str, scope: &str| {
+        let token = run_ok(&[
+            "token", "issue", "--user", user, "--scope", scope, "--data", &data,
+        ]);
+        let (status, body) = get_with(&server.base, "Patient?_summary=count", Some(token.trim()));
+        (status, body["total"].as_u64())
+    };
+    assert_eq!(
+        count("demo-system-admin", "system/*.rs"),
+        (200, Some(patients))
+    );
+    assert_eq!(count("demo-clinician", "user/*.rs"), (200, Some(related)));
+    assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
+    assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
+    assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
 }

@@ -34,6 +34,9 @@ pub enum RecordsError {
     /// `If-Match` named another version, or a conditional interaction matched several.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
+    /// The caller may not do this (its role, its token's scopes, or whose record it is).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not supported: {0}")]
     Unsupported(String),
     #[error("busy: {0}")]
@@ -69,6 +72,7 @@ impl RecordsError {
             RecordsError::Gone(_) => Category::Gone,
             RecordsError::Conflict(_) => Category::Conflict,
             RecordsError::PreconditionFailed(_) => Category::PreconditionFailed,
+            RecordsError::Forbidden(_) => Category::Forbidden,
             RecordsError::Unsupported(_) => Category::Unsupported,
             RecordsError::Busy(_) => Category::Busy,
             RecordsError::Internal(_) => Category::Internal,
@@ -83,6 +87,7 @@ impl RecordsError {
             RecordsError::Gone(_) => IssueCode::Deleted,
             RecordsError::Conflict(_) => IssueCode::Conflict,
             RecordsError::PreconditionFailed(_) => IssueCode::Processing,
+            RecordsError::Forbidden(_) => IssueCode::Forbidden,
             RecordsError::Unsupported(_) => IssueCode::NotSupported,
             RecordsError::Busy(_) => IssueCode::Timeout,
             RecordsError::Internal(_) => IssueCode::Exception,

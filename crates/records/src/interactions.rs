@@ -6,6 +6,10 @@ use serde_json::Value;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
 use oxehr_store::{HistoryQuery, HistoryScope, Method, StoredResource};
 
+use oxehr_auth::scope::Perm;
+use oxehr_auth::Caller;
+
+use crate::policy;
 use crate::prepare::{new_id, Incoming};
 use crate::query;
 use crate::{time_fmt, Guard, Records, RecordsError};
@@ -23,7 +27,10 @@ pub struct WriteOutcome {
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     pub entries: Vec<StoredResource>,
+    /// Every version in the scope (for paging links).
     pub total: u64,
+    /// The total to show the caller (`None` when the caller may not see every record).
+    pub reported_total: Option<u64>,
 }
 
 impl Records {
@@ -31,6 +38,7 @@ impl Records {
     /// part, `identifier=a|b`). The body's `id` is ignored, as the spec says.
     pub fn create(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         body: Value,
         if_none_exist: Option<&str>,
@@ -53,14 +61,16 @@ impl Records {
                         ids: vec![],
                     }),
                     1 => {
+                        let resource = matches
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| RecordsError::Internal("match vanished".into()))?;
+                        self.check_read(who, &resource)?;
                         return Ok(WriteOutcome {
-                            resource: matches
-                                .into_iter()
-                                .next()
-                                .ok_or_else(|| RecordsError::Internal("match vanished".into()))?,
+                            resource,
                             created: false,
                             existing: true,
-                        })
+                        });
                     }
                     _ => return Err(multiple_matches()),
                 }
@@ -74,7 +84,7 @@ impl Records {
                 time_fmt::now_micros(),
             )?;
             let resource = v.resource.clone();
-            self.commit(guards, vec![v])?;
+            self.commit(who, guards, vec![v])?;
             Ok(WriteOutcome {
                 resource,
                 created: true,
@@ -87,6 +97,7 @@ impl Records {
     /// `if_match` is the version an `If-Match` header names.
     pub fn update(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         id: &ResourceId,
         body: Value,
@@ -111,12 +122,13 @@ impl Records {
             }
         }
         self.with_retries(|| {
-            self.update_once(incoming.clone(), id, if_match, Method::Update, vec![])
+            self.update_once(who, incoming.clone(), id, if_match, Method::Update, vec![])
         })
     }
 
     fn update_once(
         &self,
+        who: &Caller,
         incoming: Incoming,
         id: &ResourceId,
         if_match: Option<VersionId>,
@@ -137,7 +149,7 @@ impl Records {
         };
         let v = self.prepare(incoming, id, version, method, time_fmt::now_micros())?;
         let resource = v.resource.clone();
-        self.commit(guards, vec![v])?;
+        self.commit(who, guards, vec![v])?;
         Ok(WriteOutcome {
             resource,
             created,
@@ -149,6 +161,7 @@ impl Records {
     /// updates it, several are a precondition failure.
     pub fn conditional_update(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         query_string: &str,
         body: Value,
@@ -178,13 +191,21 @@ impl Records {
                 query: cond.clone(),
                 ids,
             };
-            self.update_once(incoming.clone(), &id, if_match, Method::Update, vec![guard])
+            self.update_once(
+                who,
+                incoming.clone(),
+                &id,
+                if_match,
+                Method::Update,
+                vec![guard],
+            )
         })
     }
 
     /// JSON Patch (RFC 6902) of the current version.
     pub fn patch(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         id: &ResourceId,
         patch: Value,
@@ -197,7 +218,7 @@ impl Records {
             )
         })?;
         self.with_retries(|| {
-            let current = self.read(rtype, id)?;
+            let current = self.current(rtype, id)?;
             check_if_match(if_match, Some(&current))?;
             let mut doc = parse_body(&current)?;
             json_patch::patch(&mut doc, &patch).map_err(|e| {
@@ -224,7 +245,7 @@ impl Records {
                 time_fmt::now_micros(),
             )?;
             let resource = v.resource.clone();
-            self.commit(vec![], vec![v])?;
+            self.commit(who, vec![], vec![v])?;
             Ok(WriteOutcome {
                 resource,
                 created: false,
@@ -237,14 +258,16 @@ impl Records {
     /// deleted succeeds and changes nothing (`None`).
     pub fn delete(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<Option<StoredResource>, RecordsError> {
-        self.with_retries(|| self.delete_once(rtype, id, vec![]))
+        self.with_retries(|| self.delete_once(who, rtype, id, vec![]))
     }
 
     fn delete_once(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         id: &ResourceId,
         guards: Vec<Guard>,
@@ -255,16 +278,21 @@ impl Records {
                 let v =
                     Records::prepare_delete(rtype, id, c.version.next(), time_fmt::now_micros());
                 let resource = v.resource.clone();
-                self.commit(guards, vec![v])?;
+                self.commit(who, guards, vec![v])?;
                 Ok(Some(resource))
             }
-            _ => Ok(None),
+            // Nothing to delete; still only for a caller who may delete this type.
+            _ => {
+                policy::check_type(who, rtype.as_str(), Perm::Delete)?;
+                Ok(None)
+            }
         }
     }
 
     /// Conditional delete of the one resource the query matches (several: 412).
     pub fn conditional_delete(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         query_string: &str,
     ) -> Result<Option<StoredResource>, RecordsError> {
@@ -272,13 +300,16 @@ impl Records {
         self.with_retries(|| {
             let matches = self.find(&cond, 2)?;
             match matches.as_slice() {
-                [] => Ok(None),
+                [] => {
+                    policy::check_type(who, rtype.as_str(), Perm::Delete)?;
+                    Ok(None)
+                }
                 [one] => {
                     let guard = Guard {
                         query: cond.clone(),
                         ids: vec![one.id.clone()],
                     };
-                    self.delete_once(rtype, &one.id, vec![guard])
+                    self.delete_once(who, rtype, &one.id, vec![guard])
                 }
                 _ => Err(multiple_matches()),
             }
@@ -287,6 +318,30 @@ impl Records {
 
     /// `read`: the current version; `Gone` when it is deleted.
     pub fn read(
+        &self,
+        who: &Caller,
+        rtype: &ResourceType,
+        id: &ResourceId,
+    ) -> Result<StoredResource, RecordsError> {
+        policy::check_type(who, rtype.as_str(), Perm::Read)?;
+        let mut reader = self.reader()?;
+        let access = self.access(who, &mut *reader)?;
+        match reader.current(rtype, id)? {
+            None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
+            Some(r) => {
+                self.check_visible(&access, &mut *reader, &r)?;
+                if r.is_deleted() {
+                    Err(RecordsError::Gone(format!("{rtype}/{id}")))
+                } else {
+                    Ok(r)
+                }
+            }
+        }
+    }
+
+    /// The current version, not deleted, without the policy (for the write paths, whose
+    /// commit applies it).
+    fn current(
         &self,
         rtype: &ResourceType,
         id: &ResourceId,
@@ -298,35 +353,80 @@ impl Records {
         }
     }
 
+    /// 403 unless `who` may read `r`.
+    pub(crate) fn check_read(&self, who: &Caller, r: &StoredResource) -> Result<(), RecordsError> {
+        policy::check_type(who, r.rtype.as_str(), Perm::Read)?;
+        let mut reader = self.reader()?;
+        let access = self.access(who, &mut *reader)?;
+        self.check_visible(&access, &mut *reader, r)
+    }
+
     /// `vread`: one version; `Gone` when that version is a delete.
     pub fn vread(
         &self,
+        who: &Caller,
         rtype: &ResourceType,
         id: &ResourceId,
         version: VersionId,
     ) -> Result<StoredResource, RecordsError> {
-        match self.store.read_version(rtype, id, version)? {
+        policy::check_type(who, rtype.as_str(), Perm::Read)?;
+        let mut reader = self.reader()?;
+        let access = self.access(who, &mut *reader)?;
+        match reader.version(rtype, id, version)? {
             None => Err(RecordsError::NotFound(format!(
                 "{rtype}/{id}/_history/{version}"
             ))),
-            Some(r) if r.is_deleted() => Err(RecordsError::Gone(format!(
-                "{rtype}/{id}/_history/{version}"
-            ))),
-            Some(r) => Ok(r),
+            Some(r) => {
+                self.check_visible(&access, &mut *reader, &r)?;
+                if r.is_deleted() {
+                    Err(RecordsError::Gone(format!(
+                        "{rtype}/{id}/_history/{version}"
+                    )))
+                } else {
+                    Ok(r)
+                }
+            }
         }
     }
 
     /// `history` of an instance, a type or the whole system, newest first.
-    pub fn history(&self, q: &HistoryQuery) -> Result<HistoryPage, RecordsError> {
+    ///
+    /// A caller who may not see every record gets only the versions they may see, and
+    /// no total at the type and system levels (it would count the others).
+    pub fn history(&self, who: &Caller, q: &HistoryQuery) -> Result<HistoryPage, RecordsError> {
         let mut reader = self.reader()?;
-        if let HistoryScope::Instance(rtype, id) = &q.scope {
-            if reader.current(rtype, id)?.is_none() {
-                return Err(RecordsError::NotFound(format!("{rtype}/{id}")));
+        let access = self.access(who, &mut *reader)?;
+        match &q.scope {
+            HistoryScope::Instance(rtype, id) => {
+                policy::check_type(who, rtype.as_str(), Perm::Read)?;
+                match reader.current(rtype, id)? {
+                    None => return Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
+                    Some(c) => self.check_visible(&access, &mut *reader, &c)?,
+                }
             }
+            HistoryScope::Type(rtype) => policy::check_type(who, rtype.as_str(), Perm::Read)?,
+            HistoryScope::System => policy::check_all_types(who, Perm::Read)?,
         }
-        let entries = reader.history(q)?;
+        let mut entries = reader.history(q)?;
         let total = reader.history_count(q)?;
-        Ok(HistoryPage { entries, total })
+        let mut reported = Some(total);
+        if !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..)) {
+            reported = None;
+            let mut kept = Vec::with_capacity(entries.len());
+            for e in entries {
+                let allowed = who.allows(e.rtype.as_str(), Perm::Read)
+                    && self.check_visible(&access, &mut *reader, &e).is_ok();
+                if allowed {
+                    kept.push(e);
+                }
+            }
+            entries = kept;
+        }
+        Ok(HistoryPage {
+            entries,
+            total,
+            reported_total: reported,
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod error;
 mod interactions;
+mod policy;
 mod prepare;
 pub mod query;
 mod search;
@@ -20,6 +21,7 @@ mod transaction;
 
 use std::sync::Arc;
 
+pub use oxehr_auth::Caller;
 use oxehr_fhir::ResourceId;
 use oxehr_search::query::Query;
 use oxehr_store::{JobOutput, Store, StoreError, Tx};
@@ -104,16 +106,23 @@ impl Records {
     }
 
     /// Commits prepared versions in one transaction after checking the guards.
+    ///
+    /// The access policy is applied inside the job, against what the transaction sees:
+    /// the caller's rights on each type, the record each version leaves and changes.
     pub(crate) fn commit(
         &self,
+        who: &Caller,
         guards: Vec<Guard>,
         versions: Vec<oxehr_store::NewVersion>,
     ) -> Result<(), RecordsError> {
+        let who = who.clone();
         let job = Box::new(move |tx: &mut dyn Tx| -> Result<JobOutput, StoreError> {
+            policy::check_writes(&who, tx, &versions)?;
             for g in &guards {
                 tx.lock(&guard_key(&g.query))?;
                 let found: Vec<ResourceId> = oxehr_store::search::page(
                     tx,
+                    &oxehr_store::access::Access::All,
                     &g.query,
                     &oxehr_store::search::Position::First,
                     g.ids.len() + 1,

@@ -12,8 +12,11 @@ use std::collections::HashSet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use oxehr_auth::scope::Perm;
+use oxehr_auth::Caller;
 use oxehr_fhir::IssueCode;
 use oxehr_search::query::{Include, Query, Total};
+use oxehr_store::access::Access;
 use oxehr_store::search::{self as engine, Hit, Position, SqlValue};
 use oxehr_store::{ReadTx, StoredResource};
 use serde_json::Value;
@@ -96,25 +99,37 @@ pub fn decode_position(token: &str, n_keys: usize) -> Result<Position, RecordsEr
 
 impl Records {
     /// One page of `q`: at most `limit` matches (0: only the total).
-    pub fn search(&self, q: &Query, limit: usize) -> Result<SearchPage, RecordsError> {
+    ///
+    /// Only what `who` may see: the caller's rights on every type the query reads, and
+    /// its [`Access`] on every resource the statement reads (matches, total, chain
+    /// targets, `_has` sources, includes).
+    pub fn search(
+        &self,
+        who: &Caller,
+        q: &Query,
+        limit: usize,
+    ) -> Result<SearchPage, RecordsError> {
+        crate::policy::check_query(who, q)?;
         let position = match &q.page {
             Some(t) => decode_position(t, q.sort.len())?,
             None => Position::First,
         };
         let mut reader = self.reader()?;
         let tx: &mut dyn ReadTx = &mut *reader;
+        let access = self.access(who, tx)?;
+        let access = &access;
         let want_total = q.total != Total::None;
         let (mut hits, mut next, mut previous, mut total) = (Vec::new(), None, None, None);
         if limit == 0 {
             if want_total {
-                total = Some(engine::count(tx, q)?);
+                total = Some(engine::count(tx, access, q)?);
             }
         } else {
             if want_total {
-                let (h, n) = engine::page_and_total(tx, q, &position, limit + 1)?;
+                let (h, n) = engine::page_and_total(tx, access, q, &position, limit + 1)?;
                 (hits, total) = (h, Some(n));
             } else {
-                hits = engine::page(tx, q, &position, limit + 1)?;
+                hits = engine::page(tx, access, q, &position, limit + 1)?;
             }
             let more = hits.len() > limit;
             match position {
@@ -138,7 +153,7 @@ impl Records {
                 }
             }
         }
-        let (included, includes_truncated) = includes(tx, q, &hits)?;
+        let (included, includes_truncated) = includes(tx, who, access, q, &hits)?;
         Ok(SearchPage {
             matches: hits.into_iter().map(|h| h.resource).collect(),
             included,
@@ -157,16 +172,20 @@ impl Records {
         limit: usize,
     ) -> Result<Vec<StoredResource>, RecordsError> {
         let mut reader = self.reader()?;
-        Ok(engine::page(&mut *reader, q, &Position::First, limit)?
-            .into_iter()
-            .map(|h| h.resource)
-            .collect())
+        Ok(
+            engine::page(&mut *reader, &Access::All, q, &Position::First, limit)?
+                .into_iter()
+                .map(|h| h.resource)
+                .collect(),
+        )
     }
 }
 
 /// The resources `_include` and `_revinclude` add to a page, iterating where asked.
 fn includes(
     tx: &mut dyn ReadTx,
+    who: &Caller,
+    access: &Access,
     q: &Query,
     hits: &[Hit],
 ) -> Result<(Vec<StoredResource>, bool), RecordsError> {
@@ -189,6 +208,7 @@ fn includes(
                 .collect();
             found.extend(engine::included(
                 tx,
+                access,
                 &rids,
                 &inc.params,
                 inc.target_type.as_deref(),
@@ -204,10 +224,14 @@ fn includes(
                 })
                 .map(|(_, r)| (r.rtype.as_str().to_string(), r.id.as_str().to_string()))
                 .collect();
-            found.extend(engine::revincluded(tx, &targets, &inc.params)?);
+            found.extend(engine::revincluded(tx, access, &targets, &inc.params)?);
         }
         frontier.clear();
         for (rid, r) in found {
+            // A type the caller may not read is left out (as if not referenced).
+            if !who.allows(r.rtype.as_str(), Perm::Read) {
+                continue;
+            }
             if seen.insert(rid) {
                 if out.len() >= MAX_INCLUDED {
                     return Ok((out, true));

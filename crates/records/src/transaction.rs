@@ -14,6 +14,8 @@ use serde_json::Value;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
 use oxehr_store::{Method, NewVersion, StoredResource};
 
+use oxehr_auth::Caller;
+
 use crate::prepare::{new_id, Incoming};
 use crate::query;
 use crate::search::SearchPage;
@@ -73,7 +75,11 @@ struct Entry {
 
 impl Records {
     /// Processes a `batch` or `transaction` Bundle.
-    pub fn bundle(&self, bundle: Value) -> Result<(BundleKind, Vec<EntryOutcome>), RecordsError> {
+    pub fn bundle(
+        &self,
+        who: &Caller,
+        bundle: Value,
+    ) -> Result<(BundleKind, Vec<EntryOutcome>), RecordsError> {
         let Value::Object(mut b) = bundle else {
             return Err(RecordsError::invalid(
                 IssueCode::Structure,
@@ -126,16 +132,16 @@ impl Records {
                     .enumerate()
                     .map(|(i, e)| parse_entry(i, e))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((kind, self.transaction(entries)?))
+                Ok((kind, self.transaction(who, entries)?))
             }
-            BundleKind::Batch => Ok((kind, self.batch(raw_entries))),
+            BundleKind::Batch => Ok((kind, self.batch(who, raw_entries))),
         }
     }
 
     /// A batch's entries have no interdependencies (the spec forbids them), so they are
     /// processed concurrently: each is its own transaction, and the store's group commit
     /// makes one durable commit of the ones that arrive together instead of one each.
-    fn batch(&self, raw_entries: Vec<Value>) -> Vec<EntryOutcome> {
+    fn batch(&self, who: &Caller, raw_entries: Vec<Value>) -> Vec<EntryOutcome> {
         let n = raw_entries.len();
         let slots: Vec<std::sync::Mutex<Option<Value>>> = raw_entries
             .into_iter()
@@ -154,9 +160,9 @@ impl Records {
                     }
                     let raw = slots[i].lock().ok().and_then(|mut s| s.take());
                     let outcome = match raw.map(|e| parse_entry(i, e)) {
-                        Some(Ok(entry)) => {
-                            self.batch_entry(entry).unwrap_or_else(EntryOutcome::Failed)
-                        }
+                        Some(Ok(entry)) => self
+                            .batch_entry(who, entry)
+                            .unwrap_or_else(EntryOutcome::Failed),
                         Some(Err(err)) => EntryOutcome::Failed(err),
                         None => {
                             EntryOutcome::Failed(RecordsError::Internal("entry taken twice".into()))
@@ -178,7 +184,7 @@ impl Records {
             .collect()
     }
 
-    fn batch_entry(&self, entry: Entry) -> Result<EntryOutcome, RecordsError> {
+    fn batch_entry(&self, who: &Caller, entry: Entry) -> Result<EntryOutcome, RecordsError> {
         let mut resource = entry.resource.clone();
         if let Some(r) = resource.as_mut() {
             let mut cache = HashMap::new();
@@ -187,7 +193,7 @@ impl Records {
         match (entry.verb, entry.target) {
             (Verb::Post, Target::Type(rt, None)) => {
                 let body = resource.ok_or_else(|| missing_resource(entry.index))?;
-                let out = self.create(&rt, body, entry.if_none_exist.as_deref())?;
+                let out = self.create(who, &rt, body, entry.if_none_exist.as_deref())?;
                 Ok(if out.existing {
                     EntryOutcome::Existing(out.resource)
                 } else {
@@ -196,7 +202,7 @@ impl Records {
             }
             (Verb::Put, Target::Instance(rt, id)) => {
                 let body = resource.ok_or_else(|| missing_resource(entry.index))?;
-                let out = self.update(&rt, &id, body, entry.if_match)?;
+                let out = self.update(who, &rt, &id, body, entry.if_match)?;
                 Ok(if out.created {
                     EntryOutcome::Created(out.resource)
                 } else {
@@ -205,7 +211,7 @@ impl Records {
             }
             (Verb::Put, Target::Type(rt, Some(q))) => {
                 let body = resource.ok_or_else(|| missing_resource(entry.index))?;
-                let out = self.conditional_update(&rt, &q, body, entry.if_match)?;
+                let out = self.conditional_update(who, &rt, &q, body, entry.if_match)?;
                 Ok(if out.created {
                     EntryOutcome::Created(out.resource)
                 } else {
@@ -213,12 +219,12 @@ impl Records {
                 })
             }
             (Verb::Delete, Target::Instance(rt, id)) => {
-                Ok(EntryOutcome::Deleted(self.delete(&rt, &id)?))
+                Ok(EntryOutcome::Deleted(self.delete(who, &rt, &id)?))
             }
-            (Verb::Delete, Target::Type(rt, Some(q))) => {
-                Ok(EntryOutcome::Deleted(self.conditional_delete(&rt, &q)?))
-            }
-            (Verb::Get, target) => self.get_entry(target),
+            (Verb::Delete, Target::Type(rt, Some(q))) => Ok(EntryOutcome::Deleted(
+                self.conditional_delete(who, &rt, &q)?,
+            )),
+            (Verb::Get, target) => self.get_entry(who, target),
             _ => Err(RecordsError::Unsupported(format!(
                 "entry {}: this method and URL combination",
                 entry.index
@@ -226,30 +232,34 @@ impl Records {
         }
     }
 
-    fn get_entry(&self, target: Target) -> Result<EntryOutcome, RecordsError> {
+    fn get_entry(&self, who: &Caller, target: Target) -> Result<EntryOutcome, RecordsError> {
         match target {
-            Target::Instance(rt, id) => Ok(EntryOutcome::Read(self.read(&rt, &id)?)),
-            Target::Version(rt, id, v) => Ok(EntryOutcome::Read(self.vread(&rt, &id, v)?)),
+            Target::Instance(rt, id) => Ok(EntryOutcome::Read(self.read(who, &rt, &id)?)),
+            Target::Version(rt, id, v) => Ok(EntryOutcome::Read(self.vread(who, &rt, &id, v)?)),
             Target::Type(rt, q) => {
                 let pairs = query::decode_pairs(q.as_deref().unwrap_or(""));
                 let q = query::parse(&[rt.as_str().to_string()], &pairs, false, None)?;
                 let limit = q.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
-                Ok(EntryOutcome::Searched(self.search(&q, limit)?))
+                Ok(EntryOutcome::Searched(self.search(who, &q, limit)?))
             }
         }
     }
 
-    fn transaction(&self, entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, RecordsError> {
+    fn transaction(
+        &self,
+        who: &Caller,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<EntryOutcome>, RecordsError> {
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].verb, i));
-        let mut outcomes = self.with_retries(|| self.transaction_once(&entries, &order))?;
+        let mut outcomes = self.with_retries(|| self.transaction_once(who, &entries, &order))?;
         // Reads run last and see the transaction's writes. The writes are committed by
         // now, so a read that fails (an unknown id, say) is reported in its own entry
         // rather than failing a transaction that can no longer be undone.
         for &i in &order {
             if entries[i].verb == Verb::Get {
                 let outcome = self
-                    .get_entry(entries[i].target.clone())
+                    .get_entry(who, entries[i].target.clone())
                     .unwrap_or_else(EntryOutcome::Failed);
                 outcomes[i] = Some(outcome);
             }
@@ -262,6 +272,7 @@ impl Records {
 
     fn transaction_once(
         &self,
+        who: &Caller,
         entries: &[Entry],
         order: &[usize],
     ) -> Result<Vec<Option<EntryOutcome>>, RecordsError> {
@@ -289,6 +300,8 @@ impl Records {
                                 let existing = found.into_iter().next().ok_or_else(|| {
                                     RecordsError::Internal("match vanished".into())
                                 })?;
+                                self.check_read(who, &existing)
+                                    .map_err(|err| at_entry(i, err))?;
                                 if let Some(fu) = &e.full_url {
                                     ids.insert(fu.clone(), format!("{rt}/{}", existing.id));
                                 }
@@ -423,7 +436,7 @@ impl Records {
         }
         drop(reader);
         let stored: Vec<StoredResource> = versions.iter().map(|v| v.resource.clone()).collect();
-        self.commit(guards, versions)?;
+        self.commit(who, guards, versions)?;
         for ((i, created), r) in results.into_iter().zip(stored) {
             outcomes[i] = Some(match (entries[i].verb, created) {
                 (Verb::Delete, _) => EntryOutcome::Deleted(Some(r)),

@@ -176,9 +176,55 @@ impl Registry {
                     });
             }
         }
+        for (code, kind, expression, targets) in OXEHR_PARAMS {
+            match Expr::parse(expression) {
+                Ok(e) => by_type
+                    .entry("Consent".into())
+                    .or_default()
+                    .push(SearchParam {
+                        code: (*code).to_string(),
+                        key: ParamKey::of("Consent", code),
+                        kind: *kind,
+                        targets: targets.iter().map(|t| (*t).to_string()).collect(),
+                        url: format!("{OXEHR_PARAM_URL}{code}"),
+                        modifiers: Vec::new(),
+                        expression: Some(e),
+                        components: Vec::new(),
+                        code_system: None,
+                    }),
+                Err(e) => rejected.push((format!("{OXEHR_PARAM_URL}{code}"), e.to_string())),
+            }
+        }
         Registry { by_type, rejected }
     }
 }
+
+/// The URL prefix of oxehr's own search parameters.
+pub const OXEHR_PARAM_URL: &str = "urn:oxehr:SearchParameter:";
+
+/// oxehr's own search parameters, on Consent: the actors a patient's Consent permits or
+/// denies, at the top provision or one level down (R4 `Consent.provision.type`), which
+/// the access policy reads through the index. (code, type, expression, targets)
+const OXEHR_PARAMS: &[(&str, ParamKind, &str, &[&str])] = &[
+    (
+        "oxehr-permit-actor",
+        ParamKind::Reference,
+        "Consent.provision.where(type = 'permit').actor.reference | Consent.provision.provision.where(type = 'permit').actor.reference",
+        &["Organization", "Practitioner", "PractitionerRole", "CareTeam"],
+    ),
+    (
+        "oxehr-deny-actor",
+        ParamKind::Reference,
+        "Consent.provision.where(type = 'deny').actor.reference | Consent.provision.provision.where(type = 'deny').actor.reference",
+        &["Organization", "Practitioner", "PractitionerRole", "CareTeam"],
+    ),
+    (
+        "oxehr-deny-label",
+        ParamKind::Token,
+        "Consent.provision.where(type = 'deny' and actor.empty()).securityLabel | Consent.provision.provision.where(type = 'deny' and actor.empty()).securityLabel",
+        &[],
+    ),
+];
 
 fn compile_components(
     def: &oxehr_fhir::definitions::SearchParamDef,
@@ -308,8 +354,44 @@ mod tests {
             .values()
             .flatten()
             .map(|p| p.url.as_str())
+            .filter(|u| !u.starts_with(OXEHR_PARAM_URL))
             .collect();
         assert_eq!(urls.len(), 1375);
+    }
+
+    #[test]
+    fn consent_provisions_are_indexed_by_kind() {
+        // A permit at the top with a nested deny of one organization, as a patient who
+        // shares with everyone but one would write it.
+        let consent = serde_json::json!({
+            "resourceType": "Consent",
+            "provision": {
+                "type": "permit",
+                "actor": [{"reference": {"reference": "Organization/a"}}],
+                "provision": [
+                    {"type": "deny", "actor": [{"reference": {"reference": "Organization/b"}}]},
+                    {"type": "deny", "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
+                ]
+            }
+        });
+        let targets = |code: &str| {
+            let mut out = Vec::new();
+            let p = Registry::r4().param("Consent", code).expect(code);
+            crate::extract::param_values(p, &consent, &mut out).expect("values");
+            out
+        };
+        let refs = |code: &str| -> Vec<String> {
+            targets(code)
+                .into_iter()
+                .filter_map(|v| match v {
+                    crate::IndexValue::Reference { target_id, .. } => target_id,
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(refs("oxehr-permit-actor"), ["a"]);
+        assert_eq!(refs("oxehr-deny-actor"), ["b"]);
+        assert_eq!(targets("oxehr-deny-label").len(), 1);
     }
 
     #[test]

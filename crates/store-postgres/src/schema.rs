@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, V2),
     (3, oxehr_store::accounts::SCHEMA),
     (4, oxehr_store::audit::SCHEMA),
+    (5, oxehr_store::access::SCHEMA),
 ];
 
 /// Advisory lock key held while migrating ("oxehr-migrate").

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, V2),
     (3, oxehr_store::accounts::SCHEMA),
     (4, oxehr_store::audit::SCHEMA),
+    (5, oxehr_store::access::SCHEMA),
 ];
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.

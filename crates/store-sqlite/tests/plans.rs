@@ -86,9 +86,19 @@ fn common_searches_use_the_indexes() {
         for (what, sql) in [
             (
                 "page",
-                page_sql(Dialect::Sqlite, &parsed, &Position::First, 10, true),
+                page_sql(
+                    Dialect::Sqlite,
+                    &oxehr_store::access::Access::All,
+                    &parsed,
+                    &Position::First,
+                    10,
+                    true,
+                ),
             ),
-            ("count", count_sql(Dialect::Sqlite, &parsed)),
+            (
+                "count",
+                count_sql(Dialect::Sqlite, &oxehr_store::access::Access::All, &parsed),
+            ),
         ] {
             let steps = plan(&conn, &sql);
             let text = steps.join("\n");

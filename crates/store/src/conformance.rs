@@ -276,12 +276,18 @@ pub fn reads_inside_a_job_see_its_own_writes(store: &dyn Store) {
                 "name",
                 vec![search::Match::StringPrefix("ad".into())],
             )]);
-            let found =
-                crate::search::page(tx, &search, &crate::search::Position::First, 10)?.len();
+            let found = crate::search::page(
+                tx,
+                &crate::access::Access::All,
+                &search,
+                &crate::search::Position::First,
+                10,
+            )?
+            .len();
             tx.put(&version("Patient", "p1", 2, 20, Vec::new()))?;
             let seen2 = tx.current(&rt("Patient"), &id("p1"))?.map(|r| r.version);
             let old = tx.version(&rt("Patient"), &id("p1"), VersionId(1))?;
-            let found_after = crate::search::count(tx, &search)?;
+            let found_after = crate::search::count(tx, &crate::access::Access::All, &search)?;
             Ok(Box::new((
                 seen1 == Some(v1.resource.clone()),
                 found,

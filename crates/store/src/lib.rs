@@ -10,6 +10,7 @@
 //! lets the SQLite backend run every write on one writer thread with group commit and the
 //! PostgreSQL backend run them on pooled connections, behind the same shape.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod conformance;

@@ -23,6 +23,7 @@ use oxehr_search::query::{
 };
 use oxehr_search::ParamKey;
 
+use crate::access::Access;
 use crate::sql::{Dialect, SqlArg};
 use crate::{Method, ReadTx, StoreError, StoredResource};
 
@@ -59,22 +60,22 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn s(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn s(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    fn arg(&mut self, a: SqlArg) -> &mut Self {
+    pub(crate) fn arg(&mut self, a: SqlArg) -> &mut Self {
         self.text.push('?');
         self.args.push(a);
         self
     }
 
-    fn text_arg(&mut self, t: &str) -> &mut Self {
+    pub(crate) fn text_arg(&mut self, t: &str) -> &mut Self {
         self.arg(SqlArg::Text(t.to_string()))
     }
 
-    fn append(&mut self, other: Sql) -> &mut Self {
+    pub(crate) fn append(&mut self, other: Sql) -> &mut Self {
         self.text.push_str(&other.text);
         self.args.extend(other.args);
         self
@@ -119,9 +120,11 @@ pub struct Hit {
 /// The resource columns every result reads, from alias `t` (resource) and `v` (version).
 const RESOURCE_COLUMNS: &str = "t.rid, t.rtype, t.id, t.version, t.last_updated, v.method, v.body";
 
-struct Compiler {
+struct Compiler<'a> {
     dialect: Dialect,
     next_alias: usize,
+    /// Whose records the statement may reveal: applied to every resource it reads.
+    access: &'a Access,
 }
 
 /// How a condition can narrow the candidates.
@@ -133,7 +136,7 @@ enum DriveBy {
     Id,
 }
 
-impl Compiler {
+impl Compiler<'_> {
     fn alias(&mut self, prefix: &str) -> String {
         self.next_alias += 1;
         format!("{prefix}{}", self.next_alias)
@@ -148,6 +151,13 @@ impl Compiler {
     /// the candidate's own rows by key, a handful; the driver decides where to start.
     fn probe_param(&self, x: &str) -> String {
         format!("+{x}.param")
+    }
+
+    /// ` AND <alias is visible to the caller>`.
+    fn visible(&mut self, alias: &str, out: &mut Sql) {
+        self.next_alias += 1;
+        let n = self.next_alias;
+        self.access.visible(alias, n, out);
     }
 
     fn not_deleted(&self, alias: &str) -> String {
@@ -304,6 +314,7 @@ impl Compiler {
         ));
         self.types(&t, types, drive == Some(DriveBy::Rid), out);
         out.s(&format!(" AND {}", self.not_deleted(&t)));
+        self.visible(&t, out);
         out.append(conds).s(")");
     }
 
@@ -353,6 +364,7 @@ impl Compiler {
                 out.s(&format!(" AND {x}.param = "))
                     .arg(SqlArg::Int4(item.0));
                 self.target_types(&x, types, out);
+                self.visible(&l, out);
             }
             Condition::Has {
                 params,
@@ -365,6 +377,7 @@ impl Compiler {
                 ));
                 out.keys(&format!("{x}.param"), params);
                 self.target_types(&x, types, out);
+                self.visible(&s, out);
                 self.filters(
                     &s,
                     std::slice::from_ref(source_type),
@@ -606,6 +619,7 @@ impl Compiler {
         out.s(" FROM resource r WHERE ");
         self.types("r", &q.types, drive == Some(DriveBy::Rid), &mut out);
         out.s(&format!(" AND {}", self.not_deleted("r")));
+        self.visible("r", &mut out);
         out.append(conds);
         out
     }
@@ -944,6 +958,7 @@ fn order_by(keys: &[(String, bool)], rid: &str, reverse: bool) -> String {
 /// one statement, planned once.
 pub fn page_sql(
     dialect: Dialect,
+    access: &Access,
     q: &Query,
     position: &Position,
     limit: usize,
@@ -952,6 +967,7 @@ pub fn page_sql(
     let mut c = Compiler {
         dialect,
         next_alias: 0,
+        access,
     };
     let sort_exprs: Vec<Sql> = q.sort.iter().map(|k| c.sort_expr("r", k)).collect();
     let from_where = c.select_from(q);
@@ -1002,10 +1018,11 @@ pub fn page_sql(
 }
 
 /// The statement counting every match of `q`.
-pub fn count_sql(dialect: Dialect, q: &Query) -> Sql {
+pub fn count_sql(dialect: Dialect, access: &Access, q: &Query) -> Sql {
     let mut c = Compiler {
         dialect,
         next_alias: 0,
+        access,
     };
     let mut out = Sql::default();
     out.s("SELECT count(*)").append(c.select_from(q));
@@ -1038,11 +1055,12 @@ fn resource_of(row: Vec<SqlValue>) -> Result<(i64, StoredResource, Vec<SqlValue>
 /// One page of matches of `q` from `position` (at most `limit`), in the sort order.
 pub fn page(
     tx: &mut dyn ReadTx,
+    access: &Access,
     q: &Query,
     position: &Position,
     limit: usize,
 ) -> Result<Vec<Hit>, StoreError> {
-    let sql = page_sql(tx.dialect(), q, position, limit, false);
+    let sql = page_sql(tx.dialect(), access, q, position, limit, false);
     tx.query(&sql.text, &sql.args)?
         .into_iter()
         .map(|row| {
@@ -1059,11 +1077,12 @@ pub fn page(
 /// One page as [`page`] does, and the number of all matches.
 pub fn page_and_total(
     tx: &mut dyn ReadTx,
+    access: &Access,
     q: &Query,
     position: &Position,
     limit: usize,
 ) -> Result<(Vec<Hit>, u64), StoreError> {
-    let sql = page_sql(tx.dialect(), q, position, limit, true);
+    let sql = page_sql(tx.dialect(), access, q, position, limit, true);
     let mut total = None;
     let hits = tx
         .query(&sql.text, &sql.args)?
@@ -1086,14 +1105,14 @@ pub fn page_and_total(
         (Some(n), _) => n,
         // No row: no match at all, or none past the position.
         (None, Position::First) => 0,
-        (None, _) => count(tx, q)?,
+        (None, _) => count(tx, access, q)?,
     };
     Ok((hits, total))
 }
 
 /// The number of matches of `q`.
-pub fn count(tx: &mut dyn ReadTx, q: &Query) -> Result<u64, StoreError> {
-    let sql = count_sql(tx.dialect(), q);
+pub fn count(tx: &mut dyn ReadTx, access: &Access, q: &Query) -> Result<u64, StoreError> {
+    let sql = count_sql(tx.dialect(), access, q);
     let rows = tx.query(&sql.text, &sql.args)?;
     rows.first()
         .and_then(|r| r.first())
@@ -1106,6 +1125,7 @@ pub fn count(tx: &mut dyn ReadTx, q: &Query) -> Result<u64, StoreError> {
 /// `target_type` if given. Deleted targets are left out.
 pub fn included(
     tx: &mut dyn ReadTx,
+    access: &Access,
     rids: &[i64],
     params: &[ParamKey],
     target_type: Option<&str>,
@@ -1114,9 +1134,10 @@ pub fn included(
         return Ok(Vec::new());
     }
     let dialect = tx.dialect();
-    let c = Compiler {
+    let mut c = Compiler {
         dialect,
         next_alias: 0,
+        access,
     };
     let mut sql = Sql::default();
     sql.s(&format!(
@@ -1134,7 +1155,9 @@ pub fn included(
     if let Some(t) = target_type {
         sql.s(" AND x.target_type = ").text_arg(t);
     }
-    sql.s(&format!(" AND {} ORDER BY t.rid", c.not_deleted("t")));
+    sql.s(&format!(" AND {}", c.not_deleted("t")));
+    c.visible("t", &mut sql);
+    sql.s(" ORDER BY t.rid");
     rows_to_resources(tx, sql)
 }
 
@@ -1142,6 +1165,7 @@ pub fn included(
 /// (`_revinclude`).
 pub fn revincluded(
     tx: &mut dyn ReadTx,
+    access: &Access,
     targets: &[(String, String)],
     params: &[ParamKey],
 ) -> Result<Vec<(i64, StoredResource)>, StoreError> {
@@ -1175,7 +1199,9 @@ pub fn revincluded(
         }
         sql.s("))");
     }
-    sql.s(") ORDER BY t.rid");
+    sql.s(")");
+    access.visible("t", 0, &mut sql);
+    sql.s(" ORDER BY t.rid");
     rows_to_resources(tx, sql)
 }
 

@@ -19,7 +19,12 @@ pub enum Backend {
 
 pub struct TestServer {
     pub base: String,
+    /// A client that sends the test administrator's token with every request.
     pub client: reqwest::Client,
+    /// A client without credentials.
+    pub anonymous: reqwest::Client,
+    pub records: Records,
+    pub key: oxehr_auth::token::SigningKey,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
     schema: Option<String>,
@@ -88,12 +93,36 @@ pub async fn start_with(backend: Backend, mut config: ApiConfig) -> Option<TestS
         }
     };
     let records = Records::new(store, RecordsConfig::default());
+    let key = oxehr_auth::token::SigningKey::generate();
+    {
+        let store = records.store().clone();
+        tokio::task::spawn_blocking(move || {
+            oxehr_auth::accounts::add(
+                &store,
+                oxehr_auth::accounts::NewAccount {
+                    name: "test-admin".into(),
+                    role: oxehr_auth::Role::SystemAdmin,
+                    organization: None,
+                    person: None,
+                    password: "test-admin-password".into(),
+                    mfa_required: Some(false),
+                },
+            )
+        })
+        .await
+        .expect("join")
+        .expect("test admin account");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     config.base_url = format!("http://{addr}/fhir");
-    let router = oxehr_api::router(records, config.clone());
+    let auth = oxehr_api::AuthConfig {
+        key: key.clone(),
+        issuer: ISSUER.into(),
+    };
+    let router = oxehr_api::router(records.clone(), config.clone(), auth);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = oxehr_api::run(listener, router, async {
@@ -101,13 +130,71 @@ pub async fn start_with(backend: Backend, mut config: ApiConfig) -> Option<TestS
         })
         .await;
     });
+    let admin = issue_token(
+        &key,
+        "test-admin",
+        "system-admin",
+        "system/*.cruds",
+        None,
+        None,
+        None,
+    );
     Some(TestServer {
         base: config.base_url,
-        client: reqwest::Client::new(),
+        client: client_with(&admin),
+        anonymous: reqwest::Client::new(),
+        records,
+        key,
         shutdown: Some(tx),
         _dir: dir,
         schema,
     })
+}
+
+/// The issuer and audience of the test servers' tokens.
+pub const ISSUER: &str = "oxehr-test";
+
+/// A client that sends `token` as its bearer token.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A signed access token for an account, valid for an hour.
+pub fn issue_token(
+    key: &oxehr_auth::token::SigningKey,
+    user: &str,
+    role: &str,
+    scope: &str,
+    org: Option<&str>,
+    person: Option<&str>,
+    patient: Option<&str>,
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = oxehr_auth::token::Claims {
+        iss: ISSUER.into(),
+        sub: user.into(),
+        aud: ISSUER.into(),
+        iat: now,
+        exp: now + 3600,
+        jti: oxehr_auth::token::new_token_id(),
+        scope: scope.into(),
+        role: role.into(),
+        org: org.map(str::to_owned),
+        fhir_user: person.map(str::to_owned),
+        patient: patient.map(str::to_owned),
+    };
+    oxehr_auth::token::issue(key, &claims).expect("token")
 }
 
 impl Drop for TestServer {

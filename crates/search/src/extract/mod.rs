@@ -138,6 +138,54 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
     Ok(out)
 }
 
+/// The ids of the Patients whose compartment holds `resource`, a Patient's own id
+/// included, sorted: what the access policy checks a resource against. Evaluates only
+/// the compartment's parameters.
+pub fn patient_compartment(resource: &Value) -> Result<Vec<String>, ExtractError> {
+    let ty = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .ok_or(ExtractError::NotAResource)?;
+    let mut out = Vec::new();
+    if ty == "Patient" {
+        if let Some(id) = resource.get("id").and_then(Value::as_str) {
+            out.push(id.to_string());
+        }
+    }
+    let Some(codes) = Definitions::r4()
+        .compartment("Patient")
+        .and_then(|c| c.get(ty))
+    else {
+        out.sort();
+        out.dedup();
+        return Ok(out);
+    };
+    let registry = Registry::r4();
+    let mut values = Vec::new();
+    for code in codes {
+        let Some(param) = registry.param(ty, code) else {
+            continue;
+        };
+        values.clear();
+        param_values(param, resource, &mut values)?;
+        for v in values.drain(..) {
+            if let IndexValue::Reference {
+                target_type: Some(t),
+                target_id: Some(id),
+                ..
+            } = v
+            {
+                if t == "Patient" {
+                    out.push(id);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The values of one parameter on `resource`, converted to its type (not deduplicated).
 /// Full text (`_text`, `_content`) and `:of-type` entries are made by [`extract`] only.
 pub fn param_values(

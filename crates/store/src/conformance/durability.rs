@@ -43,7 +43,8 @@ pub fn concurrent_writers_are_all_durable_and_isolated(store: &dyn Store) {
     }
     let expected = (THREADS * PER_THREAD * 9 / 10) as u64;
     assert_eq!(
-        crate::search::count(&mut *r, &patients(Vec::new())).expect("count"),
+        crate::search::count(&mut *r, &crate::access::Access::All, &patients(Vec::new()))
+            .expect("count"),
         expected
     );
 }

@@ -219,7 +219,8 @@ pub(super) fn all_pages(store: &dyn Store, q: &Query, page_size: usize) -> Vec<V
     let mut pages = Vec::new();
     let mut pos = Position::First;
     loop {
-        let hits = crate::search::page(&mut *r, q, &pos, page_size).expect("search");
+        let hits = crate::search::page(&mut *r, &crate::access::Access::All, q, &pos, page_size)
+            .expect("search");
         for h in &hits {
             assert!(h.resource.body.is_some(), "search returns bodies");
         }
@@ -240,7 +241,12 @@ pub(super) fn all_pages(store: &dyn Store, q: &Query, page_size: usize) -> Vec<V
 
 pub(super) fn search_set(store: &dyn Store, criteria: Vec<Criterion>) -> (BTreeSet<String>, u64) {
     let q = query(criteria);
-    let n = crate::search::count(&mut *store.read().expect("read"), &q).expect("count");
+    let n = crate::search::count(
+        &mut *store.read().expect("read"),
+        &crate::access::Access::All,
+        &q,
+    )
+    .expect("count");
     (all_pages(store, &q, 1000).concat().into_iter().collect(), n)
 }
 
@@ -482,9 +488,17 @@ pub fn search_pages_by_position(store: &dyn Store) {
     assert_eq!(pages.concat(), all, "pages partition the result in order");
     // Backwards from the last page's first row gives the page before it.
     let mut r = store.read().expect("read");
-    let forward = crate::search::page(&mut *r, &q, &Position::First, 6).expect("page");
+    let forward = crate::search::page(
+        &mut *r,
+        &crate::access::Access::All,
+        &q,
+        &Position::First,
+        6,
+    )
+    .expect("page");
     let before = crate::search::page(
         &mut *r,
+        &crate::access::Access::All,
         &q,
         &Position::Before(forward[3].keys.clone(), forward[3].rid),
         3,
@@ -496,7 +510,7 @@ pub fn search_pages_by_position(store: &dyn Store) {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&before), ids(&forward[..3]), "previous page, in order");
-    let n = crate::search::count(&mut *r, &q).expect("count");
+    let n = crate::search::count(&mut *r, &crate::access::Access::All, &q).expect("count");
     assert_eq!(n, 7, "the count ignores paging");
 }
 
