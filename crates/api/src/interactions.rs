@@ -395,7 +395,7 @@ pub async fn conditional_delete(
 }
 
 /// Percent-encodes a query component.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

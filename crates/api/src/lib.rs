@@ -17,6 +17,7 @@
 //! | internal            | 500    | exception                   |
 //! | body too large      | 413    | too-long                    |
 
+mod audit_events;
 mod auth;
 mod bundle;
 mod capabilities;

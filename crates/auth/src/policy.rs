@@ -37,6 +37,9 @@ pub struct Caller {
     pub scopes: Vec<ResourceScope>,
     /// The client's network address, for the audit trail.
     pub client: Option<String>,
+    /// The server itself (import, demo data): its reads are not audited, and its writes
+    /// are audited once per job rather than per resource.
+    pub internal: bool,
 }
 
 /// Types describing the organization itself rather than a patient, which its
@@ -105,6 +108,7 @@ impl Caller {
                 query: Vec::new(),
             }],
             client: None,
+            internal: true,
         }
     }
 
@@ -140,6 +144,7 @@ impl Caller {
             patient,
             scopes,
             client: None,
+            internal: false,
         }
     }
 

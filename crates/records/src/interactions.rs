@@ -9,9 +9,9 @@ use oxehr_store::{HistoryQuery, HistoryScope, Method, StoredResource};
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
 
-use crate::policy;
 use crate::prepare::{new_id, Incoming};
 use crate::query;
+use crate::{audit, policy};
 use crate::{time_fmt, Guard, Records, RecordsError};
 
 /// The result of a successful write.
@@ -323,19 +323,59 @@ impl Records {
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<StoredResource, RecordsError> {
-        policy::check_type(who, rtype.as_str(), Perm::Read)?;
-        let mut reader = self.reader()?;
-        let access = self.access(who, &mut *reader)?;
-        match reader.current(rtype, id)? {
-            None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
-            Some(r) => {
-                self.check_visible(&access, &mut *reader, &r)?;
-                if r.is_deleted() {
-                    Err(RecordsError::Gone(format!("{rtype}/{id}")))
-                } else {
-                    Ok(r)
+        let res = (|| {
+            policy::check_type(who, rtype.as_str(), Perm::Read)?;
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            match reader.current(rtype, id)? {
+                None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
+                Some(r) => {
+                    let patients = self.check_visible(&access, &mut *reader, &r)?;
+                    if r.is_deleted() {
+                        Err(RecordsError::Gone(format!("{rtype}/{id}")))
+                    } else {
+                        Ok((r, patients))
+                    }
                 }
             }
+        })();
+        self.audited(who, "read", format!("{rtype}/{id}"), res)
+    }
+
+    /// Records the audit trail of a read: one record per patient on success, one
+    /// `denied` record on a refusal; nothing for other errors or the server's own reads.
+    pub(crate) fn audited<T>(
+        &self,
+        who: &Caller,
+        action: &str,
+        resource: String,
+        res: Result<(T, Vec<String>), RecordsError>,
+    ) -> Result<T, RecordsError> {
+        if who.internal {
+            return res.map(|(t, _)| t);
+        }
+        match res {
+            Ok((t, patients)) => {
+                self.auditor.record(audit::per_patient(
+                    who,
+                    action,
+                    "success",
+                    Some(resource),
+                    patients,
+                ))?;
+                Ok(t)
+            }
+            Err(e) if audit::is_denial(&e) => {
+                self.auditor.record(vec![audit::record(
+                    who,
+                    action,
+                    "denied",
+                    Some(resource),
+                    None,
+                )])?;
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -353,12 +393,16 @@ impl Records {
         }
     }
 
-    /// 403 unless `who` may read `r`.
+    /// 403 unless `who` may read `r` (a conditional create's match, returned to the
+    /// caller: audited as a read).
     pub(crate) fn check_read(&self, who: &Caller, r: &StoredResource) -> Result<(), RecordsError> {
-        policy::check_type(who, r.rtype.as_str(), Perm::Read)?;
-        let mut reader = self.reader()?;
-        let access = self.access(who, &mut *reader)?;
-        self.check_visible(&access, &mut *reader, r)
+        let res = (|| {
+            policy::check_type(who, r.rtype.as_str(), Perm::Read)?;
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            Ok(((), self.check_visible(&access, &mut *reader, r)?))
+        })();
+        self.audited(who, "read", format!("{}/{}", r.rtype, r.id), res)
     }
 
     /// `vread`: one version; `Gone` when that version is a delete.
@@ -369,24 +413,32 @@ impl Records {
         id: &ResourceId,
         version: VersionId,
     ) -> Result<StoredResource, RecordsError> {
-        policy::check_type(who, rtype.as_str(), Perm::Read)?;
-        let mut reader = self.reader()?;
-        let access = self.access(who, &mut *reader)?;
-        match reader.version(rtype, id, version)? {
-            None => Err(RecordsError::NotFound(format!(
-                "{rtype}/{id}/_history/{version}"
-            ))),
-            Some(r) => {
-                self.check_visible(&access, &mut *reader, &r)?;
-                if r.is_deleted() {
-                    Err(RecordsError::Gone(format!(
-                        "{rtype}/{id}/_history/{version}"
-                    )))
-                } else {
-                    Ok(r)
+        let res = (|| {
+            policy::check_type(who, rtype.as_str(), Perm::Read)?;
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            match reader.version(rtype, id, version)? {
+                None => Err(RecordsError::NotFound(format!(
+                    "{rtype}/{id}/_history/{version}"
+                ))),
+                Some(r) => {
+                    let patients = self.check_visible(&access, &mut *reader, &r)?;
+                    if r.is_deleted() {
+                        Err(RecordsError::Gone(format!(
+                            "{rtype}/{id}/_history/{version}"
+                        )))
+                    } else {
+                        Ok((r, patients))
+                    }
                 }
             }
-        }
+        })();
+        self.audited(
+            who,
+            "vread",
+            format!("{rtype}/{id}/_history/{version}"),
+            res,
+        )
     }
 
     /// `history` of an instance, a type or the whole system, newest first.
@@ -394,6 +446,20 @@ impl Records {
     /// A caller who may not see every record gets only the versions they may see, and
     /// no total at the type and system levels (it would count the others).
     pub fn history(&self, who: &Caller, q: &HistoryQuery) -> Result<HistoryPage, RecordsError> {
+        let what = match &q.scope {
+            HistoryScope::Instance(rtype, id) => format!("{rtype}/{id}/_history"),
+            HistoryScope::Type(rtype) => format!("{rtype}/_history"),
+            HistoryScope::System => "_history".to_owned(),
+        };
+        let res = self.history_inner(who, q);
+        self.audited(who, "history", what, res)
+    }
+
+    fn history_inner(
+        &self,
+        who: &Caller,
+        q: &HistoryQuery,
+    ) -> Result<(HistoryPage, Vec<String>), RecordsError> {
         let mut reader = self.reader()?;
         let access = self.access(who, &mut *reader)?;
         match &q.scope {
@@ -401,32 +467,42 @@ impl Records {
                 policy::check_type(who, rtype.as_str(), Perm::Read)?;
                 match reader.current(rtype, id)? {
                     None => return Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
-                    Some(c) => self.check_visible(&access, &mut *reader, &c)?,
+                    Some(c) => {
+                        self.check_visible(&access, &mut *reader, &c)?;
+                    }
                 }
             }
             HistoryScope::Type(rtype) => policy::check_type(who, rtype.as_str(), Perm::Read)?,
             HistoryScope::System => policy::check_all_types(who, Perm::Read)?,
         }
-        let mut entries = reader.history(q)?;
+        let entries = reader.history(q)?;
         let total = reader.history_count(q)?;
-        let mut reported = Some(total);
-        if !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..)) {
-            reported = None;
-            let mut kept = Vec::with_capacity(entries.len());
-            for e in entries {
-                let allowed = who.allows(e.rtype.as_str(), Perm::Read)
-                    && self.check_visible(&access, &mut *reader, &e).is_ok();
-                if allowed {
+        let restricted = !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..));
+        let mut kept = Vec::with_capacity(entries.len());
+        let mut patients = Vec::new();
+        for e in entries {
+            if restricted && !who.allows(e.rtype.as_str(), Perm::Read) {
+                continue;
+            }
+            match self.check_visible(&access, &mut *reader, &e) {
+                Ok(p) => {
+                    patients.extend(p);
                     kept.push(e);
                 }
+                Err(RecordsError::Forbidden(_)) if restricted => {}
+                Err(err) => return Err(err),
             }
-            entries = kept;
         }
-        Ok(HistoryPage {
-            entries,
-            total,
-            reported_total: reported,
-        })
+        patients.sort();
+        patients.dedup();
+        Ok((
+            HistoryPage {
+                entries: kept,
+                total,
+                reported_total: (!restricted).then_some(total),
+            },
+            patients,
+        ))
     }
 }
 

@@ -10,6 +10,7 @@
 //!
 //! Methods are blocking; async callers run them on a blocking thread.
 
+mod audit;
 mod error;
 mod interactions;
 mod policy;
@@ -65,6 +66,7 @@ impl Default for RecordsConfig {
 pub struct Records {
     store: Arc<dyn Store>,
     config: RecordsConfig,
+    auditor: Arc<audit::Auditor>,
 }
 
 /// A check that a write job makes before it stores anything: the conditional query must
@@ -77,7 +79,12 @@ pub(crate) struct Guard {
 
 impl Records {
     pub fn new(store: Arc<dyn Store>, config: RecordsConfig) -> Records {
-        Records { store, config }
+        let auditor = Arc::new(audit::Auditor::start(store.clone()));
+        Records {
+            store,
+            config,
+            auditor,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -115,9 +122,19 @@ impl Records {
         guards: Vec<Guard>,
         versions: Vec<oxehr_store::NewVersion>,
     ) -> Result<(), RecordsError> {
-        let who = who.clone();
+        // What a refusal records: each version's action and resource.
+        let attempted: Vec<(&'static str, String)> = versions
+            .iter()
+            .map(|v| {
+                let r = &v.resource;
+                (audit::action_of(r.method), format!("{}/{}", r.rtype, r.id))
+            })
+            .collect();
+        let caller = who.clone();
         let job = Box::new(move |tx: &mut dyn Tx| -> Result<JobOutput, StoreError> {
-            policy::check_writes(&who, tx, &versions)?;
+            let who = &caller;
+            policy::check_writes(who, tx, &versions)?;
+            let records = write_audit(who, tx, &versions)?;
             for g in &guards {
                 tx.lock(&guard_key(&g.query))?;
                 let found: Vec<ResourceId> = oxehr_store::search::page(
@@ -137,16 +154,71 @@ impl Records {
             // No lock per resource: `put` itself refuses a version that is not the
             // current one plus one, so a lost race is a `Conflict` and a retry.
             tx.put_many(&versions)?;
+            // Last, so the audit log's lock is held only for the append.
+            audit::append_in_job(tx, &records)?;
             Ok(Box::new(()))
         });
-        self.store.write(job)?;
-        Ok(())
+        match self.store.write(job) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = RecordsError::from(e);
+                if audit::is_denial(&e) && !who.internal {
+                    let denied = attempted
+                        .into_iter()
+                        .map(|(action, resource)| {
+                            audit::record(who, action, "denied", Some(resource), None)
+                        })
+                        .collect();
+                    self.auditor.record(denied)?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// A blocking read snapshot.
     pub(crate) fn reader(&self) -> Result<Box<dyn oxehr_store::ReadTx + '_>, RecordsError> {
         Ok(self.store.read()?)
     }
+}
+
+/// The audit records of a write, one per version and patient; the server's own writes
+/// (import, demo data) get one record for the whole job.
+fn write_audit(
+    who: &Caller,
+    tx: &mut dyn Tx,
+    versions: &[oxehr_store::NewVersion],
+) -> Result<Vec<oxehr_store::audit::AuditRecord>, StoreError> {
+    if who.internal {
+        let mut r = audit::record(who, "import", "success", None, None);
+        r.detail = Some(format!("{} resources", versions.len()));
+        return Ok(vec![r]);
+    }
+    let mut out = Vec::new();
+    for v in versions {
+        let r = &v.resource;
+        let mut patients: Vec<String> = v
+            .compartments
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        if patients.is_empty() {
+            // A delete: the record it leaves.
+            patients = tx
+                .compartments(&r.rtype, &r.id)?
+                .into_iter()
+                .map(|p| p.as_str().to_owned())
+                .collect();
+        }
+        out.extend(audit::per_patient(
+            who,
+            audit::action_of(r.method),
+            "success",
+            Some(format!("{}/{}", r.rtype, r.id)),
+            patients,
+        ));
+    }
+    Ok(out)
 }
 
 fn guard_key(q: &Query) -> String {

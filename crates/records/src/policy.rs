@@ -140,19 +140,17 @@ impl Records {
         Ok(who.access(grants))
     }
 
-    /// Whether `who` may see this version; 403 when not.
+    /// Whether `who` may see this version (403 when not); the patients whose record it
+    /// is in.
     pub(crate) fn check_visible(
         &self,
         access: &Access,
         tx: &mut dyn ReadTx,
         r: &StoredResource,
-    ) -> Result<(), RecordsError> {
-        if access.is_all() {
-            return Ok(());
-        }
+    ) -> Result<Vec<String>, RecordsError> {
         let patients = compartments_of(tx, r)?;
-        if access.sees_all(tx, &patients)? {
-            Ok(())
+        if access.is_all() || access.sees_all(tx, &patients)? {
+            Ok(patients)
         } else {
             Err(forbidden(format!(
                 "{}/{} belongs to a patient record this account may not see",

@@ -109,6 +109,21 @@ impl Records {
         q: &Query,
         limit: usize,
     ) -> Result<SearchPage, RecordsError> {
+        let what = if q.types.is_empty() {
+            "*".to_owned()
+        } else {
+            q.types.join(",")
+        };
+        let res = self.search_inner(who, q, limit);
+        self.audited(who, "search", what, res)
+    }
+
+    fn search_inner(
+        &self,
+        who: &Caller,
+        q: &Query,
+        limit: usize,
+    ) -> Result<(SearchPage, Vec<String>), RecordsError> {
         crate::policy::check_query(who, q)?;
         let position = match &q.page {
             Some(t) => decode_position(t, q.sort.len())?,
@@ -153,8 +168,14 @@ impl Records {
                 }
             }
         }
-        let (included, includes_truncated) = includes(tx, who, access, q, &hits)?;
-        Ok(SearchPage {
+        let (included, included_rids, includes_truncated) = includes(tx, who, access, q, &hits)?;
+        let patients = if who.internal {
+            Vec::new()
+        } else {
+            let rids: Vec<i64> = hits.iter().map(|h| h.rid).chain(included_rids).collect();
+            oxehr_store::access::patients_of(tx, &rids)?
+        };
+        let page = SearchPage {
             matches: hits.into_iter().map(|h| h.resource).collect(),
             included,
             total,
@@ -162,7 +183,8 @@ impl Records {
             previous,
             ignored: q.ignored.clone(),
             includes_truncated,
-        })
+        };
+        Ok((page, patients))
     }
 
     /// Up to `limit` current resources matching a conditional query.
@@ -188,10 +210,11 @@ fn includes(
     access: &Access,
     q: &Query,
     hits: &[Hit],
-) -> Result<(Vec<StoredResource>, bool), RecordsError> {
+) -> Result<(Vec<StoredResource>, Vec<i64>, bool), RecordsError> {
     if hits.is_empty() || (q.include.is_empty() && q.revinclude.is_empty()) {
-        return Ok((Vec::new(), false));
+        return Ok((Vec::new(), Vec::new(), false));
     }
+    let mut rids = Vec::new();
     let mut seen: HashSet<i64> = hits.iter().map(|h| h.rid).collect();
     let mut out: Vec<StoredResource> = Vec::new();
     // The resources the current round starts from.
@@ -234,8 +257,9 @@ fn includes(
             }
             if seen.insert(rid) {
                 if out.len() >= MAX_INCLUDED {
-                    return Ok((out, true));
+                    return Ok((out, rids, true));
                 }
+                rids.push(rid);
                 out.push(r.clone());
                 frontier.push((rid, r));
             }
@@ -245,7 +269,7 @@ fn includes(
             break;
         }
     }
-    Ok((out, false))
+    Ok((out, rids, false))
 }
 
 #[cfg(test)]

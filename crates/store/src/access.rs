@@ -234,6 +234,30 @@ impl Access {
     }
 }
 
+/// The patients whose compartments hold the resources `rids`, sorted.
+pub fn patients_of(tx: &mut dyn ReadTx, rids: &[i64]) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in rids.chunks(500) {
+        let mut sql = Sql::default();
+        sql.s("SELECT DISTINCT patient_id FROM compartment WHERE rid IN (");
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.s(", ");
+            }
+            sql.arg(SqlArg::Int8(*r));
+        }
+        sql.s(")");
+        for row in tx.query(&sql.text, &sql.args)? {
+            if let Some(SqlValue::Text(p)) = row.into_iter().next() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The patients `user` broke the glass for at or after `since` (microseconds).
 pub fn break_the_glass_grants(
     tx: &mut dyn ReadTx,

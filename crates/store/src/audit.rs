@@ -236,6 +236,71 @@ pub fn list<T: ReadTx + ?Sized>(
     rows(tx, from, limit)?.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Which audit records a [`search`] returns; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub patient: Option<String>,
+    pub user: Option<String>,
+    pub organization: Option<String>,
+    /// Any of these actions (empty: any).
+    pub actions: Vec<String>,
+    /// `time >= since` and `time < until` (microseconds).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only records with `seq < before` (paging, newest first).
+    pub before: Option<i64>,
+}
+
+/// Up to `limit` records matching `f`, newest first.
+pub fn search<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    f: &AuditFilter,
+    limit: usize,
+) -> Result<Vec<StoredAudit>, StoreError> {
+    let mut sql = String::from(
+        "SELECT seq, time, user_name, role, organization, patient, resource, action, \
+         outcome, client, detail, prev_hash, hash FROM audit_log WHERE 1 = 1",
+    );
+    let mut args = Vec::new();
+    let mut eq = |col: &str, v: &Option<String>, sql: &mut String| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(SqlArg::Text(v.clone()));
+        }
+    };
+    eq("patient", &f.patient, &mut sql);
+    eq("user_name", &f.user, &mut sql);
+    eq("organization", &f.organization, &mut sql);
+    if !f.actions.is_empty() {
+        sql.push_str(" AND action IN (");
+        for (i, a) in f.actions.iter().enumerate() {
+            sql.push_str(if i > 0 { ", ?" } else { "?" });
+            args.push(SqlArg::Text(a.clone()));
+        }
+        sql.push(')');
+    }
+    for (col, op, v) in [
+        ("time", ">=", f.since),
+        ("time", "<", f.until),
+        ("seq", "<", f.before),
+    ] {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} {op} ?"));
+            args.push(SqlArg::Int8(v));
+        }
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX)));
+    tx.query(&sql, &args)?
+        .into_iter()
+        .map(|r| {
+            let mut c = Columns::new("audit_log", r);
+            let seq = c.int("seq")?;
+            stored(seq, &mut c)
+        })
+        .collect()
+}
+
 /// The head as stored.
 pub fn head<T: ReadTx + ?Sized>(tx: &mut T) -> Result<Option<Head>, StoreError> {
     let rows = tx.query("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;

@@ -1,0 +1,223 @@
+//! Audit records of what callers do with the record.
+//!
+//! - **Writes** append theirs inside the job that commits the write (same transaction:
+//!   no write without its record, no record of a write that did not happen).
+//! - **Reads** (read, vread, history, search) cannot write in their read snapshot, so
+//!   their records go to the [`Auditor`], one thread that appends whatever has arrived
+//!   in one write transaction (group commit) and then answers every sender: a read
+//!   returns only after its audit record is durable.
+//! - **Refusals** (403) are recorded too, with outcome `denied`.
+//!
+//! One record per patient whose record was touched (a search returning three patients'
+//! Observations writes three), so a patient's access log ("who looked at my chart") is
+//! one indexed lookup by patient. The server's own work (import, demo data) writes one
+//! record per committed job instead of one per resource.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use oxehr_auth::Caller;
+use oxehr_store::audit::{self, AuditRecord};
+use oxehr_store::{Store, StoreError};
+
+use crate::{time_fmt, RecordsError};
+
+/// Records appended per write transaction at most.
+const MAX_BATCH: usize = 1024;
+
+struct Job {
+    records: Vec<AuditRecord>,
+    done: mpsc::SyncSender<Result<(), String>>,
+}
+
+/// The appender of read audit records (see the module documentation).
+pub(crate) struct Auditor {
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auditor")
+    }
+}
+
+impl Auditor {
+    pub(crate) fn start(store: Arc<dyn Store>) -> Auditor {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("oxehr-audit".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let mut batch = vec![first];
+                    let mut n = batch[0].records.len();
+                    while n < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(j) => {
+                                n += j.records.len();
+                                batch.push(j);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let records: Vec<AuditRecord> =
+                        batch.iter().flat_map(|j| j.records.clone()).collect();
+                    let result = store
+                        .write(Box::new(move |tx| {
+                            audit::append(tx, &records)?;
+                            Ok(Box::new(()))
+                        }))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "audit records could not be written");
+                    }
+                    for j in batch {
+                        let _ = j.done.send(result.clone());
+                    }
+                }
+            })
+            .ok();
+        Auditor {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Appends `records` and waits until they are committed. An answer that cannot be
+    /// audited is not given: the error is `Busy`.
+    pub(crate) fn record(&self, records: Vec<AuditRecord>) -> Result<(), RecordsError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = mpsc::sync_channel(1);
+        let sent = self
+            .sender
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.send(Job { records, done })));
+        let unavailable = || RecordsError::Busy("the audit trail is unavailable".into());
+        match sent {
+            Some(Ok(())) => {}
+            _ => return Err(unavailable()),
+        }
+        match wait.recv() {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(unavailable()),
+        }
+    }
+}
+
+impl Drop for Auditor {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after it has written what it holds.
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A record of `who` doing `action`, now.
+pub(crate) fn record(
+    who: &Caller,
+    action: &str,
+    outcome: &str,
+    resource: Option<String>,
+    patient: Option<String>,
+) -> AuditRecord {
+    AuditRecord {
+        time: time_fmt::now_micros(),
+        user: Some(who.user.clone()),
+        role: Some(who.role.code().to_owned()),
+        organization: who.organization.clone(),
+        patient,
+        resource,
+        action: action.to_owned(),
+        outcome: outcome.to_owned(),
+        client: who.client.clone(),
+        detail: None,
+    }
+}
+
+/// One record per patient (or one without a patient when there is none).
+pub(crate) fn per_patient(
+    who: &Caller,
+    action: &str,
+    outcome: &str,
+    resource: Option<String>,
+    patients: Vec<String>,
+) -> Vec<AuditRecord> {
+    if patients.is_empty() {
+        return vec![record(who, action, outcome, resource, None)];
+    }
+    patients
+        .into_iter()
+        .map(|p| record(who, action, outcome, resource.clone(), Some(p)))
+        .collect()
+}
+
+/// The audit action of a stored version.
+pub(crate) fn action_of(method: oxehr_store::Method) -> &'static str {
+    match method {
+        oxehr_store::Method::Create => "create",
+        oxehr_store::Method::Update => "update",
+        oxehr_store::Method::Patch => "patch",
+        oxehr_store::Method::Delete => "delete",
+    }
+}
+
+/// Whether an error is a refusal worth recording.
+pub(crate) fn is_denial(e: &RecordsError) -> bool {
+    matches!(e, RecordsError::Forbidden(_))
+}
+
+/// Appends from inside a write job.
+pub(crate) fn append_in_job(
+    tx: &mut dyn oxehr_store::Tx,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    audit::append(tx, records)
+}
+
+impl crate::Records {
+    /// The audit trail as its readers may see it: a system administrator all of it, an
+    /// organization's administrator what its staff did, a patient who accessed their
+    /// own record ("who looked at my chart"); others are refused. Newest first.
+    pub fn audit_events(
+        &self,
+        who: &Caller,
+        mut filter: audit::AuditFilter,
+        limit: usize,
+    ) -> Result<Vec<audit::StoredAudit>, RecordsError> {
+        use oxehr_auth::Role;
+        let refuse = |why: &str| RecordsError::Forbidden(why.to_owned());
+        match who.role {
+            Role::SystemAdmin => {}
+            Role::OrgAdmin => match &who.organization {
+                Some(org) => filter.organization = Some(org.clone()),
+                None => return Err(refuse("an administrator without an organization")),
+            },
+            Role::Patient => {
+                let own = who
+                    .patient
+                    .clone()
+                    .ok_or_else(|| refuse("a patient account without a patient"))?;
+                if filter.patient.as_ref().is_some_and(|p| p != &own) {
+                    return Err(refuse(
+                        "a patient sees the access log of their own record only",
+                    ));
+                }
+                filter.patient = Some(own);
+            }
+            _ => return Err(refuse(
+                "the audit trail is for administrators, and for patients about their own record",
+            )),
+        }
+        let mut tx = self.reader()?;
+        Ok(audit::search(&mut *tx, &filter, limit)?)
+    }
+}
