@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<String>,
     pub validate: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: Option<bool>,
 }
 
 impl FileConfig {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use oxehr_api::ApiConfig;
@@ -24,6 +24,16 @@ pub struct ServeArgs {
     /// Load the bundled demo patients (Synthea) when the record holds no Patient yet.
     #[arg(long)]
     pub demo: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "OXEHR_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM, PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "OXEHR_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (only behind a proxy that terminates
+    /// TLS on the same host or a trusted network).
+    #[arg(long, env = "OXEHR_INSECURE_HTTP")]
+    pub insecure_http: bool,
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -38,6 +48,22 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         .parse()
         .with_context(|| format!("--listen '{listen}' is not an address such as 127.0.0.1:8080"))?;
     let configured_base = args.base_url.clone().or(file.base_url.clone());
+    let tls = match (
+        args.tls_cert.clone().or(file.tls_cert.clone()),
+        args.tls_key.clone().or(file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
+    if tls.is_none() && !addr.ip().is_loopback() && !insecure_http {
+        bail!(
+            "refusing to serve plain HTTP on {addr}, which is not a loopback address: \
+             give --tls-cert and --tls-key, or --insecure-http when a proxy on a trusted \
+             network terminates TLS"
+        );
+    }
     let mut api = ApiConfig::default();
     if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
         api.max_body_bytes = n;
@@ -55,13 +81,37 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        // With port 0 the system picks the port: report and use the real one.
+        let Some((cert, key)) = tls else {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            // With port 0 the system picks the port: report and use the real one.
+            let addr = listener.local_addr()?;
+            api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
+            tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = false, "oxehr is serving FHIR R4");
+            let router = oxehr_api::router(records, api, auth);
+            oxehr_api::run(listener, router, shutdown_signal()).await?;
+            tracing::info!("oxehr stopped");
+            return Ok(());
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            .await
+            .with_context(|| format!("reading the TLS certificate {} and key {}", cert.display(), key.display()))?;
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
-        tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), "oxehr is serving FHIR R4");
+        api.base_url = configured_base.unwrap_or_else(|| format!("https://{addr}/fhir"));
+        tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = true, "oxehr is serving FHIR R4");
         let router = oxehr_api::router(records, api, auth);
-        oxehr_api::run(listener, router, shutdown_signal()).await?;
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        axum_server::from_tcp_rustls(listener, config)?
+            .handle(handle)
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await?;
         tracing::info!("oxehr stopped");
         Ok(())
     })

@@ -177,8 +177,14 @@ impl Server {
 
     /// `oxehr serve ARGS` as it is, its log kept in `log`; `client` has no credentials.
     fn serve(args: &[&str]) -> Server {
+        let listen: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = oxehr()
-            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(["--log-format", "json", "serve"])
+            .args(listen)
             .args(args)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -1053,4 +1059,97 @@ fn demo_has_an_account_per_role() {
     assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
     assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
     assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
+}
+
+/// HTTPS with `--tls-cert`/`--tls-key` (a certificate made here for 127.0.0.1): the API
+/// answers over TLS, with tokens as over HTTP; plain HTTP on a non-loopback address is
+/// refused unless `--insecure-http` says a proxy terminates TLS.
+#[test]
+fn tls_and_no_plain_http_off_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("certificate");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("path");
+    let server = Server::serve(&[
+        "--data",
+        data,
+        "--tls-cert",
+        cert_path.to_str().expect("path"),
+        "--tls-key",
+        key_path.to_str().expect("path"),
+    ]);
+    let https = server.base.replacen("http://", "https://", 1);
+    let token = run_ok(&[
+        "token",
+        "issue",
+        "--user",
+        "admin",
+        "--scope",
+        "system/*.cruds",
+        "--data",
+        data,
+    ]);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .expect("header"),
+    );
+    let client = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("root"),
+        )
+        .default_headers(headers)
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("{https}/Patient?_summary=count"))
+        .send()
+        .expect("https GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().expect("json");
+    assert_eq!(body["total"], 0);
+    // The TLS port does not speak plain HTTP.
+    let plain = reqwest::blocking::Client::new()
+        .get(format!("{}/metadata", server.base))
+        .send();
+    assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
+    drop(server);
+
+    let out = oxehr()
+        .args(["serve", "--listen", "0.0.0.0:0", "--data", data])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("refusing to serve plain HTTP"),
+        "{err}"
+    );
+    let out = oxehr()
+        .args([
+            "serve",
+            "--tls-cert",
+            cert_path.to_str().expect("path"),
+            "--data",
+            data,
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("go together"));
+    let server = Server::serve(&["--listen", "0.0.0.0:0", "--insecure-http", "--data", data]);
+    assert_eq!(
+        get_with(
+            &server.base.replace("0.0.0.0", "127.0.0.1"),
+            "metadata",
+            None
+        )
+        .0,
+        200
+    );
 }
