@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
@@ -19,6 +18,21 @@ use crate::format::{fhir_json_response, Rendering};
 use crate::AppState;
 
 type ApiResult = Result<axum::response::Response, ApiError>;
+
+/// The type whose instances are the audit trail.
+pub const AUDIT_EVENT: &str = "AuditEvent";
+
+/// 405 for any write of an AuditEvent: the trail is written by the server only.
+pub fn refuse_write(ty: &str) -> Result<(), ApiError> {
+    if ty == AUDIT_EVENT {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            oxehr_fhir::IssueCode::NotSupported,
+            "AuditEvents are the server's audit trail: append-only, written by the server",
+        ));
+    }
+    Ok(())
+}
 
 /// The fine-grained actions each AuditEvent `action` code (C, R, U, D, E) covers.
 fn actions_of(code: &str) -> Option<&'static [&'static str]> {
@@ -130,10 +144,11 @@ fn date_bound(v: &str, f: &mut AuditFilter) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `GET AuditEvent?…` (dispatched from the type-level search).
 pub async fn search(
-    State(state): State<AppState>,
-    Extension(who): Extension<Arc<Caller>>,
-    RawQuery(q): RawQuery,
+    state: AppState,
+    who: Arc<Caller>,
+    q: Option<String>,
     headers: HeaderMap,
 ) -> ApiResult {
     let pairs = q.as_deref().map(query::decode_pairs).unwrap_or_default();
@@ -211,11 +226,12 @@ pub async fn search(
     ))
 }
 
+/// `GET AuditEvent/[id]` (dispatched from read).
 pub async fn read(
-    State(state): State<AppState>,
-    Extension(who): Extension<Arc<Caller>>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    state: AppState,
+    who: Arc<Caller>,
+    id: String,
+    q: Option<String>,
     headers: HeaderMap,
 ) -> ApiResult {
     let pairs = q.as_deref().map(query::decode_pairs).unwrap_or_default();

@@ -1,7 +1,9 @@
 //! Who is calling: every FHIR request but `GET /metadata` carries a bearer access token
 //! (`Authorization: Bearer …`), verified here (signature, algorithm, issuer, audience,
 //! expiry) and checked against its account (it must exist and be enabled: disabling an
-//! account stops its tokens at once). The verified caller is put in the request's
+//! account stops its tokens at once) — or, for a backend service's token (`sub` =
+//! `client:<id>`), its registered client — and against the revoked tokens
+//! (`smart::token_is_current`). The verified caller is put in the request's
 //! extensions for the handlers; what it may do is decided by `oxehr-records` with the
 //! access policy.
 //!
@@ -60,7 +62,7 @@ fn now_secs() -> u64 {
 }
 
 /// The caller a request's bearer token names, or the 401 to answer.
-async fn caller_of(
+pub(crate) async fn caller_of(
     state: &AppState,
     authorization: Option<HeaderValue>,
     client: Option<String>,
@@ -100,33 +102,34 @@ async fn caller_of(
             Some("invalid_token"),
         )
     })?;
-    // The account must still exist, be enabled and hold the token's role.
+    // The account (or backend client) must still exist, be enabled and hold the
+    // token's role, and the token must not be revoked.
     let store = state.records.store().clone();
-    let name = claims.sub.clone();
-    let account = tokio::task::spawn_blocking(move || oxehr_auth::accounts::get(&store, &name))
-        .await
-        .map_err(|_| {
-            ApiError::from(oxehr_records::RecordsError::Internal(
-                "worker failed".into(),
-            ))
-            .into_response()
-        })?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                IssueCode::Timeout,
-                "accounts are unavailable",
-            )
-            .into_response()
-        })?;
-    match account {
-        Some(a) if !a.disabled && a.role == claims.role => {}
-        _ => {
-            return Err(unauthorized(
-                "the access token's account is disabled or no longer exists",
-                Some("invalid_token"),
-            ))
-        }
+    let c = claims.clone();
+    let current = tokio::task::spawn_blocking(move || {
+        let mut tx = store.read()?;
+        crate::smart::token_is_current(tx.as_mut(), &c)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::from(oxehr_records::RecordsError::Internal(
+            "worker failed".into(),
+        ))
+        .into_response()
+    })?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueCode::Timeout,
+            "accounts are unavailable",
+        )
+        .into_response()
+    })?;
+    if !current {
+        return Err(unauthorized(
+            "the access token was revoked, or its account is disabled or no longer exists",
+            Some("invalid_token"),
+        ));
     }
     let mut caller = Caller::new(
         claims.sub,
@@ -151,6 +154,49 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
+    // A browser's session cookie stands in for a token when no token is given.
+    if authorization.is_none() {
+        if let Some(id) = crate::smart::session::session_id(req.headers()) {
+            let store = state.records.store().clone();
+            let (method, headers) = (req.method().clone(), req.headers().clone());
+            let smart = state.config.smart.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                crate::smart::session::session_caller(
+                    &store,
+                    &id,
+                    &method,
+                    &headers,
+                    smart.clock.now(),
+                    smart.session_idle_secs,
+                )
+            })
+            .await;
+            use crate::smart::session::Refused;
+            return match found {
+                Ok(Ok(mut caller)) => {
+                    caller.client = client;
+                    req.extensions_mut().insert(Arc::new(caller));
+                    next.run(req).await
+                }
+                Ok(Err(Refused::Expired)) => unauthorized(
+                    "the session has ended (idle too long, signed out, or the account is disabled); sign in again",
+                    Some("invalid_token"),
+                ),
+                Ok(Err(Refused::NoCsrfHeader)) => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    IssueCode::Forbidden,
+                    "a request that changes data with a session cookie must send X-Requested-With",
+                )
+                .into_response(),
+                _ => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueCode::Timeout,
+                    "sessions are unavailable",
+                )
+                .into_response(),
+            };
+        }
+    }
     match caller_of(&state, authorization, client).await {
         Ok(caller) => {
             req.extensions_mut().insert(Arc::new(caller));

@@ -69,6 +69,7 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": crate::smart::capability_security(base_url),
             "resource": resources,
             "interaction": [
                 {"code": "transaction"}, {"code": "batch"}, {"code": "history-system"},

@@ -225,6 +225,9 @@ pub async fn read(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
+    if ty == crate::audit_events::AUDIT_EVENT {
+        return crate::audit_events::read(state, who, id, q, headers).await;
+    }
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let r = blocking(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
@@ -262,6 +265,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(&ty)?;
     let value = fhir_body(&headers, &body)?;
@@ -288,6 +292,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let value = fhir_body(&headers, &body)?;
@@ -307,6 +312,7 @@ pub async fn conditional_update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(&ty)?;
     let query = q.clone().filter(|q| !q.is_empty()).ok_or_else(|| {
@@ -333,6 +339,7 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let ct = headers
@@ -368,6 +375,7 @@ pub async fn delete(
     Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let deleted = blocking(&state.records, move |rec| rec.delete(&who, &rt, &id)).await?;
     Ok(delete_response(deleted))
@@ -379,6 +387,7 @@ pub async fn conditional_delete(
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
+    crate::audit_events::refuse_write(&ty)?;
     let rt = rtype(&ty)?;
     let query = q.filter(|q| !q.is_empty()).ok_or_else(|| {
         ApiError::new(
@@ -586,6 +595,9 @@ pub async fn search_type(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
+    if ty == crate::audit_events::AUDIT_EVENT {
+        return crate::audit_events::search(state, who, q, headers).await;
+    }
     search_with(state, who, Scope::Type(ty), params(&q), headers).await
 }
 

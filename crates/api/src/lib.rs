@@ -25,6 +25,7 @@ mod error;
 mod format;
 mod interactions;
 mod routes;
+mod smart;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use oxehr_records::Records;
 pub use auth::AuthConfig;
 pub use error::ApiError;
 pub use routes::router;
+pub use smart::{Clock, SmartConfig};
 
 /// Settings of the FHIR REST adapter.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct ApiConfig {
     /// Default and largest page sizes of search and history.
     pub default_count: usize,
     pub max_count: usize,
+    /// The SMART / OAuth 2.0 authorization server (`/auth/*`).
+    pub smart: SmartConfig,
 }
 
 impl Default for ApiConfig {
@@ -59,6 +63,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(120),
             default_count: 50,
             max_count: 1000,
+            smart: SmartConfig::default(),
         }
     }
 }

@@ -69,8 +69,6 @@ pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> R
         )
         .route("/{type}/{id}/$validate", post(i::validate))
         .route("/Patient/{id}/$break-the-glass", post(i::break_the_glass))
-        .route("/AuditEvent", get(crate::audit_events::search))
-        .route("/AuditEvent/{id}", get(crate::audit_events::read))
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
         .route("/{compartment}/{id}/{type}", get(i::search_compartment))
@@ -90,12 +88,13 @@ pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> R
             state.clone(),
             crate::auth::authenticate,
         ))
-        .with_state(state);
+        .with_state(state.clone());
     Router::new()
         .nest("/fhir", fhir)
         .merge(base_slash)
         .fallback(i::not_found)
         .layer(middleware::from_fn(fhir_errors))
+        .merge(crate::smart::router(state))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
         .layer(CatchPanicLayer::custom(|_| {

@@ -7,12 +7,15 @@
 //! - [`scope`]: parsing SMART on FHIR OAuth scopes such as `patient/Observation.rs`.
 //! - [`throttle`]: exponential lock-out after repeated failed sign-ins.
 //! - [`token`]: signed bearer access tokens (JWT, HS256) and their verification.
+//! - [`oauth`]: the OAuth 2.0 / SMART authorization server's rules: scopes a grant gets,
+//!   PKCE, client registration checks, backend services' signed client assertions.
 //!
 //! - [`accounts`]: account management (add, list, disable, reset a password) over the
 //!   storage port, with the rules: login names, roles tied to an existing Organization and
 //!   Patient or Practitioner, the password policy, MFA for staff.
 //!
-//! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`, `token`)
+//! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`, `token`,
+//! `oauth`)
 //! are pure: no I/O, no clock; the caller passes the time in and keeps secrets and
 //! throttle state where it likes. Their only contact with the outside is the OS random
 //! number generator, for salts and TOTP secrets. `accounts` reads and writes through
@@ -23,6 +26,7 @@
 
 pub mod accounts;
 pub mod error;
+pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod role;

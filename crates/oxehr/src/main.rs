@@ -1,10 +1,12 @@
 //! `oxehr`: the binary and composition root — the only crate that sees every other.
 //!
-//! `oxehr serve` runs the FHIR server; `oxehr import` loads Bundles and NDJSON files.
+//! `oxehr serve` runs the FHIR server; `oxehr import` loads Bundles and NDJSON files;
+//! `user`, `token` and `client` manage accounts, tokens and OAuth clients.
 //! Configuration is layered once at start-up: defaults, then an optional TOML file
 //! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
 
 mod audit;
+mod client;
 mod config;
 mod demo;
 mod import;
@@ -54,6 +56,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Issue access tokens.
     Token(token::TokenArgs),
+    /// Register the OAuth clients of the SMART authorization server.
+    Client(client::ClientArgs),
 }
 
 fn main() {
@@ -78,5 +82,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(args) => user::user(args, &file),
         Command::Audit(args) => audit::audit(args, &file),
         Command::Token(args) => token::token(args, &file),
+        Command::Client(args) => client::client(args, &file),
     }
 }

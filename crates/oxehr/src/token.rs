@@ -8,9 +8,9 @@
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
-use oxehr_auth::scope::{Context as ScopeContext, Scope};
+use oxehr_auth::scope::Scope;
 use oxehr_auth::token::{self, Claims};
-use oxehr_auth::{accounts, parse_scopes, Role};
+use oxehr_auth::{accounts, oauth, parse_scopes, Role};
 
 use crate::config::{FileConfig, StorageArgs};
 
@@ -78,13 +78,7 @@ pub fn token(args: TokenArgs, file: &FileConfig) -> Result<()> {
     }
     for s in &scopes {
         if let Scope::Resource(r) = s {
-            let allowed = match (role, r.context) {
-                (Role::Patient, ScopeContext::Patient) => true,
-                (Role::Patient, _) => false,
-                (_, ScopeContext::System) => role == Role::SystemAdmin,
-                _ => true,
-            };
-            if !allowed {
+            if !oauth::role_may_hold(role, r) {
                 bail!(
                     "a {role} account cannot be given {}/ scopes",
                     r.context.code()

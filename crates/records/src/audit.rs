@@ -221,3 +221,11 @@ impl crate::Records {
         Ok(audit::search(&mut *tx, &filter, limit)?)
     }
 }
+
+impl crate::Records {
+    /// Appends events that are not record interactions (sign-ins, failed sign-ins) to
+    /// the audit trail, returning when they are durable.
+    pub fn record_events(&self, records: Vec<AuditRecord>) -> Result<(), RecordsError> {
+        self.auditor.record(records)
+    }
+}

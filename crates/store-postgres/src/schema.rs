@@ -11,6 +11,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, oxehr_store::accounts::SCHEMA),
     (4, oxehr_store::audit::SCHEMA),
     (5, oxehr_store::access::SCHEMA),
+    (6, oxehr_store::oauth::SCHEMA),
+    (7, oxehr_store::sessions::SCHEMA),
 ];
 
 /// Advisory lock key held while migrating ("oxehr-migrate").

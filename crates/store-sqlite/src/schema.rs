@@ -10,6 +10,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, oxehr_store::accounts::SCHEMA),
     (4, oxehr_store::audit::SCHEMA),
     (5, oxehr_store::access::SCHEMA),
+    (6, oxehr_store::oauth::SCHEMA),
+    (7, oxehr_store::sessions::SCHEMA),
 ];
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.

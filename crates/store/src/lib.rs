@@ -14,7 +14,9 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod conformance;
+pub mod oauth;
 pub mod search;
+pub mod sessions;
 pub mod sql;
 
 use std::any::Any;

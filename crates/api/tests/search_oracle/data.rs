@@ -280,6 +280,11 @@ pub async fn load_examples(s: &TestServer) -> (Data, Vec<String>, Vec<String>) {
         let (Some(ty), Some(id)) = (r["resourceType"].as_str(), r["id"].as_str()) else {
             continue;
         };
+        // AuditEvent on this server is its own audit trail, written only by the server
+        // (a PUT is 405): the examples of it are not loaded.
+        if ty == "AuditEvent" {
+            continue;
+        }
         let reference = format!("{ty}/{id}");
         let (status, body, _) = s.put(&reference, &r).await;
         if status == 200 || status == 201 {

@@ -1,0 +1,254 @@
+//! A real SMART client against a real `oxehr serve --demo`: the Python `fhirclient`
+//! library (tools/smart-client-test) runs the standalone launch with PKCE, reads the
+//! patient's Observations and refreshes its token. The operator's steps are the CLI's:
+//! `oxehr client add` registers the app, `oxehr user add` the patient's account.
+//!
+//! The library is installed with pip into a virtual environment cached under the target
+//! directory (`requirements.txt` pins it). Where that install fails — no network to
+//! PyPI — the test is skipped with a message, except under `CI`, where it fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const CLIENT_ID: &str = "smart-client-test";
+const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+const USER: &str = "smart-patient";
+const PASSWORD: &str = "a patient's long password";
+
+fn oxehr() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_oxehr"));
+    c.env("OXEHR_LOG", "warn");
+    c
+}
+
+fn tool_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/smart-client-test")
+}
+
+/// The virtual environment with the pinned requirements, made once and reused while
+/// `requirements.txt` is unchanged; `None` (after saying why) when pip cannot install.
+fn venv() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smart-client-venv");
+    let requirements = tool_dir().join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
+    let stamp = dir.join("installed-requirements.txt");
+    let python = dir.join("bin/python");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return Some(python);
+    }
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let installed = run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&dir))
+    .and_then(|()| {
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+            ])
+            .arg(&requirements))
+    });
+    match installed {
+        Ok(()) => {
+            std::fs::write(&stamp, wanted).expect("stamp");
+            Some(python)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("cannot install the SMART client's requirements in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: cannot install tools/smart-client-test/requirements.txt ({e})");
+            None
+        }
+    }
+}
+
+/// `oxehr serve`, stopped when dropped; its log lines kept.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(data: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oxehr"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--demo",
+            ])
+            .args(["--data", data])
+            .env("OXEHR_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn oxehr serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server exited before listening")
+                .expect("line");
+            log.lock().expect("log").push(line.clone());
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Some(a) = v["fields"]["addr"].as_str() {
+                    break a.to_owned();
+                }
+            }
+        };
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("log").push(line);
+            }
+        });
+        Server {
+            child,
+            base: format!("http://{addr}/fhir"),
+            log,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `GET base/path` with a token, as JSON.
+fn get(base: &str, path: &str, token: &str) -> Value {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{base}/{path}"))
+        .bearer_auth(token)
+        .send()
+        .expect("GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().expect("json")
+}
+
+#[test]
+fn fhirclient_runs_the_standalone_launch() {
+    let Some(python) = venv() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_owned();
+    run_ok(oxehr().args([
+        "client",
+        "add",
+        "--name",
+        "SMART client test",
+        "--client-id",
+        CLIENT_ID,
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--data",
+        &data,
+    ]));
+    let server = Server::start(&data);
+
+    // The second demo patient gets an account; the first one's record must stay closed.
+    let admin = run_ok(oxehr().args([
+        "token",
+        "issue",
+        "--user",
+        "demo-system-admin",
+        "--scope",
+        "system/*.rs",
+        "--data",
+        &data,
+    ]));
+    let admin = admin.trim();
+    let patients = get(&server.base, "Patient", admin);
+    let ids: Vec<&str> = patients["entry"]
+        .as_array()
+        .expect("patients")
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    assert!(ids.len() >= 2, "the demo has patients");
+    let (other, patient) = (ids[0], ids[1]);
+    let expected = get(
+        &server.base,
+        &format!("Observation?patient={patient}&_summary=count"),
+        admin,
+    )["total"]
+        .as_u64()
+        .expect("total");
+    assert!(expected > 0);
+    let mut add = oxehr()
+        .args(["user", "add", USER, "--role", "patient", "--password-stdin"])
+        .args(["--person", &format!("Patient/{patient}"), "--data", &data])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("user add");
+    writeln!(add.stdin.take().expect("stdin"), "{PASSWORD}").expect("password");
+    assert!(add.wait().expect("wait").success());
+
+    let started = Instant::now();
+    let mut script = Command::new(&python)
+        .arg(tool_dir().join("smart_client_test.py"))
+        .args(["--fhir-base", &server.base, "--client-id", CLIENT_ID])
+        .args([
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--user",
+            USER,
+            "--other-patient",
+            other,
+        ])
+        .env("OXEHR_TEST_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the SMART client");
+    while script.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = script.kill();
+            panic!("the SMART client ran for more than 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = script.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the SMART client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("result");
+    assert_eq!(result["patient"], patient);
+    assert_eq!(result["observations"].as_u64(), Some(expected));
+
+    let log = server.log.lock().expect("log").join("\n");
+    assert!(log.contains("authorization code issued"), "{log}");
+    assert!(!log.contains(PASSWORD), "the log holds the password");
+}
