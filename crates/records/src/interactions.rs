@@ -330,7 +330,7 @@ impl Records {
             match reader.current(rtype, id)? {
                 None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
                 Some(r) => {
-                    let patients = self.check_visible(&access, &mut *reader, &r)?;
+                    let patients = self.check_visible_current(&access, &mut *reader, &r)?;
                     if r.is_deleted() {
                         Err(RecordsError::Gone(format!("{rtype}/{id}")))
                     } else {
@@ -400,7 +400,7 @@ impl Records {
             policy::check_type(who, r.rtype.as_str(), Perm::Read)?;
             let mut reader = self.reader()?;
             let access = self.access(who, &mut *reader)?;
-            Ok(((), self.check_visible(&access, &mut *reader, r)?))
+            Ok(((), self.check_visible_current(&access, &mut *reader, r)?))
         })();
         self.audited(who, "read", format!("{}/{}", r.rtype, r.id), res)
     }
@@ -468,7 +468,7 @@ impl Records {
                 match reader.current(rtype, id)? {
                     None => return Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
                     Some(c) => {
-                        self.check_visible(&access, &mut *reader, &c)?;
+                        self.check_visible_current(&access, &mut *reader, &c)?;
                     }
                 }
             }

@@ -49,6 +49,11 @@ pub struct RecordsConfig {
     pub max_retries: u32,
     /// Largest number of entries accepted in one batch or transaction bundle.
     pub max_bundle_entries: usize,
+    /// Whether a read waits until its audit record is durable before answering (true),
+    /// or only until the record is queued for the next group append (false, default:
+    /// a crash can lose the last few milliseconds of read records; writes always
+    /// record in their own transaction). Either way a failed append stops all reads.
+    pub durable_read_audit: bool,
 }
 
 impl Default for RecordsConfig {
@@ -57,6 +62,7 @@ impl Default for RecordsConfig {
             validate: true,
             max_retries: 8,
             max_bundle_entries: 10_000,
+            durable_read_audit: false,
         }
     }
 }
@@ -79,7 +85,10 @@ pub(crate) struct Guard {
 
 impl Records {
     pub fn new(store: Arc<dyn Store>, config: RecordsConfig) -> Records {
-        let auditor = Arc::new(audit::Auditor::start(store.clone()));
+        let auditor = Arc::new(audit::Auditor::start(
+            store.clone(),
+            config.durable_read_audit,
+        ));
         Records {
             store,
             config,

@@ -140,6 +140,32 @@ impl Records {
         Ok(who.access(grants))
     }
 
+    /// [`check_visible`](Self::check_visible) for the current version of a resource:
+    /// its compartments are read from the index rather than computed from the body.
+    pub(crate) fn check_visible_current(
+        &self,
+        access: &Access,
+        tx: &mut dyn ReadTx,
+        r: &StoredResource,
+    ) -> Result<Vec<String>, RecordsError> {
+        if r.is_deleted() {
+            return self.check_visible(access, tx, r);
+        }
+        let patients: Vec<String> = tx
+            .compartments(&r.rtype, &r.id)?
+            .into_iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        if access.is_all() || access.sees_all(tx, &patients)? {
+            Ok(patients)
+        } else {
+            Err(forbidden(format!(
+                "{}/{} belongs to a patient record this account may not see",
+                r.rtype, r.id
+            )))
+        }
+    }
+
     /// Whether `who` may see this version (403 when not); the patients whose record it
     /// is in.
     pub(crate) fn check_visible(
