@@ -28,7 +28,10 @@ use oxehr_store::{Store, StoreError};
 use crate::{time_fmt, RecordsError};
 
 /// Records appended per write transaction at most.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 4096;
+/// How long a batch of read records gathers before it is appended (not when reads
+/// wait for durability).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 struct Job {
     records: Vec<AuditRecord>,
@@ -60,6 +63,12 @@ impl Auditor {
             .name("oxehr-audit".into())
             .spawn(move || {
                 while let Ok(first) = receiver.recv() {
+                    // Let a batch gather (unless someone waits for durability): while
+                    // this thread sleeps, senders do not wake it, which on a busy
+                    // server saves a thread switch per request.
+                    if !durable {
+                        std::thread::sleep(GATHER);
+                    }
                     let mut batch = vec![first];
                     let mut n = batch[0].records.len();
                     while n < MAX_BATCH {
