@@ -856,6 +856,79 @@ async fn an_authenticator_is_required_when_enrolled(e: &Env) {
     assert!(consent.is_some());
     // The same code cannot be used again.
     assert_eq!(e.sign_in(&handle, "carol", PASSWORD, &code).await.0, 401);
+
+    // Staff must have an authenticator (the default): without one, the right password
+    // is refused until they enrol; then a code is needed.
+    let store = e.s.records.store().clone();
+    tokio::task::spawn_blocking(move || {
+        oxehr_auth::accounts::add(
+            &store,
+            oxehr_auth::accounts::NewAccount {
+                name: "dr-dave".into(),
+                role: oxehr_auth::Role::Clinician,
+                organization: None,
+                person: None,
+                password: PASSWORD.into(),
+                mfa_required: None,
+            },
+        )
+    })
+    .await
+    .expect("join")
+    .expect_err("a clinician needs an organization");
+    let org = create(
+        &e.s,
+        json!({"resourceType": "Organization", "name": "Clinic"}),
+    )
+    .await;
+    let store = e.s.records.store().clone();
+    let secret = tokio::task::spawn_blocking(move || {
+        oxehr_auth::accounts::add(
+            &store,
+            oxehr_auth::accounts::NewAccount {
+                name: "dr-dave".into(),
+                role: oxehr_auth::Role::Clinician,
+                organization: Some(org),
+                person: None,
+                password: PASSWORD.into(),
+                mfa_required: None,
+            },
+        )
+        .expect("account");
+        store
+    })
+    .await
+    .expect("join");
+    // The failures above count against this client address too: let that lock pass.
+    e.advance(LOCK_SECS + 1);
+    let (_, handle) = e
+        .login_page(&e.authorize_url(&[("scope", "user/Patient.rs")]))
+        .await;
+    let handle = handle.expect("handle");
+    let (status, consent, page) = e.sign_in(&handle, "dr-dave", PASSWORD, "").await;
+    assert_eq!((status, consent), (403, None), "not enrolled");
+    assert!(page.contains("enrol"), "{page}");
+    let (_, totp) =
+        tokio::task::spawn_blocking(move || oxehr_auth::accounts::enrol_mfa(&secret, "dr-dave"))
+            .await
+            .expect("join")
+            .expect("enrol");
+    assert_eq!(
+        e.sign_in(&handle, "dr-dave", PASSWORD, "").await.0,
+        401,
+        "now a code is needed"
+    );
+    e.advance(LOCK_SECS + 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + e.ahead.load(Ordering::Relaxed);
+    let (status, consent, _) = e
+        .sign_in(&handle, "dr-dave", PASSWORD, &totp.code_at(now))
+        .await;
+    assert_eq!(status, 200);
+    assert!(consent.is_some());
 }
 
 #[path = "smart/backend.rs"]

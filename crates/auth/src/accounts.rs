@@ -9,6 +9,7 @@ use oxehr_store::accounts::{self, AccountRow};
 use oxehr_store::{Store, StoreError};
 
 use crate::password::{check_password_policy, hash_password};
+use crate::TotpSecret;
 use crate::{AuthError, Role};
 
 /// What `add` needs to create an account.
@@ -209,6 +210,22 @@ pub fn set_disabled(
     disabled: bool,
 ) -> Result<AccountRow, AuthError> {
     modify(store, name, move |row| row.disabled = disabled)
+}
+
+/// Gives the account a new authenticator (TOTP) secret, replacing any it had, and
+/// returns it: the person adds it to their authenticator app (as the `otpauth://` URI or
+/// its base32 text). From then on signing in needs a code from it.
+pub fn enrol_mfa(
+    store: &Arc<dyn Store>,
+    name: &str,
+) -> Result<(AccountRow, TotpSecret), AuthError> {
+    let secret = TotpSecret::generate();
+    let b32 = secret.to_base32();
+    let row = modify(store, name, move |row| {
+        row.totp_secret = Some(b32);
+        row.totp_last_step = None;
+    })?;
+    Ok((row, secret))
 }
 
 /// Sets a new password (checked against the policy). With `reset_mfa`, the account's

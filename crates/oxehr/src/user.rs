@@ -57,6 +57,10 @@ pub enum UserCommand {
     /// Enable a disabled account again.
     Enable { name: String },
     /// Set a new password.
+    /// Give the account a new authenticator (TOTP): prints the otpauth:// URI (for a QR
+    /// code) and the secret for the person's authenticator app, once. Staff accounts
+    /// must have one to sign in (unless created with --mfa false).
+    EnrolMfa { name: String },
     ResetPassword {
         name: String,
         /// Read the password from the first line of standard input.
@@ -107,6 +111,15 @@ pub fn user(args: UserArgs, file: &FileConfig) -> Result<()> {
         UserCommand::Enable { name } => {
             let row = accounts::set_disabled(&store, &name, false)?;
             println!("enabled {}", row.name);
+        }
+        UserCommand::EnrolMfa { name } => {
+            let (row, secret) = accounts::enrol_mfa(&store, &name)?;
+            println!(
+                "authenticator of {} replaced; add it to the person's app (shown once):",
+                row.name
+            );
+            println!("{}", secret.otpauth_uri("oxehr", &row.name)?);
+            println!("secret (base32): {}", secret.to_base32());
         }
         UserCommand::ResetPassword {
             name,

@@ -705,6 +705,35 @@ fn user_accounts_from_the_command_line(
 
     tokens_from_the_command_line(storage, data_dir);
 
+    // Enrolling an authenticator prints it once (an otpauth:// URI and its base32
+    // secret, RFC 4648) and the account lists as enrolled; enrolling again replaces it.
+    let enrol = || {
+        let (ok, text) = user_cmd(storage, &["enrol-mfa", "dr.who"], "");
+        assert!(ok, "{text}");
+        let uri = text
+            .lines()
+            .find(|l| l.starts_with("otpauth://totp/"))
+            .unwrap_or_else(|| panic!("no otpauth URI: {text}"))
+            .to_string();
+        let b32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("secret (base32): "))
+            .expect("secret line")
+            .to_string();
+        assert!(uri.contains(&format!("secret={b32}")), "{uri}");
+        assert!(
+            b32.len() >= 32
+                && b32
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        );
+        b32
+    };
+    let first = enrol();
+    let (_, list) = user_cmd(storage, &["list"], "");
+    assert!(!line_of(&list, "dr.who").contains("not enrolled"), "{list}");
+    assert_ne!(enrol(), first, "a new secret each time");
+
     let (ok, text) = user_cmd(storage, &["disable", "dr.who"], "");
     assert!(ok && text.contains("disabled dr.who"), "{text}");
     let (_, list) = user_cmd(storage, &["list"], "");
