@@ -3,7 +3,6 @@
 //! that had been answered 2xx is readable.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -182,36 +181,11 @@ impl Server {
         } else {
             &["--listen", "127.0.0.1:0"]
         };
-        let mut child = oxehr()
-            .args(["--log-format", "json", "serve"])
+        let mut cmd = oxehr();
+        cmd.args(["--log-format", "json", "serve"])
             .args(listen)
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn oxehr serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("line");
-            log.lock().expect("log").push(line.clone());
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(a) = v["fields"]["addr"].as_str() {
-                    break a.to_string();
-                }
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().expect("log").push(line);
-            }
-        });
+            .args(args);
+        let (child, addr, log) = common::spawn_logged(cmd);
         Server {
             child,
             base: format!("http://{addr}/fhir"),

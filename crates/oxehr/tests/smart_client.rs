@@ -7,7 +7,10 @@
 //! directory (`requirements.txt` pins it). Where that install fails — no network to
 //! PyPI — the test is skipped with a message, except under `CI`, where it fails.
 
-use std::io::{BufRead, BufReader, Write};
+#[allow(dead_code)] // the PostgreSQL helpers are for other tests
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -88,41 +91,18 @@ struct Server {
 
 impl Server {
     fn start(data: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oxehr"))
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--demo",
-            ])
-            .args(["--data", data])
-            .env("OXEHR_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn oxehr serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before listening")
-                .expect("line");
-            log.lock().expect("log").push(line.clone());
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(a) = v["fields"]["addr"].as_str() {
-                    break a.to_owned();
-                }
-            }
-        };
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().expect("log").push(line);
-            }
-        });
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxehr"));
+        cmd.args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+        ])
+        .args(["--data", data])
+        .env("OXEHR_LOG", "info");
+        let (child, addr, log) = common::spawn_logged(cmd);
         Server {
             child,
             base: format!("http://{addr}/fhir"),

@@ -127,6 +127,23 @@ fn compartments_of(tx: &mut dyn ReadTx, r: &StoredResource) -> Result<Vec<String
         .map_err(|e| RecordsError::Internal(format!("stored body not indexable: {e}")))
 }
 
+/// `patients` when `access` sees all of them; 403 naming `r` otherwise.
+fn visible_or_forbidden(
+    access: &Access,
+    tx: &mut dyn ReadTx,
+    r: &StoredResource,
+    patients: Vec<String>,
+) -> Result<Vec<String>, RecordsError> {
+    if access.is_all() || access.sees_all(tx, &patients)? {
+        Ok(patients)
+    } else {
+        Err(forbidden(format!(
+            "{}/{} belongs to a patient record this account may not see",
+            r.rtype, r.id
+        )))
+    }
+}
+
 impl Records {
     /// Whose records `who` may see, as of now (break-the-glass grants included).
     pub(crate) fn access(&self, who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, RecordsError> {
@@ -156,14 +173,7 @@ impl Records {
             .into_iter()
             .map(|p| p.as_str().to_owned())
             .collect();
-        if access.is_all() || access.sees_all(tx, &patients)? {
-            Ok(patients)
-        } else {
-            Err(forbidden(format!(
-                "{}/{} belongs to a patient record this account may not see",
-                r.rtype, r.id
-            )))
-        }
+        visible_or_forbidden(access, tx, r, patients)
     }
 
     /// Whether `who` may see this version (403 when not); the patients whose record it
@@ -175,14 +185,7 @@ impl Records {
         r: &StoredResource,
     ) -> Result<Vec<String>, RecordsError> {
         let patients = compartments_of(tx, r)?;
-        if access.is_all() || access.sees_all(tx, &patients)? {
-            Ok(patients)
-        } else {
-            Err(forbidden(format!(
-                "{}/{} belongs to a patient record this account may not see",
-                r.rtype, r.id
-            )))
-        }
+        visible_or_forbidden(access, tx, r, patients)
     }
 
     /// Break-the-glass: `who` opens `patient`'s record in an emergency, giving `reason`.

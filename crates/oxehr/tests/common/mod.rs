@@ -56,3 +56,43 @@ impl Drop for TempDatabase {
         }
     }
 }
+
+/// Starts `oxehr serve` as `cmd` describes (with `--log-format json`), waits until it
+/// logs the address it listens on, and keeps every log line in the returned vector
+/// (drained on a thread, so the server never blocks on a full pipe).
+#[allow(dead_code)] // not every test binary starts a server
+pub fn spawn_logged(
+    mut cmd: std::process::Command,
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn oxehr serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .expect("line");
+        log.lock().expect("log").push(line.clone());
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if let Some(a) = v["fields"]["addr"].as_str() {
+                break a.to_owned();
+            }
+        }
+    };
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().expect("log").push(line);
+        }
+    });
+    (child, addr, log)
+}
