@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub insecure_http: Option<bool>,
+    pub session_idle_minutes: Option<u64>,
 }
 
 impl FileConfig {

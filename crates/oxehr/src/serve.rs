@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// TLS on the same host or a trusted network).
     #[arg(long, env = "OXEHR_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// A browser session ends after this many minutes without a request (default 15).
+    #[arg(long, env = "OXEHR_SESSION_IDLE_MINUTES")]
+    pub session_idle_minutes: Option<u64>,
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -67,6 +70,12 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     let mut api = ApiConfig::default();
     if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
         api.max_body_bytes = n;
+    }
+    if let Some(m) = args.session_idle_minutes.or(file.session_idle_minutes) {
+        if m == 0 || m > 24 * 60 {
+            bail!("--session-idle-minutes must be between 1 and 1440");
+        }
+        api.smart.session_idle_secs = m * 60;
     }
     let records = args.storage.open(file)?;
     let auth = oxehr_api::AuthConfig {
