@@ -462,7 +462,15 @@ fn page_links(
 enum Scope {
     Type(String),
     System,
-    Compartment { patient: String, rtype: String },
+    Compartment {
+        patient: String,
+        rtype: String,
+    },
+    /// `Patient/[id]/$everything`: the patient's compartment, every type in it (or those
+    /// `_type` names).
+    Everything {
+        patient: String,
+    },
 }
 
 /// A search link: the request's parameters (without `_page`), plus `_page` if given.
@@ -512,6 +520,36 @@ async fn search_with(
                 rtype(t)?;
             }
             (listed, String::new(), None)
+        }
+        Scope::Everything { patient } => {
+            rid(&patient)?;
+            let compartment: Vec<String> = oxehr_fhir::Definitions::r4()
+                .compartment("Patient")
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default();
+            let mut listed: Vec<String> = pairs
+                .iter()
+                .filter(|(k, _)| k == "_type")
+                .flat_map(|(_, v)| v.split(','))
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            for t in &listed {
+                rtype(t)?;
+                if t != "Patient" && !compartment.contains(t) {
+                    return Err(ApiError::bad_request(format!(
+                        "{t} is not in the Patient compartment"
+                    )));
+                }
+            }
+            if listed.is_empty() {
+                listed = compartment;
+                listed.push("Patient".into());
+            }
+            listed.sort();
+            listed.dedup();
+            let path = format!("Patient/{patient}/$everything");
+            (listed, path, Some(patient))
         }
         Scope::Compartment { patient, rtype: ty } => {
             rtype(&ty)?;
@@ -856,6 +894,27 @@ pub async fn validate(
         &operation_outcome(&issues),
         rendering.pretty,
     ))
+}
+
+/// `GET Patient/[id]/$everything`: every resource in the patient's compartment that the
+/// caller may see (the access policy applies as to any search), paged; `_type` limits
+/// the types, `_count` the page size. Resources referenced from the record but outside
+/// any compartment (Practitioner, Organization, Medication) are not added.
+pub async fn everything(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    search_with(
+        state,
+        who,
+        Scope::Everything { patient: id },
+        params(&q),
+        headers,
+    )
+    .await
 }
 
 /// `POST Patient/[id]/$break-the-glass`: a clinician or nurse opens a record they

@@ -69,6 +69,7 @@ pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> R
         )
         .route("/{type}/{id}/$validate", post(i::validate))
         .route("/Patient/{id}/$break-the-glass", post(i::break_the_glass))
+        .route("/Patient/{id}/$everything", get(i::everything))
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
         .route("/{compartment}/{id}/{type}", get(i::search_compartment))

@@ -361,6 +361,22 @@ impl Fixture {
     }
 }
 
+/// Every resource of the fixture in `p`'s record (its compartment).
+fn record_of(p: P, observations: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = observations.clone();
+    out.insert(format!("Patient/{}", p.id()));
+    let extra: &[&str] = match p {
+        P::Own => &["Encounter/enc-own"],
+        P::Other => &["Encounter/enc-other"],
+        P::Emergency => &["Encounter/enc-emergency"],
+        P::Denied => &["EpisodeOfCare/eoc-denied", "Consent/consent-denied"],
+        P::Permitted => &["Consent/consent-permitted"],
+        P::Booked => &["Appointment/appt-booked"],
+    };
+    out.extend(extra.iter().map(|s| s.to_string()));
+    out
+}
+
 /// The patient the second observation of `p`'s record is about (its `focus`).
 fn focus_of(p: P) -> P {
     if p == P::Own {
@@ -502,6 +518,29 @@ async fn check_matrix(f: &Fixture, broken: bool) {
             } else {
                 expect(
                     format!("{r} Observation?subject={id} status"),
+                    &status,
+                    &403u16,
+                );
+            }
+            // $everything: the whole record when visible, nothing when not; only for a
+            // role that reads every type in it.
+            let (status, got, _, _) = f
+                .search_all(role, &format!("Patient/{id}/$everything?_count=4"))
+                .await;
+            if role.reads_type("Observation") && role.reads_type("Consent") {
+                let want: BTreeSet<String> = if role.sees(p, broken) {
+                    record_of(p, &f.obs_of(p))
+                } else {
+                    BTreeSet::new()
+                };
+                expect(
+                    format!("{r} Patient/{id}/$everything"),
+                    &(status, &got),
+                    &(200u16, &want),
+                );
+            } else {
+                expect(
+                    format!("{r} Patient/{id}/$everything status"),
                     &status,
                     &403u16,
                 );
