@@ -495,6 +495,21 @@ fn search_url(base: &str, path: &str, params: &[(String, String)], page: Option<
     }
 }
 
+/// The types a `_type` parameter names (comma-separated, repeatable), each checked.
+fn listed_types(pairs: &[(String, String)]) -> Result<Vec<String>, ApiError> {
+    let listed: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "_type")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for t in &listed {
+        rtype(t)?;
+    }
+    Ok(listed)
+}
+
 async fn search_with(
     state: AppState,
     who: Arc<Caller>,
@@ -508,34 +523,15 @@ async fn search_with(
             rtype(&ty)?;
             (vec![ty.clone()], ty, None)
         }
-        Scope::System => {
-            let listed: Vec<String> = pairs
-                .iter()
-                .filter(|(k, _)| k == "_type")
-                .flat_map(|(_, v)| v.split(','))
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect();
-            for t in &listed {
-                rtype(t)?;
-            }
-            (listed, String::new(), None)
-        }
+        Scope::System => (listed_types(&pairs)?, String::new(), None),
         Scope::Everything { patient } => {
             rid(&patient)?;
             let compartment: Vec<String> = oxehr_fhir::Definitions::r4()
                 .compartment("Patient")
                 .map(|c| c.keys().cloned().collect())
                 .unwrap_or_default();
-            let mut listed: Vec<String> = pairs
-                .iter()
-                .filter(|(k, _)| k == "_type")
-                .flat_map(|(_, v)| v.split(','))
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect();
+            let mut listed = listed_types(&pairs)?;
             for t in &listed {
-                rtype(t)?;
                 if t != "Patient" && !compartment.contains(t) {
                     return Err(ApiError::bad_request(format!(
                         "{t} is not in the Patient compartment"

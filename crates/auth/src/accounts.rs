@@ -97,6 +97,18 @@ fn check_reference(
     }
 }
 
+/// The Patient id a patient account stands for (`None` for staff): the record its
+/// access rests on, carried in its tokens and sessions.
+pub fn own_patient(row: &AccountRow) -> Option<String> {
+    if row.role != Role::Patient.code() {
+        return None;
+    }
+    row.person
+        .as_deref()
+        .and_then(|p| p.strip_prefix("Patient/"))
+        .map(str::to_owned)
+}
+
 /// Creates an account. Fails, writing nothing, when the name is taken, the password
 /// breaks the policy, or the organization or person does not exist.
 pub fn add(store: &Arc<dyn Store>, new: NewAccount) -> Result<AccountRow, AuthError> {

@@ -127,13 +127,7 @@ impl Caller {
             .iter()
             .filter_map(Scope::as_resource)
             .filter(|s| s.query.is_empty())
-            .filter(|s| match (role, s.context) {
-                (Role::Patient, Context::Patient) => true,
-                (Role::Patient, _) => false,
-                (Role::SystemAdmin, _) => true,
-                (_, Context::System) => false,
-                _ => true,
-            })
+            .filter(|s| crate::oauth::role_may_hold(role, s))
             .cloned()
             .collect();
         Caller {

@@ -86,10 +86,7 @@ pub fn token(args: TokenArgs, file: &FileConfig) -> Result<()> {
             }
         }
     }
-    let patient = match (role, account.person.as_deref()) {
-        (Role::Patient, Some(p)) => p.strip_prefix("Patient/").map(str::to_owned),
-        _ => None,
-    };
+    let patient = accounts::own_patient(&account);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();

@@ -883,6 +883,15 @@ fn run_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// `oxehr token issue` for `user` with `scope` on the SQLite store in `data`.
+fn issue_token(data: &str, user: &str, scope: &str) -> String {
+    run_ok(&[
+        "token", "issue", "--user", user, "--scope", scope, "--data", data,
+    ])
+    .trim()
+    .to_owned()
+}
+
 /// `GET base/path` with `token` (if any): (status, body).
 fn get_with(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let client = match token {
@@ -925,16 +934,7 @@ fn first_run_creates_the_administrator() {
 
     assert_eq!(get_with(&server.base, "Patient", None).0, 401);
     assert_eq!(get_with(&server.base, "metadata", None).0, 200);
-    let token = run_ok(&[
-        "token",
-        "issue",
-        "--user",
-        "admin",
-        "--scope",
-        "system/*.cruds",
-        "--data",
-        &data,
-    ]);
+    let token = issue_token(data.as_ref(), "admin", "system/*.cruds");
     let token = token.trim();
     let (status, body) = get_with(&server.base, "Patient", Some(token));
     assert_eq!(
@@ -1048,9 +1048,7 @@ fn demo_has_an_account_per_role() {
     );
 
     let count = |user: &str, scope: &str| {
-        let token = run_ok(&[
-            "token", "issue", "--user", user, "--scope", scope, "--data", &data,
-        ]);
+        let token = issue_token(&data, user, scope);
         let (status, body) = get_with(&server.base, "Patient?_summary=count", Some(token.trim()));
         (status, body["total"].as_u64())
     };
@@ -1087,16 +1085,7 @@ fn tls_and_no_plain_http_off_loopback() {
         key_path.to_str().expect("path"),
     ]);
     let https = server.base.replacen("http://", "https://", 1);
-    let token = run_ok(&[
-        "token",
-        "issue",
-        "--user",
-        "admin",
-        "--scope",
-        "system/*.cruds",
-        "--data",
-        data,
-    ]);
+    let token = issue_token(data, "admin", "system/*.cruds");
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

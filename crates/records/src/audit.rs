@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 
 use oxehr_auth::Caller;
 use oxehr_store::audit::{self, AuditRecord};
-use oxehr_store::{Store, StoreError};
+use oxehr_store::Store;
 
 use crate::{time_fmt, RecordsError};
 
@@ -236,14 +236,6 @@ pub(crate) fn action_of(method: oxehr_store::Method) -> &'static str {
 /// Whether an error is a refusal worth recording.
 pub(crate) fn is_denial(e: &RecordsError) -> bool {
     matches!(e, RecordsError::Forbidden(_))
-}
-
-/// Appends from inside a write job.
-pub(crate) fn append_in_job(
-    tx: &mut dyn oxehr_store::Tx,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    audit::append(tx, records)
 }
 
 impl crate::Records {

@@ -164,7 +164,7 @@ impl Records {
             // current one plus one, so a lost race is a `Conflict` and a retry.
             tx.put_many(&versions)?;
             // Last, so the audit log's lock is held only for the append.
-            audit::append_in_job(tx, &records)?;
+            oxehr_store::audit::append(tx, &records)?;
             Ok(Box::new(()))
         });
         match self.store.write(job) {

@@ -147,14 +147,7 @@ fn visible_or_forbidden(
 impl Records {
     /// Whose records `who` may see, as of now (break-the-glass grants included).
     pub(crate) fn access(&self, who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, RecordsError> {
-        let grants = if who.uses_grants() {
-            let since =
-                time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
-            access::break_the_glass_grants(tx, &who.user, since)?
-        } else {
-            Vec::new()
-        };
-        Ok(who.access(grants))
+        Ok(access_of(who, tx)?)
     }
 
     /// [`check_visible`](Self::check_visible) for the current version of a resource:
@@ -238,6 +231,18 @@ impl Records {
     }
 }
 
+/// Whose records `who` may see in the snapshot `tx`, break-the-glass grants of the
+/// last [`BREAK_THE_GLASS_SECS`](oxehr_auth::policy::BREAK_THE_GLASS_SECS) included.
+fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, StoreError> {
+    let grants = if who.uses_grants() {
+        let since = time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
+        access::break_the_glass_grants(tx, &who.user, since)?
+    } else {
+        Vec::new()
+    };
+    Ok(who.access(grants))
+}
+
 /// Inside the write job: `who` may write each version (its type, the record it leaves
 /// and the record it changes). A staff member may write into a record they cannot see
 /// yet only when the write itself establishes their organization's care relationship
@@ -254,13 +259,7 @@ pub(crate) fn check_writes(
     if who.role == oxehr_auth::Role::SystemAdmin {
         return Ok(());
     }
-    let since = time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
-    let grants = if who.uses_grants() {
-        access::break_the_glass_grants(tx, &who.user, since)?
-    } else {
-        Vec::new()
-    };
-    let access = who.access(grants);
+    let access = access_of(who, tx)?;
     for v in versions {
         let r = &v.resource;
         let before: Vec<String> = tx

@@ -310,10 +310,7 @@ async fn audit_sign_in(
     address: Option<String>,
     what: &str,
 ) {
-    let patient = account
-        .and_then(|a| a.person.as_deref())
-        .and_then(|p| p.strip_prefix("Patient/"))
-        .map(str::to_owned);
+    let patient = account.and_then(oxehr_auth::accounts::own_patient);
     let record = oxehr_store::audit::AuditRecord {
         time: oxehr_records::now_micros(),
         user: Some(name.to_owned()),
@@ -382,10 +379,7 @@ async fn login(
         );
     }
     // A patient's token always carries their own id: it is what their access rests on.
-    let patient = match (role, account.person.as_deref()) {
-        (Role::Patient, Some(p)) => p.strip_prefix("Patient/").map(str::to_owned),
-        _ => None,
-    };
+    let patient = oxehr_auth::accounts::own_patient(&account);
     let patient_name = match &patient {
         Some(id) => Some(patient_display(s, id).await),
         None => None,

@@ -157,16 +157,16 @@ pub(crate) enum Refused {
 }
 
 /// The caller a session cookie stands for (and the session marked used), for a FHIR
-/// request with `method` and `headers`.
+/// request with `method` (and whether it sent `X-Requested-With`).
 pub(crate) fn session_caller(
     store: &std::sync::Arc<dyn oxehr_store::Store>,
     id: &str,
     method: &Method,
-    headers: &HeaderMap,
+    csrf_header: bool,
     now: u64,
     idle_secs: u64,
 ) -> Result<Caller, Refused> {
-    if !matches!(*method, Method::GET | Method::HEAD) && !headers.contains_key("x-requested-with") {
+    if !matches!(*method, Method::GET | Method::HEAD) && !csrf_header {
         return Err(Refused::NoCsrfHeader);
     }
     let hash = oauth::secret_hash(id);
@@ -202,10 +202,7 @@ pub(crate) fn session_caller(
     } else {
         "user/*.cruds"
     };
-    let patient = match (role, account.person.as_deref()) {
-        (Role::Patient, Some(p)) => p.strip_prefix("Patient/").map(str::to_owned),
-        _ => None,
-    };
+    let patient = oxehr_auth::accounts::own_patient(&account);
     Ok(Caller::new(
         account.name,
         role,
