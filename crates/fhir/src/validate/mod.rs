@@ -9,9 +9,11 @@
 //! Issue codes: `structure` for JSON shape (unknown keys, arrays vs single values, wrong
 //! JSON types, empty arrays and objects, nulls), `required` for missing mandatory
 //! elements, `value` for primitives that break their type's lexical rules (regex, real
-//! calendar, integer range, empty strings) and for unparseable references, `code-invalid`
-//! for codes outside an enumerable required value set, `invalid` for unknown resource
-//! types and reference targets the element does not allow, and `invariant` for the named
+//! calendar, integer range, decimal range, empty strings, control characters) and for
+//! unparseable references, `too-long` for strings over the spec's 1024*1024 characters,
+//! `code-invalid` for codes outside an enumerable required value set, `invalid` for
+//! unknown resource types and reference targets the element does not allow, and
+//! `invariant` for the named
 //! spec invariants checked here (dom-2, dom-3, dom-4, dom-5, ref-1, ext-1, ele-1 on
 //! contained ids).
 //!

@@ -77,6 +77,8 @@ pub(crate) struct Prim {
     pub fast: Option<FastRegex>,
     /// `uri`-like types whose values may be local references (`#id`) for dom-3.
     pub uri_like: bool,
+    /// `string` or `uri` or a type derived from them: bounded to 1024*1024 characters.
+    pub string_like: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -253,6 +255,7 @@ impl Model {
                     .and_then(|e| e.regex.as_deref())
                     .and_then(FastRegex::for_pattern),
                 uri_like: defs.is_subtype(t, "uri"),
+                string_like: defs.is_subtype(t, "string") || defs.is_subtype(t, "uri"),
             })
         };
 
@@ -348,6 +351,7 @@ impl Model {
             regex: None,
             fast: None,
             uri_like: false,
+            string_like: true,
         });
         Model {
             defs,

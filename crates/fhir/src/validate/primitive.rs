@@ -1,10 +1,34 @@
 //! Primitive values: the JSON type each FHIR primitive takes, the spec's regexes (from
 //! the `<primitive>.value` elements of the definitions), the real calendar for dates, the
-//! 32-bit range of integers, and the outer shape of narrative XHTML.
+//! 32-bit range of integers, the range of decimals, the spec's limits on strings, and
+//! the outer shape of narrative XHTML.
 //!
 //! The regexes are compiled once, as byte regexes without Unicode classes: the spec's
 //! patterns come from XML Schema / Java, where `\s` is ASCII whitespace only, so a string
 //! holding a no-break space is still a valid `string`.
+//!
+//! Rules from the datatypes page that the regexes do not carry:
+//! - "Strings SHALL NOT contain Unicode character points below 32, except for u0009
+//!   (horizontal tab), u0010 (carriage return) and u0013 (line feed)" (the page means
+//!   U+000A and U+000D). Checked on every value held in a JSON string (all primitives
+//!   but boolean, integers and decimal): they share the lexical space of `string`, and
+//!   PostgreSQL cannot store U+0000 in text or jsonb. DEL (U+007F) is not below 32 and
+//!   stays valid.
+//! - "strings SHALL NOT exceed 1MB (1024*1024 characters) in size": for `string` and the
+//!   types derived from it (`code`, `id`, `markdown`) and for `uri` and its
+//!   specialisations (`url`, `canonical`, `oid`, `uuid`), whose lexical space is a string
+//!   too. Characters are counted, not UTF-8 bytes; a value of at most 1 MiB bytes is
+//!   under the limit without counting. Not bounded: `base64Binary` ("There is no
+//!   specified upper limit to the size of a binary", the same page: attachments are
+//!   legitimately large) and `xhtml` (not derived from `string`; a narrative may hold
+//!   images as `data:` URLs). The server's request body limit bounds both.
+//! - Decimals: the spec gives no range, but the search index stores an f64, so a decimal
+//!   beyond ±f64::MAX or a non-zero one that rounds to zero could be stored and never
+//!   found. Both are refused; precision beyond f64's is kept (the JSON text is stored).
+//!   This relies on serde_json's `arbitrary_precision` (the workspace turns it on), which
+//!   keeps a number's text.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -15,12 +39,18 @@ use crate::outcome::IssueCode;
 #[derive(Debug)]
 pub(crate) struct Problem {
     pub code: IssueCode,
-    pub what: &'static str,
+    pub what: Cow<'static, str>,
 }
 
 fn problem(code: IssueCode, what: &'static str) -> Result<(), Problem> {
-    Err(Problem { code, what })
+    Err(Problem {
+        code,
+        what: what.into(),
+    })
 }
+
+/// The spec's limit on `string` and `uri` values, in characters.
+pub(crate) const MAX_STRING_CHARS: usize = 1024 * 1024;
 
 /// Checks one non-null JSON value against primitive type `prim`.
 pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem> {
@@ -57,9 +87,14 @@ pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem
             _ => problem(IssueCode::Structure, "an integer must be a JSON number"),
         },
         // JSON's number grammar is the decimal regex of the spec, so a JSON number is a
-        // valid decimal as it stands.
+        // valid decimal as it stands; what remains is the range an f64 can hold.
         PrimKind::Decimal => match v {
-            Value::Number(_) => Ok(()),
+            Value::Number(n) if decimal_in_range(n) => Ok(()),
+            Value::Number(_) => problem(
+                IssueCode::Value,
+                "decimal outside the range this server can store and search (about ±1.8e308, \
+                 and not so small that it rounds to zero)",
+            ),
             _ => problem(IssueCode::Structure, "a decimal must be a JSON number"),
         },
         PrimKind::Temporal | PrimKind::Text | PrimKind::Xhtml => {
@@ -72,7 +107,24 @@ pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem
                     "empty string (the spec forbids empty values)",
                 );
             }
-            if !lexical(model, prim, s) {
+            if prim.string_like
+                && s.len() > MAX_STRING_CHARS
+                && s.chars().count() > MAX_STRING_CHARS
+            {
+                return problem(
+                    IssueCode::TooLong,
+                    "longer than the spec's limit for strings (1024*1024 characters)",
+                );
+            }
+            if has_control(s.as_bytes()) {
+                return problem(
+                    IssueCode::Value,
+                    "control character (below U+0020 other than tab, CR, LF) in a string",
+                );
+            }
+            // With no control characters, `string`'s regex holds for any non-empty value
+            // (it only refuses U+000B and U+000C), so its byte loop is skipped.
+            if prim.fast != Some(FastRegex::Text) && !lexical(model, prim, s) {
                 return problem(IssueCode::Value, "value does not match the type's regex");
             }
             match prim.kind {
@@ -86,6 +138,50 @@ pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem
                 _ => Ok(()),
             }
         }
+    }
+}
+
+/// A byte below 0x20 other than tab, LF and CR (UTF-8 continuation and lead bytes are all
+/// 0x80 and above, so a byte scan finds exactly the characters). Every string value goes
+/// through here, so eight bytes are tested at once for any byte below 0x20 and only such
+/// words are looked at byte by byte.
+fn has_control(s: &[u8]) -> bool {
+    const ALLOWED: u32 = (1 << b'\t') | (1 << b'\n') | (1 << b'\r');
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let control = |b: &u8| *b < 0x20 && ALLOWED >> *b & 1 == 0;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(w) else {
+            continue;
+        };
+        let x = u64::from_le_bytes(bytes);
+        // Non-zero iff some byte of `x` is below 0x20 (the classic "has less than" test).
+        if x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0 && w.iter().any(control) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(control)
+}
+
+/// A finite f64, and not a non-zero value that underflows to zero.
+fn decimal_in_range(n: &serde_json::Number) -> bool {
+    let text = n.as_str();
+    // Without an exponent, under 300 characters leave under 300 digits on either side
+    // of the point: 1e-300 < |x| < 1e300 or zero, well inside f64 (the common case, with
+    // no float parse).
+    if text.len() < 300 && !text.bytes().any(|b| b == b'e' || b == b'E') {
+        return true;
+    }
+    match n.as_f64() {
+        None => false,
+        Some(f) if f != 0.0 => true,
+        // Zero as an f64: fine only if the number is zero (no non-zero digit before the
+        // exponent).
+        Some(_) => !text
+            .bytes()
+            .take_while(|&b| b != b'e' && b != b'E')
+            .any(|b| (b'1'..=b'9').contains(&b)),
     }
 }
 
@@ -225,6 +321,47 @@ mod tests {
         }
         // string, markdown, code, uri, url, canonical, id, uuid
         assert_eq!(checked, 8);
+    }
+
+    #[test]
+    fn string_limit_covers_string_and_uri_and_their_specialisations() {
+        let m = Model::get();
+        let mut bounded = std::collections::BTreeSet::new();
+        let mut unbounded = std::collections::BTreeSet::new();
+        for ctx in &m.contexts {
+            for e in ctx.keys.values() {
+                if let super::super::model::EntryKind::Primitive(p) = e.kind {
+                    if p.string_like {
+                        bounded.insert(p.name);
+                    } else {
+                        unbounded.insert(p.name);
+                    }
+                }
+            }
+        }
+        let want = [
+            "canonical",
+            "code",
+            "id",
+            "markdown",
+            "oid",
+            "string",
+            "uri",
+            "url",
+            "uuid",
+        ];
+        assert_eq!(bounded.into_iter().collect::<Vec<_>>(), want);
+        assert!(unbounded.contains("base64Binary") && unbounded.contains("xhtml"));
+    }
+
+    #[test]
+    fn control_characters_are_found_by_the_byte_scan() {
+        for b in 0u8..=0x7f {
+            let s = [b'a', b, b'z'];
+            let want = b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+            assert_eq!(has_control(&s), want, "{b:#x}");
+        }
+        assert!(!has_control("é ü \u{2028} \u{85}".as_bytes()));
     }
 
     #[test]
