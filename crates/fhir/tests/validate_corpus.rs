@@ -1,6 +1,7 @@
 //! The validator against real material: the 722 official R4 examples (with a committed
-//! list of examples the spec itself publishes in an invalid state) and every Synthea
-//! bundle and resource under `../shared/data/synthea`.
+//! list of examples the spec itself publishes in an invalid state), every Synthea
+//! bundle and resource under `../shared/data/synthea`, and every narrative in those and
+//! in the fhir-test-cases R4 examples against txt-1 and txt-2.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -148,5 +149,95 @@ fn synthea_bundles_and_resources_validate() {
             .cloned()
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+/// Narrative issues (those located at a `div`) of one resource, nested ones included.
+fn narrative_issues(v: &Value) -> Vec<String> {
+    validate(v)
+        .into_iter()
+        .filter(|i| i.expression.iter().any(|e| e.ends_with(".div")))
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                i.severity.as_str(),
+                i.expression.join(","),
+                i.diagnostics
+            )
+        })
+        .collect()
+}
+
+/// Narratives (`div` strings) anywhere in `v`.
+fn count_divs(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| usize::from(k == "div" && x.is_string()) + count_divs(x))
+            .sum(),
+        Value::Array(a) => a.iter().map(count_divs).sum(),
+        _ => 0,
+    }
+}
+
+/// Examples whose narrative really breaks a narrative rule, with the issue they get.
+/// These four have a whitespace-only `div` (the last an empty `<pre>`), against txt-2
+/// ("The narrative SHALL have some non-whitespace content"). The official Java
+/// validator accepts them (its R4 FHIRPath engine evaluates txt-2's `htmlChecks()` as
+/// `true`), so txt-2 is a warning here and they stay valid.
+const NARRATIVE_EXCEPTIONS: &[(&str, &str)] = &[
+    ("ActivityDefinition-blood-tubes-supply.json", "warning"),
+    ("ActivityDefinition-heart-valve-replacement.json", "warning"),
+    ("EventDefinition-example.json", "warning"),
+    (
+        "Questionnaire-zika-virus-exposure-assessment.json",
+        "warning",
+    ),
+];
+
+/// txt-1 must let through every narrative that real producers write: the official
+/// examples (the spec's own narratives, generated and hand-written), the fhir-test-cases
+/// R4 examples, and Synthea's generated narratives.
+#[test]
+fn real_narratives_pass_txt_1_and_txt_2() {
+    let data = data_dir();
+    let mut files = json_files(&data.join("fhir-examples"));
+    files.extend(json_files(&data.join("fhir-test-cases/r4/examples")));
+    for sub in ["smart-on-fhir-r4", "synthea-v3"] {
+        files.extend(json_files(&data.join("synthea").join(sub)));
+    }
+    let mut narratives = 0usize;
+    let mut unexpected = Vec::new();
+    let mut excepted = Vec::new();
+    for p in &files {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let v = load(p);
+        narratives += count_divs(&v);
+        let issues = narrative_issues(&v);
+        match NARRATIVE_EXCEPTIONS.iter().find(|(n, _)| *n == name) {
+            Some((_, severity)) => {
+                assert!(
+                    issues.len() == 1
+                        && issues[0].starts_with(severity)
+                        && issues[0].contains("txt-2"),
+                    "{name}: expected one txt-2 {severity}, got {issues:?}"
+                );
+                excepted.push(name);
+            }
+            None if issues.is_empty() => {}
+            None => unexpected.push(format!("{name}:\n  {}", issues.join("\n  "))),
+        }
+    }
+    assert!(narratives > 1300, "narratives seen: {narratives}");
+    assert_eq!(excepted.len(), NARRATIVE_EXCEPTIONS.len(), "{excepted:?}");
+    assert!(
+        unexpected.is_empty(),
+        "{} files with narrative issues:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
     );
 }

@@ -1,9 +1,10 @@
 //! Hostile input found by the outside security audit, each case a real example with one
-//! value replaced: control characters in strings, strings over the spec's 1 MB limit,
-//! and decimals no f64 can hold.
+//! value replaced: active content in narratives (txt-1, txt-2), control characters in
+//! strings, strings over the spec's 1 MB limit, and decimals no f64 can hold.
 //!
-//! The expected outcome of every case comes from the spec, never from this validator's
-//! output.
+//! The expected outcome of every case comes from the spec and the HTML/URL rules it
+//! names (and, for narratives, from what the official Java validator's `XhtmlValidator`
+//! accepts), never from this validator's output.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,229 @@ const NS: &str = "http://www.w3.org/1999/xhtml";
 /// A narrative body inside the one root `div` the xhtml type requires.
 fn div(body: &str) -> String {
     format!("<div xmlns=\"{NS}\">{body}</div>")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    Ok,
+    /// An `invariant` error whose diagnostics name txt-1 (disallowed markup, URL or
+    /// style).
+    Txt1,
+    /// No error, and an `invariant` warning whose diagnostics name txt-2 (no content):
+    /// the official validator does not enforce txt-2, and four official examples break
+    /// it.
+    Txt2,
+    /// A `value` error: not well-formed XML, or not one `div` in the XHTML namespace.
+    Xml,
+}
+
+use Expect::*;
+
+/// (case, whole narrative, expected outcome)
+fn narrative_cases() -> Vec<(&'static str, String, Expect)> {
+    vec![
+        // What real narratives hold.
+        ("plain_text", div("Peter James Chalmers"), Ok),
+        ("table", div("<table class=\"grid\"><tbody><tr><td colspan=\"2\" style=\"text-align: right\">x</td></tr></tbody></table>"), Ok),
+        ("comment_is_allowed", div("<!-- link to image -->text"), Ok),
+        ("escaped_markup_is_text", div("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; &apos;"), Ok),
+        ("numeric_references", div("caf&#233; caf&#xE9;"), Ok),
+        ("only_an_img", div("<img src=\"photo.png\" alt=\"\"/>"), Ok),
+        ("img_data_png", div("<img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"x\"/>"), Ok),
+        ("img_fragment", div("<img src=\"#image\" alt=\"diagram\"/>"), Ok),
+        ("href_https", div("<a href=\"https://example.org/a?b=c&amp;d=e#f\">x</a>"), Ok),
+        ("href_http_upper_scheme", div("<a href=\"HTTP://example.org/\">x</a>"), Ok),
+        ("href_mailto", div("<a href=\"mailto:info@example.org\">x</a>"), Ok),
+        ("href_tel", div("<a href=\"tel:+15555550100\">x</a>"), Ok),
+        ("href_relative", div("<a href=\"Patient/example\">x</a>"), Ok),
+        ("href_fragment", div("<a href=\"#section-2\">x</a>"), Ok),
+        ("a_name", div("<a name=\"top\">x</a>"), Ok),
+        ("lang_attributes", format!("<div xmlns=\"{NS}\" xml:lang=\"en\" lang=\"en\" dir=\"ltr\">x</div>"), Ok),
+        ("style_plain", div("<span style=\"color: red; font-weight: bold; width: 100%\">x</span>"), Ok),
+        ("whitespace_around_root", format!("  \n{}\n ", div("x")), Ok),
+        ("single_quoted_namespace", format!("<div xmlns='{NS}'>x</div>"), Ok),
+        ("nbsp_character_is_content", div("\u{a0}"), Ok),
+        // Elements outside the validator's HTML_ELEMENTS.
+        ("script", div("<script>alert(1)</script>"), Txt1),
+        ("script_empty_with_src", div("<script src=\"https://evil.example/x.js\"/>"), Txt1),
+        ("script_upper_case", div("<SCRIPT>alert(1)</SCRIPT>"), Txt1),
+        ("script_inside_allowed_elements", div("<p><b><script>alert(1)</script></b></p>"), Txt1),
+        ("iframe", div("<iframe src=\"https://evil.example/\"></iframe>"), Txt1),
+        ("object", div("<object data=\"x.swf\">x</object>"), Txt1),
+        ("embed", div("<embed src=\"x.swf\"/>"), Txt1),
+        ("form", div("<form action=\"https://evil.example/\">x</form>"), Txt1),
+        ("input", div("<input type=\"text\" value=\"x\"/>"), Txt1),
+        ("style_element", div("<style>body { background: url(https://evil.example/) }</style>x"), Txt1),
+        ("svg", div("<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>"), Txt1),
+        ("math", div("<math xmlns=\"http://www.w3.org/1998/Math/MathML\"><mi>x</mi></math>"), Txt1),
+        ("link", div("<link rel=\"stylesheet\" href=\"https://evil.example/x.css\"/>x"), Txt1),
+        ("meta_refresh", div("<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\"/>x"), Txt1),
+        ("base", div("<base href=\"https://evil.example/\"/>x"), Txt1),
+        ("prefixed_script_in_xhtml_namespace", div(&format!("<h:script xmlns:h=\"{NS}\">alert(1)</h:script>")), Txt1),
+        // Attributes outside HTML_ATTRIBUTES and HTML_COMBO_LIST.
+        ("onclick", div("<p onclick=\"alert(1)\">x</p>"), Txt1),
+        ("onload_upper_case", div("<img src=\"a.png\" ONLOAD=\"alert(1)\"/>"), Txt1),
+        ("onerror_mixed_case", div("<img src=\"a.png\" OnError=\"alert(1)\"/>"), Txt1),
+        ("onmouseover_on_root", format!("<div xmlns=\"{NS}\" onmouseover=\"alert(1)\">x</div>"), Txt1),
+        ("xlink_href", div("<a xmlns:xlink=\"http://www.w3.org/1999/xlink\" xlink:href=\"javascript:alert(1)\">x</a>"), Txt1),
+        ("xml_base", div("<p xml:base=\"javascript:alert(1)//\">x</p>"), Txt1),
+        ("a_target", div("<a href=\"https://example.org/\" target=\"_blank\">x</a>"), Txt1),
+        ("src_on_a_span", div("<span src=\"https://evil.example/\">x</span>"), Txt1),
+        // URLs: javascript and friends, whatever the spelling.
+        ("href_javascript", div("<a href=\"javascript:alert(1)\">x</a>"), Txt1),
+        ("href_javascript_mixed_case", div("<a href=\"JaVaScRiPt:alert(1)\">x</a>"), Txt1),
+        ("href_javascript_leading_space", div("<a href=\" JavaScript:alert(1)\">x</a>"), Txt1),
+        ("href_javascript_tab_reference", div("<a href=\"jav&#x09;ascript:alert(1)\">x</a>"), Txt1),
+        ("href_javascript_newline_reference", div("<a href=\"jav&#10;ascript:alert(1)\">x</a>"), Txt1),
+        ("href_javascript_colon_reference", div("<a href=\"javascript&#58;alert(1)\">x</a>"), Txt1),
+        ("href_javascript_letter_reference", div("<a href=\"&#106;avascript:alert(1)\">x</a>"), Txt1),
+        ("href_vbscript", div("<a href=\"vbscript:msgbox(1)\">x</a>"), Txt1),
+        ("href_data_html", div("<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">x</a>"), Txt1),
+        ("href_data_image", div("<a href=\"data:image/png;base64,iVBORw0KGgo=\">x</a>"), Txt1),
+        ("href_file", div("<a href=\"file:///etc/passwd\">x</a>"), Txt1),
+        ("href_empty", div("<a href=\"\">x</a>"), Txt1),
+        ("img_src_javascript", div("<img src=\"javascript:alert(1)\" alt=\"x\"/>"), Txt1),
+        ("img_src_data_svg", div("<img src=\"data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=\" alt=\"x\"/>"), Txt1),
+        ("img_src_data_html", div("<img src=\"data:text/html,x\" alt=\"x\"/>"), Txt1),
+        ("area_href_javascript", div("<map name=\"m\"><area shape=\"rect\" coords=\"0,0,1,1\" href=\"javascript:alert(1)\" alt=\"x\"/></map>x"), Txt1),
+        ("blockquote_cite_javascript", div("<blockquote cite=\"javascript:alert(1)\">x</blockquote>"), Txt1),
+        // CSS can fetch (url, image-set) and, in old engines, execute (expression, javascript:).
+        ("style_url", div("<span style=\"background: url(https://evil.example/t.png)\">x</span>"), Txt1),
+        ("style_url_upper_case", div("<span style=\"background: URL(x.png)\">x</span>"), Txt1),
+        ("style_url_css_escape", div("<span style=\"background: u\\72l(x.png)\">x</span>"), Txt1),
+        ("style_url_comment_split", div("<span style=\"background: url/**/(x.png)\">x</span>"), Txt1),
+        ("style_expression", div("<span style=\"width: expression(alert(1))\">x</span>"), Txt1),
+        ("style_javascript", div("<span style=\"background: JavaScript:alert(1)\">x</span>"), Txt1),
+        ("style_image_set", div("<span style=\"background-image: image-set('x.png' 1x)\">x</span>"), Txt1),
+        ("style_url_by_reference", div("<span style=\"background: &#117;rl(x.png)\">x</span>"), Txt1),
+        // XML features that have no place in a narrative.
+        ("cdata_holding_script", div("<![CDATA[<script>alert(1)</script>]]>"), Txt1),
+        ("doctype_before_root", format!("<!DOCTYPE div>{}", div("x")), Txt1),
+        ("entity_declaration", format!("<!DOCTYPE div [<!ENTITY e \"<script>alert(1)</script>\">]>{}", div("&e;")), Txt1),
+        ("processing_instruction_inside", div("<?php echo 1; ?>x"), Txt1),
+        ("stylesheet_instruction_before_root", format!("<?xml-stylesheet href=\"x.xsl\"?>{}", div("x")), Txt1),
+        ("xml_declaration", format!("<?xml version=\"1.0\"?>{}", div("x")), Txt1),
+        // Comments an HTML parser ends earlier than XML does.
+        ("comment_closed_early_by_html", div("<!--><script>alert(1)</script>-->x"), Txt1),
+        ("comment_closed_early_by_html_dash", div("<!---><script>alert(1)</script>-->x"), Txt1),
+        // Not well-formed, or not one XHTML div.
+        ("html_only_entity", div("a&nbsp;b"), Xml),
+        ("undeclared_entity", div("&e;"), Xml),
+        ("bare_ampersand", div("a & b"), Xml),
+        ("comment_with_double_hyphen", div("<!-- a -- b -->x"), Xml),
+        ("comment_ended_by_html_bang", div("<!-- --!><script>alert(1)</script> -->x"), Xml),
+        ("unclosed_element", div("<p>x"), Xml),
+        ("mismatched_end", div("<b>x</i>"), Xml),
+        ("unclosed_root", format!("<div xmlns=\"{NS}\">x"), Xml),
+        ("text_after_root", format!("{}after", div("x")), Xml),
+        ("second_root", format!("{}{}", div("x"), div("y")), Xml),
+        ("unquoted_attribute", div("<p title=x>x</p>"), Xml),
+        ("duplicate_attribute", div("<img src=\"a.png\" src=\"javascript:alert(1)\" alt=\"\"/>"), Xml),
+        ("lt_in_attribute", div("<p title=\"&lt;ok\">a</p><p title=\"<script>\">x</p>"), Xml),
+        // Not well-formed, but quick-xml reads `/onerror` as an attribute name, which is
+        // not in the allowed list.
+        ("slash_between_attributes", div("<img src=\"a.png\"/onerror=\"alert(1)\"/>"), Txt1),
+        ("control_character_reference", div("a&#1;b"), Xml),
+        ("nul_character_reference", div("a&#0;b"), Xml),
+        ("wrong_root", format!("<p xmlns=\"{NS}\">x</p>"), Xml),
+        ("upper_case_root", format!("<DIV xmlns=\"{NS}\">x</DIV>"), Xml),
+        ("no_namespace", "<div>x</div>".to_string(), Xml),
+        ("wrong_namespace", "<div xmlns=\"http://www.w3.org/1999/xhtml2\">x</div>".to_string(), Xml),
+        ("prefixed_root", format!("<h:div xmlns:h=\"{NS}\">x</h:div>"), Xml),
+        ("inner_element_leaves_namespace", div("<p xmlns=\"\">x</p>"), Xml),
+        ("inner_element_other_namespace", div("<p xmlns=\"urn:evil\">x</p>"), Xml),
+        ("not_xml", "just text".to_string(), Xml),
+        // txt-2: some non-whitespace content.
+        ("whitespace_only", div("  \n\t "), Txt2),
+        ("empty_root", format!("<div xmlns=\"{NS}\"/>"), Txt2),
+        ("empty_elements_only", div("<p> </p><br/><table><tr><td/></tr></table>"), Txt2),
+        ("comment_only", div("<!-- nothing -->"), Txt2),
+        ("space_reference_only", div("&#32;&#x9;"), Txt2),
+    ]
+}
+
+/// Words of the hostile payloads: a diagnostic that names one of them echoes the value.
+const PAYLOAD_WORDS: &[&str] = &["alert", "evil", "x.png", "msgbox", "passwd"];
+
+#[test]
+fn narratives_with_active_content_or_bad_markup_are_refused_at_the_div() {
+    let base = example("Patient-example.json");
+    assert!(errors(&base).is_empty());
+    let mut failures = Vec::new();
+    for (name, narrative, expect) in narrative_cases() {
+        let mut v = base.clone();
+        set(&mut v, "/text/div", Value::String(narrative));
+        let all = validate(&v);
+        let got: Vec<_> = all
+            .iter()
+            .filter(|i| i.is_error() != (expect == Txt2))
+            .map(|i| (i.code, i.expression.join(","), i.diagnostics.clone()))
+            .collect();
+        let ok = match expect {
+            Ok => all.is_empty(),
+            Txt1 | Txt2 | Xml => {
+                let (code, rule) = match expect {
+                    Txt1 => (IssueCode::Invariant, Some("txt-1")),
+                    Txt2 => (IssueCode::Invariant, Some("txt-2")),
+                    _ => (IssueCode::Value, None),
+                };
+                got.len() == 1
+                    && all.len() == 1
+                    && got[0].0 == code
+                    && got[0].1 == "Patient.text.div"
+                    && rule.is_none_or(|r| got[0].2.contains(r))
+                    && !PAYLOAD_WORDS.iter().any(|w| got[0].2.contains(w))
+            }
+        };
+        if !ok {
+            failures.push(format!("{name}: want {expect:?}, got {all:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        narrative_cases().len(),
+        failures.join("\n")
+    );
+}
+
+/// The walker visits every narrative: contained resources and resources in a Bundle.
+#[test]
+fn narratives_are_checked_in_contained_resources_and_bundle_entries() {
+    let script = div("<script>alert(1)</script>");
+    let mut obs = example("Observation-example.json");
+    set(
+        &mut obs,
+        "/contained",
+        json!([{"resourceType": "Patient", "id": "p1",
+                "text": {"status": "generated", "div": script}}]),
+    );
+    set(&mut obs, "/subject", json!({"reference": "#p1"}));
+    let got: Vec<_> = errors(&obs).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        got,
+        vec![(
+            IssueCode::Invariant,
+            "Observation.contained[0].text.div".to_string()
+        )]
+    );
+
+    let mut patient = example("Patient-example.json");
+    set(&mut patient, "/text/div", Value::String(script));
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "http://example.org/fhir/Observation/example",
+         "resource": example("Observation-example.json")},
+        {"fullUrl": "http://example.org/fhir/Patient/example", "resource": patient}
+    ]});
+    let got: Vec<_> = errors(&bundle).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        got,
+        vec![(
+            IssueCode::Invariant,
+            "Bundle.entry[1].resource.text.div".to_string()
+        )]
+    );
 }
 
 /// (file, pointer, value, expected location)

@@ -9,13 +9,14 @@
 //! Issue codes: `structure` for JSON shape (unknown keys, arrays vs single values, wrong
 //! JSON types, empty arrays and objects, nulls), `required` for missing mandatory
 //! elements, `value` for primitives that break their type's lexical rules (regex, real
-//! calendar, integer range, decimal range, empty strings, control characters) and for
-//! unparseable references, `too-long` for strings over the spec's 1024*1024 characters,
-//! `code-invalid` for codes outside an enumerable required value set, `invalid` for
-//! unknown resource types and reference targets the element does not allow, and
-//! `invariant` for the named
-//! spec invariants checked here (dom-2, dom-3, dom-4, dom-5, ref-1, ext-1, ele-1 on
-//! contained ids).
+//! calendar, integer range, decimal range, empty strings, control characters, narrative
+//! XHTML that is not well-formed or not one XHTML `div`) and for unparseable references,
+//! `too-long` for strings over the spec's 1024*1024 characters, `code-invalid` for codes
+//! outside an enumerable required value set, `invalid` for unknown resource types and
+//! reference targets the element does not allow, and `invariant` for the named spec
+//! invariants checked here (dom-2, dom-3, dom-4, dom-5, ref-1, ext-1, ele-1 on contained
+//! ids, txt-1 on every narrative). Warnings, which leave the resource valid: txt-2 (a
+//! narrative with no content; see `narrative`).
 //!
 //! Decisions where the spec leaves room:
 //! - `fhir_comments` was dropped from the JSON format in R4 (STU3 allowed it), so it is an
@@ -39,6 +40,7 @@
 
 mod location;
 mod model;
+mod narrative;
 mod primitive;
 mod reference;
 
@@ -332,7 +334,12 @@ impl<'a> Walker<'a> {
             EntryKind::Primitive(p) => {
                 if let Err(pr) = primitive::check(self.model, &p, v) {
                     let msg = format!("{} ({}): {}", entry.el.path, p.name, pr.what);
-                    self.report(pr.code, msg);
+                    if pr.warning {
+                        let at = self.loc.render();
+                        self.issues.push(Issue::warning(pr.code, msg).at(at));
+                    } else {
+                        self.report(pr.code, msg);
+                    }
                     return;
                 }
                 let Value::String(s) = v else { return };

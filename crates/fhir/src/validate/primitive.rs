@@ -1,7 +1,7 @@
 //! Primitive values: the JSON type each FHIR primitive takes, the spec's regexes (from
 //! the `<primitive>.value` elements of the definitions), the real calendar for dates, the
 //! 32-bit range of integers, the range of decimals, the spec's limits on strings, and
-//! the outer shape of narrative XHTML.
+//! narrative XHTML (in [`super::narrative`]).
 //!
 //! The regexes are compiled once, as byte regexes without Unicode classes: the spec's
 //! patterns come from XML Schema / Java, where `\s` is ASCII whitespace only, so a string
@@ -33,19 +33,23 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::model::{FastRegex, Model, Prim, PrimKind};
+use super::narrative;
 use crate::outcome::IssueCode;
 
-/// Why a primitive value is invalid; `what` names the rule, never the value.
+/// Why a primitive value is invalid; `what` names the rule, never the value. A
+/// `warning` is reported without making the resource invalid.
 #[derive(Debug)]
 pub(crate) struct Problem {
     pub code: IssueCode,
     pub what: Cow<'static, str>,
+    pub warning: bool,
 }
 
 fn problem(code: IssueCode, what: &'static str) -> Result<(), Problem> {
     Err(Problem {
         code,
         what: what.into(),
+        warning: false,
     })
 }
 
@@ -131,10 +135,7 @@ pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem
                 PrimKind::Temporal if !calendar_ok(s.as_bytes()) => {
                     problem(IssueCode::Value, "not a real calendar date")
                 }
-                PrimKind::Xhtml if !xhtml_ok(s) => problem(
-                    IssueCode::Value,
-                    "narrative must be a <div> element in the XHTML namespace",
-                ),
+                PrimKind::Xhtml => narrative::check(s),
                 _ => Ok(()),
             }
         }
@@ -245,21 +246,6 @@ fn calendar_ok(s: &[u8]) -> bool {
         _ => 31,
     };
     day <= days
-}
-
-/// The narrative is one `div` in the XHTML namespace (txt-1's full HTML subset check
-/// needs an XML parser and is not done here).
-fn xhtml_ok(s: &str) -> bool {
-    let t = s.trim_start();
-    let Some(rest) = t.strip_prefix("<div") else {
-        return false;
-    };
-    if !rest.starts_with([' ', '\t', '\r', '\n', '>', '/']) {
-        return false;
-    }
-    let head = &rest[..rest.find('>').unwrap_or(rest.len())];
-    head.contains("xmlns=\"http://www.w3.org/1999/xhtml\"")
-        || head.contains("xmlns='http://www.w3.org/1999/xhtml'")
 }
 
 #[cfg(test)]
@@ -397,7 +383,7 @@ mod tests {
             ),
         ];
         for (s, ok) in cases {
-            assert_eq!(xhtml_ok(s), ok, "{s}");
+            assert_eq!(narrative::check(s).is_ok(), ok, "{s}");
         }
     }
 }
