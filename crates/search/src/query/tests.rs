@@ -302,3 +302,56 @@ fn uri_above_and_below() {
     let t = q("ValueSet", "url:above=http://acme.org/fhir/ValueSet/1").expect("parses");
     assert!(matches!(only_test(&t), ValueTest::Uri(UriTest::Above(v)) if v.len() == 4));
 }
+
+#[test]
+fn date_offsets_hours_and_minutes_outside_the_fhir_regex_are_refused() {
+    // The FHIR dateTime zone: `Z` or `(+|-)` `00:00`..`13:59` or `14:00`; hours 00-23,
+    // minutes 00-59, seconds 00-60 (the regex admits a leap second).
+    let good = [
+        "2020-01-01T10:00:00+14:00",
+        "2020-01-01T10:00:00-14:00",
+        "2020-01-01T10:00:00-12:00",
+        "2020-01-01T10:00:00+13:59",
+        "2020-01-01T10:00:00+05:30",
+        "2020-01-01T10:00:00+00:00",
+        "2020-01-01T10:00:00-00:00",
+        "2020-01-01T10:00:00Z",
+        "2020-01-01T10:00:00.123+01:00",
+        "2020-01-01T23:59:60Z",
+        "2020-01-01T10:00+01:00",
+        "2020-01-01",
+    ];
+    let bad = [
+        "2020-01-01T10:00:00+14:01",
+        "2020-01-01T10:00:00-14:30",
+        "2020-01-01T10:00:00+15:00",
+        "2020-01-01T10:00:00+99:00",
+        "2020-01-01T10:00:00-99:99",
+        "2020-01-01T10:00:00+13:60",
+        "2020-01-01T10:00:00+05:99",
+        "2020-01-01T10:00+14:01",
+        "2020-01-01T24:00:00Z",
+        "2020-01-01T23:60:00Z",
+        "2020-01-01T23:59:61Z",
+        "2020-01-01T10:00:00+1:00",
+        "2020-01-01T10:00:00+0100",
+    ];
+    for prefix in ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"] {
+        for v in good {
+            let query = format!("birthdate={prefix}{v}");
+            assert!(q("Patient", &query).is_ok(), "{query}");
+        }
+        for v in bad {
+            let query = format!("birthdate={prefix}{v}");
+            assert!(
+                matches!(q("Patient", &query), Err(QueryError::Invalid { .. })),
+                "{query}"
+            );
+            let query = format!("_lastUpdated={prefix}{v}");
+            assert!(
+                matches!(q("Patient", &query), Err(QueryError::Invalid { .. })),
+                "{query}"
+            );
+        }
+    }
+}
