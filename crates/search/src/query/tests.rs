@@ -355,3 +355,54 @@ fn date_offsets_hours_and_minutes_outside_the_fhir_regex_are_refused() {
         }
     }
 }
+
+#[test]
+fn numbers_an_f64_cannot_hold_are_refused() {
+    // Values of number, quantity and composite parameters beyond f64: infinite, or
+    // not zero but rounding to zero; `0e400` is zero with an infinite precision range;
+    // a quantity in a unit whose canonical form overflows or underflows.
+    let refused = [
+        ("RiskAssessment", "probability=1e400"),
+        ("RiskAssessment", "probability=-1e999"),
+        ("RiskAssessment", "probability=1e-400"),
+        ("RiskAssessment", "probability=gt-1e-400"),
+        ("RiskAssessment", "probability=0.000e-99999999999"),
+        ("RiskAssessment", "probability=0e400"),
+        ("Observation", "value-quantity=1e400"),
+        ("Observation", "value-quantity=lt-1e999"),
+        ("Observation", "value-quantity=1e-400"),
+        (
+            "Observation",
+            "value-quantity=1e-400|http://unitsofmeasure.org|mg",
+        ),
+        ("Observation", "value-quantity=1e308||kg"),
+        (
+            "Observation",
+            "value-quantity=1e-320|http://unitsofmeasure.org|ng",
+        ),
+        (
+            "Observation",
+            "code-value-quantity=http://loinc.org|8480-6$1e400",
+        ),
+        ("Observation", "code-value-quantity=8480-6$ge1e-400"),
+    ];
+    for (rtype, query) in refused {
+        assert!(
+            matches!(q(rtype, query), Err(QueryError::Invalid { .. })),
+            "{query}: {:?}",
+            q(rtype, query)
+        );
+    }
+    let accepted = [
+        ("RiskAssessment", "probability=0"),
+        ("RiskAssessment", "probability=-0.000"),
+        ("RiskAssessment", "probability=0e-400"),
+        ("RiskAssessment", "probability=1e-300"),
+        ("Observation", "value-quantity=gt1e300"),
+        ("Observation", "value-quantity=-1.5e300||kg"),
+        ("Observation", "code-value-quantity=8480-6$le1e-300"),
+    ];
+    for (rtype, query) in accepted {
+        assert!(q(rtype, query).is_ok(), "{query}: {:?}", q(rtype, query));
+    }
+}
