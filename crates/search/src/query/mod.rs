@@ -11,6 +11,7 @@
 //! its type), so one condition serves a type-level search and a system search over
 //! several types alike: the store matches index rows whose `param` is any of the keys.
 
+mod limits;
 mod parse;
 mod value;
 

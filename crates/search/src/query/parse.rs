@@ -2,6 +2,7 @@
 
 use crate::registry::{ParamKind, Registry, SearchParam};
 
+use super::limits;
 use super::value::{parse_value, ValueContext};
 use super::{
     Chained, Condition, Filter, Include, Query, QueryError, SortBy, SortKey, Table, Total,
@@ -22,12 +23,14 @@ pub struct ParseOptions<'a> {
 }
 
 /// Parses a search of `types` (one for a type-level search; for a system search the
-/// types of `_type`, or every type when `types` is empty, the caller passing them).
+/// types of `_type`, or every type when `types` is empty, the caller passing them). No
+/// name or value may hold a control character.
 pub fn parse(
     types: &[String],
     pairs: &[(String, String)],
     opts: &ParseOptions<'_>,
 ) -> Result<Query, QueryError> {
+    limits::check(pairs)?;
     let registry = Registry::r4();
     let ctx = ValueContext {
         base_url: opts.base_url,

@@ -1,17 +1,23 @@
 use super::*;
 
-fn q(rtype: &str, query: &str) -> Result<Query, QueryError> {
-    let pairs: Vec<(String, String)> = query
+mod characters;
+
+/// `a=1&b=2` as pairs, as decoded.
+fn pairs(query: &str) -> Vec<(String, String)> {
+    query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (k.to_string(), v.to_string())
         })
-        .collect();
+        .collect()
+}
+
+fn q(rtype: &str, query: &str) -> Result<Query, QueryError> {
     parse(
         &[rtype.to_string()],
-        &pairs,
+        &pairs(query),
         &ParseOptions {
             lenient: false,
             base_url: Some("http://h/fhir"),
