@@ -1,6 +1,7 @@
 use super::*;
 
 mod characters;
+mod limits;
 
 /// `a=1&b=2` as pairs, as decoded.
 fn pairs(query: &str) -> Vec<(String, String)> {

@@ -237,6 +237,14 @@ fn reference_test(name: &str, v: &str, ctx: &ValueContext<'_>) -> Result<ValueTe
     }
 }
 
+/// How many prefixes [`uri_prefixes`] makes of the value `v` as sent (escapes removed
+/// first, as there): the uri and one per `/` after its scheme.
+pub(crate) fn uri_prefix_count(v: &str) -> usize {
+    let v = unescape(v);
+    let start = v.find("://").map_or(0, |i| i + 3);
+    1 + v[start..].bytes().filter(|&b| b == b'/').count()
+}
+
 /// The prefixes of a URI at its `/` boundaries, longest first (`:above`).
 fn uri_prefixes(v: &str) -> Vec<String> {
     let mut out = vec![v.to_string()];
@@ -379,6 +387,21 @@ mod tests {
             vec![r"a\|b".to_string(), "c|d".to_string()]
         );
         assert_eq!(unescape(r"a\|b\$c\\d"), r"a|b$c\d");
+    }
+
+    #[test]
+    fn uri_prefixes_are_counted_before_they_are_made() {
+        for v in [
+            "http://acme.org/fhir/ValueSet/123",
+            "http://acme.org/",
+            "http://acme.org",
+            "urn:oid:1.2.3",
+            "a/b//c/",
+            "/",
+            r"http://h/a\,b/c",
+        ] {
+            assert_eq!(uri_prefix_count(v), uri_prefixes(&unescape(v)).len(), "{v}");
+        }
     }
 
     #[test]
