@@ -11,6 +11,7 @@
 //! its type), so one condition serves a type-level search and a system search over
 //! several types alike: the store matches index rows whose `param` is any of the keys.
 
+mod limits;
 mod parse;
 mod value;
 
@@ -25,8 +26,80 @@ fn is_resource_type(s: &str) -> bool {
         && !crate::registry::Registry::r4().params(s).is_empty()
 }
 
-/// Longest chain (`a.b.c.d`) and deepest `_has` nesting accepted.
+// Limits on the size of a query. Every one is checked by `parse` on the pairs as sent,
+// before any value is parsed (`limits::check`), and the counts again while chains are
+// expanded over their target types (`limits::Budget`); a query over a limit is a
+// `QueryError::Invalid` naming the parameter and the limit (400, OperationOutcome).
+//
+// Why these numbers. The store compiles a query into one statement
+// (`oxehr_store::search`): the filters are AND-ed; the values of one filter are OR-ed
+// (`filter`), except in the one driving filter, where they are the terms of a compound
+// `SELECT … UNION ALL …` (`driver`, `key_list`: one term per value, or per target type
+// of a chain); each value is a subquery testing `param IN (a key per resource type
+// searched)` with at most 7 arguments of its own (`row_test`); a chain or `_has` level
+// nests a subquery of its targets, with the caller's access test, per target type.
+// SQLite refuses a compound SELECT of more than 500 terms, an expression deeper than
+// 1,000 and more than 32,766 bound arguments. It parses `a OR b OR c` and `a AND b AND
+// c` as left-deep trees, and a subquery's WHERE counts into the depth of the expression
+// holding it: measured on the bundled SQLite 3.54, an AND-ed filter or an OR-ed value
+// costs one level, an AND-ed word of `_text` two at the top and about nine inside a
+// chain of four links. Under these limits:
+// - a compound SELECT has at most 100 terms (the values of one parameter), or one per
+//   target type of a chain, each of which spends a value: never over 500;
+// - the deepest path is at most 50 AND-ed filters, the OR-ed target types of its links
+//   (under 50: each is a parameter), at most 100 OR-ed values and at most 32 words at
+//   its end, and 4 links: measured, every accepted shape at its limits (the access test
+//   of a staff caller included) leaves more than 500 of the 1,000 levels free, where
+//   1,000 repetitions of one parameter, or 1,000 comma values, fail;
+// - the arguments are a key per type for each value, a word or a prefix (500: they are
+//   all counted as values), at most 7 more per value (3,500), a few per chain or `_has`
+//   level and 8 sort keys of a key per type: under 13,000 (measured: at most 2,500),
+//   plus the access test of a staff caller for each resource the statement reads,
+//   about 20 and one per break-the-glass grant (each `_list` value reads a List: 500 of
+//   them with 10 grants bind 15,000, measured).
+// PostgreSQL has no such limits, but its planning and running time grows with the same
+// counts (1,000 repetitions of one parameter ran for minutes).
+
+/// Longest chain (`a.b.c.d.e`: four links) and deepest `_has` nesting accepted.
 pub const MAX_CHAIN_DEPTH: usize = 4;
+
+/// Search parameters (filters) in one query. Each link of a chain and each `_has` counts
+/// as one more (`subject:Patient.name=x` is two), and a chain without a type modifier
+/// counts its link once per target type it is searched on (`subject.name` on an
+/// Observation searches Patient and Location: three).
+pub const MAX_PARAMETERS: usize = 50;
+
+/// Values of one parameter, separated by commas (OR). An escaped comma (`\,`) does not
+/// separate.
+pub const MAX_VALUES_PER_PARAMETER: usize = 100;
+
+/// Values in the whole query, nested ones included, each counted once for each resource
+/// type it is searched on (a chained value once per target type, a value of a system
+/// search once per type of `_type`), and once more for each word after the first of a
+/// `_text`/`_content` value and each path prefix a `:above` uri adds (each is a test or
+/// an argument of its own).
+pub const MAX_VALUES: usize = 500;
+
+/// Words of one `_text` or `_content` value. Every word must match, each a `LIKE` over
+/// the candidate's text rows, AND-ed: two levels of SQLite's expression depth each, and
+/// about nine at the end of a chain of four links (measured), where a comma value or a
+/// filter costs one. Each word also counts towards [`MAX_VALUES`].
+pub const MAX_TEXT_WORDS: usize = 32;
+
+/// Keys of `_sort`, over every `_sort` parameter (a repeated `_sort` is refused anyway).
+/// Each key is a correlated subquery per candidate, and the position test of a page
+/// grows with the square of their number.
+pub const MAX_SORT_KEYS: usize = 8;
+
+/// `_include` and `_revinclude` entries (comma-separated values included), together.
+pub const MAX_INCLUDES: usize = 20;
+
+/// Bytes of one value (one of the comma-separated values, as decoded, escapes included):
+/// long enough to match long identifiers exactly, short enough that a `:contains`
+/// pattern (at most twice the value once `%` and `_` are escaped) stays far under
+/// SQLite's 50,000-byte `LIKE` pattern limit. `_page` is exempt: a page position carries
+/// the sort values of a row, which may be longer, and is checked where it is decoded.
+pub const MAX_VALUE_BYTES: usize = 8192;
 
 /// A parsed search over one resource type (or, for a system search, several).
 #[derive(Debug, Clone, PartialEq)]

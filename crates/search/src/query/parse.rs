@@ -1,11 +1,14 @@
 //! From decoded `name=value` pairs to a [`Query`].
 
+use std::collections::HashSet;
+
 use crate::registry::{ParamKind, Registry, SearchParam};
 
-use super::value::{parse_value, ValueContext};
+use super::limits::{self, Budget};
+use super::value::{parse_value, uri_prefix_count, ValueContext};
 use super::{
     Chained, Condition, Filter, Include, Query, QueryError, SortBy, SortKey, Table, Total,
-    ValueTest, MAX_CHAIN_DEPTH,
+    ValueTest, MAX_CHAIN_DEPTH, MAX_TEXT_WORDS,
 };
 use crate::index::ParamKey;
 
@@ -21,18 +24,58 @@ pub struct ParseOptions<'a> {
     pub now_micros: i64,
 }
 
+/// The parameters that shape the result rather than select resources.
+const RESULT_PARAMETERS: [&str; 14] = [
+    "_count",
+    "_total",
+    "_page",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_contained",
+    "_type",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_containedType",
+    "_offset",
+];
+
+/// A parameter's name without its modifier (`_include` of `_include:iterate`).
+pub(super) fn base_of(name: &str) -> &str {
+    name.split(':').next().unwrap_or(name)
+}
+
+/// Whether `name=value` selects resources. A parameter without a value selects nothing
+/// and is ignored (as a blank field of a search form).
+pub(super) fn is_filter(name: &str, value: &str) -> bool {
+    !value.is_empty() && !RESULT_PARAMETERS.contains(&base_of(name))
+}
+
 /// Parses a search of `types` (one for a type-level search; for a system search the
-/// types of `_type`, or every type when `types` is empty, the caller passing them).
+/// types of `_type`, or every type when `types` is empty, the caller passing them; a
+/// type named twice counts once). The limits of the query (`MAX_*`) are checked first,
+/// on the pairs as sent.
 pub fn parse(
     types: &[String],
     pairs: &[(String, String)],
     opts: &ParseOptions<'_>,
 ) -> Result<Query, QueryError> {
+    limits::check(pairs)?;
+    let mut seen = HashSet::new();
+    let types: Vec<String> = types
+        .iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .cloned()
+        .collect();
+    let types = types.as_slice();
     let registry = Registry::r4();
     let ctx = ValueContext {
         base_url: opts.base_url,
         now_micros: opts.now_micros,
     };
+    let mut budget = Budget::default();
     let mut q = Query {
         types: types.to_vec(),
         filters: Vec::new(),
@@ -45,7 +88,19 @@ pub fn parse(
         page: None,
     };
     for (name, value) in pairs {
-        let base = name.split(':').next().unwrap_or(name);
+        if is_filter(name, value) {
+            let before = budget;
+            match parse_filter(registry, types, name, value, 0, &ctx, &mut budget) {
+                Ok(f) => q.filters.push(f),
+                Err(QueryError::UnknownParameter { .. }) if opts.lenient => {
+                    budget = before;
+                    q.ignored.push(name.clone())
+                }
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
+        let base = base_of(name);
         match base {
             "_count" => {
                 q.count =
@@ -95,28 +150,17 @@ pub fn parse(
                     }
                 }
             }
-            "_contained" => {
-                if value != "false" {
-                    return Err(QueryError::unsupported(
-                        name,
-                        "searching contained resources",
-                    ));
-                }
+            "_contained" if value != "false" => {
+                return Err(QueryError::unsupported(
+                    name,
+                    "searching contained resources",
+                ));
             }
-            "_type" | "_summary" | "_elements" | "_format" | "_pretty" | "_containedType" => {}
-            // Offset paging is replaced by `_page` links; an `_offset` from an old link
-            // is not an error.
-            "_offset" => {}
-            // A parameter without a value selects nothing and is ignored (as a blank
-            // field of a search form).
-            _ if value.is_empty() => {}
-            _ => match parse_filter(registry, types, name, value, 0, &ctx) {
-                Ok(f) => q.filters.push(f),
-                Err(QueryError::UnknownParameter { .. }) if opts.lenient => {
-                    q.ignored.push(name.clone())
-                }
-                Err(e) => return Err(e),
-            },
+            // `_type` is the caller's (`types`); `_summary`, `_elements`, `_format` and
+            // `_pretty` shape the response; offset paging is replaced by `_page` links,
+            // and an `_offset` from an old link is not an error; a parameter without a
+            // value is ignored (`is_filter`).
+            _ => {}
         }
     }
     Ok(q)
@@ -152,7 +196,8 @@ fn keys(params: &[&SearchParam]) -> Vec<ParamKey> {
     params.iter().map(|p| p.key).collect()
 }
 
-/// One `name=value` that selects resources, on resources of `types`.
+/// One `name=value` that selects resources, on resources of `types`, spending one
+/// parameter and its values (once per type searched) of `budget` before parsing them.
 fn parse_filter(
     registry: &Registry,
     types: &[String],
@@ -160,19 +205,18 @@ fn parse_filter(
     value: &str,
     depth: usize,
     ctx: &ValueContext<'_>,
+    budget: &mut Budget,
 ) -> Result<Filter, QueryError> {
     if depth > MAX_CHAIN_DEPTH {
-        return Err(QueryError::invalid(
-            name,
-            format!("chains and _has nest at most {MAX_CHAIN_DEPTH} levels"),
-        ));
+        return Err(limits::too_deep(name));
     }
+    budget.parameter(name)?;
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(registry, types, name, rest, value, depth, ctx);
+        return parse_has(registry, types, name, rest, value, depth, ctx, budget);
     }
     // A chain: `param[:Type].rest`.
     if let Some((head, rest)) = name.split_once('.') {
-        return parse_chain(registry, types, name, head, rest, value, depth, ctx);
+        return parse_chain(registry, types, name, head, rest, value, depth, ctx, budget);
     }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
@@ -184,7 +228,9 @@ fn parse_filter(
     match code {
         "_id" => {
             no_modifier(name, modifier)?;
-            let any_of = split_or(value).into_iter().map(Condition::Id).collect();
+            let values = split_or(value);
+            budget.values(name, values.len())?;
+            let any_of = values.into_iter().map(Condition::Id).collect();
             return Ok(Filter {
                 negated: false,
                 any_of,
@@ -192,8 +238,10 @@ fn parse_filter(
         }
         "_lastUpdated" => {
             no_modifier(name, modifier)?;
+            let values = split_or(value);
+            budget.values(name, values.len())?;
             let mut any_of = Vec::new();
-            for v in split_or(value) {
+            for v in values {
                 match parse_value(name, ParamKind::Date, None, &v, ctx)? {
                     ValueTest::Date(d) => any_of.push(Condition::LastUpdated(d)),
                     _ => unreachable!("a date value parses to a date test"),
@@ -206,7 +254,10 @@ fn parse_filter(
         }
         "_list" => {
             no_modifier(name, modifier)?;
-            let any_of = split_or(value)
+            let values = split_or(value);
+            // The store tests the List's items against each type searched.
+            budget.values(name, values.len().saturating_mul(types.len().max(1)))?;
+            let any_of = values
                 .into_iter()
                 .map(|v| Condition::InList(v.trim_start_matches("List/").to_string()))
                 .collect();
@@ -232,6 +283,15 @@ fn parse_filter(
                 if words.is_empty() {
                     return Err(QueryError::invalid(name, "has no words to search for"));
                 }
+                if words.len() > MAX_TEXT_WORDS {
+                    return Err(QueryError::invalid(
+                        name,
+                        format!("at most {MAX_TEXT_WORDS} words in a value"),
+                    ));
+                }
+                // One per type searched (its key), one more per further word (a test
+                // of its own).
+                budget.values(name, params.len() + words.len() - 1)?;
                 any_of.push(Condition::Value {
                     params: params.clone(),
                     test: ValueTest::Text(words),
@@ -257,6 +317,7 @@ fn parse_filter(
             "false" => false,
             _ => return Err(QueryError::invalid(name, ":missing takes true or false")),
         };
+        budget.values(name, params.len())?;
         return Ok(Filter {
             negated: false,
             any_of: vec![Condition::Missing {
@@ -289,8 +350,15 @@ fn parse_filter(
         m => (m, None),
     };
     let components: Vec<ParamKind> = params[0].components.iter().map(|c| c.kind).collect();
+    let values = split_or(value);
+    budget.values(name, values.len().saturating_mul(params.len()))?;
     let mut any_of = Vec::new();
-    for v in split_or(value) {
+    for v in values {
+        if kind == ParamKind::Uri && modifier == Some("above") {
+            // The uri is one value already; each further prefix is one more (another
+            // argument of its `IN` list), counted before the prefixes are made.
+            budget.values(name, uri_prefix_count(&v).saturating_sub(1))?;
+        }
         let test = if kind == ParamKind::Composite {
             super::value::parse_composite(name, &components, modifier, &v, ctx)?
         } else {
@@ -332,6 +400,7 @@ fn parse_chain(
     value: &str,
     depth: usize,
     ctx: &ValueContext<'_>,
+    budget: &mut Budget,
 ) -> Result<Filter, QueryError> {
     let (code, type_modifier) = match head.split_once(':') {
         Some((c, m)) => (c, Some(m)),
@@ -369,6 +438,8 @@ fn parse_chain(
         if !next_code.starts_with('_') && registry.param(t, &next_code).is_none() {
             continue;
         }
+        // Each target type searched spends its own parameter and values.
+        let before = *budget;
         match parse_filter(
             registry,
             std::slice::from_ref(t),
@@ -376,6 +447,7 @@ fn parse_chain(
             value,
             depth + 1,
             ctx,
+            budget,
         ) {
             Ok(f) => chained.push(Chained {
                 target_type: t.clone(),
@@ -383,6 +455,7 @@ fn parse_chain(
             }),
             Err(e @ QueryError::Invalid { .. }) => return Err(rename(e, name)),
             Err(e) => {
+                *budget = before;
                 first_err.get_or_insert(e);
             }
         }
@@ -406,6 +479,7 @@ fn parse_chain(
 }
 
 /// `_has:Source:param:rest` on resources of `types`.
+#[allow(clippy::too_many_arguments)]
 fn parse_has(
     registry: &Registry,
     types: &[String],
@@ -414,6 +488,7 @@ fn parse_has(
     value: &str,
     depth: usize,
     ctx: &ValueContext<'_>,
+    budget: &mut Budget,
 ) -> Result<Filter, QueryError> {
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(code), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
@@ -453,6 +528,7 @@ fn parse_has(
         value,
         depth + 1,
         ctx,
+        budget,
     )
     .map_err(|e| rename(e, name))?;
     Ok(Filter {

@@ -1,17 +1,24 @@
 use super::*;
 
-fn q(rtype: &str, query: &str) -> Result<Query, QueryError> {
-    let pairs: Vec<(String, String)> = query
+mod characters;
+mod limits;
+
+/// `a=1&b=2` as pairs, as decoded.
+fn pairs(query: &str) -> Vec<(String, String)> {
+    query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (k.to_string(), v.to_string())
         })
-        .collect();
+        .collect()
+}
+
+fn q(rtype: &str, query: &str) -> Result<Query, QueryError> {
     parse(
         &[rtype.to_string()],
-        &pairs,
+        &pairs(query),
         &ParseOptions {
             lenient: false,
             base_url: Some("http://h/fhir"),
@@ -301,4 +308,108 @@ fn uri_above_and_below() {
     );
     let t = q("ValueSet", "url:above=http://acme.org/fhir/ValueSet/1").expect("parses");
     assert!(matches!(only_test(&t), ValueTest::Uri(UriTest::Above(v)) if v.len() == 4));
+}
+
+#[test]
+fn date_offsets_hours_and_minutes_outside_the_fhir_regex_are_refused() {
+    // The FHIR dateTime zone: `Z` or `(+|-)` `00:00`..`13:59` or `14:00`; hours 00-23,
+    // minutes 00-59, seconds 00-60 (the regex admits a leap second).
+    let good = [
+        "2020-01-01T10:00:00+14:00",
+        "2020-01-01T10:00:00-14:00",
+        "2020-01-01T10:00:00-12:00",
+        "2020-01-01T10:00:00+13:59",
+        "2020-01-01T10:00:00+05:30",
+        "2020-01-01T10:00:00+00:00",
+        "2020-01-01T10:00:00-00:00",
+        "2020-01-01T10:00:00Z",
+        "2020-01-01T10:00:00.123+01:00",
+        "2020-01-01T23:59:60Z",
+        "2020-01-01T10:00+01:00",
+        "2020-01-01",
+    ];
+    let bad = [
+        "2020-01-01T10:00:00+14:01",
+        "2020-01-01T10:00:00-14:30",
+        "2020-01-01T10:00:00+15:00",
+        "2020-01-01T10:00:00+99:00",
+        "2020-01-01T10:00:00-99:99",
+        "2020-01-01T10:00:00+13:60",
+        "2020-01-01T10:00:00+05:99",
+        "2020-01-01T10:00+14:01",
+        "2020-01-01T24:00:00Z",
+        "2020-01-01T23:60:00Z",
+        "2020-01-01T23:59:61Z",
+        "2020-01-01T10:00:00+1:00",
+        "2020-01-01T10:00:00+0100",
+    ];
+    for prefix in ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"] {
+        for v in good {
+            let query = format!("birthdate={prefix}{v}");
+            assert!(q("Patient", &query).is_ok(), "{query}");
+        }
+        for v in bad {
+            let query = format!("birthdate={prefix}{v}");
+            assert!(
+                matches!(q("Patient", &query), Err(QueryError::Invalid { .. })),
+                "{query}"
+            );
+            let query = format!("_lastUpdated={prefix}{v}");
+            assert!(
+                matches!(q("Patient", &query), Err(QueryError::Invalid { .. })),
+                "{query}"
+            );
+        }
+    }
+}
+
+#[test]
+fn numbers_an_f64_cannot_hold_are_refused() {
+    // Values of number, quantity and composite parameters beyond f64: infinite, or
+    // not zero but rounding to zero; `0e400` is zero with an infinite precision range;
+    // a quantity in a unit whose canonical form overflows or underflows.
+    let refused = [
+        ("RiskAssessment", "probability=1e400"),
+        ("RiskAssessment", "probability=-1e999"),
+        ("RiskAssessment", "probability=1e-400"),
+        ("RiskAssessment", "probability=gt-1e-400"),
+        ("RiskAssessment", "probability=0.000e-99999999999"),
+        ("RiskAssessment", "probability=0e400"),
+        ("Observation", "value-quantity=1e400"),
+        ("Observation", "value-quantity=lt-1e999"),
+        ("Observation", "value-quantity=1e-400"),
+        (
+            "Observation",
+            "value-quantity=1e-400|http://unitsofmeasure.org|mg",
+        ),
+        ("Observation", "value-quantity=1e308||kg"),
+        (
+            "Observation",
+            "value-quantity=1e-320|http://unitsofmeasure.org|ng",
+        ),
+        (
+            "Observation",
+            "code-value-quantity=http://loinc.org|8480-6$1e400",
+        ),
+        ("Observation", "code-value-quantity=8480-6$ge1e-400"),
+    ];
+    for (rtype, query) in refused {
+        assert!(
+            matches!(q(rtype, query), Err(QueryError::Invalid { .. })),
+            "{query}: {:?}",
+            q(rtype, query)
+        );
+    }
+    let accepted = [
+        ("RiskAssessment", "probability=0"),
+        ("RiskAssessment", "probability=-0.000"),
+        ("RiskAssessment", "probability=0e-400"),
+        ("RiskAssessment", "probability=1e-300"),
+        ("Observation", "value-quantity=gt1e300"),
+        ("Observation", "value-quantity=-1.5e300||kg"),
+        ("Observation", "code-value-quantity=8480-6$le1e-300"),
+    ];
+    for (rtype, query) in accepted {
+        assert!(q(rtype, query).is_ok(), "{query}: {:?}", q(rtype, query));
+    }
 }

@@ -111,15 +111,56 @@ pub(crate) fn date_test(
     })
 }
 
+/// Why a number is refused when it does not fit an f64.
+const OUT_OF_RANGE: &str =
+    "a number is out of range (beyond about 1.8e308, or so close to 0 that it rounds to 0)";
+
 fn number_test(name: &str, v: &str) -> Result<NumberTest, QueryError> {
     let (prefix, rest) = prefix_of(name, v)?;
-    let (value, low, high) = number_range(rest)
-        .ok_or_else(|| QueryError::invalid(name, format!("'{rest}' is not a number")))?;
+    let is_float = rest.parse::<f64>().is_ok() && rest.bytes().any(|b| b.is_ascii_digit());
+    let (value, low, high) = number_range(rest).ok_or_else(|| {
+        // `1e400` parses, to infinity: out of range rather than not a number.
+        if is_float {
+            QueryError::invalid(name, OUT_OF_RANGE)
+        } else {
+            QueryError::invalid(name, format!("'{rest}' is not a number"))
+        }
+    })?;
+    // Without the exponent the precision range is wrong (`number_range` then takes 0).
+    let exponent_ok = rest
+        .split_once(['e', 'E'])
+        .is_none_or(|(_, e)| e.parse::<i32>().is_ok());
+    if !exponent_ok || !fits(rest, value) || !low.is_finite() || !high.is_finite() {
+        return Err(QueryError::invalid(name, OUT_OF_RANGE));
+    }
     Ok(NumberTest {
         prefix,
         value,
         low,
         high,
+    })
+}
+
+/// Whether `value`, the f64 of the decimal `text`, stands for it: finite, and not 0
+/// unless `text` is 0 (`1e-400` underflows to 0 and would then match 0).
+fn fits(text: &str, value: f64) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let zero = !mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    value.is_finite() && (value != 0.0 || zero)
+}
+
+/// `n` scaled by `factor` (a unit's canonical form), if every bound stays an f64 that
+/// stands for it.
+fn scaled(n: &NumberTest, factor: f64) -> Option<NumberTest> {
+    let scale = |x: f64| {
+        let y = x * factor;
+        (y.is_finite() && (y != 0.0 || x == 0.0)).then_some(y)
+    };
+    Some(NumberTest {
+        prefix: n.prefix,
+        value: scale(n.value)?,
+        low: scale(n.low)?,
+        high: scale(n.high)?,
     })
 }
 
@@ -142,17 +183,12 @@ fn quantity_test(name: &str, v: &str) -> Result<QuantityTest, QueryError> {
         _ => None,
     }
     .map(|(factor, base)| {
-        let scale = |x: f64| x * factor;
-        (
-            NumberTest {
-                prefix: number.prefix,
-                value: scale(number.value),
-                low: scale(number.low),
-                high: scale(number.high),
-            },
-            base.to_string(),
-        )
-    });
+        // `1e308 kg` is finite, its 1e311 g is not: refused like the number itself.
+        scaled(&number, factor)
+            .map(|n| (n, base.to_string()))
+            .ok_or_else(|| QueryError::invalid(name, OUT_OF_RANGE))
+    })
+    .transpose()?;
     Ok(QuantityTest {
         number,
         system,
@@ -199,6 +235,14 @@ fn reference_test(name: &str, v: &str, ctx: &ValueContext<'_>) -> Result<ValueTe
             format!("'{v}' is not a reference (id, Type/id or an absolute URL)"),
         )),
     }
+}
+
+/// How many prefixes [`uri_prefixes`] makes of the value `v` as sent (escapes removed
+/// first, as there): the uri and one per `/` after its scheme.
+pub(crate) fn uri_prefix_count(v: &str) -> usize {
+    let v = unescape(v);
+    let start = v.find("://").map_or(0, |i| i + 3);
+    1 + v[start..].bytes().filter(|&b| b == b'/').count()
 }
 
 /// The prefixes of a URI at its `/` boundaries, longest first (`:above`).
@@ -343,6 +387,21 @@ mod tests {
             vec![r"a\|b".to_string(), "c|d".to_string()]
         );
         assert_eq!(unescape(r"a\|b\$c\\d"), r"a|b$c\d");
+    }
+
+    #[test]
+    fn uri_prefixes_are_counted_before_they_are_made() {
+        for v in [
+            "http://acme.org/fhir/ValueSet/123",
+            "http://acme.org/",
+            "http://acme.org",
+            "urn:oid:1.2.3",
+            "a/b//c/",
+            "/",
+            r"http://h/a\,b/c",
+        ] {
+            assert_eq!(uri_prefix_count(v), uri_prefixes(&unescape(v)).len(), "{v}");
+        }
     }
 
     #[test]
