@@ -146,7 +146,9 @@ pub(crate) async fn caller_of(
 /// Middleware: authenticates the request and hands its [`Caller`] to the handler.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path.ends_with("/metadata") && req.method() == axum::http::Method::GET {
+    // Exactly the base's `metadata` (nested routers see the path without `/fhir`):
+    // `Patient/metadata` is a read like any other.
+    if matches!(path, "/metadata" | "/fhir/metadata") && req.method() == axum::http::Method::GET {
         return next.run(req).await;
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
