@@ -46,6 +46,7 @@ impl From<RecordsError> for ApiError {
             Category::Conflict => StatusCode::CONFLICT,
             Category::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Category::Forbidden => StatusCode::FORBIDDEN,
+            Category::NotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Category::Unauthorized => StatusCode::UNAUTHORIZED,
             Category::Unsupported => StatusCode::BAD_REQUEST,
             Category::Busy => StatusCode::SERVICE_UNAVAILABLE,

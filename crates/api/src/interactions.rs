@@ -13,8 +13,8 @@ use serde_json::Value;
 use oxehr_fhir::outcome::operation_outcome;
 use oxehr_fhir::{Issue, IssueCode, ResourceId, ResourceType, Severity, VersionId};
 use oxehr_records::{
-    now_micros, parse_instant, query, HistoryScope, Records, RecordsError, StoredResource,
-    WriteOutcome,
+    audit_view, now_micros, parse_instant, query, HistoryScope, Records, RecordsError,
+    StoredResource, WriteOutcome,
 };
 use oxehr_search::query::{Condition, Filter};
 use oxehr_store::HistoryQuery;
@@ -27,7 +27,7 @@ use crate::AppState;
 type ApiResult = Result<Response, ApiError>;
 
 /// Runs a blocking record-layer call off the async executor.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     records: &Records,
     f: impl FnOnce(Records) -> Result<T, RecordsError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -225,9 +225,6 @@ pub async fn read(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    if ty == crate::audit_events::AUDIT_EVENT {
-        return crate::audit_events::read(state, who, id, q, headers).await;
-    }
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let r = blocking(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
@@ -265,7 +262,6 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(&ty)?;
     let value = fhir_body(&headers, &body)?;
@@ -292,7 +288,6 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let value = fhir_body(&headers, &body)?;
@@ -312,7 +307,6 @@ pub async fn conditional_update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(&ty)?;
     let query = q.clone().filter(|q| !q.is_empty()).ok_or_else(|| {
@@ -339,7 +333,6 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let ct = headers
@@ -375,7 +368,6 @@ pub async fn delete(
     Extension(who): Extension<Arc<Caller>>,
     Path((ty, id)): Path<(String, String)>,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let deleted = blocking(&state.records, move |rec| rec.delete(&who, &rt, &id)).await?;
     Ok(delete_response(deleted))
@@ -387,7 +379,6 @@ pub async fn conditional_delete(
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    crate::audit_events::refuse_write(&ty)?;
     let rt = rtype(&ty)?;
     let query = q.filter(|q| !q.is_empty()).ok_or_else(|| {
         ApiError::new(
@@ -439,19 +430,16 @@ fn page_links(
     params: &[(String, String)],
     count: usize,
     offset: usize,
-    total: u64,
+    page: &oxehr_records::HistoryPage,
 ) -> Vec<Value> {
     let mut links = vec![link("self", &page_url(base, path, params, count, offset))];
-    if count > 0 && ((offset + count) as u64) < total {
-        links.push(link(
-            "next",
-            &page_url(base, path, params, count, offset + count),
-        ));
+    if let Some(next) = page.next_offset {
+        links.push(link("next", &page_url(base, path, params, count, next)));
     }
-    if offset > 0 {
+    if let Some(previous) = page.previous_offset {
         links.push(link(
             "previous",
-            &page_url(base, path, params, count, offset.saturating_sub(count)),
+            &page_url(base, path, params, count, previous),
         ));
     }
     links
@@ -474,7 +462,12 @@ enum Scope {
 }
 
 /// A search link: the request's parameters (without `_page`), plus `_page` if given.
-fn search_url(base: &str, path: &str, params: &[(String, String)], page: Option<&str>) -> String {
+pub(crate) fn search_url(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    page: Option<&str>,
+) -> String {
     let mut parts: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "_page" && k != "_offset")
@@ -526,9 +519,15 @@ async fn search_with(
         Scope::System => (listed_types(&pairs)?, String::new(), None),
         Scope::Everything { patient } => {
             rid(&patient)?;
+            // The audit trail is not part of the record.
             let compartment: Vec<String> = oxehr_fhir::Definitions::r4()
                 .compartment("Patient")
-                .map(|c| c.keys().cloned().collect())
+                .map(|c| {
+                    c.keys()
+                        .filter(|t| !audit_view::is_audit_event(t))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut listed = listed_types(&pairs)?;
             for t in &listed {
@@ -629,8 +628,8 @@ pub async fn search_type(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    if ty == crate::audit_events::AUDIT_EVENT {
-        return crate::audit_events::search(state, who, q, headers).await;
+    if audit_view::is_audit_event(&ty) {
+        return crate::audit_events::search(state, who, params(&q), headers).await;
     }
     search_with(state, who, Scope::Type(ty), params(&q), headers).await
 }
@@ -645,6 +644,9 @@ pub async fn search_type_post(
     body: Bytes,
 ) -> ApiResult {
     let pairs = with_form(&q, &body)?;
+    if audit_view::is_audit_event(&ty) {
+        return crate::audit_events::search(state, who, pairs, headers).await;
+    }
     search_with(state, who, Scope::Type(ty), pairs, headers).await
 }
 
@@ -684,6 +686,12 @@ pub async fn search_compartment(
             IssueCode::NotSupported,
             "compartment search is supported for the Patient compartment",
         ));
+    }
+    if audit_view::is_audit_event(&ty) {
+        // Who looked at this patient's record: the audit trail's `patient` search.
+        let mut pairs = params(&q);
+        pairs.push(("patient".into(), id));
+        return crate::audit_events::search(state, who, pairs, headers).await;
     }
     let scope = Scope::Compartment {
         patient: id,
@@ -741,6 +749,7 @@ async fn history_with(
         at: Some(at),
         count,
         offset,
+        access: oxehr_store::access::Access::All,
     };
     let page = blocking(&state.records, move |rec| rec.history(&who, &q)).await?;
     let mut link_params: Vec<(String, String)> =
@@ -752,7 +761,7 @@ async fn history_with(
         &link_params,
         count,
         offset,
-        page.total,
+        &page,
     );
     let b = bundle::history(
         &state.config.base_url,

@@ -12,6 +12,8 @@
 //! | gone (deleted)      | 410    | deleted                     |
 //! | conflict            | 409    | conflict                    |
 //! | precondition failed | 412    | processing                  |
+//! | forbidden           | 403    | forbidden                   |
+//! | not allowed         | 405    | not-supported (writes of AuditEvent) |
 //! | unsupported         | 400 / 404 (unknown type) / 406 / 415 | not-supported |
 //! | busy                | 503    | timeout                     |
 //! | internal            | 500    | exception                   |

@@ -70,11 +70,20 @@ impl StorageArgs {
 
     /// Opens the configured store and the record layer over it.
     pub fn open(&self, file: &FileConfig) -> Result<Records> {
-        let store = self.open_store(file)?;
-        let config = RecordsConfig {
+        self.open_with(file, self.records_config(file))
+    }
+
+    /// The record layer's settings from the flags and the file.
+    pub fn records_config(&self, file: &FileConfig) -> RecordsConfig {
+        RecordsConfig {
             validate: self.validate.or(file.validate).unwrap_or(true),
             ..RecordsConfig::default()
-        };
+        }
+    }
+
+    /// Opens the configured store and the record layer over it, with `config`.
+    pub fn open_with(&self, file: &FileConfig, config: RecordsConfig) -> Result<Records> {
+        let store = self.open_store(file)?;
         warm_up();
         Ok(Records::new(store, config))
     }

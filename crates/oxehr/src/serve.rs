@@ -77,7 +77,10 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         }
         api.smart.session_idle_secs = m * 60;
     }
-    let records = args.storage.open(file)?;
+    // A patched resource may be as large as one sent whole.
+    let mut records_config = args.storage.records_config(file);
+    records_config.max_resource_bytes = api.max_body_bytes;
+    let records = args.storage.open_with(file, records_config)?;
     let auth = oxehr_api::AuthConfig {
         key: crate::secrets::token_signing_key(&args.storage.data_dir(file))?,
         issuer: crate::token::token_issuer(configured_base.as_deref()),

@@ -13,6 +13,8 @@ pub enum Category {
     Conflict,
     PreconditionFailed,
     Forbidden,
+    /// The interaction is not allowed on this type for anyone (writes of the audit trail).
+    NotAllowed,
     Unauthorized,
     Unsupported,
     Busy,
@@ -37,6 +39,9 @@ pub enum RecordsError {
     /// The caller may not do this (its role, its token's scopes, or whose record it is).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// No caller may do this on this type (AuditEvents are written by the server only).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     #[error("not supported: {0}")]
     Unsupported(String),
     #[error("busy: {0}")]
@@ -73,6 +78,7 @@ impl RecordsError {
             RecordsError::Conflict(_) => Category::Conflict,
             RecordsError::PreconditionFailed(_) => Category::PreconditionFailed,
             RecordsError::Forbidden(_) => Category::Forbidden,
+            RecordsError::NotAllowed(_) => Category::NotAllowed,
             RecordsError::Unsupported(_) => Category::Unsupported,
             RecordsError::Busy(_) => Category::Busy,
             RecordsError::Internal(_) => Category::Internal,
@@ -88,6 +94,7 @@ impl RecordsError {
             RecordsError::Conflict(_) => IssueCode::Conflict,
             RecordsError::PreconditionFailed(_) => IssueCode::Processing,
             RecordsError::Forbidden(_) => IssueCode::Forbidden,
+            RecordsError::NotAllowed(_) => IssueCode::NotSupported,
             RecordsError::Unsupported(_) => IssueCode::NotSupported,
             RecordsError::Busy(_) => IssueCode::Timeout,
             RecordsError::Internal(_) => IssueCode::Exception,

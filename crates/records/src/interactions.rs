@@ -9,9 +9,10 @@ use oxehr_store::{HistoryQuery, HistoryScope, Method, StoredResource};
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
 
+use crate::patch::{apply_patch, MAX_PATCH_OPERATIONS};
 use crate::prepare::{new_id, Incoming};
 use crate::query;
-use crate::{audit, policy};
+use crate::{audit, audit_view, policy};
 use crate::{time_fmt, Guard, Records, RecordsError};
 
 /// The result of a successful write.
@@ -27,10 +28,13 @@ pub struct WriteOutcome {
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     pub entries: Vec<StoredResource>,
-    /// Every version in the scope (for paging links).
-    pub total: u64,
     /// The total to show the caller (`None` when the caller may not see every record).
     pub reported_total: Option<u64>,
+    /// The `offset` of the next page, when there is one.
+    pub next_offset: Option<usize>,
+    /// The `offset` of the previous page (only for a caller who sees every record: for
+    /// the others offsets count versions they do not see).
+    pub previous_offset: Option<usize>,
 }
 
 impl Records {
@@ -43,6 +47,7 @@ impl Records {
         body: Value,
         if_none_exist: Option<&str>,
     ) -> Result<WriteOutcome, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         let incoming = Incoming::new(body, Some(rtype))?;
         let condition = match if_none_exist {
             Some(q) => Some(query::parse_query_string(
@@ -54,7 +59,7 @@ impl Records {
         self.with_retries(|| {
             let mut guards = Vec::new();
             if let Some(cond) = &condition {
-                let matches = self.find(cond, 2)?;
+                let matches = self.find(who, cond, 2)?;
                 match matches.len() {
                     0 => guards.push(Guard {
                         query: cond.clone(),
@@ -103,6 +108,7 @@ impl Records {
         body: Value,
         if_match: Option<VersionId>,
     ) -> Result<WriteOutcome, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         let incoming = Incoming::new(body, Some(rtype))?;
         match incoming.body_id()? {
             Some(body_id) if &body_id == id => {}
@@ -167,11 +173,12 @@ impl Records {
         body: Value,
         if_match: Option<VersionId>,
     ) -> Result<WriteOutcome, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         let incoming = Incoming::new(body, Some(rtype))?;
         let cond = query::parse_query_string(rtype, query_string)?;
         let body_id = incoming.body_id()?;
         self.with_retries(|| {
-            let matches = self.find(&cond, 2)?;
+            let matches = self.find(who, &cond, 2)?;
             let ids: Vec<ResourceId> = matches.iter().map(|r| r.id.clone()).collect();
             let id = match ids.as_slice() {
                 [] => body_id.clone().unwrap_or_else(new_id),
@@ -211,22 +218,24 @@ impl Records {
         patch: Value,
         if_match: Option<VersionId>,
     ) -> Result<WriteOutcome, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
             RecordsError::invalid(
                 IssueCode::Invalid,
                 format!("not a JSON Patch document: {e}"),
             )
         })?;
+        if patch.0.len() > MAX_PATCH_OPERATIONS {
+            return Err(RecordsError::invalid(
+                IssueCode::TooCostly,
+                format!("a JSON Patch may hold at most {MAX_PATCH_OPERATIONS} operations"),
+            ));
+        }
         self.with_retries(|| {
             let current = self.current(rtype, id)?;
             check_if_match(if_match, Some(&current))?;
             let mut doc = parse_body(&current)?;
-            json_patch::patch(&mut doc, &patch).map_err(|e| {
-                RecordsError::invalid(
-                    IssueCode::Processing,
-                    format!("the patch does not apply: {e}"),
-                )
-            })?;
+            apply_patch(&mut doc, &patch, self.config.max_resource_bytes)?;
             let incoming = Incoming::new(doc, Some(rtype))?;
             if incoming.body_id()?.as_ref() != Some(id) {
                 return Err(RecordsError::invalid_at(
@@ -262,6 +271,7 @@ impl Records {
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<Option<StoredResource>, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         self.with_retries(|| self.delete_once(who, rtype, id, vec![]))
     }
 
@@ -296,9 +306,10 @@ impl Records {
         rtype: &ResourceType,
         query_string: &str,
     ) -> Result<Option<StoredResource>, RecordsError> {
+        audit_view::refuse_write(rtype.as_str())?;
         let cond = query::parse_query_string(rtype, query_string)?;
         self.with_retries(|| {
-            let matches = self.find(&cond, 2)?;
+            let matches = self.find(who, &cond, 2)?;
             match matches.as_slice() {
                 [] => {
                     policy::check_type(who, rtype.as_str(), Perm::Delete)?;
@@ -323,6 +334,9 @@ impl Records {
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<StoredResource, RecordsError> {
+        if audit_view::is_audit_event(rtype.as_str()) {
+            return self.audit_event_read(who, id);
+        }
         let res = (|| {
             policy::check_type(who, rtype.as_str(), Perm::Read)?;
             let mut reader = self.reader()?;
@@ -413,6 +427,15 @@ impl Records {
         id: &ResourceId,
         version: VersionId,
     ) -> Result<StoredResource, RecordsError> {
+        if audit_view::is_audit_event(rtype.as_str()) {
+            // Audit records have one version.
+            return match version {
+                VersionId(1) => self.audit_event_read(who, id),
+                _ => Err(RecordsError::NotFound(format!(
+                    "{rtype}/{id}/_history/{version}"
+                ))),
+            };
+        }
         let res = (|| {
             policy::check_type(who, rtype.as_str(), Perm::Read)?;
             let mut reader = self.reader()?;
@@ -460,6 +483,13 @@ impl Records {
         who: &Caller,
         q: &HistoryQuery,
     ) -> Result<(HistoryPage, Vec<String>), RecordsError> {
+        if let HistoryScope::Instance(rtype, _) | HistoryScope::Type(rtype) = &q.scope {
+            if audit_view::is_audit_event(rtype.as_str()) {
+                return Err(RecordsError::NotAllowed(
+                    "the audit trail has no versions to list; search AuditEvent".into(),
+                ));
+            }
+        }
         let mut reader = self.reader()?;
         let access = self.access(who, &mut *reader)?;
         match &q.scope {
@@ -475,31 +505,80 @@ impl Records {
             HistoryScope::Type(rtype) => policy::check_type(who, rtype.as_str(), Perm::Read)?,
             HistoryScope::System => policy::check_all_types(who, Perm::Read)?,
         }
-        let entries = reader.history(q)?;
-        let total = reader.history_count(q)?;
         let restricted = !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..));
-        let mut kept = Vec::with_capacity(entries.len());
-        let mut patients = Vec::new();
-        for e in entries {
-            if restricted && !who.allows(e.rtype.as_str(), Perm::Read) {
-                continue;
+        if !restricted {
+            let entries = reader.history(q)?;
+            let total = reader.history_count(q)?;
+            let mut patients = Vec::new();
+            for e in &entries {
+                patients.extend(self.check_visible(&access, &mut *reader, e)?);
             }
-            match self.check_visible(&access, &mut *reader, &e) {
-                Ok(p) => {
-                    patients.extend(p);
-                    kept.push(e);
-                }
-                Err(RecordsError::Forbidden(_)) if restricted => {}
-                Err(err) => return Err(err),
-            }
+            patients.sort();
+            patients.dedup();
+            let end = q.offset.saturating_add(q.count);
+            return Ok((
+                HistoryPage {
+                    entries,
+                    reported_total: Some(total),
+                    next_offset: (q.count > 0 && (end as u64) < total).then_some(end),
+                    previous_offset: (q.offset > 0).then(|| q.offset.saturating_sub(q.count)),
+                },
+                patients,
+            ));
         }
+        // The versions this caller may see. The SQL leaves out resources whose current
+        // compartments are hidden; a version whose own compartments differ (a delete, a
+        // resource moved between records) is checked here. Pages are built from what is
+        // kept, and `offset` counts the versions scanned, so a page is never short while
+        // more follow and no empty page links onward.
+        let sql_query = HistoryQuery {
+            access: access.clone(),
+            ..q.clone()
+        };
+        let mut kept = Vec::with_capacity(q.count);
+        let mut patients = Vec::new();
+        let mut scanned = q.offset;
+        let mut chunk = q.count.saturating_add(1).clamp(1, 1000);
+        let next_offset = loop {
+            let rows = reader.history(&HistoryQuery {
+                count: chunk,
+                offset: scanned,
+                ..sql_query.clone()
+            })?;
+            let fetched = rows.len();
+            let mut next = None;
+            for e in rows {
+                scanned += 1;
+                if !who.allows(e.rtype.as_str(), Perm::Read) {
+                    continue;
+                }
+                match self.check_visible(&access, &mut *reader, &e) {
+                    Ok(p) if kept.len() < q.count => {
+                        patients.extend(p);
+                        kept.push(e);
+                    }
+                    // One more visible version: the next page starts with it.
+                    Ok(_) => {
+                        next = Some(scanned - 1);
+                        break;
+                    }
+                    Err(RecordsError::Forbidden(_)) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            if next.is_some() || fetched < chunk {
+                break next.filter(|_| q.count > 0);
+            }
+            chunk = chunk.saturating_mul(2).min(1000);
+        };
         patients.sort();
         patients.dedup();
         Ok((
             HistoryPage {
                 entries: kept,
-                total,
-                reported_total: (!restricted).then_some(total),
+                reported_total: None,
+                next_offset,
+                previous_offset: None,
             },
             patients,
         ))

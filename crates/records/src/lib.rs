@@ -11,8 +11,10 @@
 //! Methods are blocking; async callers run them on a blocking thread.
 
 mod audit;
+pub mod audit_view;
 mod error;
 mod interactions;
+mod patch;
 mod policy;
 mod prepare;
 pub mod query;
@@ -29,6 +31,7 @@ use oxehr_store::{JobOutput, Store, StoreError, Tx};
 
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, WriteOutcome};
+pub use patch::MAX_PATCH_OPERATIONS;
 pub use search::{SearchPage, MAX_INCLUDED};
 
 /// Matches per page when a search gives no `_count`.
@@ -54,6 +57,9 @@ pub struct RecordsConfig {
     /// a crash can lose the last few milliseconds of read records; writes always
     /// record in their own transaction). Either way a failed append stops all reads.
     pub durable_read_audit: bool,
+    /// Largest resource a JSON Patch may make, in bytes of JSON (the binary sets the
+    /// request body limit: a patched resource may be as large as a sent one).
+    pub max_resource_bytes: usize,
 }
 
 impl Default for RecordsConfig {
@@ -63,6 +69,7 @@ impl Default for RecordsConfig {
             max_retries: 8,
             max_bundle_entries: 10_000,
             durable_read_audit: false,
+            max_resource_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -144,11 +151,17 @@ impl Records {
             let who = &caller;
             policy::check_writes(who, tx, &versions)?;
             let records = write_audit(who, tx, &versions)?;
+            // The guards see what the caller sees, as their planning did.
+            let access = if guards.is_empty() {
+                oxehr_store::access::Access::All
+            } else {
+                policy::access_of(who, tx)?
+            };
             for g in &guards {
                 tx.lock(&guard_key(&g.query))?;
                 let found: Vec<ResourceId> = oxehr_store::search::page(
                     tx,
-                    &oxehr_store::access::Access::All,
+                    &access,
                     &g.query,
                     &oxehr_store::search::Position::First,
                     g.ids.len() + 1,

@@ -233,7 +233,7 @@ impl Records {
 
 /// Whose records `who` may see in the snapshot `tx`, break-the-glass grants of the
 /// last [`BREAK_THE_GLASS_SECS`](oxehr_auth::policy::BREAK_THE_GLASS_SECS) included.
-fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, StoreError> {
+pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, StoreError> {
     let grants = if who.uses_grants() {
         let since = time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
         access::break_the_glass_grants(tx, &who.user, since)?
@@ -254,6 +254,7 @@ pub(crate) fn check_writes(
 ) -> Result<(), StoreError> {
     let deny = |e: RecordsError| StoreError::Aborted(Box::new(e));
     for v in versions {
+        crate::audit_view::refuse_write(v.resource.rtype.as_str()).map_err(deny)?;
         check_type(who, v.resource.rtype.as_str(), perm_of(v.resource.method)).map_err(deny)?;
     }
     if who.role == oxehr_auth::Role::SystemAdmin {

@@ -124,6 +124,12 @@ impl Records {
         q: &Query,
         limit: usize,
     ) -> Result<(SearchPage, Vec<String>), RecordsError> {
+        if q.types.iter().any(|t| crate::audit_view::is_audit_event(t)) {
+            return Err(RecordsError::invalid(
+                IssueCode::NotSupported,
+                "AuditEvent is the audit trail, searched on its own: AuditEvent?patient=…",
+            ));
+        }
         crate::policy::check_query(who, q)?;
         let position = match &q.page {
             Some(t) => decode_position(t, q.sort.len())?,
@@ -187,15 +193,21 @@ impl Records {
         Ok((page, patients))
     }
 
-    /// Up to `limit` current resources matching a conditional query.
+    /// Up to `limit` current resources matching a conditional query (`If-None-Exist`,
+    /// conditional update and delete, a conditional reference), among those `who` may
+    /// see: the same rights on the types the query reads and the same visibility rule as
+    /// a search, so a record the caller may not see is indistinguishable from no record.
     pub(crate) fn find(
         &self,
+        who: &Caller,
         q: &Query,
         limit: usize,
     ) -> Result<Vec<StoredResource>, RecordsError> {
+        crate::policy::check_query(who, q)?;
         let mut reader = self.reader()?;
+        let access = self.access(who, &mut *reader)?;
         Ok(
-            engine::page(&mut *reader, &Access::All, q, &Position::First, limit)?
+            engine::page(&mut *reader, &access, q, &Position::First, limit)?
                 .into_iter()
                 .map(|h| h.resource)
                 .collect(),

@@ -115,6 +115,7 @@ impl Records {
                 ))
             }
         };
+        check_bundle(&b, &raw_entries)?;
         if raw_entries.len() > self.config.max_bundle_entries {
             return Err(RecordsError::invalid_at(
                 IssueCode::TooLong,
@@ -188,7 +189,7 @@ impl Records {
         let mut resource = entry.resource.clone();
         if let Some(r) = resource.as_mut() {
             let mut cache = HashMap::new();
-            self.resolve_conditional_references(r, &mut cache, entry.index)?;
+            self.resolve_conditional_references(who, r, &mut cache, entry.index)?;
         }
         match (entry.verb, entry.target) {
             (Verb::Post, Target::Type(rt, None)) => {
@@ -236,6 +237,14 @@ impl Records {
         match target {
             Target::Instance(rt, id) => Ok(EntryOutcome::Read(self.read(who, &rt, &id)?)),
             Target::Version(rt, id, v) => Ok(EntryOutcome::Read(self.vread(who, &rt, &id, v)?)),
+            Target::Type(rt, q) if crate::audit_view::is_audit_event(rt.as_str()) => {
+                let pairs = query::decode_pairs(q.as_deref().unwrap_or(""));
+                let q = crate::audit_view::parse(&pairs)?;
+                let limit = q.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+                Ok(EntryOutcome::Searched(
+                    self.audit_event_search(who, &q, limit)?,
+                ))
+            }
             Target::Type(rt, q) => {
                 let pairs = query::decode_pairs(q.as_deref().unwrap_or(""));
                 let q = query::parse(&[rt.as_str().to_string()], &pairs, false, None)?;
@@ -290,7 +299,7 @@ impl Records {
                 (Verb::Post, Target::Type(rt, None)) => {
                     if let Some(cond) = &e.if_none_exist {
                         let q = query::parse_query_string(rt, query::strip_type(cond, rt))?;
-                        let found = self.find(&q, 2)?;
+                        let found = self.find(who, &q, 2)?;
                         match found.len() {
                             0 => guards.push(Guard {
                                 query: q,
@@ -325,7 +334,7 @@ impl Records {
                 (Verb::Put, Target::Type(rt, Some(cond)))
                 | (Verb::Delete, Target::Type(rt, Some(cond))) => {
                     let q = query::parse_query_string(rt, cond)?;
-                    let found = self.find(&q, 2)?;
+                    let found = self.find(who, &q, 2)?;
                     let found_ids: Vec<ResourceId> = found.iter().map(|r| r.id.clone()).collect();
                     guards.push(Guard {
                         query: q,
@@ -408,7 +417,7 @@ impl Records {
             }
             let mut body = e.resource.clone().ok_or_else(|| missing_resource(i))?;
             rewrite_references(&mut body, &ids);
-            self.resolve_conditional_references(&mut body, &mut cond_refs, i)?;
+            self.resolve_conditional_references(who, &mut body, &mut cond_refs, i)?;
             let incoming = Incoming::new(body, Some(&rt)).map_err(|err| at_entry(i, err))?;
             if e.verb == Verb::Put {
                 if let Some(bid) = incoming.body_id()? {
@@ -448,9 +457,11 @@ impl Records {
     }
 
     /// Replaces every conditional reference (`Type?query`) with the one resource it
-    /// matches; none or several fail the entry.
+    /// matches among those `who` may see; none or several fail the entry (a hidden match
+    /// counts as none, so the answer does not tell whether it exists).
     fn resolve_conditional_references(
         &self,
+        who: &Caller,
         value: &mut Value,
         cache: &mut HashMap<String, String>,
         entry: usize,
@@ -473,7 +484,7 @@ impl Records {
                             })?;
                             let search = query::parse_query_string(&rt, q)
                                 .map_err(|e| at_entry(entry, e))?;
-                            let found = self.find(&search, 2)?;
+                            let found = self.find(who, &search, 2)?;
                             let [one] = found.as_slice() else {
                                 return Err(at_entry(
                                     entry,
@@ -490,18 +501,74 @@ impl Records {
                     }
                 }
                 for v in map.values_mut() {
-                    self.resolve_conditional_references(v, cache, entry)?;
+                    self.resolve_conditional_references(who, v, cache, entry)?;
                 }
             }
             Value::Array(items) => {
                 for v in items {
-                    self.resolve_conditional_references(v, cache, entry)?;
+                    self.resolve_conditional_references(who, v, cache, entry)?;
                 }
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// The Bundle itself is valid, like any resource, before its entries are processed: its
+/// own elements against the definitions (each entry's resource is validated when it is
+/// prepared, so it is left out here), and bdl-7: a `fullUrl` is unique in the Bundle,
+/// unless the entries with it carry different `meta.versionId`s.
+fn check_bundle(b: &serde_json::Map<String, Value>, entries: &[Value]) -> Result<(), RecordsError> {
+    let mut shell = b.clone();
+    let shells: Vec<Value> = entries
+        .iter()
+        .map(|e| match e {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "resource")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        })
+        .collect();
+    if !shells.is_empty() {
+        shell.insert("entry".into(), Value::Array(shells));
+    }
+    let issues: Vec<_> = oxehr_fhir::validate::validate(&Value::Object(shell))
+        .into_iter()
+        .filter(|i| i.is_error())
+        // An entry that held only its resource is an empty object without it (and is
+        // refused for its missing request when it is parsed).
+        .filter(|i| {
+            !i.expression.iter().any(|x| {
+                x.strip_prefix("Bundle.entry[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+        .collect();
+    if !issues.is_empty() {
+        return Err(RecordsError::Invalid(issues));
+    }
+    let mut seen = HashSet::new();
+    for (i, e) in entries.iter().enumerate() {
+        let Some(full_url) = e.get("fullUrl").and_then(Value::as_str) else {
+            continue;
+        };
+        let version = e
+            .pointer("/resource/meta/versionId")
+            .and_then(Value::as_str);
+        if !seen.insert((full_url, version)) {
+            return Err(RecordsError::invalid_at(
+                IssueCode::Invariant,
+                "bdl-7: a fullUrl must be unique in a Bundle (this one is repeated)",
+                &format!("Bundle.entry[{i}].fullUrl"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites `reference` strings that name another entry's `fullUrl`.
@@ -582,6 +649,12 @@ fn parse_entry(index: usize, entry: Value) -> Result<Entry, RecordsError> {
         })?),
         None => None,
     };
+    if verb != Verb::Get {
+        let rtype = match &target {
+            Target::Type(rt, _) | Target::Instance(rt, _) | Target::Version(rt, _, _) => rt,
+        };
+        crate::audit_view::refuse_write(rtype.as_str()).map_err(|e| at_entry(index, e))?;
+    }
     if verb == Verb::Patch {
         return Err(RecordsError::invalid_at(
             IssueCode::NotSupported,
@@ -671,6 +744,7 @@ fn at_entry(i: usize, e: RecordsError) -> RecordsError {
         RecordsError::Unsupported(m) => {
             RecordsError::Unsupported(format!("Bundle.entry[{i}]: {m}"))
         }
+        RecordsError::NotAllowed(m) => RecordsError::NotAllowed(format!("Bundle.entry[{i}]: {m}")),
         other => other,
     }
 }

@@ -214,6 +214,7 @@ pub fn put_with_wrong_version_conflicts_and_stores_nothing(store: &dyn Store) {
         at: None,
         count: 100,
         offset: 0,
+        access: crate::access::Access::All,
     };
     assert_eq!(r.history_count(&q).expect("history_count"), 1);
 }

@@ -113,6 +113,10 @@ pub struct HistoryQuery {
     pub at: Option<i64>,
     pub count: usize,
     pub offset: usize,
+    /// Whose versions are listed: versions of resources in compartments the caller may
+    /// not see (as of each resource's current compartments) are left out in SQL. The
+    /// record layer sets the caller's; it checks each version's own compartments too.
+    pub access: access::Access,
 }
 
 /// What can go wrong in storage.

@@ -60,6 +60,10 @@ pub fn history_where(q: &HistoryQuery) -> (String, Vec<SqlArg>) {
         sql.push_str(" AND v.last_updated <= ?");
         args.push(SqlArg::Int8(at));
     }
+    let mut visible = crate::search::Sql::default();
+    q.access.visible("r", 0, &mut visible);
+    sql.push_str(&visible.text);
+    args.extend(visible.args);
     (sql, args)
 }
 

@@ -20,6 +20,13 @@ use crate::registry::ParamKind;
 
 pub use parse::{parse, split_or, ParseOptions};
 
+/// The rules every query's pairs meet before they are parsed (no control characters,
+/// values at most [`MAX_VALUE_BYTES`], the counts of parameters, values, sort keys and
+/// includes): for searches parsed elsewhere, such as the audit trail's.
+pub fn check_pairs(pairs: &[(String, String)]) -> Result<(), QueryError> {
+    limits::check(pairs)
+}
+
 /// Whether `s` names a resource type (one with search parameters).
 fn is_resource_type(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_uppercase())

@@ -195,6 +195,7 @@ fn state(store: &dyn Store, keys: &[(&str, String)]) -> Vec<String> {
             at: None,
             count: 100,
             offset: 0,
+            access: oxehr_store::access::Access::All,
         };
         out.push(format!("{:?}", r.history(&q).expect("history")));
         let mut idx: Vec<String> = r

@@ -32,6 +32,7 @@ pub(super) fn history(
         at: at.map(|t| T0 + t),
         count,
         offset,
+        access: crate::access::Access::All,
     };
     let mut r = store.read().expect("read");
     let rows = r.history(&q).expect("history");
@@ -73,6 +74,7 @@ pub fn history_is_newest_first_per_scope(store: &dyn Store) {
         at: None,
         count: 1,
         offset: 0,
+        access: crate::access::Access::All,
     };
     let del = r.history(&q).expect("history");
     assert_eq!(del.len(), 1);
