@@ -17,6 +17,7 @@
 //!   correct while others write: no offsets, no cached pages.
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
+use oxehr_search::index::key;
 use oxehr_search::query::{
     Chained, Condition, DateTest, Filter, NumberTest, Prefix, QuantityTest, Query, SortBy, SortKey,
     Table, UriTest, ValueTest,
@@ -414,7 +415,7 @@ impl Compiler<'_> {
             ValueTest::StringExact(s) => {
                 // Through the (param, normalized) index, then the exact text.
                 let n = oxehr_search::extract::string::normalize(s);
-                out.s(&format!("{x}.normalized = ")).text_arg(&n);
+                out.s(&format!("{x}.normalized = ")).text_arg(&key(&n));
                 out.s(&format!(" AND {x}.exact = ")).text_arg(s);
             }
             ValueTest::StringContains(s) => {
@@ -434,8 +435,9 @@ impl Compiler<'_> {
                 value,
             } => {
                 out.s(&format!("{x}.code = "))
-                    .text_arg(&format!("{type_code}|{value}"));
-                out.s(&format!(" AND {x}.system = ")).text_arg(type_system);
+                    .text_arg(&key(&format!("{type_code}|{value}")));
+                out.s(&format!(" AND {x}.system = "))
+                    .text_arg(&key(type_system));
             }
             ValueTest::Date(d) => date_test(&format!("{x}.low"), &format!("{x}.high"), d, out),
             ValueTest::Number(n) => number_test(&format!("{x}.value"), n, out),
@@ -447,7 +449,7 @@ impl Compiler<'_> {
                 }
             }
             ValueTest::ReferenceUrl { url, version } => {
-                out.s(&format!("{x}.url = ")).text_arg(url);
+                out.s(&format!("{x}.url = ")).text_arg(&key(url));
                 if let Some(v) = version {
                     out.s(&format!(" AND {x}.version = ")).text_arg(v);
                 }
@@ -463,7 +465,7 @@ impl Compiler<'_> {
                 );
             }
             ValueTest::Uri(UriTest::Equals(u)) => {
-                out.s(&format!("{x}.value = ")).text_arg(u);
+                out.s(&format!("{x}.value = ")).text_arg(&key(u));
             }
             ValueTest::Uri(UriTest::Below(u)) => prefix_range(&format!("{x}.value"), u, out),
             ValueTest::Uri(UriTest::Above(list)) => {
@@ -472,7 +474,7 @@ impl Compiler<'_> {
                     if i > 0 {
                         out.s(", ");
                     }
-                    out.text_arg(u);
+                    out.text_arg(&key(u));
                 }
                 out.s(")");
             }
@@ -522,7 +524,7 @@ impl Compiler<'_> {
             ),
             ValueTest::StringStartsWith(s) => prefix_range(&format!("{x}.string2"), s, out),
             ValueTest::Uri(UriTest::Equals(u)) => {
-                out.s(&format!("{x}.string2 = ")).text_arg(u);
+                out.s(&format!("{x}.string2 = ")).text_arg(&key(u));
             }
             ValueTest::Reference {
                 target_type: Some(t),
@@ -532,7 +534,7 @@ impl Compiler<'_> {
                     .text_arg(&format!("{t}/{id}"));
             }
             ValueTest::ReferenceUrl { url, .. } => {
-                out.s(&format!("{x}.string2 = ")).text_arg(url);
+                out.s(&format!("{x}.string2 = ")).text_arg(&key(url));
             }
             _ => {
                 // Not produced by the parser for composites; match nothing rather than
@@ -743,7 +745,7 @@ fn token_test(
     };
     if let Some(c) = code {
         and(out);
-        out.s(&format!("{x}.{code_col} = ")).text_arg(c);
+        out.s(&format!("{x}.{code_col} = ")).text_arg(&key(c));
     }
     match system {
         None => {}
@@ -753,7 +755,7 @@ fn token_test(
         }
         Some(Some(s)) => {
             and(out);
-            out.s(&format!("{x}.{system_col} = ")).text_arg(s);
+            out.s(&format!("{x}.{system_col} = ")).text_arg(&key(s));
         }
     }
     if first {

@@ -100,6 +100,7 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
         let in_compartment = compartment_params.is_some_and(|c| c.contains(&param.code));
         let start = out.entries.len();
         for v in values.drain(..) {
+            let v = v.bounded();
             if out.entries[start..].iter().any(|e| e.value == v) {
                 continue;
             }
@@ -126,6 +127,7 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
             let key = ParamKey::of(ty, &format!("{}:of-type", param.code));
             let start = out.entries.len();
             for v in of_type.drain(..) {
+                let v = v.bounded();
                 if !out.entries[start..].iter().any(|e| e.value == v) {
                     out.entries.push(IndexEntry {
                         param: key,

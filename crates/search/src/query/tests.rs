@@ -413,3 +413,25 @@ fn numbers_an_f64_cannot_hold_are_refused() {
         assert!(q(rtype, query).is_ok(), "{query}: {:?}", q(rtype, query));
     }
 }
+
+/// A prefix or `:contains` pattern longer than the index keeps of a long value cannot be
+/// matched exactly and is refused; `:exact` and token values of any length are fine.
+#[test]
+fn prefix_patterns_are_at_most_the_indexed_prefix() {
+    use crate::index::KEY_MAX_BYTES;
+    let at = "a".repeat(KEY_MAX_BYTES);
+    let over = "a".repeat(KEY_MAX_BYTES + 1);
+    let cases = [
+        ("Patient", format!("family={at}"), true),
+        ("Patient", format!("family={over}"), false),
+        ("Patient", format!("family:contains={over}"), false),
+        ("Patient", format!("family:exact={over}"), true),
+        ("Patient", format!("identifier={over}"), true),
+        ("ValueSet", format!("url:below=http://x/{over}"), false),
+        ("ValueSet", format!("url=http://x/{over}"), true),
+    ];
+    for (rtype, query, ok) in cases {
+        let r = q(rtype, &query);
+        assert_eq!(r.is_ok(), ok, "{rtype}?{}…: {r:?}", &query[..20]);
+    }
+}

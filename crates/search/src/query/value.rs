@@ -70,6 +70,22 @@ fn token_parts(v: &str) -> (Option<Option<String>>, Option<String>) {
     }
 }
 
+/// A value matched as a prefix (or inside the value, `:contains`): the index holds the
+/// first [`KEY_MAX_BYTES`](crate::index::KEY_MAX_BYTES) bytes of a long value as they
+/// are (see [`crate::index::key`]), so a longer pattern could not be matched exactly.
+fn prefix(name: &str, v: String) -> Result<String, QueryError> {
+    use crate::index::KEY_MAX_BYTES;
+    if v.len() > KEY_MAX_BYTES {
+        return Err(QueryError::invalid(
+            name,
+            format!(
+                "a value matched as a prefix or with :contains may be at most {KEY_MAX_BYTES} bytes (:exact matches a longer one)"
+            ),
+        ));
+    }
+    Ok(v)
+}
+
 /// Splits a two-letter prefix off a date, number or quantity value.
 fn prefix_of<'v>(name: &str, v: &'v str) -> Result<(Prefix, &'v str), QueryError> {
     if v.len() >= 2 && v.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic) {
@@ -275,9 +291,9 @@ pub(crate) fn parse_value(
     }
     Ok(match kind {
         ParamKind::String => match modifier {
-            None => ValueTest::StringStartsWith(normalize(&unescape(v))),
+            None => ValueTest::StringStartsWith(prefix(name, normalize(&unescape(v)))?),
             Some("exact") => ValueTest::StringExact(unescape(v)),
-            Some("contains") => ValueTest::StringContains(normalize(&unescape(v))),
+            Some("contains") => ValueTest::StringContains(prefix(name, normalize(&unescape(v)))?),
             Some(m @ ("text" | "above" | "below")) => return Err(unsupported(m)),
             Some(m) => return Err(unknown(m)),
         },
@@ -329,7 +345,7 @@ pub(crate) fn parse_value(
         },
         ParamKind::Uri => match modifier {
             None => ValueTest::Uri(UriTest::Equals(unescape(v))),
-            Some("below") => ValueTest::Uri(UriTest::Below(unescape(v))),
+            Some("below") => ValueTest::Uri(UriTest::Below(prefix(name, unescape(v))?)),
             Some("above") => ValueTest::Uri(UriTest::Above(uri_prefixes(&unescape(v)))),
             Some(m) => return Err(unknown(m)),
         },

@@ -408,9 +408,9 @@ fn at_most_20_include_and_revinclude_entries() {
 fn values_are_at_most_8_kib() {
     check(vec![
         parses(
-            "8,192 bytes",
+            "8,192 bytes (an exact string: a prefix may be at most 1,000)",
             PATIENT,
-            format!("family={}", "a".repeat(8_192)),
+            format!("family:exact={}", "a".repeat(8_192)),
         ),
         refused(
             "8,193 bytes",
