@@ -17,6 +17,7 @@ use oxehr_records::{
     StoredResource, WriteOutcome,
 };
 use oxehr_search::query::{Condition, Filter};
+use oxehr_store::interrupt::{self, Interrupt};
 use oxehr_store::HistoryQuery;
 
 use crate::bundle::{self, etag, link, version_path};
@@ -26,13 +27,29 @@ use crate::AppState;
 
 type ApiResult = Result<Response, ApiError>;
 
-/// Runs a blocking record-layer call off the async executor.
+/// Runs a blocking record-layer call off the async executor, under an interrupt
+/// (`oxehr_store::interrupt`): its statements stop when the record layer's statement
+/// time limit passes, or as soon as this future is dropped — the client went away, or
+/// the request timed out — so nothing goes on working for an answer nobody will read.
 pub(crate) async fn blocking<T: Send + 'static>(
     records: &Records,
     f: impl FnOnce(Records) -> Result<T, RecordsError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    /// Stops the interrupt unless the call finished.
+    struct StopOnDrop(Option<Arc<Interrupt>>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            if let Some(i) = self.0.take() {
+                i.stop();
+            }
+        }
+    }
     let r = records.clone();
-    match tokio::task::spawn_blocking(move || f(r)).await {
+    let interrupt = Interrupt::new(records.config().statement_timeout);
+    let mut guard = StopOnDrop(Some(interrupt.clone()));
+    let res = tokio::task::spawn_blocking(move || interrupt::scope(Some(interrupt), || f(r))).await;
+    guard.0 = None;
+    match res {
         Ok(res) => res.map_err(ApiError::from),
         Err(_) => Err(ApiError::from(RecordsError::Internal(
             "worker failed".into(),

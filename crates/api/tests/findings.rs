@@ -31,3 +31,13 @@ on_both_backends!(
     malformed_date_offsets_get_400,
     bundles_are_validated_as_resources,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_past_the_statement_time_limit_get_503_on_sqlite() {
+    reads_past_the_statement_time_limit_get_503(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_past_the_statement_time_limit_get_503_on_postgres() {
+    reads_past_the_statement_time_limit_get_503(common::Backend::Postgres).await;
+}

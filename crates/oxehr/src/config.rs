@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub insecure_http: Option<bool>,
     pub session_idle_minutes: Option<u64>,
+    pub statement_timeout_secs: Option<u64>,
 }
 
 impl FileConfig {

@@ -32,7 +32,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// TOML configuration file (keys: listen, data, database, database_pool, base_url, max_body_bytes,
-    /// log_format, validate).
+    /// log_format, validate, tls_cert, tls_key, insecure_http, session_idle_minutes,
+    /// statement_timeout_secs).
     #[arg(long, global = true, env = "OXEHR_CONFIG")]
     config: Option<std::path::PathBuf>,
 

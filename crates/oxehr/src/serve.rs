@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// TLS on the same host or a trusted network).
     #[arg(long, env = "OXEHR_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// How long the database statements of one request may run, in seconds (default 30;
+    /// less than the request timeout of 120). Past it a search answers 503.
+    #[arg(long, env = "OXEHR_STATEMENT_TIMEOUT_SECS")]
+    pub statement_timeout_secs: Option<u64>,
     /// A browser session ends after this many minutes without a request (default 15).
     #[arg(long, env = "OXEHR_SESSION_IDLE_MINUTES")]
     pub session_idle_minutes: Option<u64>,
@@ -80,6 +84,15 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     // A patched resource may be as large as one sent whole.
     let mut records_config = args.storage.records_config(file);
     records_config.max_resource_bytes = api.max_body_bytes;
+    if let Some(secs) = args.statement_timeout_secs.or(file.statement_timeout_secs) {
+        if secs == 0 || secs >= api.request_timeout.as_secs() {
+            bail!(
+                "--statement-timeout-secs must be between 1 and {} (the request timeout)",
+                api.request_timeout.as_secs() - 1
+            );
+        }
+        records_config.statement_timeout = Some(std::time::Duration::from_secs(secs));
+    }
     let records = args.storage.open_with(file, records_config)?;
     let auth = oxehr_api::AuthConfig {
         key: crate::secrets::token_signing_key(&args.storage.data_dir(file))?,

@@ -60,6 +60,10 @@ pub struct RecordsConfig {
     /// Largest resource a JSON Patch may make, in bytes of JSON (the binary sets the
     /// request body limit: a patched resource may be as large as a sent one).
     pub max_resource_bytes: usize,
+    /// How long the statements of one request may run (`None`: no limit). Adapters run
+    /// each request under an `oxehr_store::interrupt::Interrupt` with this deadline;
+    /// past it a read stops and answers `Busy`.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 impl Default for RecordsConfig {
@@ -70,6 +74,7 @@ impl Default for RecordsConfig {
             max_bundle_entries: 10_000,
             durable_read_audit: false,
             max_resource_bytes: 64 * 1024 * 1024,
+            statement_timeout: Some(std::time::Duration::from_secs(30)),
         }
     }
 }

@@ -152,26 +152,32 @@ impl Records {
             (0..n).map(|_| std::sync::Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let workers = BATCH_WORKERS.min(n).max(1);
+        // The workers work for this request: its interrupt stops their reads too.
+        let interrupt = oxehr_store::interrupt::current();
+        let (next, slots, outcomes_ref) = (&next, &slots, &outcomes);
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let raw = slots[i].lock().ok().and_then(|mut s| s.take());
-                    let outcome = match raw.map(|e| parse_entry(i, e)) {
-                        Some(Ok(entry)) => self
-                            .batch_entry(who, entry)
-                            .unwrap_or_else(EntryOutcome::Failed),
-                        Some(Err(err)) => EntryOutcome::Failed(err),
-                        None => {
-                            EntryOutcome::Failed(RecordsError::Internal("entry taken twice".into()))
+                let interrupt = interrupt.clone();
+                scope.spawn(move || {
+                    oxehr_store::interrupt::scope(interrupt, || loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
                         }
-                    };
-                    if let Ok(mut slot) = outcomes[i].lock() {
-                        *slot = Some(outcome);
-                    }
+                        let raw = slots[i].lock().ok().and_then(|mut s| s.take());
+                        let outcome = match raw.map(|e| parse_entry(i, e)) {
+                            Some(Ok(entry)) => self
+                                .batch_entry(who, entry)
+                                .unwrap_or_else(EntryOutcome::Failed),
+                            Some(Err(err)) => EntryOutcome::Failed(err),
+                            None => EntryOutcome::Failed(RecordsError::Internal(
+                                "entry taken twice".into(),
+                            )),
+                        };
+                        if let Ok(mut slot) = outcomes_ref[i].lock() {
+                            *slot = Some(outcome);
+                        }
+                    })
                 });
             }
         });

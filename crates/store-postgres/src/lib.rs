@@ -76,6 +76,10 @@ pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
         {
             return StoreError::Conflict;
         }
+        // Stopped by `statement_timeout` or a cancel request (`oxehr_store::interrupt`).
+        if *code == SqlState::QUERY_CANCELED {
+            return StoreError::Busy(oxehr_store::interrupt::STOPPED.into());
+        }
         if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::ADMIN_SHUTDOWN {
             return StoreError::Busy(code.code().to_owned());
         }
@@ -176,15 +180,35 @@ fn planner_default(client: &mut postgres::Client) -> Result<Option<&'static str>
 struct Reader<'p> {
     conn: Pooled<'p>,
     in_txn: bool,
+    /// The cancel request registered with the request's interrupt, if any.
+    cancel: Option<oxehr_store::interrupt::Registration>,
 }
 
 impl Reader<'_> {
+    /// The connection, inside this snapshot's transaction. Under a request's interrupt
+    /// (`oxehr_store::interrupt`) the transaction's statements time out when the
+    /// request's deadline passes, and a stop cancels the running one.
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
         if !self.in_txn {
+            let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+            if let Some(interrupt) = oxehr_store::interrupt::current() {
+                if interrupt.is_stopped() {
+                    return Err(StoreError::Busy(oxehr_store::interrupt::STOPPED.into()));
+                }
+                if let Some(left) = interrupt.remaining() {
+                    // 0 would mean no limit; at least one millisecond.
+                    let ms = left.as_millis().clamp(1, i32::MAX as u128);
+                    begin.push_str(&format!("; SET LOCAL statement_timeout = {ms}"));
+                }
+                let token = self.conn.conn()?.client.cancel_token();
+                self.cancel = Some(interrupt.on_stop(move || {
+                    let _ = token.cancel_query(postgres::NoTls);
+                }));
+            }
             self.conn
                 .conn()?
                 .client
-                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .batch_execute(&begin)
                 .map_err(pg_err)?;
             self.in_txn = true;
         }
@@ -194,6 +218,12 @@ impl Reader<'_> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
+        // A cancel request sent to this connection may arrive late: the connection is
+        // closed rather than handed to another request's statement.
+        if self.cancel.take().is_some_and(|c| c.withdraw()) {
+            self.conn.mark_broken();
+            return;
+        }
         if self.in_txn {
             let ended = match self.conn.conn() {
                 Ok(c) => c.client.batch_execute("COMMIT").is_ok(),
@@ -345,6 +375,7 @@ impl Store for PostgresStore {
         Ok(Box::new(Reader {
             conn: self.pool.get()?,
             in_txn: false,
+            cancel: None,
         }))
     }
 

@@ -86,9 +86,16 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Busy(e.to_string())
         }
+        // The progress handler of a read stopped it (`oxehr_store::interrupt`).
+        Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            StoreError::Busy(oxehr_store::interrupt::STOPPED.into())
+        }
         _ => StoreError::Backend(e.to_string()),
     }
 }
+
+/// Virtual-machine steps between two checks of a read's interrupt.
+const PROGRESS_STEPS: std::os::raw::c_int = 2000;
 
 fn connect(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -146,8 +153,12 @@ impl SqliteStore {
 
         let mut readers = Vec::with_capacity(config.readers);
         for _ in 0..config.readers {
-            let c = connect(path, &config)?;
+            let mut c = connect(path, &config)?;
             c.execute_batch("PRAGMA query_only = ON").map_err(db_err)?;
+            // Reads stop when their request says so (its deadline passed or its client
+            // went away): asked every few thousand virtual-machine steps.
+            c.progress_handler(PROGRESS_STEPS, Some(oxehr_store::interrupt::should_stop))
+                .map_err(db_err)?;
             readers.push(c);
         }
         let cconn = connect(path, &config)?;

@@ -65,6 +65,9 @@ impl Reader<'_> {
             .as_ref()
             .ok_or_else(|| StoreError::Backend("reader already returned".into()))?;
         if !self.in_txn {
+            if oxehr_store::interrupt::should_stop() {
+                return Err(StoreError::Busy(oxehr_store::interrupt::STOPPED.into()));
+            }
             conn.prepare_cached("BEGIN")
                 .and_then(|mut s| s.execute([]))
                 .map_err(db_err)?;

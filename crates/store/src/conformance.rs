@@ -17,6 +17,7 @@ mod build;
 mod durability;
 mod history;
 mod index_rows;
+mod interrupt;
 mod search;
 
 pub use durability::{
@@ -29,6 +30,7 @@ pub use index_rows::{
     compartments_are_replaced_on_update_and_removed_on_delete,
     index_entries_are_replaced_on_update_and_removed_on_delete,
 };
+pub use interrupt::reads_stop_at_the_deadline_or_when_stopped;
 pub use search::{
     search_matches_each_kind, search_never_matches_deleted_or_replaced_entries,
     search_ors_within_and_ands_across_criteria, search_pages_by_position,
@@ -69,7 +71,8 @@ macro_rules! conformance_tests {
             a_panicking_job_is_rolled_back_and_the_store_goes_on,
             accounts_are_added_once_read_listed_and_updated,
             audit_log_chains_records_and_verify_finds_tampering,
-            audit_appends_from_concurrent_writers_form_one_chain
+            audit_appends_from_concurrent_writers_form_one_chain,
+            reads_stop_at_the_deadline_or_when_stopped
         );
         $(
             #[test]

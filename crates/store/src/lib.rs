@@ -14,6 +14,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod conformance;
+pub mod interrupt;
 pub mod oauth;
 pub mod search;
 pub mod sessions;

@@ -608,3 +608,25 @@ pub async fn bundles_are_validated_as_resources(s: &TestServer) {
     let (status, oo, _) = s.post("", &b).await;
     assert_eq!(status, 200, "{oo}");
 }
+
+/// B7: a request's statements stop at the record layer's time limit: a read past it is
+/// answered 503 with an OperationOutcome (here with a limit already passed, so that no
+/// timing is involved; the store conformance suite stops real minute-long statements
+/// at a deadline and on a stop, on both backends).
+pub async fn reads_past_the_statement_time_limit_get_503(backend: crate::common::Backend) {
+    let records = oxehr_records::RecordsConfig {
+        statement_timeout: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    };
+    let Some(s) =
+        crate::common::start_with_records(backend, oxehr_api::ApiConfig::default(), records).await
+    else {
+        return;
+    };
+    for path in ["Patient?family=a", "Patient/x", "_history", "AuditEvent"] {
+        let (status, oo, _) = s.get(path).await;
+        assert_eq!(status, 503, "{path}: {oo}");
+        assert_eq!(oo["issue"][0]["code"], "timeout", "{path}: {oo}");
+        assert!(diagnostics(&oo).contains("time limit"), "{path}: {oo}");
+    }
+}

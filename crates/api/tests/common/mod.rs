@@ -55,7 +55,16 @@ pub async fn start(backend: Backend) -> Option<TestServer> {
     start_with(backend, ApiConfig::default()).await
 }
 
-pub async fn start_with(backend: Backend, mut config: ApiConfig) -> Option<TestServer> {
+pub async fn start_with(backend: Backend, config: ApiConfig) -> Option<TestServer> {
+    start_with_records(backend, config, RecordsConfig::default()).await
+}
+
+/// A server with these API and record-layer settings.
+pub async fn start_with_records(
+    backend: Backend,
+    mut config: ApiConfig,
+    records_config: RecordsConfig,
+) -> Option<TestServer> {
     let (store, dir, schema): (Arc<dyn Store>, _, _) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -92,7 +101,7 @@ pub async fn start_with(backend: Backend, mut config: ApiConfig) -> Option<TestS
             }
         }
     };
-    let records = Records::new(store, RecordsConfig::default());
+    let records = Records::new(store, records_config);
     let key = oxehr_auth::token::SigningKey::generate();
     {
         let store = records.store().clone();
