@@ -107,8 +107,7 @@ impl StorageArgs {
             }
             None => {
                 let dir = self.data_dir(file);
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                data_dir_owner_only(&dir)?;
                 let store = oxehr_store_sqlite::SqliteStore::open(
                     &dir.join("oxehr.sqlite"),
                     Default::default(),
@@ -121,6 +120,40 @@ impl StorageArgs {
         };
         Ok(store)
     }
+}
+
+/// The data directory (the database, `secrets/`): created readable by its owner only
+/// (0700). An existing one that other users may write is refused (they could replace
+/// the database); one they may only list is used with a warning (the files themselves
+/// are 0600, which `oxehr_store_sqlite` checks).
+fn data_dir_owner_only(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o022 != 0 {
+        bail!(
+            "the data directory {} can be written by other users (mode {mode:03o}); make it \
+             readable by its owner only (chmod 700 {})",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{mode:03o}"),
+            "other users can list the data directory; chmod 700 it"
+        );
+    }
+    Ok(())
 }
 
 /// Parses the embedded definitions, compiles every search parameter and builds the

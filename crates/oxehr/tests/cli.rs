@@ -1145,3 +1145,59 @@ fn tls_and_no_plain_http_off_loopback() {
         200
     );
 }
+
+/// Issue 10, A4: the SQLite database holds every record and the password and session
+/// hashes, so its directory is created readable by its owner only (0700) and the
+/// database and its `-wal`/`-shm` files 0600; an existing database file that others may
+/// read, or a directory that others may write, is refused with a message saying what to
+/// change; a directory others may only read is accepted with a warning.
+#[test]
+fn the_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("new").join("data");
+    let data_arg = data.to_str().expect("utf-8 path").to_owned();
+    let storage = ["--data", data_arg.as_str()];
+    let (ok, out) = user_cmd(&storage, &["list"], "");
+    assert!(ok, "{out}");
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let db = data.join("oxehr.sqlite");
+    assert_eq!(mode(&db), 0o600, "oxehr.sqlite");
+    // The WAL and shared-memory files, while a server has the database open.
+    let server = Server::serve(&storage);
+    assert_eq!(get_with(&server.base, "metadata", None).0, 200);
+    for suffix in ["-wal", "-shm"] {
+        let p = data.join(format!("oxehr.sqlite{suffix}"));
+        assert_eq!(mode(&p), 0o600, "oxehr.sqlite{suffix}");
+    }
+    drop(server);
+
+    // A database file others can read is refused, and says how to mend it.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (ok, out) = user_cmd(&storage, &["list"], "");
+    assert!(!ok, "opened a database others can read: {out}");
+    assert!(
+        out.contains("chmod 600") && out.contains("oxehr.sqlite"),
+        "{out}"
+    );
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A directory others can write is refused; one others can only read is a warning.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (ok, out) = user_cmd(&storage, &["list"], "");
+    assert!(!ok, "used a directory others can write: {out}");
+    assert!(out.contains("chmod 700"), "{out}");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = user_cmd(&storage, &["list"], "");
+    assert!(ok, "{out}");
+    assert!(out.contains("other users can list"), "no warning: {out}");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let (ok, out) = user_cmd(&storage, &["list"], "");
+    assert!(ok && !out.contains("WARN"), "{out}");
+}

@@ -94,6 +94,44 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The database holds every record and the password and session hashes: it is created
+/// readable and writable by its owner only (0600; SQLite gives its `-wal` and `-shm`
+/// files the database file's mode), and an existing database, WAL or shared-memory file
+/// that other users may read or write is refused rather than used.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(StoreError::Backend(format!(
+                "cannot create {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    let name = path.as_os_str().to_string_lossy().into_owned();
+    for file in [name.clone(), format!("{name}-wal"), format!("{name}-shm")] {
+        let mode = match std::fs::metadata(&file) {
+            Ok(m) => m.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::Backend(format!("cannot read {file}: {e}"))),
+        };
+        if mode & 0o077 != 0 {
+            return Err(StoreError::Backend(format!(
+                "{file} can be read or written by other users (mode {mode:03o}); it holds \
+                 patient records: make it readable by its owner only (chmod 600 {file})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Virtual-machine steps between two checks of a read's interrupt.
 const PROGRESS_STEPS: std::os::raw::c_int = 2000;
 
@@ -132,6 +170,7 @@ impl SqliteStore {
                 "readers, max_batch and queue_depth must be at least 1".into(),
             ));
         }
+        owner_only(path)?;
         let mut wconn = connect(path, &config)?;
         let mode: String = wconn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
