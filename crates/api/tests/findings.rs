@@ -41,3 +41,13 @@ async fn reads_past_the_statement_time_limit_get_503_on_sqlite() {
 async fn reads_past_the_statement_time_limit_get_503_on_postgres() {
     reads_past_the_statement_time_limit_get_503(common::Backend::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_rules_hold_with_validation_off_on_sqlite() {
+    safety_rules_hold_with_validation_off(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_rules_hold_with_validation_off_on_postgres() {
+    safety_rules_hold_with_validation_off(common::Backend::Postgres).await;
+}

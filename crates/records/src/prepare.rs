@@ -121,13 +121,17 @@ impl Records {
         out.extend(body);
         let value = Value::Object(out);
 
-        if self.config.validate {
-            let issues = oxehr_fhir::validate::validate(&value);
-            if issues.iter().any(|i| i.is_error()) {
-                return Err(RecordsError::Invalid(
-                    issues.into_iter().filter(|i| i.is_error()).collect(),
-                ));
-            }
+        // With validation off, the rules that protect the server and its readers still
+        // hold (control characters, numbers the index cannot hold, active narratives).
+        let issues = if self.config.validate {
+            oxehr_fhir::validate::validate(&value)
+        } else {
+            oxehr_fhir::validate::safety(&value)
+        };
+        if issues.iter().any(|i| i.is_error()) {
+            return Err(RecordsError::Invalid(
+                issues.into_iter().filter(|i| i.is_error()).collect(),
+            ));
         }
         let extracted = oxehr_search::extract(&value).map_err(|e| {
             RecordsError::invalid(

@@ -630,3 +630,41 @@ pub async fn reads_past_the_statement_time_limit_get_503(backend: crate::common:
         assert!(diagnostics(&oo).contains("time limit"), "{path}: {oo}");
     }
 }
+
+/// The rules of B9, C13 and A5 protect the server and its readers, so they hold even
+/// when full validation is turned off (`validate = false`), while what only validation
+/// checks (an unknown element) then passes.
+pub async fn safety_rules_hold_with_validation_off(backend: crate::common::Backend) {
+    let records = oxehr_records::RecordsConfig {
+        validate: false,
+        ..Default::default()
+    };
+    let Some(s) =
+        crate::common::start_with_records(backend, oxehr_api::ApiConfig::default(), records).await
+    else {
+        return;
+    };
+    let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p onclick=\"x()\">Hi</p></div>";
+    let refused = [
+        (json!({"resourceType": "Patient", "name": [{"family": "Nul\u{0}name"}]}), "Patient.name[0].family"),
+        (json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}}), "Patient.text.div"),
+        (
+            serde_json::from_str(r#"{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueQuantity": {"value": 1e400}}"#)
+                .expect("json"),
+            "Observation.valueQuantity.value",
+        ),
+    ];
+    for (resource, at) in refused {
+        let ty = resource["resourceType"].as_str().expect("type").to_owned();
+        let (status, oo, _) = s.post(&ty, &resource).await;
+        assert_eq!(status, 400, "{resource}: {oo}");
+        assert_eq!(expression(&oo), at, "{oo}");
+    }
+    let (status, oo, _) = s
+        .post(
+            "Patient",
+            &json!({"resourceType": "Patient", "nickname": "not an element"}),
+        )
+        .await;
+    assert_eq!(status, 201, "validation is off: {oo}");
+}

@@ -43,6 +43,7 @@ mod model;
 mod narrative;
 mod primitive;
 mod reference;
+mod safety;
 
 use serde_json::{Map, Value};
 
@@ -51,6 +52,7 @@ use crate::outcome::{Issue, IssueCode};
 use location::{Location, Seg};
 use model::{CtxId, Entry, EntryKind, Model};
 use reference::Scope;
+pub use safety::safety;
 
 /// Validates one resource (and the resources nested in it) against the R4 core
 /// definitions. An empty result means valid.

@@ -146,7 +146,7 @@ pub(crate) fn check(model: &Model, prim: &Prim, v: &Value) -> Result<(), Problem
 /// 0x80 and above, so a byte scan finds exactly the characters). Every string value goes
 /// through here, so eight bytes are tested at once for any byte below 0x20 and only such
 /// words are looked at byte by byte.
-fn has_control(s: &[u8]) -> bool {
+pub(crate) fn has_control(s: &[u8]) -> bool {
     const ALLOWED: u32 = (1 << b'\t') | (1 << b'\n') | (1 << b'\r');
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
@@ -166,7 +166,7 @@ fn has_control(s: &[u8]) -> bool {
 }
 
 /// A finite f64, and not a non-zero value that underflows to zero.
-fn decimal_in_range(n: &serde_json::Number) -> bool {
+pub(crate) fn decimal_in_range(n: &serde_json::Number) -> bool {
     let text = n.as_str();
     // Without an exponent, under 300 characters leave under 300 digits on either side
     // of the point: 1e-300 < |x| < 1e300 or zero, well inside f64 (the common case, with
