@@ -15,6 +15,9 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
         .resource_types()
         .into_iter()
         .map(|rt| {
+            if oxehr_records::audit_view::is_audit_event(rt) {
+                return audit_event();
+            }
             let params: Vec<Value> = registry
                 .params(rt)
                 .iter()
@@ -81,6 +84,30 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
                 {"name": "_type", "type": "token", "documentation": "the resource types searched; other parameters must exist on every type listed"}
             ],
         }],
+    })
+}
+
+/// AuditEvent: the server's audit trail, read-only (`oxehr_records::audit_view`).
+fn audit_event() -> Value {
+    let param =
+        |name: &str, ty: &str, doc: &str| json!({"name": name, "type": ty, "documentation": doc});
+    json!({
+        "type": oxehr_records::audit_view::AUDIT_EVENT,
+        "documentation": "the server's audit trail, written by the server only: administrators see it, a patient the accesses to their own record",
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "conditionalCreate": false,
+        "conditionalUpdate": false,
+        "conditionalDelete": "not-supported",
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+        "searchParam": [
+            param("patient", "reference", "the patient whose record was touched"),
+            param("agent", "token", "the user name (also altid)"),
+            param("date", "date", "eq, ge, gt, le, lt on a day or an instant"),
+            param("action", "token", "C, R, U, D, E"),
+            param("subtype", "token", "oxehr's action: read, search, create, break-the-glass, login, …"),
+        ],
     })
 }
 

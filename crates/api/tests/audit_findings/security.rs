@@ -108,6 +108,20 @@ pub async fn audit_events_are_written_by_the_server_only(s: &TestServer) {
             .expect("patch");
         assert_eq!(resp.status().as_u16(), 405, "{who}, PATCH");
     }
+    // The CapabilityStatement says so.
+    let (_, cs) = call(s, &s.client, Method::GET, "metadata", None, &[]).await;
+    let audit = cs["rest"][0]["resource"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["type"] == "AuditEvent"))
+        .cloned()
+        .expect("AuditEvent in the CapabilityStatement");
+    let codes: Vec<&str> = audit["interaction"]
+        .as_array()
+        .expect("interactions")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["read", "vread", "search-type"]);
     // Nothing was stored: the system history holds no AuditEvent version.
     let all = pages(&s.client, &s.url("_history?_count=1000")).await;
     let stored: Vec<String> = all
