@@ -206,15 +206,8 @@ pub async fn searches_beyond_the_limits_get_400_and_at_the_limits_work(s: &TestS
         assert_eq!(status, 400, "{what}: {oo}");
         assert_eq!(oo["resourceType"], "OperationOutcome", "{what}");
         let (ty, query) = path.split_once('?').expect("query");
-        let resp = s
-            .client
-            .post(s.url(&format!("{ty}/_search")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(query.to_owned())
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(resp.status().as_u16(), 400, "POST _search, {what}");
+        let (status, _) = post_search(s, &s.client, ty, query).await;
+        assert_eq!(status, 400, "POST _search, {what}");
         for kind in ["batch", "transaction"] {
             let b = bundle(
                 kind,
@@ -435,15 +428,7 @@ pub async fn long_strings_are_stored_and_found_exactly(s: &TestServer) {
         ids.push(body["id"].as_str().expect("id").to_owned());
     }
     let search = |q: String| async move {
-        let resp = s
-            .client
-            .post(s.url("Patient/_search"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(q.clone())
-            .send()
-            .await
-            .expect("search");
-        let (status, b, _) = crate::common::split(resp).await;
+        let (status, b) = post_search(s, &s.client, "Patient", &q).await;
         assert_eq!(status, 200, "{}…: {b}", &q[..q.len().min(30)]);
         entry_keys(&b)
     };
@@ -472,15 +457,13 @@ pub async fn long_strings_are_stored_and_found_exactly(s: &TestServer) {
         search(format!("family={}", enc(&family[..longest]))).await,
         one(0)
     );
-    let resp = s
-        .client
-        .post(s.url("Patient/_search"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("family={}", enc(&family[..longest + 1])))
-        .send()
-        .await
-        .expect("search");
-    let (status, oo, _) = crate::common::split(resp).await;
+    let (status, oo) = post_search(
+        s,
+        &s.client,
+        "Patient",
+        &format!("family={}", enc(&family[..longest + 1])),
+    )
+    .await;
     assert_eq!(status, 400, "{oo}");
     assert!(diagnostics(&oo).contains(":exact"), "{oo}");
     assert_eq!(

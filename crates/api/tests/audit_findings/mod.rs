@@ -174,6 +174,24 @@ pub async fn call(
     (status, body)
 }
 
+/// `POST [type]/_search` with a form body, by `client`.
+pub async fn post_search(
+    s: &TestServer,
+    client: &reqwest::Client,
+    ty: &str,
+    form: &str,
+) -> (u16, Value) {
+    let resp = client
+        .post(s.url(&format!("{ty}/_search")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .expect("POST _search");
+    let (status, body, _) = common::split(resp).await;
+    (status, body)
+}
+
 /// The diagnostics of an OperationOutcome, joined.
 pub fn diagnostics(oo: &Value) -> String {
     oo["issue"]

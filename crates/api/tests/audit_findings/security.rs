@@ -176,15 +176,7 @@ pub async fn audit_event_search_by_post_and_in_bundles_reads_the_audit_trail(s: 
     assert_eq!(read["agent"][0]["who"]["identifier"]["value"], "test-admin");
     assert_eq!(read["entity"][0]["what"]["reference"], "Patient/p-ours-1");
 
-    let resp = s
-        .client
-        .post(s.url("AuditEvent/_search"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(query)
-        .send()
-        .await
-        .expect("post");
-    let (status, by_post, _) = crate::common::split(resp).await;
+    let (status, by_post) = post_search(s, &s.client, "AuditEvent", query).await;
     assert_eq!(status, 200, "{by_post}");
     assert_eq!(entry_keys(&by_post), want, "POST _search: {by_post}");
 
@@ -202,14 +194,8 @@ pub async fn audit_event_search_by_post_and_in_bundles_reads_the_audit_trail(s: 
     // A clinician may not read the trail, whichever way they ask.
     let (get_status, _) = call(s, &clinician, Method::GET, "AuditEvent", None, &[]).await;
     assert_eq!(get_status, 403);
-    let resp = clinician
-        .post(s.url("AuditEvent/_search"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status().as_u16(), 403, "POST _search as a clinician");
+    let (status, _) = post_search(s, &clinician, "AuditEvent", "").await;
+    assert_eq!(status, 403, "POST _search as a clinician");
 }
 
 /// The answers of every variant must be alike: same status, same diagnostics once the
