@@ -112,7 +112,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             let addr = listener.local_addr()?;
             api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
             tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = false, "oxehr is serving FHIR R4");
-            let router = oxehr_api::router(records, api, auth);
+            let router = oxehr_api::router(records, api, auth).merge(oxehr_web::router());
             oxehr_api::run(listener, router, shutdown_signal()).await?;
             tracing::info!("oxehr stopped");
             return Ok(());
@@ -126,7 +126,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         let addr = listener.local_addr()?;
         api.base_url = configured_base.unwrap_or_else(|| format!("https://{addr}/fhir"));
         tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = true, "oxehr is serving FHIR R4");
-        let router = oxehr_api::router(records, api, auth);
+        let router = oxehr_api::router(records, api, auth).merge(oxehr_web::router());
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
