@@ -16,6 +16,8 @@
 //! - [`accounts`]: account management (add, list, disable, reset a password) over the
 //!   storage port, with the rules: login names, roles tied to an existing Organization and
 //!   Patient or Practitioner, the password policy, MFA for staff.
+//! - [`clients`]: the registered OAuth clients over the storage port (register, list,
+//!   disable).
 //!
 //! **Invariant:** the building blocks (`role`, `password`, `totp`, `scope`, `throttle`, `token`,
 //! `oauth`)
@@ -29,6 +31,7 @@
 //! Error messages never contain a password, a TOTP secret or a code.
 
 pub mod accounts;
+pub mod clients;
 pub mod error;
 pub mod identity;
 pub mod oauth;

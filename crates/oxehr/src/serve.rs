@@ -151,9 +151,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
 /// it (enrolling an authenticator) and should change it.
 fn first_admin(records: &oxehr_records::Records, data_dir: &std::path::Path) -> Result<()> {
     let store = records.store();
-    let any = store
-        .read()
-        .and_then(|mut tx| oxehr_store::accounts::count(tx.as_mut()))
+    let any = oxehr_auth::accounts::count(store)
         .map_err(|e| anyhow::anyhow!("reading the accounts: {e}"))?
         > 0;
     if any {
