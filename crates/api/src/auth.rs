@@ -1,11 +1,9 @@
 //! Who is calling: every FHIR request but `GET /metadata` carries a bearer access token
-//! (`Authorization: Bearer …`), verified here (signature, algorithm, issuer, audience,
-//! expiry) and checked against its account (it must exist and be enabled: disabling an
-//! account stops its tokens at once) — or, for a backend service's token (`sub` =
-//! `client:<id>`), its registered client — and against the revoked tokens
-//! (`smart::token_is_current`). The verified caller is put in the request's
-//! extensions for the handlers; what it may do is decided by `oxehr-records` with the
-//! access policy.
+//! (`Authorization: Bearer …`) or a browser's session cookie, which
+//! `oxehr_auth::Identity` turns into a caller (`identify_bearer`: signature, algorithm,
+//! issuer, audience, expiry, the account or backend client still enabled, not revoked;
+//! `identify_session`). The verified caller is put in the request's extensions for the
+//! handlers; what it may do is decided by `oxehr-records` with the access policy.
 //!
 //! No credential: 401 with `WWW-Authenticate: Bearer` and an OperationOutcome (`login`).
 //! A credential that fails: 401 too (`invalid_token`), saying why in general terms.
@@ -19,28 +17,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use oxehr_auth::token::{self, SigningKey};
-use oxehr_auth::{parse_scopes, Caller, Role};
+use oxehr_auth::identity::{BearerRefusal, SessionRefusal};
+use oxehr_auth::Caller;
 use oxehr_fhir::IssueCode;
 
 use crate::error::ApiError;
 use crate::AppState;
-
-/// How this server verifies its access tokens.
-#[derive(Clone)]
-pub struct AuthConfig {
-    pub key: SigningKey,
-    /// The issuer and audience tokens must name.
-    pub issuer: String,
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("issuer", &self.issuer)
-            .finish_non_exhaustive()
-    }
-}
 
 fn unauthorized(why: &str, error: Option<&str>) -> Response {
     let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, why).into_response();
@@ -54,20 +36,12 @@ fn unauthorized(why: &str, error: Option<&str>) -> Response {
     resp
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The caller a request's bearer token names, or the 401 to answer.
 pub(crate) async fn caller_of(
     state: &AppState,
     authorization: Option<HeaderValue>,
     client: Option<String>,
 ) -> Result<Caller, Response> {
-    let auth = &state.auth;
     let Some(value) = authorization else {
         return Err(unauthorized(
             "this request needs an access token (Authorization: Bearer …)",
@@ -88,57 +62,25 @@ pub(crate) async fn caller_of(
             Some("invalid_request"),
         ));
     };
-    let claims = token::verify(&auth.key, bearer, &auth.issuer, &auth.issuer, now_secs())
-        .map_err(|e| unauthorized(&e.to_string(), Some("invalid_token")))?;
-    let role = Role::parse(&claims.role).ok_or_else(|| {
-        unauthorized(
-            "the access token names an unknown role",
-            Some("invalid_token"),
-        )
-    })?;
-    let scopes = parse_scopes(&claims.scope).map_err(|_| {
-        unauthorized(
-            "the access token's scopes are malformed",
-            Some("invalid_token"),
-        )
-    })?;
-    // The account (or backend client) must still exist, be enabled and hold the
-    // token's role, and the token must not be revoked.
-    let store = state.records.store().clone();
-    let c = claims.clone();
-    let current = tokio::task::spawn_blocking(move || {
-        let mut tx = store.read()?;
-        crate::smart::token_is_current(tx.as_mut(), &c)
-    })
-    .await
-    .map_err(|_| {
-        ApiError::from(oxehr_records::RecordsError::Internal(
-            "worker failed".into(),
-        ))
-        .into_response()
-    })?
-    .map_err(|_| {
-        ApiError::new(
+    let identity = state.identity.clone();
+    let token = bearer.to_owned();
+    let found = tokio::task::spawn_blocking(move || identity.identify_bearer(&token))
+        .await
+        .map_err(|_| {
+            ApiError::from(oxehr_records::RecordsError::Internal(
+                "worker failed".into(),
+            ))
+            .into_response()
+        })?;
+    let mut caller = found.map_err(|refusal| match refusal {
+        BearerRefusal::Unavailable => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             IssueCode::Timeout,
             "accounts are unavailable",
         )
-        .into_response()
+        .into_response(),
+        refused => unauthorized(&refused.to_string(), Some("invalid_token")),
     })?;
-    if !current {
-        return Err(unauthorized(
-            "the access token was revoked, or its account is disabled or no longer exists",
-            Some("invalid_token"),
-        ));
-    }
-    let mut caller = Caller::new(
-        claims.sub,
-        role,
-        claims.org,
-        claims.fhir_user,
-        claims.patient,
-        &scopes,
-    );
     caller.client = client;
     Ok(caller)
 }
@@ -159,33 +101,24 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     // A browser's session cookie stands in for a token when no token is given.
     if authorization.is_none() {
         if let Some(id) = crate::smart::session::session_id(req.headers()) {
-            let store = state.records.store().clone();
+            let identity = state.identity.clone();
             let method = req.method().clone();
             let csrf_header = req.headers().contains_key("x-requested-with");
-            let smart = state.config.smart.clone();
             let found = tokio::task::spawn_blocking(move || {
-                crate::smart::session::session_caller(
-                    &store,
-                    &id,
-                    &method,
-                    csrf_header,
-                    smart.clock.now(),
-                    smart.session_idle_secs,
-                )
+                identity.identify_session(&id, method.as_str(), csrf_header)
             })
             .await;
-            use crate::smart::session::Refused;
             return match found {
                 Ok(Ok(mut caller)) => {
                     caller.client = client;
                     req.extensions_mut().insert(Arc::new(caller));
                     next.run(req).await
                 }
-                Ok(Err(Refused::Expired)) => unauthorized(
+                Ok(Err(SessionRefusal::Expired)) => unauthorized(
                     "the session has ended (idle too long, signed out, or the account is disabled); sign in again",
                     Some("invalid_token"),
                 ),
-                Ok(Err(Refused::NoCsrfHeader)) => ApiError::new(
+                Ok(Err(SessionRefusal::NoCsrfHeader)) => ApiError::new(
                     StatusCode::FORBIDDEN,
                     IssueCode::Forbidden,
                     "a request that changes data with a session cookie must send X-Requested-With",

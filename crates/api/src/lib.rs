@@ -35,10 +35,8 @@ use std::time::Duration;
 
 use oxehr_records::Records;
 
-pub use auth::AuthConfig;
 pub use error::ApiError;
 pub use routes::router;
-pub use smart::{Clock, SmartConfig};
 
 /// Settings of the FHIR REST adapter.
 #[derive(Debug, Clone)]
@@ -53,8 +51,6 @@ pub struct ApiConfig {
     /// Default and largest page sizes of search and history.
     pub default_count: usize,
     pub max_count: usize,
-    /// The SMART / OAuth 2.0 authorization server (`/auth/*`).
-    pub smart: SmartConfig,
 }
 
 impl Default for ApiConfig {
@@ -65,7 +61,6 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(120),
             default_count: 50,
             max_count: 1000,
-            smart: SmartConfig::default(),
         }
     }
 }
@@ -77,8 +72,9 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// The CapabilityStatement, built once when the router is made.
     pub capabilities: Arc<serde_json::Value>,
-    /// How access tokens are verified.
-    pub auth: Arc<AuthConfig>,
+    /// Who is calling: sign-in, sessions, bearer tokens, the OAuth grants (with the
+    /// rules of the authorization server at `/auth/*`).
+    pub identity: oxehr_auth::Identity,
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes (tests bind

@@ -27,7 +27,7 @@ use crate::{ApiConfig, AppState};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application: FHIR on `/fhir`.
-pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> Router {
+pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identity) -> Router {
     let date = oxehr_records::format_instant(oxehr_records::now_micros());
     let capabilities = crate::capabilities::capability_statement(
         &config.base_url,
@@ -38,7 +38,7 @@ pub fn router(records: Records, config: ApiConfig, auth: crate::AuthConfig) -> R
         records,
         config: Arc::new(config.clone()),
         capabilities: Arc::new(capabilities),
-        auth: Arc::new(auth),
+        identity,
     };
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))

@@ -5,8 +5,9 @@
 //! services' `client_credentials` grant with a signed client assertion.
 //!
 //! These routes sit outside the bearer-token middleware (they are how a token is
-//! obtained). The rules (which scopes a grant gets, PKCE, assertions) are
-//! `oxehr_auth::oauth`; the rows are `oxehr_store::oauth`.
+//! obtained). They parse HTTP, call `oxehr_auth::Identity` (sign-in, sessions, the
+//! grants, revocation, introspection) and render or redirect; the pages' HTML is
+//! [`pages`].
 //!
 //! Errors, as OAuth wants them: the token, revocation and introspection endpoints answer
 //! RFC 6749 §5.2 JSON (`{"error": "invalid_grant", "error_description": …}`), 400, or
@@ -16,11 +17,11 @@
 //! (RFC 6749 §4.1.2.1). No message carries a password, code, token or verifier.
 
 mod authorize;
+mod pages;
 pub(crate) mod session;
 mod token;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,86 +29,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use oxehr_auth::token::Claims;
-use oxehr_auth::{Throttle, ThrottlePolicy};
-use oxehr_store::{ReadTx, StoreError};
+use oxehr_auth::identity::GrantError;
+use oxehr_auth::Identity;
 
 use crate::AppState;
-
-/// A clock in Unix seconds. The server uses the system's; tests move an adjustable one
-/// forward to see codes expire and lock-outs pass without sleeping.
-#[derive(Clone, Default)]
-pub struct Clock {
-    ahead: Option<Arc<AtomicU64>>,
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.ahead {
-            None => f.write_str("Clock(system)"),
-            Some(a) => write!(f, "Clock(system + {}s)", a.load(Ordering::Relaxed)),
-        }
-    }
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock { ahead: None }
-    }
-
-    /// The system clock plus the seconds in `ahead`, which the caller may increase.
-    pub fn ahead_by(ahead: Arc<AtomicU64>) -> Clock {
-        Clock { ahead: Some(ahead) }
-    }
-
-    /// Seconds since the Unix epoch.
-    pub fn now(&self) -> u64 {
-        let system = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        system + self.ahead.as_ref().map_or(0, |a| a.load(Ordering::Relaxed))
-    }
-}
-
-/// Settings of the authorization server.
-#[derive(Debug, Clone)]
-pub struct SmartConfig {
-    /// Lifetime of an access token issued to an app a person signed in to (default 1 h).
-    pub access_token_secs: u64,
-    /// Lifetime of a backend service's access token (default 300 s, as SMART Backend
-    /// Services recommends).
-    pub backend_token_secs: u64,
-    /// Lifetime of an authorization code (default 60 s).
-    pub code_secs: u64,
-    /// Lifetime of a refresh token granted with `offline_access` (default 30 days),
-    /// renewed at each rotation.
-    pub offline_refresh_secs: u64,
-    /// Lifetime of a refresh token granted with `online_access` (default 8 h). There are
-    /// no server-side sessions, so "while the user is online" is approximated by this.
-    pub online_refresh_secs: u64,
-    /// Lock-out after failed sign-ins, per user name and per client address.
-    pub login_throttle: ThrottlePolicy,
-    /// A web session ends after this many seconds without a request (default 900).
-    pub session_idle_secs: u64,
-    pub clock: Clock,
-}
-
-impl Default for SmartConfig {
-    fn default() -> Self {
-        SmartConfig {
-            access_token_secs: 3600,
-            backend_token_secs: 300,
-            code_secs: 60,
-            offline_refresh_secs: 30 * 86_400,
-            online_refresh_secs: 8 * 3600,
-            login_throttle: ThrottlePolicy::default(),
-            session_idle_secs: 15 * 60,
-            clock: Clock::system(),
-        }
-    }
-}
 
 /// The URLs of the authorization server, derived from the FHIR base URL: the endpoints
 /// live beside `/fhir` (`https://ehr.example/fhir` → `https://ehr.example/auth/token`).
@@ -140,30 +65,23 @@ impl Urls {
 #[derive(Clone)]
 pub(crate) struct Smart {
     pub app: AppState,
-    pub config: Arc<SmartConfig>,
     pub urls: Arc<Urls>,
-    /// Failed sign-ins, in memory: a restart forgets them (acceptable for a lock-out
-    /// measured in minutes; several servers each keep their own).
-    pub throttle: Arc<Mutex<Throttle>>,
 }
 
 impl Smart {
-    pub fn now(&self) -> u64 {
-        self.config.clock.now()
+    pub fn identity(&self) -> &Identity {
+        &self.app.identity
     }
 
-    pub fn store(&self) -> &Arc<dyn oxehr_store::Store> {
-        self.app.records.store()
+    pub fn now(&self) -> u64 {
+        self.app.identity.now()
     }
 }
 
 /// The routes: discovery and `/auth/*`, outside the bearer-token middleware.
 pub(crate) fn router(app: AppState) -> Router {
-    let config = Arc::new(app.config.smart.clone());
     let state = Smart {
         urls: Arc::new(Urls::new(&app.config.base_url)),
-        throttle: Arc::new(Mutex::new(Throttle::new(config.login_throttle))),
-        config,
         app,
     };
     Router::new()
@@ -250,26 +168,6 @@ pub(crate) fn capability_security(base_url: &str) -> Value {
     })
 }
 
-/// Whether an access token (already verified) still stands: its subject — an account,
-/// or `client:<id>` for a backend service — exists, is enabled and holds the token's
-/// role, and its `jti` is not revoked. Two indexed lookups in one snapshot; the bearer
-/// middleware asks this on every request.
-pub(crate) fn token_is_current<T: ReadTx + ?Sized>(
-    tx: &mut T,
-    claims: &Claims,
-) -> Result<bool, StoreError> {
-    let subject_ok = match claims.sub.strip_prefix("client:") {
-        Some(id) => {
-            claims.role == oxehr_auth::Role::SystemAdmin.code()
-                && oxehr_store::oauth::get_client(tx, id)?
-                    .is_some_and(|c| c.kind == "backend" && !c.disabled)
-        }
-        None => oxehr_store::accounts::get(tx, &claims.sub)?
-            .is_some_and(|a| !a.disabled && a.role == claims.role),
-    };
-    Ok(subject_ok && !oxehr_store::oauth::is_access_revoked(tx, &claims.jti)?)
-}
-
 /// Parses an `application/x-www-form-urlencoded` body or query. A parameter given twice
 /// is refused (RFC 6749 §3.1); empty values count as absent.
 pub(crate) fn parse_form(bytes: &[u8]) -> Result<Form, String> {
@@ -319,13 +217,11 @@ impl OAuthError {
             description: description.into(),
         }
     }
+}
 
-    pub fn storage(e: StoreError) -> OAuthError {
-        tracing::error!(error = %e, "authorization server storage failure");
-        OAuthError::new(
-            "temporarily_unavailable",
-            "storage is unavailable; try again",
-        )
+impl From<GrantError> for OAuthError {
+    fn from(e: GrantError) -> OAuthError {
+        OAuthError::new(e.error, e.description)
     }
 }
 
@@ -348,6 +244,29 @@ pub(crate) fn no_store(status: StatusCode, body: Value) -> Response {
     resp
 }
 
+/// An HTML page (from [`pages`]) that no cache keeps and no frame shows.
+pub(crate) fn html(status: StatusCode, page: String) -> Response {
+    let mut resp = (status, page).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    set_no_store(h);
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
 pub(crate) fn set_no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -360,30 +279,6 @@ pub(crate) async fn blocking<R: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| OAuthError::new("server_error", "internal error; see the server log"))
-}
-
-/// Runs a write job that answers `R`, retrying a few times when a concurrent
-/// transaction conflicts (PostgreSQL).
-pub(crate) fn write<R: Send + 'static>(
-    store: &Arc<dyn oxehr_store::Store>,
-    job: impl Fn(&mut dyn oxehr_store::Tx) -> Result<R, StoreError> + Send + Sync + 'static,
-) -> Result<R, StoreError> {
-    let job = Arc::new(job);
-    let mut attempts = 0;
-    loop {
-        let j = job.clone();
-        let out = store.write(Box::new(move |tx| Ok(Box::new(j(tx)?))));
-        match out {
-            Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
-            Err(e) => return Err(e),
-            Ok(any) => {
-                return any
-                    .downcast::<R>()
-                    .map(|b| *b)
-                    .map_err(|_| StoreError::Backend("unexpected job output".into()))
-            }
-        }
-    }
 }
 
 /// The client's network address, for the sign-in throttle.

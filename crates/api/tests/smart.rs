@@ -16,8 +16,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use common::{Backend, TestServer};
-use oxehr_api::{ApiConfig, Clock, SmartConfig};
-use oxehr_auth::ThrottlePolicy;
+use oxehr_api::ApiConfig;
+use oxehr_auth::{Clock, IdentityConfig, ThrottlePolicy};
 use oxehr_store::oauth::ClientRow;
 
 /// RFC 7636 Appendix B.
@@ -46,20 +46,17 @@ struct Env {
 
 async fn start(backend: Backend) -> Option<Env> {
     let ahead = Arc::new(AtomicU64::new(0));
-    let config = ApiConfig {
-        smart: SmartConfig {
-            clock: Clock::ahead_by(ahead.clone()),
-            login_throttle: ThrottlePolicy {
-                free_failures: FREE_FAILURES,
-                base_delay_secs: LOCK_SECS,
-                max_delay_secs: LOCK_SECS,
-                forget_after_secs: 3600,
-            },
-            ..SmartConfig::default()
+    let rules = IdentityConfig {
+        clock: Clock::ahead_by(ahead.clone()),
+        login_throttle: ThrottlePolicy {
+            free_failures: FREE_FAILURES,
+            base_delay_secs: LOCK_SECS,
+            max_delay_secs: LOCK_SECS,
+            forget_after_secs: 3600,
         },
-        ..ApiConfig::default()
+        ..IdentityConfig::default()
     };
-    let s = common::start_with(backend, config).await?;
+    let s = common::start_with_identity(backend, ApiConfig::default(), rules).await?;
     let alice = create(
         &s,
         json!({"resourceType": "Patient", "name": [{"family": "Liddell", "given": ["Alice"]}]}),

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use oxehr_fhir::{ResourceId, ResourceType};
-use oxehr_store::accounts::{self, AccountRow};
+use oxehr_store::accounts;
 use oxehr_store::{Store, StoreError};
 
 use crate::password::{check_password_policy, hash_password};
 use crate::TotpSecret;
 use crate::{AuthError, Role};
+
+pub use oxehr_store::accounts::AccountRow;
 
 /// What `add` needs to create an account.
 #[derive(Clone)]
@@ -180,6 +182,12 @@ pub fn add(store: &Arc<dyn Store>, new: NewAccount) -> Result<AccountRow, AuthEr
 pub fn list(store: &Arc<dyn Store>) -> Result<Vec<AccountRow>, AuthError> {
     let mut tx = store.read().map_err(store_err)?;
     accounts::list(tx.as_mut()).map_err(store_err)
+}
+
+/// How many accounts there are.
+pub fn count(store: &Arc<dyn Store>) -> Result<u64, AuthError> {
+    let mut tx = store.read().map_err(store_err)?;
+    accounts::count(tx.as_mut()).map_err(store_err)
 }
 
 /// The account named `name`.

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use oxehr_auth::clients::{self, ClientRow};
 use oxehr_auth::oauth;
 use oxehr_auth::scope::{Context as ScopeContext, Scope};
-use oxehr_store::oauth::ClientRow;
 use oxehr_store::Store;
 
 use crate::config::{FileConfig, StorageArgs};
@@ -80,11 +80,7 @@ pub fn client(args: ClientArgs, file: &FileConfig) -> Result<()> {
             client_id,
         } => {
             let row = new_client(name, redirect_uris, backend, jwks, scope, client_id)?;
-            let r = row.clone();
-            let added = write(&store, move |tx| oxehr_store::oauth::insert_client(tx, &r))?;
-            if !added {
-                bail!("the client id {} is taken", row.client_id);
-            }
+            let row = clients::add(&store, row)?;
             println!("added {} client {} ({})", row.kind, row.client_id, row.name);
         }
         ClientCommand::List => list(&store)?,
@@ -162,26 +158,8 @@ fn new_client(
     })
 }
 
-fn write<R: Send + 'static>(
-    store: &Arc<dyn Store>,
-    job: impl FnOnce(&mut dyn oxehr_store::Tx) -> Result<R, oxehr_store::StoreError> + Send + 'static,
-) -> Result<R> {
-    let out = store
-        .write(Box::new(move |tx| Ok(Box::new(job(tx)?))))
-        .map_err(|e| anyhow::anyhow!("storage: {e}"))?;
-    out.downcast::<R>()
-        .map(|b| *b)
-        .map_err(|_| anyhow::anyhow!("unexpected job output"))
-}
-
 fn set_disabled(store: &Arc<dyn Store>, client_id: String, disabled: bool) -> Result<()> {
-    let id = client_id.clone();
-    let found = write(store, move |tx| {
-        oxehr_store::oauth::set_client_disabled(tx, &id, disabled)
-    })?;
-    if !found {
-        bail!("no client {client_id}");
-    }
+    clients::set_disabled(store, &client_id, disabled)?;
     println!(
         "{} client {client_id}",
         if disabled { "disabled" } else { "enabled" }
@@ -190,11 +168,7 @@ fn set_disabled(store: &Arc<dyn Store>, client_id: String, disabled: bool) -> Re
 }
 
 fn list(store: &Arc<dyn Store>) -> Result<()> {
-    let clients = {
-        let mut tx = store.read().map_err(|e| anyhow::anyhow!("storage: {e}"))?;
-        oxehr_store::oauth::list_clients(tx.as_mut())
-            .map_err(|e| anyhow::anyhow!("storage: {e}"))?
-    };
+    let clients = clients::list(store)?;
     println!(
         "{:<34} {:<8} {:<8} {:<24} redirect URIs / scopes",
         "client id", "kind", "status", "name"

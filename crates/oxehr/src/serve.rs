@@ -72,6 +72,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         );
     }
     let mut api = ApiConfig::default();
+    let mut identity_config = oxehr_auth::IdentityConfig::default();
     if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
         api.max_body_bytes = n;
     }
@@ -79,7 +80,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         if m == 0 || m > 24 * 60 {
             bail!("--session-idle-minutes must be between 1 and 1440");
         }
-        api.smart.session_idle_secs = m * 60;
+        identity_config.session_idle_secs = m * 60;
     }
     // A patched resource may be as large as one sent whole.
     let mut records_config = args.storage.records_config(file);
@@ -94,10 +95,12 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         records_config.statement_timeout = Some(std::time::Duration::from_secs(secs));
     }
     let records = args.storage.open_with(file, records_config)?;
-    let auth = oxehr_api::AuthConfig {
-        key: crate::secrets::token_signing_key(&args.storage.data_dir(file))?,
-        issuer: crate::token::token_issuer(configured_base.as_deref()),
-    };
+    let identity = oxehr_auth::Identity::new(
+        records.store().clone(),
+        crate::secrets::token_signing_key(&args.storage.data_dir(file))?,
+        crate::token::token_issuer(configured_base.as_deref()),
+        identity_config,
+    );
     if args.demo {
         crate::demo::load_if_empty(&records)?;
     }
@@ -112,7 +115,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             let addr = listener.local_addr()?;
             api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
             tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = false, "oxehr is serving FHIR R4");
-            let router = oxehr_api::router(records, api, auth).merge(oxehr_web::router());
+            let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, false));
             oxehr_api::run(listener, router, shutdown_signal()).await?;
             tracing::info!("oxehr stopped");
             return Ok(());
@@ -126,7 +129,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         let addr = listener.local_addr()?;
         api.base_url = configured_base.unwrap_or_else(|| format!("https://{addr}/fhir"));
         tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = true, "oxehr is serving FHIR R4");
-        let router = oxehr_api::router(records, api, auth).merge(oxehr_web::router());
+        let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, true));
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
@@ -148,9 +151,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
 /// it (enrolling an authenticator) and should change it.
 fn first_admin(records: &oxehr_records::Records, data_dir: &std::path::Path) -> Result<()> {
     let store = records.store();
-    let any = store
-        .read()
-        .and_then(|mut tx| oxehr_store::accounts::count(tx.as_mut()))
+    let any = oxehr_auth::accounts::count(store)
         .map_err(|e| anyhow::anyhow!("reading the accounts: {e}"))?
         > 0;
     if any {
@@ -193,4 +194,15 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The pages for people, on the same records and identity as the FHIR API.
+fn web(records: oxehr_records::Records, identity: oxehr_auth::Identity, tls: bool) -> axum::Router {
+    oxehr_web::router(
+        records,
+        std::sync::Arc::new(identity),
+        oxehr_web::WebConfig {
+            secure_cookies: tls,
+        },
+    )
 }

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use oxehr_auth::accounts::{self, NewAccount};
+use oxehr_auth::accounts::{self, AccountRow, NewAccount};
 use oxehr_auth::Role;
-use oxehr_store::accounts::AccountRow;
 use oxehr_store::Store;
 
 use crate::config::{FileConfig, StorageArgs};

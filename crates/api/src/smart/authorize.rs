@@ -15,14 +15,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use oxehr_auth::oauth::{self, UserGrant};
-use oxehr_auth::scope::{Context, Scope};
-use oxehr_auth::{accounts::normalize_name, parse_scopes, Role, TotpSecret};
+use oxehr_auth::identity::{
+    Client, ClientRefusal, CodeRequest, SignInAttempt, SignInRefusal, SignedIn,
+};
+use oxehr_auth::oauth;
 use oxehr_fhir::{ResourceId, ResourceType};
-use oxehr_store::accounts::AccountRow;
-use oxehr_store::oauth::{ClientRow, CodeRow};
 
-use super::{blocking, client_address, parse_form, write, Form, Smart};
+use super::{blocking, client_address, html, pages, parse_form, Form, Smart};
 
 /// How long the sign-in page's handle is valid.
 const LOGIN_HANDLE_SECS: u64 = 600;
@@ -55,7 +54,7 @@ struct Handle {
 
 /// The handle sealed for a page, or the error page.
 fn sign(s: &Smart, handle: &Handle) -> Result<String, Box<Response>> {
-    oauth::seal(&s.app.auth.key, &handle.kind, handle).map_err(|_| {
+    s.identity().seal(&handle.kind, handle).map_err(|_| {
         Box::new(error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error",
@@ -65,7 +64,7 @@ fn sign(s: &Smart, handle: &Handle) -> Result<String, Box<Response>> {
 
 /// The handle of a form, if it is genuine, of `kind`, and not expired.
 fn open(s: &Smart, kind: &str, value: &str) -> Option<Handle> {
-    let h: Handle = oauth::unseal(&s.app.auth.key, kind, value)?;
+    let h: Handle = s.identity().unseal(kind, value)?;
     (h.kind == kind && h.exp > s.now()).then_some(h)
 }
 
@@ -111,7 +110,7 @@ pub(crate) async fn start(State(s): State<Smart>, req: Request) -> Response {
     }
     let aud_ok = q.get("aud").is_some_and(|a| {
         let a = a.trim_end_matches('/');
-        a == s.urls.fhir_base || a == s.app.auth.issuer
+        a == s.urls.fhir_base || a == s.identity().issuer()
     });
     if !aud_ok {
         return back("invalid_request", "aud must be this server's FHIR base URL");
@@ -141,38 +140,27 @@ pub(crate) async fn start(State(s): State<Smart>, req: Request) -> Response {
 
 /// The registered, enabled public client the request names, with its redirect URI
 /// registered exactly; else the error page (never a redirect to an unchecked URI).
-async fn known_client(s: &Smart, q: &Form) -> Result<ClientRow, Response> {
+async fn known_client(s: &Smart, q: &Form) -> Result<Client, Response> {
     let (Some(client_id), Some(redirect_uri)) = (q.get("client_id"), q.get("redirect_uri")) else {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "client_id and redirect_uri are required",
         ));
     };
-    let store = s.store().clone();
-    let id = client_id.to_owned();
-    let client = blocking(move || {
-        let mut tx = store.read()?;
-        oxehr_store::oauth::get_client(tx.as_mut(), &id)
-    })
-    .await
-    .map_err(|_| error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
-    .map_err(|_| {
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage is unavailable; try again",
-        )
-    })?;
-    let client = client
-        .filter(|c| c.kind == "public" && !c.disabled)
-        .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "unknown client_id"))?;
-    let registered: Vec<String> = serde_json::from_str(&client.redirect_uris).unwrap_or_default();
-    if !registered.iter().any(|r| r == redirect_uri) {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "redirect_uri is not one this client registered",
-        ));
-    }
-    Ok(client)
+    let identity = s.identity().clone();
+    let (id, uri) = (client_id.to_owned(), redirect_uri.to_owned());
+    blocking(move || identity.authorization_client(&id, &uri))
+        .await
+        .map_err(|_| error_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
+        .map_err(|refusal| {
+            let status = match refusal {
+                ClientRefusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ClientRefusal::Unknown | ClientRefusal::RedirectNotRegistered => {
+                    StatusCode::BAD_REQUEST
+                }
+            };
+            error_page(status, &refusal.to_string())
+        })
 }
 
 /// `POST /auth/authorize`: the sign-in form or the consent form.
@@ -217,133 +205,54 @@ pub(crate) async fn submit(State(s): State<Smart>, req: Request) -> Response {
     }
 }
 
-/// Checks a sign-in form (user name, password, authenticator code) with the throttle,
-/// and records the sign-in or its failure in the audit trail (`what`: for which app or
-/// session). The account, or the message and status to show.
+/// Checks a sign-in form (user name, password, authenticator code) with the identity
+/// service (throttle and audit included; `what`: for which app or session). The
+/// account, or the message and status to show.
 pub(crate) async fn verify_sign_in(
     s: &Smart,
     form: &Form,
     address: Option<String>,
     what: &str,
-) -> Result<Box<AccountRow>, (String, StatusCode)> {
-    let again = |message: &str, status: StatusCode| Err((message.to_owned(), status));
-    let name = normalize_name(form.get("username").unwrap_or("")).unwrap_or_default();
-    // Keyed by the name and by the client's address (when known: a shared "unknown"
-    // key would let anyone lock everyone out).
-    let user_key = format!("user:{name}");
-    let keys: Vec<String> = std::iter::once(user_key.clone())
-        .chain(address.as_ref().map(|a| format!("ip:{a}")))
-        .collect();
-    let now = s.now();
-    let wait = {
-        let t = s.throttle.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().filter_map(|k| t.check(k, now).err()).max()
-    };
-    if let Some(wait) = wait {
-        return again(
-            &format!("Too many failed sign-ins. Try again in {wait} seconds."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
+) -> Result<SignedIn, (String, StatusCode)> {
+    let identity = s.identity().clone();
+    let name = form.get("username").unwrap_or("").to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
-    let code = form.get("totp").unwrap_or("").trim().to_owned();
-    let store = s.store().clone();
-    let who = name.clone();
-    let checked = blocking(move || check_credentials(&store, &who, &password, &code, now)).await;
-    let outcome = match checked {
-        Ok(Ok(o)) => o,
-        _ => {
-            return again(
-                "Sign-in is unavailable right now; try again.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            )
-        }
-    };
-    let account = match outcome {
-        SignIn::Ok(a) => a,
-        SignIn::Refused => {
-            {
-                let mut t = s.throttle.lock().unwrap_or_else(|p| p.into_inner());
-                for k in &keys {
-                    t.record_failure(k, now);
-                }
-            }
-            audit_sign_in(s, &name, None, "login-failed", "failure", address.clone(), what).await;
-            tracing::warn!(via = %what, "failed sign-in");
-            return again(
-                "Wrong user name, password or authenticator code.",
-                StatusCode::UNAUTHORIZED,
-            );
-        }
-        SignIn::MfaNotEnrolled => {
-            return again(
-                "This account must enrol an authenticator before it can sign in to apps; ask your administrator.",
-                StatusCode::FORBIDDEN,
-            )
-        }
-    };
-    s.throttle
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .record_success(&user_key);
-    audit_sign_in(
-        s,
-        &account.name,
-        Some(&account),
-        "login",
-        "success",
-        address.clone(),
-        what,
-    )
-    .await;
-    Ok(account)
-}
-
-/// A sign-in (or a failed one) in the audit trail; the client app in `detail`. Never
-/// the password or code.
-async fn audit_sign_in(
-    s: &Smart,
-    name: &str,
-    account: Option<&AccountRow>,
-    action: &str,
-    outcome: &str,
-    address: Option<String>,
-    what: &str,
-) {
-    let patient = account.and_then(oxehr_auth::accounts::own_patient);
-    let record = oxehr_store::audit::AuditRecord {
-        time: oxehr_records::now_micros(),
-        user: Some(name.to_owned()),
-        role: account.map(|a| a.role.clone()),
-        organization: account.and_then(|a| a.organization.clone()),
-        patient,
-        resource: None,
-        action: action.to_owned(),
-        outcome: outcome.to_owned(),
-        client: address,
-        detail: Some(what.to_owned()),
-    };
-    let records = s.app.records.clone();
-    if blocking(move || records.record_events(vec![record]))
-        .await
-        .is_err()
-    {
-        tracing::error!("a sign-in could not be written to the audit trail");
-    }
-}
-
-/// What checking the credentials found.
-enum SignIn {
-    Ok(Box<AccountRow>),
-    /// Wrong name, password or code (which one is not said).
-    Refused,
-    /// Right password, but the account must enrol an authenticator first.
-    MfaNotEnrolled,
+    let code = form.get("totp").unwrap_or("").to_owned();
+    let via = what.to_owned();
+    let signed = blocking(move || {
+        identity.sign_in(&SignInAttempt {
+            user_name: &name,
+            password: &password,
+            totp: &code,
+            client_address: address.as_deref(),
+            via: &via,
+        })
+    })
+    .await
+    .unwrap_or(Err(SignInRefusal::Unavailable));
+    signed.map_err(|refusal| match refusal {
+        SignInRefusal::Throttled { wait_secs } => (
+            format!("Too many failed sign-ins. Try again in {wait_secs} seconds."),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        SignInRefusal::Wrong => (
+            "Wrong user name, password or authenticator code.".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        SignInRefusal::MfaNotEnrolled => (
+            "This account must enrol an authenticator before it can sign in to apps; ask your administrator.".to_owned(),
+            StatusCode::FORBIDDEN,
+        ),
+        SignInRefusal::Unavailable => (
+            "Sign-in is unavailable right now; try again.".to_owned(),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    })
 }
 
 async fn login(
     s: &Smart,
-    client: &ClientRow,
+    client: &Client,
     handle: Handle,
     form: &Form,
     address: Option<String>,
@@ -359,15 +268,13 @@ async fn login(
         };
     let now = s.now();
 
-    let Some(role) = Role::parse(&account.role) else {
+    let Some(role) = account.role else {
         return again(
             "This account cannot sign in to apps.",
             StatusCode::FORBIDDEN,
         );
     };
-    let requested = oauth::parse_requested(&handle.scope).unwrap_or_default();
-    let allowed = parse_scopes(&client.scope).unwrap_or_default();
-    let grant = oauth::grant_user_scopes(role, &requested, &allowed);
+    let grant = client.user_grant(role, &handle.scope);
     if !grant.grants_resources() {
         return redirect_error(
             s,
@@ -379,9 +286,9 @@ async fn login(
         );
     }
     // A patient's token always carries their own id: it is what their access rests on.
-    let patient = oxehr_auth::accounts::own_patient(&account);
+    let patient = account.patient.clone();
     let patient_name = match &patient {
-        Some(id) => Some(patient_display(s, id).await),
+        Some(id) => Some(patient_display(s, &account, id).await),
         None => None,
     };
     let consent = Handle {
@@ -394,120 +301,38 @@ async fn login(
         ..handle
     };
     match sign(s, &consent) {
-        Ok(signed) => consent_page(
-            s,
-            client,
-            &account,
-            &grant,
-            patient_name.as_deref(),
-            &signed,
+        Ok(signed) => html(
+            StatusCode::OK,
+            pages::consent(
+                &account.name,
+                &client.name,
+                &grant,
+                patient_name.as_deref(),
+                &s.urls.authorize,
+                &signed,
+            ),
         ),
         Err(resp) => *resp,
     }
 }
 
-/// A dummy Argon2id hash, verified against when the user name is unknown so that the
-/// answer takes as long as for a real account.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        oxehr_auth::hash_password("no account has this password, it only costs time")
-            .unwrap_or_default()
-    })
-}
-
-/// Checks the password and, for an account with an authenticator, the TOTP code —
-/// recording the code's step so that it cannot be used twice.
-fn check_credentials(
-    store: &std::sync::Arc<dyn oxehr_store::Store>,
-    name: &str,
-    password: &str,
-    code: &str,
-    now: u64,
-) -> Result<SignIn, oxehr_store::StoreError> {
-    let account = {
-        let mut tx = store.read()?;
-        oxehr_store::accounts::get(tx.as_mut(), name)?
-    };
-    let Some(account) = account else {
-        let _ = oxehr_auth::verify_password(password, dummy_hash());
-        return Ok(SignIn::Refused);
-    };
-    if !oxehr_auth::verify_password(password, &account.password_hash) || account.disabled {
-        return Ok(SignIn::Refused);
-    }
-    let Some(secret) = account.totp_secret.clone() else {
-        return Ok(if account.mfa_required {
-            SignIn::MfaNotEnrolled
-        } else {
-            SignIn::Ok(Box::new(account))
-        });
-    };
-    let Ok(secret) = TotpSecret::from_base32(&secret) else {
-        return Ok(SignIn::Refused);
-    };
-    // The step is checked and recorded in one write, so a code works once even when
-    // two sign-ins race.
-    let n = name.to_owned();
-    let code = code.to_owned();
-    let accepted = write(store, move |tx| {
-        let Some(mut row) = oxehr_store::accounts::get(tx, &n)? else {
-            return Ok(false);
-        };
-        let last = row.totp_last_step.and_then(|s| u64::try_from(s).ok());
-        match secret.verify(&code, now, last) {
-            Some(step) => {
-                row.totp_last_step = i64::try_from(step).ok();
-                oxehr_store::accounts::update(tx, &row)?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    })?;
-    Ok(if accepted {
-        SignIn::Ok(Box::new(account))
-    } else {
-        SignIn::Refused
-    })
-}
-
 /// The consent was given: a single-use code bound to the client, redirect URI, PKCE
 /// challenge, account and grant, and the redirect back to the app.
 async fn approve(s: &Smart, handle: Handle) -> Response {
-    let now = s.now();
-    let code = oauth::new_secret();
-    let row = CodeRow {
-        code_hash: oauth::secret_hash(&code),
-        grant_id: oxehr_auth::token::new_token_id(),
+    let request = CodeRequest {
+        consent_id: handle.jti.clone(),
+        consent_expires: handle.exp,
         client_id: handle.client_id.clone(),
         redirect_uri: handle.redirect_uri.clone(),
         code_challenge: handle.code_challenge.clone(),
         account: handle.account.clone().unwrap_or_default(),
         scope: handle.granted.clone().unwrap_or_default(),
         patient: handle.patient.clone(),
-        expires: i64::try_from(now + s.config.code_secs).unwrap_or(i64::MAX),
-        used: false,
     };
-    let store = s.store().clone();
-    let (jti, exp) = (
-        handle.jti.clone(),
-        i64::try_from(handle.exp).unwrap_or(i64::MAX),
-    );
-    let stored = blocking(move || {
-        write(&store, move |tx| {
-            if !oxehr_store::oauth::first_use_of_jti(tx, "consent", &jti, exp)? {
-                return Ok(false);
-            }
-            oxehr_store::oauth::insert_code(tx, &row)?;
-            let horizon = i64::try_from(now.saturating_sub(super::token::LEEWAY_SECS)).unwrap_or(0);
-            oxehr_store::oauth::delete_expired(tx, horizon)?;
-            Ok(true)
-        })
-    })
-    .await;
-    match stored {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
+    let identity = s.identity().clone();
+    let code = match blocking(move || identity.issue_code(&request)).await {
+        Ok(Ok(Some(code))) => code,
+        Ok(Ok(None)) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
                 "this consent was already given; start again from the app",
@@ -519,8 +344,7 @@ async fn approve(s: &Smart, handle: Handle) -> Response {
                 "storage is unavailable; try again",
             )
         }
-    }
-    tracing::info!(client_id = %handle.client_id, "authorization code issued");
+    };
     let mut params = vec![("code", code.as_str())];
     if let Some(st) = handle.state.as_deref() {
         params.push(("state", st));
@@ -530,15 +354,21 @@ async fn approve(s: &Smart, handle: Handle) -> Response {
 }
 
 /// The patient's name for the consent page, or their reference when it cannot be read.
-async fn patient_display(s: &Smart, id: &str) -> String {
+/// Read through the record layer as the signed-in account (so under its access and
+/// in the audit trail like any read).
+async fn patient_display(s: &Smart, account: &SignedIn, id: &str) -> String {
     let reference = format!("Patient/{id}");
-    let (Some(t), Some(rid)) = (ResourceType::parse("Patient"), ResourceId::parse(id)) else {
+    let (Some(t), Some(rid), Some(caller)) = (
+        ResourceType::parse("Patient"),
+        ResourceId::parse(id),
+        account.caller(),
+    ) else {
         return reference;
     };
-    let store = s.store().clone();
-    let read = blocking(move || store.read_current(&t, &rid)).await;
+    let records = s.app.records.clone();
+    let read = blocking(move || records.read(&caller, &t, &rid)).await;
     let body = match read {
-        Ok(Ok(Some(r))) => r.body,
+        Ok(Ok(r)) => r.body,
         _ => None,
     };
     let name = body
@@ -606,172 +436,26 @@ fn redirect_error(
     redirect(redirect_uri, &params, status)
 }
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-pub(crate) fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · oxehr</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}\
-         label{{display:block;margin:.8rem 0}}input{{display:block;width:100%;padding:.4rem;box-sizing:border-box}}\
-         button{{padding:.5rem 1.2rem;margin:.8rem .5rem 0 0}}.error{{color:#a00;font-weight:bold}}\
-         </style></head><body><main>\n<h1>{}</h1>\n{body}\n</main></body></html>\n",
-        escape(title),
-        escape(title)
-    );
-    let mut resp = (status, page).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    super::set_no_store(h);
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    resp
-}
-
 fn error_page(status: StatusCode, message: &str) -> Response {
-    html(
-        status,
-        "Cannot continue",
-        &format!("<p class=\"error\">{}</p>", escape(message)),
-    )
+    html(status, pages::error(message))
 }
 
 fn login_page(
     s: &Smart,
-    client: &ClientRow,
+    client: &Client,
     handle: &str,
     message: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let message = message
-        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(m)))
-        .unwrap_or_default();
-    let body = format!(
-        "<p><strong>{}</strong> asks to access health records on this server. Sign in to continue.</p>\n\
-         {message}<form method=\"post\" action=\"{}\">\n\
-         <input type=\"hidden\" name=\"handle\" value=\"{}\">\n\
-         <label>User name <input name=\"username\" autocomplete=\"username\" required></label>\n\
-         <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\n\
-         <label>Authenticator code (if your account has one) <input name=\"totp\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"6\"></label>\n\
-         <button type=\"submit\" name=\"action\" value=\"login\">Sign in</button>\n</form>",
-        escape(&client.name),
-        escape(&s.urls.authorize),
-        escape(handle),
-    );
-    html(status, "Sign in", &body)
-}
-
-fn consent_page(
-    s: &Smart,
-    client: &ClientRow,
-    account: &AccountRow,
-    grant: &UserGrant,
-    patient: Option<&str>,
-    handle: &str,
-) -> Response {
-    let items: String = grant
-        .scopes
-        .iter()
-        .map(|token| {
-            let words = oxehr_auth::parse_scope(token)
-                .map(|s| describe(&s))
-                .unwrap_or_default();
-            format!(
-                "<li><code>{}</code>: {}</li>\n",
-                escape(token),
-                escape(&words)
-            )
-        })
-        .collect();
-    let patient = patient
-        .map(|p| format!("<p>Patient: <strong>{}</strong></p>\n", escape(p)))
-        .unwrap_or_default();
-    let body = format!(
-        "<p>Signed in as <strong>{}</strong>.</p>\n\
-         <p><strong>{}</strong> asks to:</p>\n<ul>\n{items}</ul>\n{patient}\
-         <form method=\"post\" action=\"{}\">\n\
-         <input type=\"hidden\" name=\"handle\" value=\"{}\">\n\
-         <button type=\"submit\" name=\"action\" value=\"approve\">Allow</button>\n\
-         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n</form>",
-        escape(&account.name),
-        escape(&client.name),
-        escape(&s.urls.authorize),
-        escape(handle),
-    );
-    html(StatusCode::OK, "Allow access?", &body)
-}
-
-/// A scope in words, for the consent page.
-fn describe(scope: &Scope) -> String {
-    match scope {
-        Scope::Resource(r) => {
-            let p = r.permissions;
-            let verbs: Vec<&str> = [
-                (p.create, "create"),
-                (p.read, "read"),
-                (p.update, "update"),
-                (p.delete, "delete"),
-                (p.search, "search"),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, v)| *v)
-            .collect();
-            let what = match &r.resource_type {
-                Some(t) => format!("{t} resources"),
-                None => "all kinds of data".to_owned(),
-            };
-            let whose = match r.context {
-                Context::Patient => "in your record",
-                Context::User => "you have access to",
-                Context::System => "on this server",
-            };
-            format!("{} {what} {whose}", verbs.join(", "))
-        }
-        Scope::LaunchPatient => "know whose record is open".into(),
-        Scope::OfflineAccess => "keep access after you sign out, until you revoke it".into(),
-        Scope::OnlineAccess => "keep access for a few hours without asking again".into(),
-        _ => String::new(),
-    }
+    html(
+        status,
+        pages::app_sign_in(&client.name, &s.urls.authorize, handle, message),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn redirects_keep_the_registered_query() {

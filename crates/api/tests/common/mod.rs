@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use oxehr_api::ApiConfig;
+use oxehr_auth::IdentityConfig;
 use oxehr_records::{Records, RecordsConfig};
 use oxehr_store::Store;
 use serde_json::Value;
@@ -62,8 +63,26 @@ pub async fn start_with(backend: Backend, config: ApiConfig) -> Option<TestServe
 /// A server with these API and record-layer settings.
 pub async fn start_with_records(
     backend: Backend,
+    config: ApiConfig,
+    records_config: RecordsConfig,
+) -> Option<TestServer> {
+    start_with_all(backend, config, records_config, IdentityConfig::default()).await
+}
+
+/// A server with these API settings and sign-in, session and authorization rules.
+pub async fn start_with_identity(
+    backend: Backend,
+    config: ApiConfig,
+    identity: IdentityConfig,
+) -> Option<TestServer> {
+    start_with_all(backend, config, RecordsConfig::default(), identity).await
+}
+
+async fn start_with_all(
+    backend: Backend,
     mut config: ApiConfig,
     records_config: RecordsConfig,
+    identity_config: IdentityConfig,
 ) -> Option<TestServer> {
     let (store, dir, schema): (Arc<dyn Store>, _, _) = match backend {
         Backend::Sqlite => {
@@ -127,11 +146,13 @@ pub async fn start_with_records(
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     config.base_url = format!("http://{addr}/fhir");
-    let auth = oxehr_api::AuthConfig {
-        key: key.clone(),
-        issuer: ISSUER.into(),
-    };
-    let router = oxehr_api::router(records.clone(), config.clone(), auth);
+    let identity = oxehr_auth::Identity::new(
+        records.store().clone(),
+        key.clone(),
+        ISSUER,
+        identity_config,
+    );
+    let router = oxehr_api::router(records.clone(), config.clone(), identity);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = oxehr_api::run(listener, router, async {
