@@ -12,6 +12,7 @@
 
 mod audit;
 pub mod audit_view;
+mod compartment;
 mod error;
 mod interactions;
 mod patch;
@@ -29,6 +30,7 @@ use oxehr_fhir::ResourceId;
 use oxehr_search::query::Query;
 use oxehr_store::{JobOutput, Store, StoreError, Tx};
 
+pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, WriteOutcome};
 pub use patch::MAX_PATCH_OPERATIONS;
