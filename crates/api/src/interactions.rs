@@ -12,13 +12,12 @@ use serde_json::Value;
 
 use oxehr_fhir::outcome::operation_outcome;
 use oxehr_fhir::{Issue, IssueCode, ResourceId, ResourceType, Severity, VersionId};
+use oxehr_records::interrupt::{self, Interrupt};
 use oxehr_records::{
     audit_view, now_micros, parse_instant, query, CompartmentScope, CompartmentSearch,
-    HistoryScope, Records, RecordsError, StoredResource, WriteOutcome,
+    HistoryRequest, HistoryScope, Records, RecordsError, StoredResource, WriteOutcome,
 };
 use oxehr_search::query::Query;
-use oxehr_store::interrupt::{self, Interrupt};
-use oxehr_store::HistoryQuery;
 
 use crate::bundle::{self, etag, link, version_path};
 use crate::error::ApiError;
@@ -28,7 +27,7 @@ use crate::AppState;
 type ApiResult = Result<Response, ApiError>;
 
 /// Runs a blocking record-layer call off the async executor, under an interrupt
-/// (`oxehr_store::interrupt`): its statements stop when the record layer's statement
+/// (`oxehr_records::interrupt`): its statements stop when the record layer's statement
 /// time limit passes, or as soon as this future is dropped — the client went away, or
 /// the request timed out — so nothing goes on working for an answer nobody will read.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -749,13 +748,12 @@ async fn history_with(
     }
     let count = count.min(state.config.max_count);
     let at = at.unwrap_or_else(now_micros);
-    let q = HistoryQuery {
+    let q = HistoryRequest {
         scope,
         since,
         at: Some(at),
         count,
         offset,
-        access: oxehr_store::access::Access::All,
     };
     let page = blocking(&state.records, move |rec| rec.history(&who, &q)).await?;
     let mut link_params: Vec<(String, String)> =
