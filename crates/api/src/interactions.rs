@@ -12,13 +12,12 @@ use serde_json::Value;
 
 use oxehr_fhir::outcome::operation_outcome;
 use oxehr_fhir::{Issue, IssueCode, ResourceId, ResourceType, Severity, VersionId};
+use oxehr_records::interrupt::{self, Interrupt};
 use oxehr_records::{
-    audit_view, now_micros, parse_instant, query, HistoryScope, Records, RecordsError,
-    StoredResource, WriteOutcome,
+    audit_view, now_micros, parse_instant, query, CompartmentScope, CompartmentSearch,
+    HistoryRequest, HistoryScope, Records, RecordsError, StoredResource, WriteOutcome,
 };
-use oxehr_search::query::{Condition, Filter};
-use oxehr_store::interrupt::{self, Interrupt};
-use oxehr_store::HistoryQuery;
+use oxehr_search::query::Query;
 
 use crate::bundle::{self, etag, link, version_path};
 use crate::error::ApiError;
@@ -28,7 +27,7 @@ use crate::AppState;
 type ApiResult = Result<Response, ApiError>;
 
 /// Runs a blocking record-layer call off the async executor, under an interrupt
-/// (`oxehr_store::interrupt`): its statements stop when the record layer's statement
+/// (`oxehr_records::interrupt`): its statements stop when the record layer's statement
 /// time limit passes, or as soon as this future is dropped — the client went away, or
 /// the request timed out — so nothing goes on working for an answer nobody will read.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -506,18 +505,30 @@ pub(crate) fn search_url(
 }
 
 /// The types a `_type` parameter names (comma-separated, repeatable), each checked.
-fn listed_types(pairs: &[(String, String)]) -> Result<Vec<String>, ApiError> {
-    let listed: Vec<String> = pairs
+fn listed_types(pairs: &[(String, String)]) -> Result<Vec<ResourceType>, ApiError> {
+    pairs
         .iter()
         .filter(|(k, _)| k == "_type")
         .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_string())
+        .map(str::trim)
         .filter(|t| !t.is_empty())
-        .collect();
-    for t in &listed {
-        rtype(t)?;
+        .map(rtype)
+        .collect()
+}
+
+/// A parsed search: of types (or the whole system), or of a patient's compartment.
+enum Search {
+    Types(Query),
+    Compartment(CompartmentSearch),
+}
+
+impl Search {
+    fn query(&self) -> &Query {
+        match self {
+            Search::Types(q) => q,
+            Search::Compartment(s) => s.query(),
+        }
     }
-    Ok(listed)
 }
 
 async fn search_with(
@@ -528,91 +539,68 @@ async fn search_with(
     headers: HeaderMap,
 ) -> ApiResult {
     let rendering = Rendering::from_request(&pairs, &headers)?;
-    let (types, path, patient): (Vec<String>, String, Option<String>) = match scope {
+    let lenient = lenient(&headers);
+    let base_url = Some(state.config.base_url.as_str());
+    let (search, path) = match scope {
         Scope::Type(ty) => {
             rtype(&ty)?;
-            (vec![ty.clone()], ty, None)
+            let q = query::parse(std::slice::from_ref(&ty), &pairs, lenient, base_url)?;
+            (Search::Types(q), ty)
         }
-        Scope::System => (listed_types(&pairs)?, String::new(), None),
+        Scope::System => {
+            let types: Vec<String> = listed_types(&pairs)?
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect();
+            // Without `_type` a system search covers every type: its parameters must
+            // exist on all of them (`_id`, `_lastUpdated`, `_tag`, …), and no type
+            // condition is needed.
+            let every_type = types.is_empty();
+            let parse_types: Vec<String> = if every_type {
+                oxehr_fhir::Definitions::r4()
+                    .resource_types()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                types
+            };
+            let mut q = query::parse(&parse_types, &pairs, lenient, base_url)?;
+            if every_type {
+                q.types.clear();
+            }
+            (Search::Types(q), String::new())
+        }
         Scope::Everything { patient } => {
-            rid(&patient)?;
-            // The audit trail is not part of the record.
-            let compartment: Vec<String> = oxehr_fhir::Definitions::r4()
-                .compartment("Patient")
-                .map(|c| {
-                    c.keys()
-                        .filter(|t| !audit_view::is_audit_event(t))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut listed = listed_types(&pairs)?;
-            for t in &listed {
-                if t != "Patient" && !compartment.contains(t) {
-                    return Err(ApiError::bad_request(format!(
-                        "{t} is not in the Patient compartment"
-                    )));
-                }
-            }
-            if listed.is_empty() {
-                listed = compartment;
-                listed.push("Patient".into());
-            }
-            listed.sort();
-            listed.dedup();
+            let id = rid(&patient)?;
+            let scope = CompartmentScope::Everything(listed_types(&pairs)?);
+            let s = CompartmentSearch::parse(&id, &scope, &pairs, lenient, base_url)?;
             let path = format!("Patient/{patient}/$everything");
-            (listed, path, Some(patient))
+            (Search::Compartment(s), path)
         }
         Scope::Compartment { patient, rtype: ty } => {
-            rtype(&ty)?;
-            rid(&patient)?;
-            let in_compartment = oxehr_fhir::Definitions::r4()
-                .compartment("Patient")
-                .is_some_and(|c| c.contains_key(ty.as_str()));
-            if !in_compartment {
-                return Err(ApiError::bad_request(format!(
-                    "{ty} is not in the Patient compartment"
-                )));
-            }
+            let rt = rtype(&ty)?;
+            let id = rid(&patient)?;
+            let scope = CompartmentScope::Type(rt);
+            let s = CompartmentSearch::parse(&id, &scope, &pairs, lenient, base_url)?;
             let path = format!("Patient/{patient}/{ty}");
-            (vec![ty], path, Some(patient))
+            (Search::Compartment(s), path)
         }
     };
-    // A system search without `_type` covers every type: its parameters must exist on
-    // all of them (`_id`, `_lastUpdated`, `_tag`, …), and no type condition is needed.
-    let every_type = types.is_empty();
-    let parse_types: Vec<String> = if every_type {
-        oxehr_fhir::Definitions::r4()
-            .resource_types()
-            .into_iter()
-            .map(str::to_string)
-            .collect()
-    } else {
-        types
-    };
-    let mut q = query::parse(
-        &parse_types,
-        &pairs,
-        lenient(&headers),
-        Some(&state.config.base_url),
-    )?;
-    if every_type {
-        q.types.clear();
-    }
-    if let Some(p) = patient {
-        q.filters.push(Filter {
-            negated: false,
-            any_of: vec![Condition::InPatientCompartment(p)],
-        });
-    }
     let limit = if rendering.summary == Summary::Count {
         0
     } else {
-        q.count
+        search
+            .query()
+            .count
             .unwrap_or(state.config.default_count)
             .min(state.config.max_count)
     };
-    let page = blocking(&state.records, move |rec| rec.search(&who, &q, limit)).await?;
+    let page = blocking(&state.records, move |rec| match &search {
+        Search::Types(q) => rec.search(&who, q, limit),
+        Search::Compartment(s) => rec.search_compartment(&who, s, limit),
+    })
+    .await?;
     let base = &state.config.base_url;
     let self_page = pairs
         .iter()
@@ -760,13 +748,12 @@ async fn history_with(
     }
     let count = count.min(state.config.max_count);
     let at = at.unwrap_or_else(now_micros);
-    let q = HistoryQuery {
+    let q = HistoryRequest {
         scope,
         since,
         at: Some(at),
         count,
         offset,
-        access: oxehr_store::access::Access::All,
     };
     let page = blocking(&state.records, move |rec| rec.history(&who, &q)).await?;
     let mut link_params: Vec<(String, String)> =

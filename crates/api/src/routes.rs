@@ -31,7 +31,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
     let date = oxehr_records::format_instant(oxehr_records::now_micros());
     let capabilities = crate::capabilities::capability_statement(
         &config.base_url,
-        records.store().backend_name(),
+        records.backend_name(),
         &date[..10],
     );
     let state = AppState {

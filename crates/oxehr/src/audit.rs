@@ -1,4 +1,4 @@
-//! `oxehr audit verify`: checks the audit log's hash chain (see `oxehr_store::audit`)
+//! `oxehr audit verify`: checks the audit log's hash chain (see `oxehr_records::audit_view::verify`)
 //! against the same database the server uses.
 //!
 //! An intact log prints one line with the record count and the head (its `seq` and the
@@ -9,7 +9,7 @@
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 
-use oxehr_store::audit;
+use oxehr_records::audit_view;
 
 use crate::config::{FileConfig, StorageArgs};
 
@@ -35,10 +35,7 @@ pub fn audit(args: AuditArgs, file: &FileConfig) -> Result<()> {
     let store = args.storage.open_store(file)?;
     match args.command {
         AuditCommand::Verify => {
-            // `StoreError` is not `Sync` (it can carry a job's payload), so not `?`.
-            let v = store
-                .read()
-                .and_then(|mut read| audit::verify(read.as_mut()))
+            let v = audit_view::verify(store.as_ref())
                 .map_err(|e| anyhow!("reading the audit log: {e}"))?;
             if v.is_intact() {
                 match &v.head {

@@ -114,7 +114,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             // With port 0 the system picks the port: report and use the real one.
             let addr = listener.local_addr()?;
             api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
-            tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = false, "oxehr is serving FHIR R4");
+            tracing::info!(%addr, base_url = %api.base_url, backend = records.backend_name(), tls = false, "oxehr is serving FHIR R4");
             let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, false));
             oxehr_api::run(listener, router, shutdown_signal()).await?;
             tracing::info!("oxehr stopped");
@@ -128,7 +128,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         api.base_url = configured_base.unwrap_or_else(|| format!("https://{addr}/fhir"));
-        tracing::info!(%addr, base_url = %api.base_url, backend = records.store().backend_name(), tls = true, "oxehr is serving FHIR R4");
+        tracing::info!(%addr, base_url = %api.base_url, backend = records.backend_name(), tls = true, "oxehr is serving FHIR R4");
         let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, true));
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();

@@ -14,19 +14,32 @@
 //! `gt`, `le`, `lt`, `eq` on a day or an instant), `action` (C, R, U, D, E), `subtype`
 //! (oxehr's action names), `_count`, and `_page` (the paging position the `next` link
 //! carries: the last record's sequence number).
+//!
+//! [`verify`] checks the trail itself: the hash chain of the log and its head
+//! (`oxehr audit verify`).
 
 use serde_json::{json, Value};
 
 use oxehr_auth::Caller;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
 use oxehr_store::audit::{AuditFilter, StoredAudit};
-use oxehr_store::{Method, StoredResource};
+use oxehr_store::{Method, Store, StoredResource};
+
+pub use oxehr_store::audit::{Head, Verification};
 
 use crate::search::SearchPage;
 use crate::{format_instant, parse_instant, Records, RecordsError};
 
 /// The type whose instances are the audit trail.
 pub const AUDIT_EVENT: &str = "AuditEvent";
+
+/// Checks that no record of the audit log was altered, removed or reordered: its hash
+/// chain and its head, read in one snapshot of `store`. Needs no [`Records`] (nothing is
+/// appended, so no auditor runs): the operator's check runs against the database alone.
+pub fn verify(store: &dyn Store) -> Result<Verification, RecordsError> {
+    let mut read = store.read()?;
+    Ok(oxehr_store::audit::verify(read.as_mut())?)
+}
 
 /// Whether `rtype` is the audit trail's type.
 pub fn is_audit_event(rtype: &str) -> bool {

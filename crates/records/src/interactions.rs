@@ -25,6 +25,22 @@ pub struct WriteOutcome {
     pub existing: bool,
 }
 
+/// What a `history` interaction asks for: the versions of `scope`, newest first, one page
+/// of them. Whose versions the caller sees is the record layer's rule, not the request's.
+#[derive(Debug, Clone)]
+pub struct HistoryRequest {
+    pub scope: HistoryScope,
+    /// Only versions with `last_updated >= since` (microseconds; `_since`).
+    pub since: Option<i64>,
+    /// Only versions with `last_updated <= at` (microseconds): a snapshot bound that
+    /// keeps later pages stable while others write.
+    pub at: Option<i64>,
+    /// Versions per page.
+    pub count: usize,
+    /// Versions skipped before the page (from a page's `next_offset`/`previous_offset`).
+    pub offset: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     pub entries: Vec<StoredResource>,
@@ -468,7 +484,20 @@ impl Records {
     ///
     /// A caller who may not see every record gets only the versions they may see, and
     /// no total at the type and system levels (it would count the others).
-    pub fn history(&self, who: &Caller, q: &HistoryQuery) -> Result<HistoryPage, RecordsError> {
+    pub fn history(
+        &self,
+        who: &Caller,
+        request: &HistoryRequest,
+    ) -> Result<HistoryPage, RecordsError> {
+        // Every version to start with; `history_inner` narrows to the caller's.
+        let q = &HistoryQuery {
+            scope: request.scope.clone(),
+            since: request.since,
+            at: request.at,
+            count: request.count,
+            offset: request.offset,
+            access: oxehr_store::access::Access::All,
+        };
         let what = match &q.scope {
             HistoryScope::Instance(rtype, id) => format!("{rtype}/{id}/_history"),
             HistoryScope::Type(rtype) => format!("{rtype}/_history"),

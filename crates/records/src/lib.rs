@@ -12,6 +12,7 @@
 
 mod audit;
 pub mod audit_view;
+mod compartment;
 mod error;
 mod interactions;
 mod patch;
@@ -29,8 +30,9 @@ use oxehr_fhir::ResourceId;
 use oxehr_search::query::Query;
 use oxehr_store::{JobOutput, Store, StoreError, Tx};
 
+pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use error::{Category, RecordsError};
-pub use interactions::{HistoryPage, WriteOutcome};
+pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 pub use patch::MAX_PATCH_OPERATIONS;
 pub use search::{SearchPage, MAX_INCLUDED};
 
@@ -42,6 +44,11 @@ pub use time_fmt::{format_instant, now_micros, parse_instant};
 pub use transaction::{parse_etag, BundleKind, EntryOutcome};
 
 pub use oxehr_store::{HistoryScope, Method, StoredResource};
+
+/// How a request's statements are stopped: at [`RecordsConfig::statement_timeout`], or
+/// when the adapter gives up on the request (its client went away). An adapter runs each
+/// blocking call under an [`interrupt::Interrupt`] (`interrupt::scope`).
+pub use oxehr_store::interrupt;
 
 /// Settings of the record layer.
 #[derive(Debug, Clone)]
@@ -61,7 +68,7 @@ pub struct RecordsConfig {
     /// request body limit: a patched resource may be as large as a sent one).
     pub max_resource_bytes: usize,
     /// How long the statements of one request may run (`None`: no limit). Adapters run
-    /// each request under an `oxehr_store::interrupt::Interrupt` with this deadline;
+    /// each request under an [`interrupt::Interrupt`] with this deadline;
     /// past it a read stops and answers `Busy`.
     pub statement_timeout: Option<std::time::Duration>,
 }
@@ -114,6 +121,12 @@ impl Records {
 
     pub fn config(&self) -> &RecordsConfig {
         &self.config
+    }
+
+    /// The storage backend's short name for logs and the CapabilityStatement (`sqlite`,
+    /// `postgres`).
+    pub fn backend_name(&self) -> &'static str {
+        self.store.backend_name()
     }
 
     /// Runs `attempt` until it does not lose a race, at most `max_retries + 1` times.
