@@ -49,6 +49,8 @@ async function axe(page, name) {
   check(bad.length === 0, `axe on ${name}: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`).join('; ')}`);
 }
 
+async function axeHere(page, name) { await axe(page, name); }
+
 async function shoot(page, name) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
@@ -92,6 +94,104 @@ scenario('the sign-in page is the front door, and it is accessible', async ({ pa
   const csp = resp.headers()['content-security-policy'] ?? '';
   check(csp.includes("default-src 'none'") && !csp.includes('unsafe-inline'), `CSP: ${csp}`);
   check(await page.locator('input[name=csrf]').count() === 1, 'the form carries a CSRF token');
+});
+
+// ---------------------------------------------------------------------------------
+const CLINICIAN = 'demo-clinician';
+const entries = (bundle) => (bundle.entry ?? []).map((e) => e.resource);
+const nameOf = (p) => {
+  const n = (p.name ?? []).find((x) => x.use === 'official') ?? (p.name ?? [])[0] ?? {};
+  return n.text ?? [...(n.prefix ?? []), ...(n.given ?? []), n.family].filter(Boolean).join(' ');
+};
+
+scenario('a clinician signs in and sees the patients in their care', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  check(await page.getByRole('heading', { name: `Welcome, ${CLINICIAN}` }).count() === 1, 'home page by role');
+  await axeHere(page, 'home');
+  await page.getByRole('link', { name: 'Open the patient list' }).click();
+  const mine = entries(await fhir(CLINICIAN, 'Patient?_count=100'));
+  check(mine.length > 0, 'the demo clinician cares for someone');
+  const rows = await page.locator('tbody tr td:first-child').allInnerTexts();
+  check(JSON.stringify([...rows].sort()) === JSON.stringify(mine.map(nameOf).sort()),
+    `list ${JSON.stringify(rows)} vs FHIR ${JSON.stringify(mine.map(nameOf))}`);
+  for (const p of mine) console.log(`patient-name: ${nameOf(p)}`);
+  await visit(page, '/patients', { shot: 'patient-list' });
+  // Search by name: POSTed, so the name is not in the URL.
+  const family = mine[0].name[0].family;
+  await page.getByLabel('Name').fill(family);
+  await page.getByRole('button', { name: 'Search' }).click();
+  check(!page.url().includes(encodeURIComponent(family)) && !page.url().includes(family), `the name is in the URL ${page.url()}`);
+  const found = await page.locator('tbody tr td:first-child').allInnerTexts();
+  check(found.includes(nameOf(mine[0])), `search by family name found ${JSON.stringify(found)}`);
+});
+
+scenario('the chart summary shows what the record holds, with where it came from', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  const [p] = entries(await fhir(CLINICIAN, 'Patient?_count=1'));
+  await visit(page, `/patients/${p.id}`, { shot: 'chart-summary' });
+  check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(p), 'the chart names the patient');
+  // Active problems: the record's own words, as many as FHIR finds (up to 8 shown).
+  const problems = entries(await fhir(CLINICIAN, `Condition?patient=${p.id}&clinical-status=active,recurrence,relapse&_count=100`));
+  const shown = await page.locator('#s-problems ~ ul .what').allInnerTexts();
+  const want = problems.map((c) => c.code.text ?? c.code.coding[0].display);
+  check(shown.length === Math.min(want.length, 8), `problems shown ${shown.length}, in the record ${want.length}`);
+  for (const s of shown) check(want.includes(s), `problem "${s}" is not in the record`);
+  if (want.length > 8) check(await page.getByRole('link', { name: `Show all ${want.length}` }).count() >= 1, 'nothing cut silently');
+  // Every entry says where it came from.
+  const froms = await page.locator('.entries .from').allInnerTexts();
+  check(froms.length > 0 && froms.every((f) => f.trim().length > 0), 'every entry names its source');
+  const encounters = entries(await fhir(CLINICIAN, `Encounter?patient=${p.id}&_count=1&_sort=-date`));
+  if (encounters[0]?.serviceProvider?.display) {
+    check(froms.includes(encounters[0].serviceProvider.display), `the newest encounter's provider ${encounters[0].serviceProvider.display} is shown`);
+  }
+});
+
+scenario('a patient outside my care shows the break-the-glass form, not data', async ({ page, signIn }) => {
+  const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
+  const mine = new Set(entries(await fhir(CLINICIAN, 'Patient?_count=100')).map((p) => p.id));
+  const other = all.find((p) => !mine.has(p.id));
+  check(other, 'the demo has a patient outside the clinician\'s care');
+  await signIn(CLINICIAN);
+  const resp = await visit(page, `/patients/${other.id}`);
+  check(resp.status() === 403, `status ${resp.status()}`);
+  const text = await page.locator('main').innerText();
+  check(!text.includes(other.name[0].family), 'the page names the hidden patient');
+  check(await page.getByLabel(/Reason/).count() === 1, 'the form asks for a reason');
+  // Too short a reason: refused next to the field, still no data.
+  await page.getByLabel(/Reason/).fill('short');
+  await page.getByLabel(/Reason/).evaluate((e) => e.removeAttribute('minlength'));
+  await page.getByRole('button', { name: 'Open the record' }).click();
+  check((await page.locator('#reason-error').innerText()).includes('at least 10'), 'reason refused in plain words');
+  await page.getByLabel(/Reason/).fill('Unconscious in the emergency department');
+  await page.getByRole('button', { name: 'Open the record' }).click();
+  check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(other), 'after breaking the glass the chart opens');
+});
+
+scenario('a form without its CSRF token and an ended session get no data', async ({ page, context, signIn }) => {
+  await signIn(CLINICIAN);
+  const mine = entries(await fhir(CLINICIAN, 'Patient?_count=1'));
+  const family = mine[0].name[0].family;
+  // The same search the page makes, without the token.
+  const r = await page.request.post(`${BASE}/patients`, { form: { name: family }, maxRedirects: 0 });
+  check(r.status() === 403, `no token: ${r.status()}`);
+  check(!(await r.text()).includes(family), 'no token: the answer names the patient');
+  const r2 = await page.request.post(`${BASE}/patients`, { form: { name: family, csrf: 'x'.repeat(64) }, maxRedirects: 0 });
+  check(r2.status() === 403, `wrong token: ${r2.status()}`);
+  // A session the server no longer has (signed out elsewhere, or idle past the limit).
+  const cookies = await context.cookies();
+  await context.clearCookies();
+  await context.addCookies(cookies.map((c) => (c.name === 'oxehr_session' ? { ...c, value: 'ended-session-id' } : c)));
+  await page.goto(`${BASE}/patients/${mine[0].id}`);
+  check(page.url().endsWith('/session-ended'), `an ended session goes to ${page.url()}`);
+  check(!(await page.content()).includes(family), 'the ended-session page names a patient');
+  await axeHere(page, 'session ended');
+});
+
+scenario('signing out ends the session', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.goto(`${BASE}/patients`);
+  check(await page.getByRole('heading', { name: 'Sign in' }).count() === 1, `after sign-out: ${page.url()}`);
 });
 
 // ---------------------------------------------------------------------------------

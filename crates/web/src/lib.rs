@@ -3,21 +3,33 @@
 //! Server-rendered HTML (askama templates in `crates/web/templates/`), one small
 //! hand-written stylesheet, no script needed and nothing fetched from elsewhere. Every
 //! page reads and writes through `oxehr-records` as the signed-in person, under the same
-//! access policy and audit as the FHIR API; sign-in and sessions are `oxehr-auth`'s. This
-//! crate has no access rule of its own and never reaches the store.
+//! access policy and audit as the FHIR API; sign-in and sessions are `oxehr-auth`'s
+//! ([`oxehr_auth::Identity`]). This crate has no access rule of its own and never
+//! reaches the store.
 //!
-//! Every answer carries a strict Content-Security-Policy (no inline script or style, no
-//! other origin), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` and
-//! `Cache-Control: no-store` for pages (they hold patient data).
+//! - Every form carries a CSRF token ([`csrf`]) on top of the `SameSite=Strict` cookie.
+//! - Searches are POSTed: no name, birth date or identifier is ever in a URL (a patient's
+//!   id is, as in the FHIR API).
+//! - Every answer carries a strict Content-Security-Policy (no script, no inline style,
+//!   no other origin), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`, and
+//!   pages `Cache-Control: no-store` (they hold patient data).
 
+mod chart;
 pub mod csrf;
+pub mod display;
 mod pages;
+mod session;
+
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+
+use oxehr_auth::Identity;
+use oxehr_records::Records;
 
 pub use pages::Page;
 
@@ -29,11 +41,45 @@ pub const CONTENT_SECURITY_POLICY: &str =
 
 const STYLESHEET: &str = include_str!("../static/oxehr.css");
 
+/// Settings of the pages.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (the server is reached over https).
+    pub secure_cookies: bool,
+}
+
+/// What every page shares.
+#[derive(Clone)]
+pub struct WebState {
+    pub records: Records,
+    pub identity: Arc<Identity>,
+    pub config: Arc<WebConfig>,
+}
+
 /// The pages' routes, to merge into the server's router.
-pub fn router() -> Router {
+pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> Router {
+    let state = WebState {
+        records,
+        identity,
+        config: Arc::new(config),
+    };
     Router::new()
-        .route("/", get(pages::sign_in_page))
+        .route("/", get(pages::home))
+        .route("/sign-in", post(session::sign_in))
+        .route("/sign-out", post(session::sign_out))
+        .route("/session-ended", get(session::ended))
+        .route(
+            "/patients",
+            get(pages::patients).post(pages::patients_search),
+        )
+        .route("/patients/{id}", get(pages::chart_summary))
+        .route(
+            "/patients/{id}/break-the-glass",
+            post(pages::break_the_glass),
+        )
+        .route("/patients/{id}/{section}", get(pages::chart_section))
         .route("/static/oxehr.css", get(stylesheet))
+        .with_state(state)
         .layer(middleware::from_fn(security_headers))
 }
 

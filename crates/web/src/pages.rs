@@ -1,10 +1,17 @@
-//! Rendering: one askama template a page, inside `base.html`.
+//! The pages: one askama template a page, inside `base.html`, and the handlers that read
+//! what they show through `oxehr-records` as the signed-in person.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::csrf;
+use oxehr_auth::{Caller, Role};
+use oxehr_records::RecordsError;
+
+use crate::chart::{self, PatientRow, PatientSearch, Section};
+use crate::session::{self, field, signed_in, NotSignedIn, Signed};
+use crate::{csrf, display, WebState};
 
 /// A rendered page with its status.
 #[derive(Debug)]
@@ -21,7 +28,7 @@ impl Page {
                 tracing::error!(error = %e, "a page template failed to render");
                 Page {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
-                    html: "<!doctype html><title>Error</title><p>This page could not be shown.</p>"
+                    html: "<!doctype html><html lang=\"en\"><title>Error</title><p>This page could not be shown.</p></html>"
                         .into(),
                 }
             }
@@ -35,8 +42,19 @@ impl IntoResponse for Page {
     }
 }
 
-/// The sign-in form: the browser's own session (`action` `/auth/login`) or an app's
-/// authorization request (`/auth/authorize`, with the request's fields carried hidden).
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+/// A page that only says something.
+pub fn message(status: StatusCode, title: &str, text: &str) -> Page {
+    Page::render(status, &Message { title, text })
+}
+
+/// The sign-in form (its action is `/sign-in`).
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 pub struct SignIn<'a> {
@@ -47,25 +65,509 @@ pub struct SignIn<'a> {
     pub message: Option<&'a str>,
 }
 
-/// `GET /`: the sign-in page, with a fresh double-submit token.
-pub(crate) async fn sign_in_page() -> Response {
+/// The sign-in page with a fresh double-submit token (cookie and field).
+pub fn sign_in(
+    state: &WebState,
+    status: StatusCode,
+    username: &str,
+    message: Option<&str>,
+) -> Response {
     let token = csrf::new_token();
-    let page = Page::render(
-        StatusCode::OK,
+    let mut resp = Page::render(
+        status,
         &SignIn {
-            action: "/auth/login",
+            action: "/sign-in",
             csrf: &token,
             hidden: vec![],
-            username: "",
-            message: None,
+            username,
+            message,
         },
-    );
-    let mut resp = page.into_response();
+    )
+    .into_response();
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{}={token}; HttpOnly; SameSite=Strict; Path=/",
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/{secure}",
         csrf::COOKIE
     )) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// What the page header shows.
+struct Nav {
+    user: String,
+    csrf: String,
+    staff_chart: bool,
+}
+
+impl Nav {
+    fn of(s: &Signed) -> Nav {
+        Nav {
+            user: s.caller.user.clone(),
+            csrf: s.csrf.clone(),
+            staff_chart: uses_chart(&s.caller),
+        }
+    }
+}
+
+/// The roles this chart is for.
+fn uses_chart(c: &Caller) -> bool {
+    matches!(c.role, Role::Clinician | Role::Nurse)
+}
+
+fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "Your own record in the browser (the patient portal) is coming. Until then, apps you connect with SMART on FHIR can show it to you.",
+        Role::FrontDesk => "Front-desk pages (registration and scheduling) are coming. Your account can already use the FHIR API for the patients in your organization's care.",
+        Role::OrgAdmin => "Administration pages are coming. Your account can already read your organization's audit trail through the FHIR API.",
+        Role::SystemAdmin => "Administration pages are coming. Manage accounts and apps with the oxehr command (oxehr user, oxehr client) and read the audit trail through the FHIR API.",
+        Role::Clinician | Role::Nurse => "Open the patient list to see the charts of the patients in your care.",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    role_text: &'a str,
+}
+
+/// `GET /`: the sign-in page, or the home page of the signed-in person's role.
+pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    match signed_in(&state, &headers, None).await {
+        Ok(s) => {
+            let nav = Nav::of(&s);
+            Page::render(
+                StatusCode::OK,
+                &Home {
+                    user: &nav.user,
+                    csrf: &nav.csrf,
+                    staff_chart: nav.staff_chart,
+                    role_text: role_text(s.caller.role),
+                },
+            )
+            .into_response()
+        }
+        Err(NotSignedIn::Anonymous) => sign_in(&state, StatusCode::OK, "", None),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Runs a records call for a page on a blocking thread.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, RecordsError> + Send + 'static,
+) -> Result<R, RecordsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| Err(RecordsError::Internal("worker failed".into())))
+}
+
+/// A records error as a page: never a detail about a record the person may not see.
+fn error_page(e: &RecordsError) -> Response {
+    use oxehr_records::Category as C;
+    let (status, title, text) = match e.category() {
+        C::NotFound | C::Gone => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such record.",
+        ),
+        C::Forbidden | C::NotAllowed | C::Unauthorized => (
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your account may not see this.",
+        ),
+        C::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "oxehr is busy right now. Try again in a moment.",
+        ),
+        C::Invalid => (
+            StatusCode::BAD_REQUEST,
+            "Cannot do that",
+            "The request could not be understood.",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "This page could not be shown. The problem was logged.",
+        ),
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(category = ?e.category(), "a page failed");
+    }
+    message(status, title, text).into_response()
+}
+
+fn only_chart_users(s: &Signed) -> Option<Response> {
+    (!uses_chart(&s.caller)).then(|| {
+        message(
+            StatusCode::FORBIDDEN,
+            "Not for your role",
+            "The chart is for clinicians and nurses.",
+        )
+        .into_response()
+    })
+}
+
+#[derive(Template)]
+#[template(path = "patients.html")]
+struct Patients<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    search: PatientSearch,
+    searched: bool,
+    heading: &'a str,
+    empty: &'a str,
+    count_text: String,
+    rows: Vec<PatientRow>,
+    error: Option<String>,
+}
+
+async fn patient_list(state: &WebState, s: &Signed, search: PatientSearch) -> Response {
+    let searched = !search.is_empty();
+    let (records, who) = (state.records.clone(), s.caller.clone());
+    let mut pairs = search.pairs();
+    pairs.push(("_sort", "family,given".to_owned()));
+    let found =
+        blocking(move || chart::search(&records, &who, "Patient", &pairs, chart::LIST_ROWS)).await;
+    let nav = Nav::of(s);
+    let (rows, total, error) = match found {
+        Ok(page) => {
+            let rows: Vec<PatientRow> = page
+                .matches
+                .iter()
+                .filter_map(chart::body)
+                .map(|p| PatientRow::of(&p))
+                .collect();
+            let total = page.total.map_or(rows.len(), |t| t as usize);
+            (rows, total, None)
+        }
+        Err(e) if e.category() == oxehr_records::Category::Invalid => (
+            vec![],
+            0,
+            Some(
+                "Check the search: a birth date is a full date, and a name is letters.".to_owned(),
+            ),
+        ),
+        Err(e) => return error_page(&e),
+    };
+    let count_text = if total > rows.len() {
+        format!(
+            "Showing the first {} of {total} (by family name). Search to narrow the list.",
+            rows.len()
+        )
+    } else if total == 1 {
+        "1 patient.".to_owned()
+    } else {
+        format!("{total} patients.")
+    };
+    Page::render(
+        StatusCode::OK,
+        &Patients {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            search,
+            searched,
+            heading: if searched {
+                "Search results"
+            } else {
+                "Patients in your organization's care"
+            },
+            empty: if searched {
+                "No patient you may see matches. A patient outside your organization's care is found only by opening their record with a reason."
+            } else {
+                "No patients are in your organization's care yet."
+            },
+            count_text,
+            rows,
+            error,
+        },
+    )
+    .into_response()
+}
+
+/// `GET /patients`: the patients in the organization's care.
+pub async fn patients(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let s = match signed_in(&state, &headers, None).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    patient_list(&state, &s, PatientSearch::default()).await
+}
+
+/// `POST /patients`: a search by name, birth date or identifier (in the body, never the
+/// URL).
+pub async fn patients_search(State(state): State<WebState>, req: Request) -> Response {
+    let (headers, fields) = match session::read_form(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let get = |k: &str| {
+        field(&fields, k)
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
+    let search = PatientSearch {
+        name: get("name"),
+        birth_date: get("birthdate"),
+        identifier: get("identifier"),
+    };
+    patient_list(&state, &s, search).await
+}
+
+#[derive(Template)]
+#[template(path = "chart.html")]
+struct ChartPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    name: String,
+    facts: Vec<(&'static str, String)>,
+    sections: Vec<Section>,
+}
+
+#[derive(Template)]
+#[template(path = "glass.html")]
+struct Glass<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    can_break: bool,
+    reason: &'a str,
+    error: Option<&'a str>,
+}
+
+fn glass(s: &Signed, id: &str, reason: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let nav = Nav::of(s);
+    Page::render(
+        status,
+        &Glass {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: id,
+            can_break: s.caller.may_break_the_glass(),
+            reason,
+            error,
+        },
+    )
+    .into_response()
+}
+
+fn facts(p: &serde_json::Value, today: &str) -> Vec<(&'static str, String)> {
+    let mut f = Vec::new();
+    if let Some(b) = p["birthDate"].as_str() {
+        let age = display::age(b, today)
+            .map(|a| format!(" (age {a})"))
+            .unwrap_or_default();
+        f.push(("Born", format!("{}{age}", display::date(b))));
+    }
+    if let Some(g) = p["gender"].as_str() {
+        f.push(("Sex", g.to_owned()));
+    }
+    if let Some(mrn) = chart::medical_record_number(p) {
+        f.push(("Record number", mrn));
+    }
+    if let Some(d) = p["deceasedDateTime"].as_str() {
+        f.push(("Died", display::date(d)));
+    }
+    if let Some(a) = p["address"][0].as_object() {
+        let parts: Vec<&str> = ["city", "state"]
+            .iter()
+            .filter_map(|k| a.get(*k).and_then(|v| v.as_str()))
+            .collect();
+        if !parts.is_empty() {
+            f.push(("Lives in", parts.join(", ")));
+        }
+    }
+    if let Some(t) = p["telecom"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["system"] == "phone"))
+        .and_then(|t| t["value"].as_str())
+    {
+        f.push(("Phone", t.to_owned()));
+    }
+    if let Some(l) = p["communication"][0]["language"].as_object() {
+        if let Some(t) = display::concept(&serde_json::Value::Object(l.clone())) {
+            f.push(("Language", t));
+        }
+    }
+    f
+}
+
+pub fn today() -> String {
+    oxehr_records::format_instant(oxehr_records::now_micros())
+        .chars()
+        .take(10)
+        .collect()
+}
+
+/// `GET /patients/{id}`: the chart summary, or the break-the-glass form for a patient
+/// outside the person's care.
+pub async fn chart_summary(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match signed_in(&state, &headers, None).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
+    let read = blocking(move || {
+        let p = chart::patient(&records, &who, &pid)?;
+        let sections = chart::SECTIONS
+            .iter()
+            .map(|spec| chart::section(&records, &who, &pid, spec, chart::SUMMARY_ROWS))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((p, sections))
+    })
+    .await;
+    let (p, sections) = match read {
+        Ok(x) => x,
+        Err(e) if chart::is_forbidden(&e) => {
+            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
+        }
+        Err(e) => return error_page(&e),
+    };
+    let nav = Nav::of(&s);
+    Page::render(
+        StatusCode::OK,
+        &ChartPage {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: &id,
+            name: display::person_name(&p),
+            facts: facts(&p, &today()),
+            sections,
+        },
+    )
+    .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "section.html")]
+struct SectionPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    name: String,
+    section: Section,
+}
+
+/// `GET /patients/{id}/{section}`: one section of the chart in full (up to
+/// [`chart::SECTION_ROWS`], saying how many there are).
+pub async fn chart_section(
+    State(state): State<WebState>,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match signed_in(&state, &headers, None).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let Some(spec) = chart::section_spec(&key) else {
+        return message(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
+            .into_response();
+    };
+    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
+    let read = blocking(move || {
+        let p = chart::patient(&records, &who, &pid)?;
+        let section = chart::section(&records, &who, &pid, spec, chart::SECTION_ROWS)?;
+        Ok((p, section))
+    })
+    .await;
+    let (p, section) = match read {
+        Ok(x) => x,
+        Err(e) if chart::is_forbidden(&e) => {
+            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
+        }
+        Err(e) => return error_page(&e),
+    };
+    let nav = Nav::of(&s);
+    Page::render(
+        StatusCode::OK,
+        &SectionPage {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: &id,
+            name: display::person_name(&p),
+            section,
+        },
+    )
+    .into_response()
+}
+
+/// `POST /patients/{id}/break-the-glass`: opens a record outside the person's care with
+/// a reason (records' operation: audited, time-limited).
+pub async fn break_the_glass(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (headers, fields) = match session::read_form(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let reason: String = field(&fields, "reason")
+        .unwrap_or("")
+        .chars()
+        .take(1000)
+        .collect();
+    let Some(rid) = oxehr_fhir::ResourceId::parse(&id) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such record.",
+        )
+        .into_response();
+    };
+    let (records, who, r) = (state.records.clone(), s.caller.clone(), reason.clone());
+    match blocking(move || records.break_the_glass(&who, &rid, &r)).await {
+        Ok(_) => Redirect::to(&format!("/patients/{id}")).into_response(),
+        Err(e) if e.category() == oxehr_records::Category::Invalid => glass(
+            &s,
+            &id,
+            &reason,
+            Some("Give a reason of at least 10 characters."),
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(e) => error_page(&e),
+    }
 }
