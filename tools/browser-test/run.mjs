@@ -187,6 +187,34 @@ scenario('a form without its CSRF token and an ended session get no data', async
   await axeHere(page, 'session ended');
 });
 
+scenario('a trend plots every value the record holds, with a table beside it', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  const [p] = entries(await fhir(CLINICIAN, 'Patient?_count=1'));
+  // Body weight (LOINC 29463-7), as the FHIR API finds it for this patient.
+  const code = 'http://loinc.org|29463-7';
+  const obs = entries(await fhir(CLINICIAN, `Observation?patient=${p.id}&code=${encodeURIComponent(code)}&_count=500`));
+  check(obs.length > 1, `the demo patient has ${obs.length} body weights`);
+  await page.goto(`${BASE}/patients/${p.id}`);
+  await page.locator('#s-vitals ~ ul').getByRole('link', { name: 'Body Weight' }).click();
+  check(page.url().includes('/trend?code='), `the summary links to the trend: ${page.url()}`);
+  await visit(page, page.url().replace(BASE, ''), { shot: 'trend' });
+  check(await page.locator('svg.trend circle.point').count() === obs.length, 'one point per value');
+  const rows = await page.locator('tbody tr').count();
+  check(rows === obs.length, `table rows ${rows} vs ${obs.length} values`);
+  const unit = obs[0].valueQuantity.unit;
+  check((await page.locator('svg.trend text.unit').innerHTML()).includes(unit), `the axis names the unit ${unit}`);
+  // Newest first in the table, with its value rounded as a person reads it.
+  const newest = [...obs].sort((a, b) => b.effectiveDateTime.localeCompare(a.effectiveDateTime))[0];
+  const firstRow = await page.locator('tbody tr').first().innerText();
+  check(firstRow.includes(String(Math.round(newest.valueQuantity.value * 100) / 100)), `newest value in "${firstRow}"`);
+  // Choose another period: the last year holds only what FHIR finds since then.
+  await page.getByLabel('Period').selectOption('1y');
+  await page.getByRole('button', { name: 'Show' }).click();
+  const since = new Date(); since.setFullYear(since.getFullYear() - 1);
+  const recent = obs.filter((o) => o.effectiveDateTime.slice(0, 10) >= since.toISOString().slice(0, 10));
+  check(await page.locator('tbody tr').count() === recent.length, `last year: ${recent.length} values`);
+});
+
 scenario('signing out ends the session', async ({ page, signIn }) => {
   await signIn(CLINICIAN);
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -129,6 +129,8 @@ pub struct Entry {
     pub detail: String,
     pub date: String,
     pub from: String,
+    /// A trend to open, for results and vital signs (`system|code`).
+    pub trend: Option<String>,
 }
 
 /// A section of the summary: its entries, and how many there are in all.
@@ -408,6 +410,9 @@ fn entry(spec: &SectionSpec, r: &Value, sources: &Sources) -> Entry {
         detail: detail.unwrap_or_default(),
         date: date.as_deref().map(display::date).unwrap_or_default(),
         from: sources.from(r),
+        trend: (spec.rtype == "Observation")
+            .then(|| code_key(&r["code"]))
+            .filter(|k| k.contains('|') && !k.ends_with('|')),
     }
 }
 
@@ -632,4 +637,28 @@ fn provenance_org(p: &Value) -> Option<(String, Option<String>)> {
 /// Whether an error means "this person may not see the record".
 pub fn is_forbidden(e: &RecordsError) -> bool {
     e.category() == Category::Forbidden
+}
+
+/// The kinds of measurement (`system|code`, its words) of a latest-per-code section.
+pub fn kinds(
+    records: &Records,
+    who: &Caller,
+    patient: &str,
+    spec: &SectionSpec,
+) -> Result<Vec<(String, String)>, RecordsError> {
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("patient", patient.to_owned()),
+        ("_sort", spec.sort.to_owned()),
+    ];
+    pairs.extend(spec.filter.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let page = search(records, who, spec.rtype, &pairs, SECTION_ROWS)?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in page.matches.iter().filter_map(body) {
+        let key = code_key(&r["code"]);
+        if key.contains('|') && !key.ends_with('|') && seen.insert(key.clone()) {
+            out.push((key, display::concept(&r["code"]).unwrap_or_default()));
+        }
+    }
+    Ok(out)
 }

@@ -19,6 +19,7 @@ pub mod csrf;
 pub mod display;
 mod pages;
 mod session;
+mod trend;
 
 use std::sync::Arc;
 
@@ -77,6 +78,7 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             "/patients/{id}/break-the-glass",
             post(pages::break_the_glass),
         )
+        .route("/patients/{id}/trend", get(pages::trend))
         .route("/patients/{id}/{section}", get(pages::chart_section))
         .route("/static/oxehr.css", get(stylesheet))
         .with_state(state)

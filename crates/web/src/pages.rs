@@ -571,3 +571,169 @@ pub async fn break_the_glass(
         Err(e) => error_page(&e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "trend.html")]
+struct TrendPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    name: String,
+    trend_title: String,
+    code: String,
+    period: String,
+    choices: Vec<(String, String)>,
+    periods: Vec<(String, String)>,
+    count: usize,
+    summary: String,
+    has_range: bool,
+    svg: String,
+    series: Vec<String>,
+    rows: Vec<crate::trend::Point>,
+}
+
+const PERIODS: [(&str, &str); 4] = [
+    ("1y", "Last year"),
+    ("5y", "Last 5 years"),
+    ("10y", "Last 10 years"),
+    ("all", "All time"),
+];
+
+/// `GET /patients/{id}/trend?code=system|code&period=5y`: one measurement over time.
+pub async fn trend(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match signed_in(&state, &headers, None).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let period = q
+        .get("period")
+        .filter(|p| PERIODS.iter().any(|(k, _)| k == p))
+        .cloned()
+        .unwrap_or_else(|| "all".into());
+    let wanted = q.get("code").cloned().unwrap_or_default();
+    let (records, who, pid, per) = (
+        state.records.clone(),
+        s.caller.clone(),
+        id.clone(),
+        period.clone(),
+    );
+    let read = blocking(move || {
+        let p = chart::patient(&records, &who, &pid)?;
+        // The kinds of measurement this record has: the newest of each vital sign and
+        // result, as the summary shows them.
+        let mut choices = Vec::new();
+        for key in ["vitals", "results"] {
+            if let Some(spec) = chart::section_spec(key) {
+                choices.extend(chart::kinds(&records, &who, &pid, spec)?);
+            }
+        }
+        let code = if choices.iter().any(|(k, _)| *k == wanted) {
+            wanted
+        } else {
+            choices.first().map(|c| c.0.clone()).unwrap_or_default()
+        };
+        let mut pairs = vec![
+            ("patient", pid.clone()),
+            ("code", code.clone()),
+            ("_sort", "-date".to_owned()),
+        ];
+        let years = match per.as_str() {
+            "1y" => Some(1),
+            "5y" => Some(5),
+            "10y" => Some(10),
+            _ => None,
+        };
+        if let Some(y) = years {
+            let today = today();
+            let from = format!(
+                "{:04}{}",
+                today[..4].parse::<i32>().unwrap_or(2000) - y,
+                &today[4..]
+            );
+            pairs.push(("date", format!("ge{from}")));
+        }
+        let (obs, total) = if code.is_empty() {
+            (vec![], 0)
+        } else {
+            let page = chart::search(
+                &records,
+                &who,
+                "Observation",
+                &pairs,
+                crate::trend::MAX_POINTS,
+            )?;
+            let total = page.total.map_or(page.matches.len(), |t| t as usize);
+            (
+                page.matches
+                    .iter()
+                    .filter_map(chart::body)
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        };
+        let sources = chart::Sources::of(&records, &who, &obs)?;
+        let trend = crate::trend::build(&obs, &sources);
+        Ok((p, choices, code, trend, total))
+    })
+    .await;
+    let (p, choices, code, trend, total) = match read {
+        Ok(x) => x,
+        Err(e) if chart::is_forbidden(&e) => {
+            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
+        }
+        Err(e) => return error_page(&e),
+    };
+    let nav = Nav::of(&s);
+    let (trend_title, svg, series, rows, has_range) = match &trend {
+        Some(t) => (
+            t.title.clone(),
+            crate::trend::svg(t),
+            t.series.clone(),
+            t.points.iter().rev().cloned().collect::<Vec<_>>(),
+            t.range.is_some(),
+        ),
+        None => ("Trends".to_owned(), String::new(), vec![], vec![], false),
+    };
+    let count = rows.len();
+    let summary = if total > count {
+        format!("The newest {count} of {total} values, oldest on the left.")
+    } else if count == 1 {
+        "1 value.".to_owned()
+    } else {
+        format!("{count} values, oldest on the left.")
+    };
+    Page::render(
+        StatusCode::OK,
+        &TrendPage {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: &id,
+            name: display::person_name(&p),
+            trend_title,
+            code,
+            period,
+            choices,
+            periods: PERIODS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            count,
+            summary,
+            has_range,
+            svg,
+            series,
+            rows,
+        },
+    )
+    .into_response()
+}
