@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import path from 'node:path';
 
 const require = createRequire(path.join(process.env.OXEHR_MODULES, 'x.js'));
@@ -213,6 +214,50 @@ scenario('a trend plots every value the record holds, with a table beside it', a
   const since = new Date(); since.setFullYear(since.getFullYear() - 1);
   const recent = obs.filter((o) => o.effectiveDateTime.slice(0, 10) >= since.toISOString().slice(0, 10));
   check(await page.locator('tbody tr').count() === recent.length, `last year: ${recent.length} values`);
+});
+
+/// RFC 6238 TOTP (HMAC-SHA-1, 6 digits, 30-second steps) of a base32 secret.
+function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+function cli(args, input) {
+  return execFileSync(process.env.OXEHR_BIN, [...args, '--data', process.env.OXEHR_DATA], {
+    env: { ...process.env, OXEHR_LOG: 'error' }, input,
+  }).toString();
+}
+
+scenario('staff sign in with an authenticator code', async ({ page, signIn }) => {
+  const org = cli(['user', 'list']).split('\n').find((l) => l.startsWith(CLINICIAN + ' ')).trim().split(/\s+/)[2];
+  const password = 'a long clinician password 4 mfa';
+  cli(['user', 'add', 'mfa-clinician', '--role', 'clinician', '--organization', org, '--password-stdin'], `${password}\n`);
+  const tryCode = async (code) => {
+    await page.goto(`${BASE}/`);
+    await page.getByLabel('User name').fill('mfa-clinician');
+    await page.getByLabel('Password').fill(password);
+    await page.getByLabel(/Authenticator code/).fill(code);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+  // Not enrolled yet: refused, in plain words.
+  await tryCode('');
+  check((await page.locator('.error').innerText()).includes('authenticator'), 'an account without an authenticator is refused');
+  const secret = cli(['user', 'enrol-mfa', 'mfa-clinician']).match(/secret \(base32\): (\S+)/)[1];
+  // Without the code, or with a wrong one: refused.
+  await tryCode('');
+  check(await page.getByRole('heading', { name: 'Sign in' }).count() === 1, 'no code: still the sign-in page');
+  const right = totp(secret);
+  await tryCode(right === '000000' ? '111111' : '000000');
+  check(await page.getByRole('heading', { name: 'Sign in' }).count() === 1, 'a wrong code: still the sign-in page');
+  await tryCode(totp(secret));
+  check(await page.getByRole('heading', { name: 'Welcome, mfa-clinician' }).count() === 1, `with the code: ${page.url()}`);
 });
 
 scenario('signing out ends the session', async ({ page, signIn }) => {

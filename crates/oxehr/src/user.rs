@@ -55,11 +55,11 @@ pub enum UserCommand {
     Disable { name: String },
     /// Enable a disabled account again.
     Enable { name: String },
-    /// Set a new password.
     /// Give the account a new authenticator (TOTP): prints the otpauth:// URI (for a QR
     /// code) and the secret for the person's authenticator app, once. Staff accounts
-    /// must have one to sign in (unless created with --mfa false).
+    /// must have one to sign in (unless created with --no-mfa).
     EnrolMfa { name: String },
+    /// Set a new password.
     ResetPassword {
         name: String,
         /// Read the password from the first line of standard input.
