@@ -38,7 +38,7 @@ use crate::{parse_scopes, Caller, Role, Throttle, ThrottlePolicy};
 pub use bearer::BearerRefusal;
 pub use grants::{Client, ClientRefusal, CodeRequest, GrantError, TokenRequest};
 pub use revocation::RevokeRequest;
-pub use session::SessionRefusal;
+pub use session::{cookie_value, set_cookie, SessionRefusal, SESSION_COOKIE};
 pub use sign_in::{SignInAttempt, SignInRefusal, SignedIn};
 
 /// A clock in Unix seconds. The server uses the system's; tests move an adjustable one

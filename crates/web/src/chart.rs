@@ -444,7 +444,8 @@ pub fn observation_value(r: &Value) -> Option<String> {
             let unit = c["valueQuantity"]["unit"]
                 .as_str()
                 .or_else(|| c["valueQuantity"]["code"].as_str())
-                .map(str::to_owned);
+                .map(display::unit)
+                .filter(|u| !u.is_empty());
             Some((systolic_first(c), display::number(v), unit))
         })
         .collect();

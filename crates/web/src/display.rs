@@ -95,11 +95,27 @@ pub fn quantity(q: &Value) -> Option<String> {
         Value::Number(n) => n.as_f64().map(number)?,
         _ => return None,
     };
-    let unit = q["unit"].as_str().or_else(|| q["code"].as_str());
-    Some(match unit {
+    let unit = q["unit"].as_str().or_else(|| q["code"].as_str()).map(unit);
+    Some(match unit.as_deref() {
         Some(u) if !u.is_empty() => format!("{value} {u}"),
         _ => value,
     })
+}
+
+/// A unit as a person writes it: UCUM's bracketed and exponent forms made plain
+/// (`mm[Hg]` → "mmHg", `kg/m2` → "kg/m²", `10*3/uL` → "×10³/µL", an annotation such as
+/// `{score}` → nothing).
+pub fn unit(u: &str) -> String {
+    let u = u.trim();
+    if u.starts_with('{') && u.ends_with('}') {
+        return String::new();
+    }
+    u.replace("[Hg]", "Hg")
+        .replace("10*3", "×10³")
+        .replace("10*6", "×10⁶")
+        .replace("10*9", "×10⁹")
+        .replace("m2", "m²")
+        .replace("uL", "µL")
 }
 
 /// A measured number as a person reads it: at most two decimals, no trailing zeros
@@ -180,6 +196,14 @@ mod tests {
             Some("184.85 mg/dL")
         );
         assert_eq!(number(72.0), "72");
+        assert_eq!(unit("mm[Hg]"), "mmHg");
+        assert_eq!(unit("kg/m2"), "kg/m²");
+        assert_eq!(unit("10*3/uL"), "×10³/µL");
+        assert_eq!(unit("{score}"), "");
+        assert_eq!(
+            quantity(&json!({"value": 2.72, "unit": "{score}"})).as_deref(),
+            Some("2.72")
+        );
         assert_eq!(number(0.5), "0.5");
     }
 }

@@ -3,11 +3,13 @@
 
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use oxehr_auth::{Caller, Role};
-use oxehr_records::RecordsError;
+use std::sync::Arc;
+
+use oxehr_records::{Records, RecordsError};
 
 use crate::chart::{self, PatientRow, PatientSearch, Section};
 use crate::session::{self, field, signed_in, NotSignedIn, Signed};
@@ -84,17 +86,10 @@ pub fn sign_in(
         },
     )
     .into_response();
-    let secure = if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{}={token}; HttpOnly; SameSite=Strict; Path=/{secure}",
-        csrf::COOKIE
-    )) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(state, csrf::COOKIE, &token, None),
+    );
     resp
 }
 
@@ -336,6 +331,29 @@ pub async fn patients_search(State(state): State<WebState>, req: Request) -> Res
     patient_list(&state, &s, search).await
 }
 
+/// The signed-in clinician or nurse, and what `read` finds as them about patient `id`
+/// (on a blocking thread); a patient outside their care gives the break-the-glass form
+/// instead, any other refusal its page.
+async fn chart_read<T: Send + 'static>(
+    state: &WebState,
+    headers: &HeaderMap,
+    id: &str,
+    read: impl FnOnce(Records, Arc<Caller>) -> Result<T, RecordsError> + Send + 'static,
+) -> Result<(Signed, T), Response> {
+    let s = signed_in(state, headers, None)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if let Some(r) = only_chart_users(&s) {
+        return Err(r);
+    }
+    let (records, who) = (state.records.clone(), s.caller.clone());
+    match blocking(move || read(records, who)).await {
+        Ok(x) => Ok((s, x)),
+        Err(e) if chart::is_forbidden(&e) => Err(glass(&s, id, "", None, StatusCode::FORBIDDEN)),
+        Err(e) => Err(error_page(&e)),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "chart.html")]
 struct ChartPage<'a> {
@@ -432,15 +450,8 @@ pub async fn chart_summary(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let s = match signed_in(&state, &headers, None).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
-    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
-    let read = blocking(move || {
+    let pid = id.clone();
+    let (s, (p, sections)) = match chart_read(&state, &headers, &id, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
         let sections = chart::SECTIONS
             .iter()
@@ -448,13 +459,10 @@ pub async fn chart_summary(
             .collect::<Result<Vec<_>, _>>()?;
         Ok((p, sections))
     })
-    .await;
-    let (p, sections) = match read {
+    .await
+    {
         Ok(x) => x,
-        Err(e) if chart::is_forbidden(&e) => {
-            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
-        }
-        Err(e) => return error_page(&e),
+        Err(r) => return r,
     };
     let nav = Nav::of(&s);
     Page::render(
@@ -490,30 +498,20 @@ pub async fn chart_section(
     Path((id, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let s = match signed_in(&state, &headers, None).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let Some(spec) = chart::section_spec(&key) else {
         return message(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
             .into_response();
     };
-    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
-    let read = blocking(move || {
+    let pid = id.clone();
+    let (s, (p, section)) = match chart_read(&state, &headers, &id, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
         let section = chart::section(&records, &who, &pid, spec, chart::SECTION_ROWS)?;
         Ok((p, section))
     })
-    .await;
-    let (p, section) = match read {
+    .await
+    {
         Ok(x) => x,
-        Err(e) if chart::is_forbidden(&e) => {
-            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
-        }
-        Err(e) => return error_page(&e),
+        Err(r) => return r,
     };
     let nav = Nav::of(&s);
     Page::render(
@@ -607,91 +605,77 @@ pub async fn trend(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let s = match signed_in(&state, &headers, None).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let period = q
         .get("period")
         .filter(|p| PERIODS.iter().any(|(k, _)| k == p))
         .cloned()
         .unwrap_or_else(|| "all".into());
     let wanted = q.get("code").cloned().unwrap_or_default();
-    let (records, who, pid, per) = (
-        state.records.clone(),
-        s.caller.clone(),
-        id.clone(),
-        period.clone(),
-    );
-    let read = blocking(move || {
-        let p = chart::patient(&records, &who, &pid)?;
-        // The kinds of measurement this record has: the newest of each vital sign and
-        // result, as the summary shows them.
-        let mut choices = Vec::new();
-        for key in ["vitals", "results"] {
-            if let Some(spec) = chart::section_spec(key) {
-                choices.extend(chart::kinds(&records, &who, &pid, spec)?);
+    let (pid, per) = (id.clone(), period.clone());
+    let (s, (p, choices, code, trend, total)) =
+        match chart_read(&state, &headers, &id, move |records, who| {
+            let p = chart::patient(&records, &who, &pid)?;
+            // The kinds of measurement this record has: the newest of each vital sign and
+            // result, as the summary shows them.
+            let mut choices = Vec::new();
+            for key in ["vitals", "results"] {
+                if let Some(spec) = chart::section_spec(key) {
+                    choices.extend(chart::kinds(&records, &who, &pid, spec)?);
+                }
             }
-        }
-        let code = if choices.iter().any(|(k, _)| *k == wanted) {
-            wanted
-        } else {
-            choices.first().map(|c| c.0.clone()).unwrap_or_default()
+            let code = if choices.iter().any(|(k, _)| *k == wanted) {
+                wanted
+            } else {
+                choices.first().map(|c| c.0.clone()).unwrap_or_default()
+            };
+            let mut pairs = vec![
+                ("patient", pid.clone()),
+                ("code", code.clone()),
+                ("_sort", "-date".to_owned()),
+            ];
+            let years = match per.as_str() {
+                "1y" => Some(1),
+                "5y" => Some(5),
+                "10y" => Some(10),
+                _ => None,
+            };
+            if let Some(y) = years {
+                let today = today();
+                let from = format!(
+                    "{:04}{}",
+                    today[..4].parse::<i32>().unwrap_or(2000) - y,
+                    &today[4..]
+                );
+                pairs.push(("date", format!("ge{from}")));
+            }
+            let (obs, total) = if code.is_empty() {
+                (vec![], 0)
+            } else {
+                let page = chart::search(
+                    &records,
+                    &who,
+                    "Observation",
+                    &pairs,
+                    crate::trend::MAX_POINTS,
+                )?;
+                let total = page.total.map_or(page.matches.len(), |t| t as usize);
+                (
+                    page.matches
+                        .iter()
+                        .filter_map(chart::body)
+                        .collect::<Vec<_>>(),
+                    total,
+                )
+            };
+            let sources = chart::Sources::of(&records, &who, &obs)?;
+            let trend = crate::trend::build(&obs, &sources);
+            Ok((p, choices, code, trend, total))
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(r) => return r,
         };
-        let mut pairs = vec![
-            ("patient", pid.clone()),
-            ("code", code.clone()),
-            ("_sort", "-date".to_owned()),
-        ];
-        let years = match per.as_str() {
-            "1y" => Some(1),
-            "5y" => Some(5),
-            "10y" => Some(10),
-            _ => None,
-        };
-        if let Some(y) = years {
-            let today = today();
-            let from = format!(
-                "{:04}{}",
-                today[..4].parse::<i32>().unwrap_or(2000) - y,
-                &today[4..]
-            );
-            pairs.push(("date", format!("ge{from}")));
-        }
-        let (obs, total) = if code.is_empty() {
-            (vec![], 0)
-        } else {
-            let page = chart::search(
-                &records,
-                &who,
-                "Observation",
-                &pairs,
-                crate::trend::MAX_POINTS,
-            )?;
-            let total = page.total.map_or(page.matches.len(), |t| t as usize);
-            (
-                page.matches
-                    .iter()
-                    .filter_map(chart::body)
-                    .collect::<Vec<_>>(),
-                total,
-            )
-        };
-        let sources = chart::Sources::of(&records, &who, &obs)?;
-        let trend = crate::trend::build(&obs, &sources);
-        Ok((p, choices, code, trend, total))
-    })
-    .await;
-    let (p, choices, code, trend, total) = match read {
-        Ok(x) => x,
-        Err(e) if chart::is_forbidden(&e) => {
-            return glass(&s, &id, "", None, StatusCode::FORBIDDEN)
-        }
-        Err(e) => return error_page(&e),
-    };
     let nav = Nav::of(&s);
     let (trend_title, svg, series, rows, has_range) = match &trend {
         Some(t) => (

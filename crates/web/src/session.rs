@@ -9,14 +9,16 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use oxehr_auth::identity::{SessionRefusal, SignInAttempt, SignInRefusal};
+use oxehr_auth::identity::{
+    set_cookie as cookie_text, SessionRefusal, SignInAttempt, SignInRefusal,
+};
 use oxehr_auth::Caller;
 
 use crate::pages::{self, Page};
 use crate::{csrf, WebState};
 
 /// The session cookie (shared with the FHIR API's cookie sessions).
-pub const COOKIE: &str = "oxehr_session";
+pub use oxehr_auth::identity::SESSION_COOKIE as COOKIE;
 /// Largest form body a page accepts.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -30,28 +32,26 @@ pub struct Signed {
 
 /// A cookie's value from the request's headers.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty())
+    oxehr_auth::identity::cookie_value(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
 }
 
-fn set_cookie(state: &WebState, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-    let secure = if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
+pub(crate) fn set_cookie(
+    state: &WebState,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> HeaderValue {
+    HeaderValue::from_str(&cookie_text(
+        name,
+        value,
+        state.config.secure_cookies,
+        max_age,
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("oxehr_session=; Max-Age=0; Path=/"))
 }

@@ -156,11 +156,12 @@ fn code_of(c: &Value) -> String {
 }
 
 fn unit_of(q: &Value) -> String {
-    q["unit"]
-        .as_str()
-        .or_else(|| q["code"].as_str())
-        .unwrap_or("")
-        .to_owned()
+    display::unit(
+        q["unit"]
+            .as_str()
+            .or_else(|| q["code"].as_str())
+            .unwrap_or(""),
+    )
 }
 
 /// "Nice" axis steps: 1, 2 or 5 times a power of ten, about `n` of them over `span`.
@@ -262,7 +263,7 @@ pub fn svg(t: &Trend) -> String {
     for i in picks {
         let p = &t.points[i];
         let xx = x(p.day);
-        if xx - last_x < 90.0 {
+        if xx - last_x < 140.0 {
             continue;
         }
         last_x = xx;

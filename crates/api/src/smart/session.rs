@@ -17,8 +17,8 @@ use axum::response::Response;
 use super::authorize::verify_sign_in;
 use super::{blocking, client_address, html, pages, parse_form, Smart};
 
-/// The session cookie's name.
-pub const COOKIE: &str = "oxehr_session";
+use oxehr_auth::identity::{cookie_value, set_cookie, SESSION_COOKIE};
+
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
@@ -33,30 +33,19 @@ pub(crate) async fn page() -> Response {
 
 /// The session id a request's cookie carries.
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty())
+    cookie_value(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        SESSION_COOKIE,
+    )
 }
 
 fn cookie(s: &Smart, value: &str, max_age: Option<u64>) -> HeaderValue {
-    let secure = if s.urls.fhir_base.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{secure}{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("oxehr_session=; Max-Age=0"))
+    let secure = s.urls.fhir_base.starts_with("https://");
+    HeaderValue::from_str(&set_cookie(SESSION_COOKIE, value, secure, max_age))
+        .unwrap_or_else(|_| HeaderValue::from_static("oxehr_session=; Max-Age=0"))
 }
 
 /// `POST /auth/login`: checks the form and starts a session.

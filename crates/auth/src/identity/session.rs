@@ -99,3 +99,55 @@ impl Identity {
             .map_err(Unavailable::from_store)
     }
 }
+
+/// The session cookie's name, the same for the FHIR API and the pages.
+pub const SESSION_COOKIE: &str = "oxehr_session";
+
+/// A cookie's value among a request's `Cookie` header values (empty counts as absent).
+pub fn cookie_value<'a>(
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+    name: &str,
+) -> Option<String> {
+    cookie_headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value for a session or form cookie: `HttpOnly`, `SameSite=Strict`,
+/// `Path=/`, `Secure` when the server is reached over https; `max_age` 0 removes it.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<u64>) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/{secure}{age}")
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_headers_and_set_strictly() {
+        let headers = ["a=1; oxehr_session=abc", "b=2"];
+        assert_eq!(
+            cookie_value(headers, SESSION_COOKIE).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(cookie_value(headers, "b").as_deref(), Some("2"));
+        assert_eq!(cookie_value(["oxehr_session="], SESSION_COOKIE), None);
+        assert_eq!(cookie_value(["x_oxehr_session=1"], SESSION_COOKIE), None);
+        assert_eq!(
+            set_cookie("c", "v", true, Some(0)),
+            "c=v; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0"
+        );
+        assert_eq!(
+            set_cookie("c", "v", false, None),
+            "c=v; HttpOnly; SameSite=Strict; Path=/"
+        );
+    }
+}
