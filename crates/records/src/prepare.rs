@@ -80,6 +80,18 @@ pub(crate) fn new_id() -> ResourceId {
 }
 
 impl Records {
+    /// What a create of `resource` would be refused for in its content (the error
+    /// issues of the checks `create` makes), without writing anything. A form uses it
+    /// to show every refusal at once, where a transaction stops at the first entry.
+    pub fn content_issues(&self, resource: &Value) -> Vec<oxehr_fhir::Issue> {
+        let issues = if self.config.validate {
+            oxehr_fhir::validate::validate(resource)
+        } else {
+            oxehr_fhir::validate::safety(resource)
+        };
+        issues.into_iter().filter(|i| i.is_error()).collect()
+    }
+
     /// Builds the version to store: `resourceType`, `id` and `meta` (versionId,
     /// lastUpdated, keeping the client's profile/tag/security/source) first, then the rest
     /// of the body as sent; validates it; extracts its index entries and compartments.
@@ -123,15 +135,9 @@ impl Records {
 
         // With validation off, the rules that protect the server and its readers still
         // hold (control characters, numbers the index cannot hold, active narratives).
-        let issues = if self.config.validate {
-            oxehr_fhir::validate::validate(&value)
-        } else {
-            oxehr_fhir::validate::safety(&value)
-        };
-        if issues.iter().any(|i| i.is_error()) {
-            return Err(RecordsError::Invalid(
-                issues.into_iter().filter(|i| i.is_error()).collect(),
-            ));
+        let issues = self.content_issues(&value);
+        if !issues.is_empty() {
+            return Err(RecordsError::Invalid(issues));
         }
         let extracted = oxehr_search::extract(&value).map_err(|e| {
             RecordsError::invalid(

@@ -131,6 +131,8 @@ pub struct Entry {
     pub from: String,
     /// A trend to open, for results and vital signs (`system|code`).
     pub trend: Option<String>,
+    /// A note or report to open: its id.
+    pub open: Option<String>,
 }
 
 /// A section of the summary: its entries, and how many there are in all.
@@ -413,6 +415,9 @@ fn entry(spec: &SectionSpec, r: &Value, sources: &Sources) -> Entry {
         trend: (spec.rtype == "Observation")
             .then(|| code_key(&r["code"]))
             .filter(|k| k.contains('|') && !k.ends_with('|')),
+        open: matches!(spec.rtype, "DiagnosticReport" | "DocumentReference")
+            .then(|| r["id"].as_str().map(str::to_owned))
+            .flatten(),
     }
 }
 

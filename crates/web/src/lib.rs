@@ -17,6 +17,8 @@
 mod chart;
 pub mod csrf;
 pub mod display;
+mod document;
+mod forms;
 mod pages;
 mod session;
 mod trend;
@@ -79,10 +81,43 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             post(pages::break_the_glass),
         )
         .route("/patients/{id}/trend", get(pages::trend))
+        .route(
+            "/patients/{id}/add/{form}",
+            get(pages::chart_form).post(pages::chart_form_submit),
+        )
         .route("/patients/{id}/{section}", get(pages::chart_section))
+        .route("/patients/{id}/{section}/{rid}", get(pages::chart_document))
         .route("/static/oxehr.css", get(stylesheet))
         .with_state(state)
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(peer_address))
+}
+
+/// The header that carries the client's address from [`peer_address`] to the pages
+/// (for the audit trail). Whatever a request sends under this name is dropped first.
+pub(crate) const PEER_HEADER: &str = "x-oxehr-peer-address";
+
+/// The client's address, as [`peer_address`] put it on the request.
+pub(crate) fn peer(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(PEER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Puts the connection's address where the pages read it, replacing any header of that
+/// name the client sent (so it cannot be forged).
+async fn peer_address(mut req: axum::extract::Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .and_then(|c| HeaderValue::from_str(&c.0.ip().to_string()).ok());
+    let h = req.headers_mut();
+    h.remove(PEER_HEADER);
+    if let Some(p) = peer {
+        h.insert(PEER_HEADER, p);
+    }
+    next.run(req).await
 }
 
 async fn stylesheet() -> Response {

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use oxehr_records::{Records, RecordsError};
 
 use crate::chart::{self, PatientRow, PatientSearch, Section};
+use crate::document::{self, Part};
 use crate::session::{self, field, signed_in, NotSignedIn, Signed};
-use crate::{csrf, display, WebState};
+use crate::{csrf, display, forms, WebState};
 
 /// A rendered page with its status.
 #[derive(Debug)]
@@ -364,6 +365,8 @@ struct ChartPage<'a> {
     name: String,
     facts: Vec<(&'static str, String)>,
     sections: Vec<Section>,
+    saved: Option<&'static str>,
+    forms: &'static [forms::FormSpec],
 }
 
 #[derive(Template)]
@@ -448,8 +451,14 @@ pub fn today() -> String {
 pub async fn chart_summary(
     State(state): State<WebState>,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    // After a form was saved: what the chart says (only a known form's words).
+    let saved = q
+        .get("saved")
+        .and_then(|k| forms::form_spec(k))
+        .map(|f| f.saved);
     let pid = id.clone();
     let (s, (p, sections)) = match chart_read(&state, &headers, &id, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
@@ -475,6 +484,8 @@ pub async fn chart_summary(
             name: display::person_name(&p),
             facts: facts(&p, &today()),
             sections,
+            saved,
+            forms: forms::FORMS,
         },
     )
     .into_response()
@@ -717,6 +728,365 @@ pub async fn trend(
             svg,
             series,
             rows,
+        },
+    )
+    .into_response()
+}
+
+/// A field of a chart form, as its template shows it.
+struct FieldView {
+    name: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    unit: &'static str,
+    required: bool,
+    max_chars: usize,
+    /// `input`, `textarea` or `select`.
+    control: &'static str,
+    input_type: &'static str,
+    numeric: bool,
+    value: String,
+    options: Vec<(String, String, bool)>,
+    error: Option<String>,
+    /// The legend of a group this field opens, and whether it closes one.
+    group_start: Option<&'static str>,
+    group_end: bool,
+}
+
+fn field_views(
+    spec: &forms::FormSpec,
+    values: &forms::Values,
+    problems: &[forms::Problem],
+    medications: &[forms::Medication],
+) -> Vec<FieldView> {
+    let fields = spec.fields;
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let value = values.get(f.name).to_owned();
+            let option = |k: &str, label: &str| (k.to_owned(), label.to_owned(), value == k);
+            let (control, options) = match f.kind {
+                forms::Kind::LongText => ("textarea", vec![]),
+                forms::Kind::Choice(choices) => (
+                    "select",
+                    std::iter::once(option(
+                        "",
+                        if f.required {
+                            "Choose…"
+                        } else {
+                            "Not recorded"
+                        },
+                    ))
+                    .chain(choices.iter().map(|(k, l)| option(k, l)))
+                    .collect(),
+                ),
+                forms::Kind::Medication => (
+                    "select",
+                    std::iter::once(option(
+                        "",
+                        if medications.is_empty() {
+                            "None in this record"
+                        } else {
+                            "Choose…"
+                        },
+                    ))
+                    .chain(medications.iter().map(|m| option(&m.key, &m.label)))
+                    .collect(),
+                ),
+                _ => ("input", vec![]),
+            };
+            let prev = i.checked_sub(1).and_then(|j| fields[j].group);
+            let next = fields.get(i + 1).and_then(|n| n.group);
+            FieldView {
+                name: f.name,
+                label: f.label,
+                hint: f.hint,
+                unit: f.unit,
+                required: f.required,
+                max_chars: f.max_chars,
+                control,
+                input_type: if f.kind == forms::Kind::Date {
+                    "date"
+                } else {
+                    "text"
+                },
+                numeric: f.kind == forms::Kind::Number,
+                value,
+                options,
+                error: problems
+                    .iter()
+                    .find(|p| p.field == Some(f.name))
+                    .map(|p| p.text.clone()),
+                group_start: f.group.filter(|g| prev != Some(*g)),
+                group_end: f.group.is_some() && next != f.group,
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    name: String,
+    spec: &'static forms::FormSpec,
+    fields: Vec<FieldView>,
+    /// The problems as the summary lists them: (field, text).
+    problems: Vec<(Option<&'static str>, String)>,
+}
+
+fn form_page(
+    s: &Signed,
+    id: &str,
+    name: String,
+    spec: &'static forms::FormSpec,
+    values: &forms::Values,
+    problems: &[forms::Problem],
+    medications: &[forms::Medication],
+    status: StatusCode,
+) -> Response {
+    let nav = Nav::of(s);
+    let label = |f: &str| {
+        spec.fields
+            .iter()
+            .find(|x| x.name == f)
+            .map_or("", |x| x.label)
+    };
+    Page::render(
+        status,
+        &FormPage {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: id,
+            name,
+            spec,
+            fields: field_views(spec, values, problems, medications),
+            problems: problems
+                .iter()
+                .map(|p| match p.field {
+                    Some(f) => (Some(f), format!("{}: {}", label(f), p.text)),
+                    None => (None, p.text.clone()),
+                })
+                .collect(),
+        },
+    )
+    .into_response()
+}
+
+/// What a form page needs from the record: the patient, and for a prescription the
+/// medications the record holds.
+fn form_read(
+    records: &Records,
+    who: &Caller,
+    id: &str,
+    spec: &forms::FormSpec,
+) -> Result<(serde_json::Value, Vec<forms::Medication>), RecordsError> {
+    let p = chart::patient(records, who, id)?;
+    let meds = if spec
+        .fields
+        .iter()
+        .any(|f| f.kind == forms::Kind::Medication)
+    {
+        forms::record_medications(records, who, id)?
+    } else {
+        vec![]
+    };
+    Ok((p, meds))
+}
+
+fn no_such_form() -> Response {
+    message(StatusCode::NOT_FOUND, "Not found", "There is no such page.").into_response()
+}
+
+/// `GET /patients/{id}/add/{form}`: a form to write into the chart.
+pub async fn chart_form(
+    State(state): State<WebState>,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(spec) = forms::form_spec(&key) else {
+        return no_such_form();
+    };
+    let pid = id.clone();
+    let (s, (p, meds)) = match chart_read(&state, &headers, &id, move |records, who| {
+        form_read(&records, &who, &pid, spec)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    form_page(
+        &s,
+        &id,
+        display::person_name(&p),
+        spec,
+        &forms::Values::default(),
+        &[],
+        &meds,
+        StatusCode::OK,
+    )
+}
+
+/// `POST /patients/{id}/add/{form}`: writes the form's resources through `records` as
+/// the signed-in person; back to the chart when saved, else the form with each refusal
+/// next to its field.
+pub async fn chart_form_submit(
+    State(state): State<WebState>,
+    Path((id, key)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let Some(spec) = forms::form_spec(&key) else {
+        return no_such_form();
+    };
+    let (headers, fields) = match session::read_form(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let values = forms::Values::from_fields(spec, &fields);
+    let (records, who, pid, v) = (
+        state.records.clone(),
+        s.caller.clone(),
+        id.clone(),
+        values.clone(),
+    );
+    // Read what the form needs (as the person: a patient outside their care is refused
+    // here), plan the resources, and write them.
+    let done = blocking(move || {
+        let (p, meds) = form_read(&records, &who, &pid, spec)?;
+        let ctx = forms::Context {
+            patient: pid.clone(),
+            author: who
+                .person
+                .clone()
+                .filter(|r| r.starts_with("Practitioner/")),
+            organization: who.organization.clone(),
+            now: oxehr_records::format_instant(oxehr_records::now_micros()),
+            medications: meds.clone(),
+        };
+        let (planned, mut problems) = forms::plan(spec, &v, &ctx);
+        if let Some(e) = forms::content_issues(&records, &planned) {
+            forms::merge(&mut problems, forms::explain(spec, &planned, &e));
+        }
+        let outcome = if !problems.is_empty() {
+            Err(problems)
+        } else {
+            match forms::write(&records, &who, &planned, &ctx) {
+                Ok(_) => Ok(()),
+                Err(e) if chart::is_forbidden(&e) => return Err(e),
+                Err(e) => {
+                    if e.category() == oxehr_records::Category::Internal {
+                        tracing::error!(form = spec.key, "a chart form could not be saved");
+                    }
+                    Err(forms::explain(spec, &planned, &e))
+                }
+            }
+        };
+        Ok((p, meds, outcome))
+    })
+    .await;
+    match done {
+        Ok((_, _, Ok(()))) => {
+            Redirect::to(&format!("/patients/{id}?saved={}", spec.key)).into_response()
+        }
+        Ok((p, meds, Err(problems))) => form_page(
+            &s,
+            &id,
+            display::person_name(&p),
+            spec,
+            &values,
+            &problems,
+            &meds,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) if chart::is_forbidden(&e) => glass(&s, &id, "", None, StatusCode::FORBIDDEN),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "document.html")]
+struct DocumentPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    staff_chart: bool,
+    patient_id: &'a str,
+    name: String,
+    doc: document::Document,
+    kind: &'static str,
+    from: String,
+}
+
+/// `GET /patients/{id}/{reports|documents}/{rid}`: one note or report in full, its
+/// stored HTML through the sanitizer.
+pub async fn chart_document(
+    State(state): State<WebState>,
+    Path((id, key, rid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let (rtype, kind) = match key.as_str() {
+        "reports" => ("DiagnosticReport", "report"),
+        "documents" => ("DocumentReference", "note"),
+        _ => return no_such_form(),
+    };
+    let (Some(t), Some(r)) = (
+        oxehr_fhir::ResourceType::parse(rtype),
+        oxehr_fhir::ResourceId::parse(&rid),
+    ) else {
+        return no_such_form();
+    };
+    let pid = id.clone();
+    let (s, found) = match chart_read(&state, &headers, &id, move |records, who| {
+        let p = chart::patient(&records, &who, &pid)?;
+        let stored = records.read(&who, &t, &r)?;
+        let body =
+            chart::body(&stored).ok_or_else(|| RecordsError::Internal("stored body".into()))?;
+        // Only this patient's: the URL names both.
+        let subject = format!("Patient/{pid}");
+        if body["subject"]["reference"].as_str() != Some(subject.as_str()) {
+            return Ok(None);
+        }
+        let sources = chart::Sources::of(&records, &who, std::slice::from_ref(&body))?;
+        let from = sources.from(&body);
+        Ok(Some((p, body, from)))
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some((p, body, from)) = found else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such record.",
+        )
+        .into_response();
+    };
+    let nav = Nav::of(&s);
+    Page::render(
+        StatusCode::OK,
+        &DocumentPage {
+            user: &nav.user,
+            csrf: &nav.csrf,
+            staff_chart: nav.staff_chart,
+            patient_id: &id,
+            name: display::person_name(&p),
+            doc: document::of(&body),
+            kind,
+            from,
         },
     )
     .into_response()

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -121,7 +121,8 @@ pub async fn signed_in(
     .await;
     match found {
         Ok(Ok(mut caller)) => {
-            caller.client = None;
+            // The connection's address, for the audit trail ([`crate::peer_address`]).
+            caller.client = crate::peer(headers);
             Ok(Signed {
                 caller: Arc::new(caller),
                 csrf: csrf::session_token(&id),
@@ -163,14 +164,11 @@ fn sign_in_again(state: &WebState, username: &str, message: &str, status: Status
 
 /// `POST /sign-in`.
 pub async fn sign_in(State(state): State<WebState>, req: Request) -> Response {
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
     let (headers, fields) = match read_form(req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
+    let address = crate::peer(&headers);
     let username = field(&fields, "username").unwrap_or("").to_owned();
     if !csrf::double_submit_matches(
         cookie_value(&headers, csrf::COOKIE).as_deref(),
