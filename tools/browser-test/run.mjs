@@ -268,6 +268,145 @@ scenario('signing out ends the session', async ({ page, signIn }) => {
 });
 
 // ---------------------------------------------------------------------------------
+/// The newest `rtype` of patient `pid` as `user` sees it through FHIR.
+async function newest(user, rtype, query) {
+  return entries(await fhir(user, `${rtype}?${query}&_sort=-_lastUpdated&_count=1`))[0];
+}
+const formToken = (page) => page.locator('main input[name=csrf]').first().inputValue();
+
+scenario('a clinician writes into the chart, and a refusal shows next to its field', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  const [p] = entries(await fhir(CLINICIAN, 'Patient?_count=1'));
+  const vitalsBefore = (await fhir(CLINICIAN, `Observation?patient=${p.id}&category=vital-signs&_summary=count`)).total;
+  await page.goto(`${BASE}/patients/${p.id}`);
+  await page.getByRole('link', { name: 'Record vital signs' }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  // A word where a number goes: records refuses it, the page says so at the field, nothing is saved.
+  await page.getByLabel('Systolic').fill('128');
+  await page.getByLabel('Diastolic').fill('eighty');
+  await page.getByLabel('Heart rate').fill('fast');
+  await page.getByRole('button', { name: 'Save vital signs' }).click();
+  check((await page.locator('#e-diastolic').innerText()).includes('Enter a number'), 'the diastolic refusal is next to its field');
+  check((await page.locator('#e-heart_rate').innerText()).includes('Enter a number'), 'every refused field is named at once');
+  check(await page.getByLabel('Diastolic').getAttribute('aria-invalid') === 'true', 'the field is marked invalid');
+  check(await page.getByLabel('Systolic').inputValue() === '128', 'what was typed is kept');
+  await axeHere(page, 'vital signs form with refusals');
+  const vitalsAfterRefusal = (await fhir(CLINICIAN, `Observation?patient=${p.id}&category=vital-signs&_summary=count`)).total;
+  check(vitalsAfterRefusal === vitalsBefore, `a refused form saved something: ${vitalsBefore} → ${vitalsAfterRefusal}`);
+  await page.getByLabel('Diastolic').fill('82');
+  await page.getByLabel('Heart rate').fill('64');
+  await page.getByRole('button', { name: 'Save vital signs' }).click();
+  check((await page.locator('.saved').innerText()).includes('saved'), 'back on the chart, saved');
+  const bp = await newest(CLINICIAN, 'Observation', `patient=${p.id}&code=http://loinc.org|85354-9`);
+  const sys = bp.component.find((c) => c.code.coding[0].code === '8480-6').valueQuantity;
+  const dia = bp.component.find((c) => c.code.coding[0].code === '8462-4').valueQuantity;
+  check(sys.value === 128 && dia.value === 82 && sys.code === 'mm[Hg]', `stored BP ${sys.value}/${dia.value} ${sys.code}`);
+  const hr = await newest(CLINICIAN, 'Observation', `patient=${p.id}&code=http://loinc.org|8867-4`);
+  check(hr.valueQuantity.value === 64, `stored heart rate ${hr.valueQuantity.value}`);
+  check((await fhir(CLINICIAN, `Observation?patient=${p.id}&category=vital-signs&_summary=count`)).total === vitalsBefore + 2, 'two observations written');
+  // The chart shows the new values, dated today, from the clinician's organization (its Provenance).
+  const prov = entries(await fhir(CLINICIAN, `Provenance?target=Observation/${hr.id}`))[0];
+  check(prov?.agent?.[0]?.onBehalfOf?.reference?.startsWith('Organization/'), 'a Provenance names the organization');
+  const org = await fhir(CLINICIAN, prov.agent[0].onBehalfOf.reference);
+  const hrRow = page.locator('#s-vitals ~ ul li').filter({ hasText: 'Heart rate' });
+  check((await hrRow.innerText()).includes(org.name), `the heart rate row names ${org.name}: ${await hrRow.innerText()}`);
+
+  // A problem.
+  await page.getByRole('link', { name: 'Add a problem' }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  await page.getByLabel(/^Problem/).fill('Seasonal allergic rhinitis');
+  // A browser without a date picker lets any text through: the date is records' to refuse.
+  await page.getByLabel('Onset date').evaluate((e) => { e.type = 'text'; });
+  await page.getByLabel('Onset date').fill('2024-02-30');
+  await page.getByRole('button', { name: 'Add the problem' }).click();
+  check((await page.locator('#e-onset').innerText()).includes('Enter a date'), 'an impossible date is refused at its field');
+  await page.getByLabel('Onset date').evaluate((e) => { e.type = 'text'; });
+  await page.getByLabel('Onset date').fill('2024-03-01');
+  await page.getByRole('button', { name: 'Add the problem' }).click();
+  const cond = await newest(CLINICIAN, 'Condition', `patient=${p.id}`);
+  check(cond.code.text === 'Seasonal allergic rhinitis' && cond.onsetDateTime === '2024-03-01', `stored problem ${JSON.stringify(cond.code)}`);
+  check((await page.locator('#s-problems ~ ul .what').allInnerTexts()).includes('Seasonal allergic rhinitis'), 'the problem is on the chart');
+
+  // An allergy.
+  await page.getByRole('link', { name: 'Add an allergy' }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  await page.getByLabel(/^Substance/).fill('Penicillin V');
+  await page.getByLabel('Kind of substance').selectOption('medication');
+  await page.getByLabel('Risk of a severe reaction').selectOption('high');
+  await page.getByLabel('Reaction', { exact: true }).fill('Hives');
+  await page.getByLabel('Severity of the reaction').selectOption('moderate');
+  await page.getByRole('button', { name: 'Add the allergy' }).click();
+  const allergy = await newest(CLINICIAN, 'AllergyIntolerance', `patient=${p.id}`);
+  check(allergy.code.text === 'Penicillin V' && allergy.criticality === 'high' && allergy.category[0] === 'medication'
+    && allergy.reaction[0].manifestation[0].text === 'Hives' && allergy.reaction[0].severity === 'moderate', `stored allergy ${JSON.stringify(allergy)}`);
+  check((await page.locator('#s-allergies ~ ul .what').allInnerTexts()).includes('Penicillin V'), 'the allergy is on the chart');
+
+  // A note: markup typed into it is text, not markup.
+  await page.getByRole('link', { name: 'Write a note' }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  await page.getByLabel(/^Kind of note/).selectOption('11506-3');
+  await page.getByLabel('Title').fill('Follow-up visit');
+  const noteText = 'Feels better.\nBP 128/82. <script>alert(1)</script> Review in 3 months.';
+  await page.getByLabel(/^Note/).fill(noteText);
+  await page.getByRole('button', { name: 'Save the note' }).click();
+  const doc = await newest(CLINICIAN, 'DocumentReference', `patient=${p.id}`);
+  check(Buffer.from(doc.content[0].attachment.data, 'base64').toString() === noteText, 'the note is stored as typed');
+  await page.locator('#s-documents ~ ul').getByRole('link', { name: 'Follow-up visit' }).first().click();
+  await visit(page, page.url().replace(BASE, ''));
+  check((await page.locator('.note-text').innerText()) === noteText, 'the note reads as typed');
+  check(await page.locator('main script').count() === 0, 'no script reached the page');
+
+  // A prescription: from the record's own medications when it has some, else free text.
+  await page.goto(`${BASE}/patients/${p.id}/add/prescription`);
+  await visit(page, page.url().replace(BASE, ''));
+  const known = entries(await fhir(CLINICIAN, `MedicationRequest?patient=${p.id}&_count=200`)).filter((m) => m.medicationCodeableConcept);
+  const options = (await page.getByLabel('Medication from the record').locator('option').allInnerTexts()).slice(1);
+  const names = [...new Set(known.map((m) => m.medicationCodeableConcept.text ?? m.medicationCodeableConcept.coding[0].display))];
+  check(JSON.stringify([...options].sort()) === JSON.stringify(names.sort()), `options ${JSON.stringify(options)} vs the record's ${JSON.stringify(names)}`);
+  if (known.length > 0) {
+    await page.getByLabel('Medication from the record').selectOption({ index: 1 });
+  } else {
+    await page.getByLabel('Or another medication').fill('Amoxicillin 500 MG Oral Capsule');
+  }
+  await page.getByLabel(/^Dosage instructions/).fill('1 capsule three times a day for 7 days');
+  await page.getByLabel('Refills').fill('1.5');
+  await page.getByRole('button', { name: 'Prescribe' }).click();
+  check((await page.locator('#e-refills').innerText()).includes('whole number'), 'a fractional refill count is refused at its field');
+  await page.getByLabel('Refills').fill('0');
+  await page.getByRole('button', { name: 'Prescribe' }).click();
+  const rx = await newest(CLINICIAN, 'MedicationRequest', `patient=${p.id}`);
+  check(rx.dosageInstruction[0].text === '1 capsule three times a day for 7 days' && rx.intent === 'order' && rx.status === 'active', `stored prescription ${JSON.stringify(rx)}`);
+  if (known.length > 0) {
+    const first = known.find((m) => (m.medicationCodeableConcept.text ?? m.medicationCodeableConcept.coding[0].display) === [...options].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))[0]);
+    check(JSON.stringify(rx.medicationCodeableConcept.coding) === JSON.stringify(first.medicationCodeableConcept.coding), 'coded as the record codes it');
+  } else {
+    check(rx.medicationCodeableConcept.text === 'Amoxicillin 500 MG Oral Capsule', 'free text medication');
+  }
+  check((await page.locator('#s-medications ~ ul .detail').allInnerTexts()).includes('1 capsule three times a day for 7 days'), 'the prescription is on the chart');
+});
+
+scenario('a write to a patient outside my care, or without the form token, saves nothing', async ({ page, signIn }) => {
+  const NURSE = 'demo-nurse';
+  const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
+  const mine = new Set(entries(await fhir(NURSE, 'Patient?_count=100')).map((p) => p.id));
+  const other = all.find((p) => !mine.has(p.id));
+  const before = (await fhir('demo-system-admin', 'Condition?_summary=count')).total;
+  await signIn(NURSE);
+  await page.goto(`${BASE}/patients/${[...mine][0]}/add/problem`);
+  const token = await formToken(page);
+  // An edited URL: the nurse's own valid token, another patient's id.
+  const r = await page.request.post(`${BASE}/patients/${other.id}/add/problem`, { form: { csrf: token, problem: 'Injected problem' }, maxRedirects: 0 });
+  check(r.status() === 403, `outside care: ${r.status()}`);
+  const body = await r.text();
+  check(body.includes('not in your organization') && !body.includes(other.name[0].family), 'the break-the-glass page, naming nobody');
+  // No token.
+  const r2 = await page.request.post(`${BASE}/patients/${[...mine][0]}/add/problem`, { form: { problem: 'Forged problem' }, maxRedirects: 0 });
+  check(r2.status() === 403, `no token: ${r2.status()}`);
+  const after = (await fhir('demo-system-admin', 'Condition?_summary=count')).total;
+  check(after === before, `a refused form wrote a condition: ${before} → ${after}`);
+});
+
+// ---------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -326,8 +326,31 @@ pub fn section(
     })
 }
 
-/// `system|code` of a CodeableConcept's first coding (or its text).
+/// Codes that name the same measurement: the blood pressure panel is LOINC 85354-9 in
+/// the FHIR vital signs profile and 55284-4 in much recorded data (Synthea's among
+/// them). The first of each list is the key the chart uses.
+const SAME_MEASUREMENT: &[&[&str]] = &[&["http://loinc.org|85354-9", "http://loinc.org|55284-4"]];
+
+/// Every code of the measurement `key` names (itself alone for most).
+pub fn same_measurement(key: &str) -> Vec<String> {
+    SAME_MEASUREMENT
+        .iter()
+        .find(|codes| codes.contains(&key))
+        .map(|codes| codes.iter().map(|c| (*c).to_owned()).collect())
+        .unwrap_or_else(|| vec![key.to_owned()])
+}
+
+/// `system|code` of a CodeableConcept's first coding (or its text); codes of the same
+/// measurement share the first one's key.
 pub fn code_key(c: &Value) -> String {
+    let key = raw_code_key(c);
+    SAME_MEASUREMENT
+        .iter()
+        .find(|codes| codes.contains(&key.as_str()))
+        .map_or(key, |codes| codes[0].to_owned())
+}
+
+fn raw_code_key(c: &Value) -> String {
     c["coding"]
         .as_array()
         .and_then(|cs| cs.first())
@@ -397,14 +420,19 @@ fn entry(spec: &SectionSpec, r: &Value, sources: &Sources) -> Entry {
             s("/conclusion"),
             s("/effectiveDateTime").or_else(|| s("/issued")),
         ),
-        "DocumentReference" => (
-            r["type"]
+        // Its title when it has one, and what kind of note it is.
+        "DocumentReference" => {
+            let kind = r["type"]
                 .as_object()
-                .and_then(|_| display::concept(&r["type"]))
-                .or_else(|| s("/description")),
-            s("/description"),
-            s("/date"),
-        ),
+                .and_then(|_| display::concept(&r["type"]));
+            match s("/description").filter(|d| !d.trim().is_empty()) {
+                Some(title) => {
+                    let detail = kind.filter(|k| *k != title);
+                    (Some(title), detail, s("/date"))
+                }
+                None => (kind, None, s("/date")),
+            }
+        }
         _ => (None, None, None),
     };
     Entry {
@@ -667,4 +695,27 @@ pub fn kinds(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_blood_pressure_panels_are_one_measurement() {
+        let synthea = json!({"coding": [{"system": "http://loinc.org", "code": "55284-4"}]});
+        let profile = json!({"coding": [{"system": "http://loinc.org", "code": "85354-9"}]});
+        assert_eq!(code_key(&synthea), code_key(&profile));
+        assert_eq!(
+            same_measurement(&code_key(&synthea)),
+            ["http://loinc.org|85354-9", "http://loinc.org|55284-4"]
+        );
+        let weight = json!({"coding": [{"system": "http://loinc.org", "code": "29463-7"}]});
+        assert_eq!(code_key(&weight), "http://loinc.org|29463-7");
+        assert_eq!(
+            same_measurement("http://loinc.org|29463-7"),
+            ["http://loinc.org|29463-7"]
+        );
+    }
 }

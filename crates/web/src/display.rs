@@ -110,6 +110,9 @@ pub fn unit(u: &str) -> String {
     if u.starts_with('{') && u.ends_with('}') {
         return String::new();
     }
+    if u == "Cel" {
+        return "°C".to_owned();
+    }
     u.replace("[Hg]", "Hg")
         .replace("10*3", "×10³")
         .replace("10*6", "×10⁶")

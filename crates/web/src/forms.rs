@@ -278,7 +278,7 @@ pub fn record_medications(
     Ok(meds)
 }
 
-/// What a form was sent with: its fields' values, trimmed.
+/// What a form was sent with: its fields' values, trimmed, line breaks as `\n`.
 #[derive(Debug, Clone, Default)]
 pub struct Values(pub Vec<(String, String)>);
 
@@ -289,7 +289,8 @@ impl Values {
                 .iter()
                 .map(|f| {
                     let v = crate::session::field(fields, f.name).unwrap_or("").trim();
-                    (f.name.to_owned(), v.to_owned())
+                    // Browsers send a text area's line breaks as CRLF.
+                    (f.name.to_owned(), v.replace("\r\n", "\n"))
                 })
                 .collect(),
         )
@@ -469,7 +470,7 @@ pub fn plan(spec: &FormSpec, values: &Values, ctx: &Context) -> (Vec<Planned>, V
                     "/min",
                     "/min",
                 ),
-                ("temperature", "8310-5", "Body temperature", "Cel", "Cel"),
+                ("temperature", "8310-5", "Body temperature", "°C", "Cel"),
                 (
                     "oxygen",
                     "2708-6",

@@ -641,7 +641,7 @@ pub async fn trend(
             };
             let mut pairs = vec![
                 ("patient", pid.clone()),
-                ("code", code.clone()),
+                ("code", chart::same_measurement(&code).join(",")),
                 ("_sort", "-date".to_owned()),
             ];
             let years = match per.as_str() {
@@ -748,6 +748,8 @@ struct FieldView {
     value: String,
     options: Vec<(String, String, bool)>,
     error: Option<String>,
+    /// The ids of the hint, error and unit that describe the field.
+    described: String,
     /// The legend of a group this field opens, and whether it closes one.
     group_start: Option<&'static str>,
     group_end: bool,
@@ -796,6 +798,19 @@ fn field_views(
                 ),
                 _ => ("input", vec![]),
             };
+            let error = problems
+                .iter()
+                .find(|p| p.field == Some(f.name))
+                .map(|p| p.text.clone());
+            let described = [
+                (!f.hint.is_empty()).then(|| format!("h-{}", f.name)),
+                error.as_ref().map(|_| format!("e-{}", f.name)),
+                (!f.unit.is_empty()).then(|| format!("u-{}", f.name)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
             let prev = i.checked_sub(1).and_then(|j| fields[j].group);
             let next = fields.get(i + 1).and_then(|n| n.group);
             FieldView {
@@ -814,10 +829,8 @@ fn field_views(
                 numeric: f.kind == forms::Kind::Number,
                 value,
                 options,
-                error: problems
-                    .iter()
-                    .find(|p| p.field == Some(f.name))
-                    .map(|p| p.text.clone()),
+                error,
+                described,
                 group_start: f.group.filter(|g| prev != Some(*g)),
                 group_end: f.group.is_some() && next != f.group,
             }
