@@ -988,58 +988,11 @@ fn demo_has_an_account_per_role() {
 
     // From the bundles: the patients, and those whose encounters the first bundle's
     // organization provided (by its identifier, as Synthea's references resolve).
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
-    let mut names: Vec<PathBuf> = [
-        "Clemente_Kreiger",
-        "Ned_Hintz",
-        "Luigi_Wiegand",
-        "Antonio_Castellanos",
-        "Stephen_McLaughlin",
-    ]
-    .iter()
-    .map(|n| {
-        std::fs::read_dir(&demo)
-            .expect("demo dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|f| f.to_str())
-                    .is_some_and(|f| f.starts_with(n))
-            })
-            .expect("bundle")
-    })
-    .collect();
-    let bundles: Vec<Value> = names
-        .drain(..)
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json"))
-        .collect();
-    let org_ids = |b: &Value| -> Vec<String> {
-        let entries = b["entry"].as_array().cloned().unwrap_or_default();
-        let by_url = |url: &str| {
-            entries
-                .iter()
-                .find(|e| e["fullUrl"] == url)
-                .map(|e| e["resource"].clone())
-        };
-        entries
-            .iter()
-            .filter(|e| e["resource"]["resourceType"] == "Encounter")
-            .filter_map(|e| e["resource"]["serviceProvider"]["reference"].as_str())
-            .filter_map(by_url)
-            .filter_map(|o| o["identifier"][0]["value"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let first_org = bundles[0]["entry"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Organization")
-        .and_then(|e| e["resource"]["identifier"][0]["value"].as_str())
-        .expect("org identifier")
-        .to_string();
+    let bundles = demo_bundles();
+    let first_org = first_org(&bundles);
     let related = bundles
         .iter()
-        .filter(|b| org_ids(b).contains(&first_org))
+        .filter(|b| encounter_orgs(b).contains(&first_org))
         .count() as u64;
     let patients = bundles.len() as u64;
     assert!(
@@ -1060,6 +1013,70 @@ fn demo_has_an_account_per_role() {
     assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
     assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
     assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
+}
+
+/// The demo bundles as the repository ships them, first one first.
+fn demo_bundles() -> Vec<Value> {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    [
+        "Kermit_Trantow",
+        "Brady_Kuhlman",
+        "Cameron_Greenfelder",
+        "Rickey_Becker",
+        "Shavonne_Schaefer",
+        "Clemente_Kreiger",
+    ]
+    .iter()
+    .map(|n| {
+        let path = std::fs::read_dir(&demo)
+            .expect("demo dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(n))
+            })
+            .expect("bundle");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    })
+    .collect()
+}
+
+/// The first resource of `rtype` in a bundle.
+fn first_of<'a>(bundle: &'a Value, rtype: &str) -> &'a Value {
+    bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == rtype)
+        .expect("resource")
+}
+
+/// The identifier value of the first bundle's Organization (the demo staff's).
+fn first_org(bundles: &[Value]) -> String {
+    first_of(&bundles[0], "Organization")["identifier"][0]["value"]
+        .as_str()
+        .expect("org identifier")
+        .to_string()
+}
+
+/// The identifier values of the organizations that provided a bundle's encounters.
+fn encounter_orgs(b: &Value) -> Vec<String> {
+    let entries = b["entry"].as_array().cloned().unwrap_or_default();
+    let by_url = |url: &str| {
+        entries
+            .iter()
+            .find(|e| e["fullUrl"] == url)
+            .map(|e| e["resource"].clone())
+    };
+    entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Encounter")
+        .filter_map(|e| e["resource"]["serviceProvider"]["reference"].as_str())
+        .filter_map(by_url)
+        .filter_map(|o| o["identifier"][0]["value"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// HTTPS with `--tls-cert`/`--tls-key` (a certificate made here for 127.0.0.1): the API
