@@ -1,8 +1,8 @@
 //! The demo record: a handful of Synthea patients shipped in the repository (`demo/`,
 //! Apache-2.0, see `demo/NOTICE`), compiled into the binary so `serve --demo` works from
 //! any directory, and what the demo adds to them through `Records` as the server: one
-//! account per role, and a progress note for each patient in the demo clinician's care
-//! (`notes`).
+//! account per role, a progress note for each patient in the demo clinician's care
+//! (`notes`), and that clinician's appointments for today (`schedule`).
 //!
 //! The first bundle decides who the demo staff are: its Organization (Boston Children's
 //! Hospital) and Practitioner. Four more patients have encounters there (three of them
@@ -10,6 +10,7 @@
 //! last one (Lahey) is not, and opens only by breaking the glass.
 
 mod notes;
+mod schedule;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -42,7 +43,7 @@ pub const BUNDLES: &[(&str, &str)] = &[
 /// a real deployment). Staff demo accounts do not require MFA.
 pub const DEMO_PASSWORD: &str = "oxehr-demo-password";
 
-/// The account whose organization and practitioner the notes are for.
+/// The account whose organization and practitioner the notes and the schedule are for.
 const DEMO_CLINICIAN: &str = "demo-clinician";
 
 /// Who the demo staff are: an Organization id and the clinician's `Practitioner/…`.
@@ -52,9 +53,17 @@ struct Staff {
     practitioner: String,
 }
 
-/// Loads the demo record when the store holds no patient yet.
+/// Loads the demo record when the store holds no patient yet, then makes sure the demo
+/// clinician has today's appointments (at every start: a demo database outlives a day).
 pub fn load(records: &Records) -> Result<()> {
-    load_if_empty(records)
+    load_if_empty(records)?;
+    match staff(records)? {
+        Some(staff) => schedule::ensure_today(records, &staff),
+        None => {
+            tracing::info!("no demo clinician account; no demo schedule made");
+            Ok(())
+        }
+    }
 }
 
 /// Loads the demo patients unless the record already holds a Patient, creates one demo
