@@ -18,6 +18,7 @@ mod chart;
 pub mod csrf;
 pub mod display;
 mod pages;
+mod schedule;
 mod session;
 mod trend;
 
@@ -80,6 +81,7 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         )
         .route("/patients/{id}/trend", get(pages::trend))
         .route("/patients/{id}/{section}", get(pages::chart_section))
+        .route("/schedule", get(schedule::schedule))
         .route("/static/oxehr.css", get(stylesheet))
         .with_state(state)
         .layer(middleware::from_fn(security_headers))
