@@ -93,7 +93,7 @@ pub(super) fn write(records: &Records, staff: &Staff, first_patient: Option<&str
             text.as_bytes(),
             &description,
         );
-        create(records, note)?;
+        create(records, note, staff, &author)?;
         written += 1;
         if html_for.as_deref() == Some(pid) {
             let allergies = search(
@@ -111,7 +111,7 @@ pub(super) fn write(records: &Records, staff: &Staff, first_patient: Option<&str
                 allergy_review_html(&allergies).as_bytes(),
                 "Demo note: allergy review (HTML whose markup includes a script, which a page must not run)",
             );
-            create(records, note)?;
+            create(records, note, staff, &author)?;
             written += 1;
         }
     }
@@ -119,12 +119,60 @@ pub(super) fn write(records: &Records, staff: &Staff, first_patient: Option<&str
     Ok(())
 }
 
-fn create(records: &Records, resource: Value) -> Result<()> {
+/// Writes `note` and a Provenance naming its author and organization (where the chart
+/// looks for an entry's source). The Provenance also targets the patient, which puts it
+/// in their compartment: it is seen by those who may see the record, no one else.
+fn create(records: &Records, note: Value, staff: &Staff, author: &str) -> Result<()> {
+    let server = Caller::server();
+    let org = note["custodian"]["reference"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("Organization/{}", staff.organization));
+    let patient = note["subject"].clone();
     let rtype = oxehr_fhir::ResourceType::parse("DocumentReference").context("type")?;
-    records
-        .create(&Caller::server(), &rtype, resource, None)
+    let written = records
+        .create(&server, &rtype, note, None)
         .map_err(|e| anyhow::anyhow!("demo note: {e}"))?;
+    let provenance = json!({
+        "resourceType": "Provenance",
+        "target": [
+            {"reference": format!("DocumentReference/{}", written.resource.id.as_str())},
+            patient
+        ],
+        "recorded": oxehr_records::format_instant(oxehr_records::now_micros()),
+        "activity": {
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                "code": "CREATE",
+                "display": "create"
+            }]
+        },
+        "agent": [{
+            "type": {
+                "coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                    "code": "author",
+                    "display": "Author"
+                }]
+            },
+            "who": reference(&staff.practitioner, author),
+            "onBehalfOf": {"reference": org}
+        }]
+    });
+    let rtype = oxehr_fhir::ResourceType::parse("Provenance").context("type")?;
+    records
+        .create(&server, &rtype, provenance, None)
+        .map_err(|e| anyhow::anyhow!("demo note's provenance: {e}"))?;
     Ok(())
+}
+
+/// A Reference, with its display when there is one (FHIR allows no empty string).
+fn reference(to: &str, display: &str) -> Value {
+    let mut r = json!({ "reference": to });
+    if !display.trim().is_empty() {
+        r["display"] = json!(display);
+    }
+    r
 }
 
 /// What `f` makes of the resource `reference` (`Type/id`) names, or "" when it is gone.
@@ -177,7 +225,7 @@ fn document(
         }],
         "subject": {"reference": format!("Patient/{patient}")},
         "date": when,
-        "author": [{"reference": staff.practitioner, "display": author}],
+        "author": [reference(&staff.practitioner, author)],
         "description": description,
         "content": [{
             "attachment": {
