@@ -267,6 +267,37 @@ scenario('signing out ends the session', async ({ page, signIn }) => {
   check(await page.getByRole('heading', { name: 'Sign in' }).count() === 1, `after sign-out: ${page.url()}`);
 });
 
+scenario("today's schedule lists my appointments in time order, each linking to the chart", async ({ page, signIn }) => {
+  // The clinician's practitioner, as their account names it; today as the server counts
+  // it (UTC), and times in UTC as the page shows them.
+  const person = cli(['user', 'list']).split('\n').find((l) => l.startsWith(CLINICIAN + ' ')).trim().split(/\s+/)[3];
+  check(person.startsWith('Practitioner/'), `the demo clinician is ${person}`);
+  const today = new Date().toISOString().slice(0, 10);
+  const appointments = entries(await fhir(CLINICIAN, `Appointment?actor=${person}&date=${today}&_count=100`))
+    .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  check(appointments.length > 0, 'the demo clinician has appointments today');
+  const patients = new Map(entries(await fhir(CLINICIAN, 'Patient?_count=100')).map((p) => [`Patient/${p.id}`, p]));
+  const hm = (t) => new Date(t).toISOString().slice(11, 16);
+  const want = appointments.map((a) => {
+    const ref = a.participant.map((x) => x.actor?.reference).find((r) => r?.startsWith('Patient/'));
+    return { time: a.end ? `${hm(a.start)}–${hm(a.end)}` : hm(a.start), name: nameOf(patients.get(ref)), ref };
+  });
+  await signIn(CLINICIAN);
+  await page.getByRole('link', { name: "Open today's schedule" }).click();
+  check(new URL(page.url()).pathname === '/schedule', `the home page opens the schedule: ${page.url()}`);
+  await visit(page, '/schedule', { shot: 'schedule' });
+  const rows = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+    time: tr.cells[0].innerText.trim(), name: tr.cells[1].innerText.trim(),
+  })));
+  const got = JSON.stringify(rows);
+  const expected = JSON.stringify(want.map(({ time, name }) => ({ time, name })));
+  check(got === expected, `schedule ${got} vs FHIR ${expected}`);
+  // A patient's name opens their chart.
+  await page.locator('tbody tr').first().getByRole('link', { name: want[0].name }).click();
+  check(new URL(page.url()).pathname === `/patients/${want[0].ref.slice('Patient/'.length)}`, `the row links to ${page.url()}`);
+  check(await page.getByRole('heading', { level: 1 }).innerText() === want[0].name, 'the chart of the first patient of the day');
+});
+
 // ---------------------------------------------------------------------------------
 /// The newest `rtype` of patient `pid` as `user` sees it through FHIR.
 async function newest(user, rtype, query) {

@@ -1,71 +1,87 @@
 //! The demo record: a handful of Synthea patients shipped in the repository (`demo/`,
 //! Apache-2.0, see `demo/NOTICE`), compiled into the binary so `serve --demo` works from
-//! any directory.
+//! any directory, and what the demo adds to them through `Records` as the server: one
+//! account per role, a progress note for each patient in the demo clinician's care
+//! (`notes`), and that clinician's appointments for today (`schedule`).
+//!
+//! The first bundle decides who the demo staff are: its Organization (Boston Children's
+//! Hospital) and Practitioner. Four more patients have encounters there (three of them
+//! also at other organizations), so five patients are in the demo clinician's care; the
+//! last one (Lahey) is not, and opens only by breaking the glass.
+
+mod notes;
+mod schedule;
 
 use anyhow::{Context, Result};
+use serde_json::Value;
 
 use oxehr_auth::accounts::{self, NewAccount};
 use oxehr_auth::Role;
 use oxehr_records::{Caller, EntryOutcome, Records, StoredResource};
 
-/// The demo bundles: (file name, transaction Bundle JSON).
+macro_rules! bundle {
+    ($file:literal) => {
+        (
+            $file,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo/", $file)),
+        )
+    };
+}
+
+/// The demo bundles: (file name, transaction Bundle JSON). The first one's organization
+/// and practitioner are the demo staff's.
 pub const BUNDLES: &[(&str, &str)] = &[
-    (
-        "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json"
-        )),
-    ),
-    (
-        "Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json"
-        )),
-    ),
-    (
-        "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
-        )),
-    ),
-    (
-        "Antonio_Castellanos_6d2eba67-5b4a-403f-a29f-e6da3f1ea963.json",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/Antonio_Castellanos_6d2eba67-5b4a-403f-a29f-e6da3f1ea963.json"
-        )),
-    ),
-    (
-        "Stephen_McLaughlin_7735ab79-6ac8-4b81-9936-f7ddabd18751.json",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../demo/Stephen_McLaughlin_7735ab79-6ac8-4b81-9936-f7ddabd18751.json"
-        )),
-    ),
+    bundle!("Kermit_Trantow_f1a650a5-737e-4fd7-828e-03c3348b9524.json"),
+    bundle!("Brady_Kuhlman_79ef6ec3-e86a-441b-bb6b-c15936ee8be9.json"),
+    bundle!("Cameron_Greenfelder_9b55212c-8024-4b8b-bc82-fa605435f63b.json"),
+    bundle!("Rickey_Becker_f7b1ad4f-8063-4bfa-8b0d-f5245077ae05.json"),
+    bundle!("Shavonne_Schaefer_e37f11b3-2f8f-4cba-bda7-d93091348d14.json"),
+    bundle!("Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json"),
 ];
 
 /// The demo accounts' password (demo data only: documented in the README, never for
 /// a real deployment). Staff demo accounts do not require MFA.
 pub const DEMO_PASSWORD: &str = "oxehr-demo-password";
 
-/// Loads the demo patients unless the record already holds a Patient, and creates one
-/// demo account per role (when no account exists yet): the staff belong to the first
-/// demo patient's organization, the patient account is that patient.
-pub fn load_if_empty(records: &Records) -> Result<()> {
+/// The account whose organization and practitioner the notes and the schedule are for.
+const DEMO_CLINICIAN: &str = "demo-clinician";
+
+/// Who the demo staff are: an Organization id and the clinician's `Practitioner/…`.
+#[derive(Debug, Clone)]
+struct Staff {
+    organization: String,
+    practitioner: String,
+}
+
+/// Loads the demo record when the store holds no patient yet, then makes sure the demo
+/// clinician has today's appointments (at every start: a demo database outlives a day).
+pub fn load(records: &Records) -> Result<()> {
+    load_if_empty(records)?;
+    match staff(records)? {
+        Some(staff) => schedule::ensure_today(records, &staff),
+        None => {
+            tracing::info!("no demo clinician account; no demo schedule made");
+            Ok(())
+        }
+    }
+}
+
+/// Loads the demo patients unless the record already holds a Patient, creates one demo
+/// account per role (when no account exists yet): the staff belong to the first demo
+/// patient's organization, the patient account is that patient; and writes a demo note
+/// for each patient in the staff's care.
+fn load_if_empty(records: &Records) -> Result<()> {
     let server = Caller::server();
-    let q = oxehr_records::query::parse(&["Patient".to_string()], &[], false, None)?;
-    if !records.search(&server, &q, 1)?.matches.is_empty() {
+    if !search(records, "Patient", &[], 1)?.is_empty() {
         tracing::info!("the record already holds patients; demo data not loaded");
         return Ok(());
     }
     let mut resources = 0;
     let mut first: Option<Vec<StoredResource>> = None;
     for (name, json) in BUNDLES {
-        let bundle: serde_json::Value =
+        let mut bundle: Value =
             serde_json::from_str(json).with_context(|| format!("demo bundle {name}"))?;
+        share_directory_entries(&mut bundle);
         let (_, outcomes) = records
             .bundle(&server, bundle)
             .map_err(|e| anyhow::anyhow!("demo bundle {name}: {e}"))?;
@@ -89,10 +105,51 @@ pub fn load_if_empty(records: &Records) -> Result<()> {
         resources,
         "loaded the demo patients"
     );
-    if let Some(first) = first {
-        demo_users(records, &first)?;
+    let first = first.unwrap_or_default();
+    demo_users(records, &first)?;
+    if let Some(staff) = staff(records)? {
+        let patient = first.iter().find(|r| r.rtype.as_str() == "Patient");
+        notes::write(records, &staff, patient.map(|r| r.id.as_str()))?;
     }
     Ok(())
+}
+
+/// Synthea writes the organizations and practitioners a patient saw into that patient's
+/// bundle as plain creates, so two patients of one hospital would get two copies of it
+/// (and only one of them would be the demo staff's). Each such entry becomes a
+/// conditional create on its identifier (`ifNoneExist`), as Synthea's own newer output
+/// does: the second bundle's references then resolve to the resource the first made.
+/// The resources themselves are loaded as published.
+fn share_directory_entries(bundle: &mut Value) {
+    let Some(entries) = bundle["entry"].as_array_mut() else {
+        return;
+    };
+    for entry in entries {
+        let rtype = entry["resource"]["resourceType"].as_str().unwrap_or("");
+        if !matches!(rtype, "Organization" | "Practitioner")
+            || entry["request"]["method"] != "POST"
+            || !entry["request"]["ifNoneExist"].is_null()
+        {
+            continue;
+        }
+        let id = &entry["resource"]["identifier"][0];
+        if let (Some(system), Some(value)) = (id["system"].as_str(), id["value"].as_str()) {
+            let condition = format!("identifier={}|{}", escape(system), escape(value));
+            entry["request"]["ifNoneExist"] = Value::String(condition);
+        }
+    }
+}
+
+/// A search value with FHIR's separators escaped.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ',' | '$' | '|') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One account per role, named `demo-<role>`.
@@ -140,4 +197,62 @@ fn demo_users(records: &Records, first: &[StoredResource]) -> Result<()> {
         "created the demo accounts (demo-<role>)"
     );
     Ok(())
+}
+
+/// The demo clinician's organization and practitioner, when that account exists and is
+/// a practitioner of an organization.
+fn staff(records: &Records) -> Result<Option<Staff>> {
+    let Some(account) = accounts::get(records.store(), DEMO_CLINICIAN)? else {
+        return Ok(None);
+    };
+    let practitioner = account.person.filter(|p| p.starts_with("Practitioner/"));
+    Ok(match (account.organization, practitioner) {
+        (Some(organization), Some(practitioner)) => Some(Staff {
+            organization,
+            practitioner,
+        }),
+        _ => None,
+    })
+}
+
+/// `rtype?pairs` as the server, at most `count` matches, as JSON.
+fn search(
+    records: &Records,
+    rtype: &str,
+    pairs: &[(&str, String)],
+    count: usize,
+) -> Result<Vec<Value>> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .chain([("_count".to_owned(), count.to_string())])
+        .collect();
+    let q = oxehr_records::query::parse(&[rtype.to_owned()], &pairs, false, None)?;
+    let page = records.search(&Caller::server(), &q, count)?;
+    Ok(page
+        .matches
+        .iter()
+        .filter_map(|r| serde_json::from_str(r.body.as_deref()?).ok())
+        .collect())
+}
+
+/// The living patients with an encounter at `org` (the demo's care relationship), by
+/// name, at most `limit`.
+fn patients_in_care(records: &Records, org: &str, limit: usize) -> Result<Vec<Value>> {
+    let patients = search(
+        records,
+        "Patient",
+        &[
+            (
+                "_has:Encounter:patient:service-provider",
+                format!("Organization/{org}"),
+            ),
+            ("_sort", "family,given".to_owned()),
+        ],
+        limit,
+    )?;
+    Ok(patients
+        .into_iter()
+        .filter(|p| p["deceasedDateTime"].is_null() && p["deceasedBoolean"] != true)
+        .collect())
 }

@@ -102,7 +102,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         identity_config,
     );
     if args.demo {
-        crate::demo::load_if_empty(&records)?;
+        crate::demo::load(&records)?;
     }
     first_admin(&records, &args.storage.data_dir(file))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -988,58 +988,11 @@ fn demo_has_an_account_per_role() {
 
     // From the bundles: the patients, and those whose encounters the first bundle's
     // organization provided (by its identifier, as Synthea's references resolve).
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
-    let mut names: Vec<PathBuf> = [
-        "Clemente_Kreiger",
-        "Ned_Hintz",
-        "Luigi_Wiegand",
-        "Antonio_Castellanos",
-        "Stephen_McLaughlin",
-    ]
-    .iter()
-    .map(|n| {
-        std::fs::read_dir(&demo)
-            .expect("demo dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|f| f.to_str())
-                    .is_some_and(|f| f.starts_with(n))
-            })
-            .expect("bundle")
-    })
-    .collect();
-    let bundles: Vec<Value> = names
-        .drain(..)
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json"))
-        .collect();
-    let org_ids = |b: &Value| -> Vec<String> {
-        let entries = b["entry"].as_array().cloned().unwrap_or_default();
-        let by_url = |url: &str| {
-            entries
-                .iter()
-                .find(|e| e["fullUrl"] == url)
-                .map(|e| e["resource"].clone())
-        };
-        entries
-            .iter()
-            .filter(|e| e["resource"]["resourceType"] == "Encounter")
-            .filter_map(|e| e["resource"]["serviceProvider"]["reference"].as_str())
-            .filter_map(by_url)
-            .filter_map(|o| o["identifier"][0]["value"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let first_org = bundles[0]["entry"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Organization")
-        .and_then(|e| e["resource"]["identifier"][0]["value"].as_str())
-        .expect("org identifier")
-        .to_string();
+    let bundles = demo_bundles();
+    let first_org = first_org(&bundles);
     let related = bundles
         .iter()
-        .filter(|b| org_ids(b).contains(&first_org))
+        .filter(|b| encounter_orgs(b).contains(&first_org))
         .count() as u64;
     let patients = bundles.len() as u64;
     assert!(
@@ -1060,6 +1013,251 @@ fn demo_has_an_account_per_role() {
     assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
     assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
     assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
+}
+
+/// The demo bundles as the repository ships them, first one first.
+fn demo_bundles() -> Vec<Value> {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+    [
+        "Kermit_Trantow",
+        "Brady_Kuhlman",
+        "Cameron_Greenfelder",
+        "Rickey_Becker",
+        "Shavonne_Schaefer",
+        "Clemente_Kreiger",
+    ]
+    .iter()
+    .map(|n| {
+        let path = std::fs::read_dir(&demo)
+            .expect("demo dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(n))
+            })
+            .expect("bundle");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    })
+    .collect()
+}
+
+/// The first resource of `rtype` in a bundle.
+fn first_of<'a>(bundle: &'a Value, rtype: &str) -> &'a Value {
+    bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == rtype)
+        .expect("resource")
+}
+
+/// The identifier value of the first bundle's Organization (the demo staff's).
+fn first_org(bundles: &[Value]) -> String {
+    first_of(&bundles[0], "Organization")["identifier"][0]["value"]
+        .as_str()
+        .expect("org identifier")
+        .to_string()
+}
+
+/// The identifier values of the organizations that provided a bundle's encounters.
+fn encounter_orgs(b: &Value) -> Vec<String> {
+    let entries = b["entry"].as_array().cloned().unwrap_or_default();
+    let by_url = |url: &str| {
+        entries
+            .iter()
+            .find(|e| e["fullUrl"] == url)
+            .map(|e| e["resource"].clone())
+    };
+    entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Encounter")
+        .filter_map(|e| e["resource"]["serviceProvider"]["reference"].as_str())
+        .filter_map(by_url)
+        .filter_map(|o| o["identifier"][0]["value"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Today's date in UTC (`YYYY-MM-DD`), from the system clock (civil-from-days,
+/// H. Hinnant's algorithm).
+fn utc_today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `serve --demo` gives the demo clinician data in every section of the chart (the
+/// first demo patient's has them all), a demo note for each patient in their care plus
+/// one HTML note, and today's schedule: one appointment for each of those patients,
+/// made once a day (a restart adds none). Expected values come from the bundles.
+#[test]
+fn demo_gives_the_clinician_a_full_chart_notes_and_one_schedule_a_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path").to_string();
+    let bundles = demo_bundles();
+    let org = first_org(&bundles);
+    let in_care: Vec<&Value> = bundles
+        .iter()
+        .filter(|b| encounter_orgs(b).contains(&org))
+        .filter(|b| first_of(b, "Patient")["deceasedDateTime"].is_null())
+        .collect();
+    let npi = first_of(&bundles[0], "Practitioner")["identifier"][0]["value"]
+        .as_str()
+        .expect("npi")
+        .to_owned();
+    let today = utc_today();
+
+    let server = Server::serve(&["--demo", "--data", &data]);
+    let token = issue_token(&data, "demo-clinician", "user/*.rs");
+    let get = |base: &str, path: &str| {
+        let (status, body) = get_with(base, path, Some(&token));
+        assert_eq!(status, 200, "{path}: {body}");
+        body["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e["resource"].clone())
+            .collect::<Vec<Value>>()
+    };
+    let practitioner = get(
+        &server.base,
+        &format!("Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|{npi}"),
+    );
+    assert_eq!(
+        practitioner.len(),
+        1,
+        "one demo practitioner, shared by the bundles"
+    );
+    let practitioner = practitioner[0]["id"].as_str().expect("id").to_owned();
+    let schedule = format!("Appointment?actor=Practitioner/{practitioner}&date={today}&_count=100");
+
+    // Every section of the first patient's chart has data.
+    let first = get(&server.base, "Patient?_count=100")
+        .into_iter()
+        .find(|p| p["name"] == first_of(&bundles[0], "Patient")["name"])
+        .expect("the first demo patient is in the clinician's care");
+    let pid = first["id"].as_str().expect("id");
+    for section in [
+        "Condition?clinical-status=active",
+        "MedicationRequest?status=active",
+        "AllergyIntolerance?",
+        "Immunization?",
+        "Encounter?",
+        "Observation?category=laboratory",
+        "Observation?category=vital-signs",
+        "DiagnosticReport?",
+        "DocumentReference?",
+    ] {
+        let sep = if section.ends_with('?') { "" } else { "&" };
+        let found = get(
+            &server.base,
+            &format!("{section}{sep}patient={pid}&_count=1"),
+        );
+        assert!(
+            !found.is_empty(),
+            "{section}: the first demo patient has none"
+        );
+    }
+
+    // The notes: a plain-text one for each patient in care, saying it is a demo note,
+    // and one HTML note.
+    let notes = get(&server.base, "DocumentReference?_count=100");
+    let text_of = |n: &Value| {
+        use base64::Engine;
+        let data = n["content"][0]["attachment"]["data"]
+            .as_str()
+            .expect("data");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    };
+    let kind = |n: &Value| {
+        n["content"][0]["attachment"]["contentType"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let plain: Vec<&Value> = notes
+        .iter()
+        .filter(|n| kind(n).starts_with("text/plain"))
+        .collect();
+    let html: Vec<&Value> = notes
+        .iter()
+        .filter(|n| kind(n).starts_with("text/html"))
+        .collect();
+    assert_eq!(plain.len(), in_care.len());
+    assert_eq!(html.len(), 1);
+    for n in &plain {
+        assert!(text_of(n).contains("demo note"), "{}", text_of(n));
+        assert_eq!(n["type"]["coding"][0]["code"], "11506-3");
+        assert_eq!(n["status"], "current");
+        assert_eq!(
+            n["author"][0]["reference"],
+            format!("Practitioner/{practitioner}")
+        );
+    }
+    assert!(text_of(html[0]).contains("<script>"));
+    assert_eq!(html[0]["subject"]["reference"], format!("Patient/{pid}"));
+
+    // Today's schedule: one appointment per patient in care, in the working day.
+    let day = get(&server.base, &schedule);
+    assert_eq!(day.len(), in_care.len(), "{day:?}");
+    let mut patients: Vec<&str> = day
+        .iter()
+        .filter_map(|a| {
+            a["participant"].as_array()?.iter().find_map(|p| {
+                p["actor"]["reference"]
+                    .as_str()
+                    .filter(|r| r.starts_with("Patient/"))
+            })
+        })
+        .collect();
+    patients.sort();
+    patients.dedup();
+    assert_eq!(patients.len(), in_care.len(), "one appointment per patient");
+    for a in &day {
+        let start = a["start"].as_str().expect("start");
+        let end = a["end"].as_str().expect("end");
+        assert!(start.starts_with(&today), "{start}");
+        assert!(
+            start >= format!("{today}T09:00").as_str()
+                && end <= format!("{today}T16:30:00Z").as_str(),
+            "{start}–{end}"
+        );
+        assert!(
+            ["booked", "arrived", "fulfilled"].contains(&a["status"].as_str().unwrap_or("")),
+            "{}",
+            a["status"]
+        );
+    }
+    let ids = |v: &[Value]| {
+        let mut ids: Vec<String> = v
+            .iter()
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = ids(&day);
+    drop(server);
+
+    // A restart on the same day adds no appointment.
+    let server = Server::serve(&["--demo", "--data", &data]);
+    assert_eq!(ids(&get(&server.base, &schedule)), before);
 }
 
 /// HTTPS with `--tls-cert`/`--tls-key` (a certificate made here for 127.0.0.1): the API

@@ -20,6 +20,7 @@ pub mod display;
 mod document;
 mod forms;
 mod pages;
+mod schedule;
 mod session;
 mod trend;
 
@@ -87,6 +88,7 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         )
         .route("/patients/{id}/{section}", get(pages::chart_section))
         .route("/patients/{id}/{section}/{rid}", get(pages::chart_document))
+        .route("/schedule", get(schedule::schedule))
         .route("/static/oxehr.css", get(stylesheet))
         .with_state(state)
         .layer(middleware::from_fn(security_headers))

@@ -157,7 +157,7 @@ pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response
 }
 
 /// Runs a records call for a page on a blocking thread.
-async fn blocking<R: Send + 'static>(
+pub(crate) async fn blocking<R: Send + 'static>(
     f: impl FnOnce() -> Result<R, RecordsError> + Send + 'static,
 ) -> Result<R, RecordsError> {
     tokio::task::spawn_blocking(f)
@@ -166,7 +166,7 @@ async fn blocking<R: Send + 'static>(
 }
 
 /// A records error as a page: never a detail about a record the person may not see.
-fn error_page(e: &RecordsError) -> Response {
+pub(crate) fn error_page(e: &RecordsError) -> Response {
     use oxehr_records::Category as C;
     let (status, title, text) = match e.category() {
         C::NotFound | C::Gone => (
@@ -201,7 +201,7 @@ fn error_page(e: &RecordsError) -> Response {
     message(status, title, text).into_response()
 }
 
-fn only_chart_users(s: &Signed) -> Option<Response> {
+pub(crate) fn only_chart_users(s: &Signed) -> Option<Response> {
     (!uses_chart(&s.caller)).then(|| {
         message(
             StatusCode::FORBIDDEN,
