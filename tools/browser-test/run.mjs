@@ -141,9 +141,33 @@ scenario('the chart summary shows what the record holds, with where it came from
   // Every entry says where it came from.
   const froms = await page.locator('.entries .from').allInnerTexts();
   check(froms.length > 0 && froms.every((f) => f.trim().length > 0), 'every entry names its source');
+  // The newest encounter names the organization its serviceProvider is, read through FHIR.
   const encounters = entries(await fhir(CLINICIAN, `Encounter?patient=${p.id}&_count=1&_sort=-date`));
-  if (encounters[0]?.serviceProvider?.display) {
-    check(froms.includes(encounters[0].serviceProvider.display), `the newest encounter's provider ${encounters[0].serviceProvider.display} is shown`);
+  const provider = await fhir(CLINICIAN, encounters[0].serviceProvider.reference);
+  const firstEncounter = await page.locator('#s-encounters ~ ul li').first().innerText();
+  check(firstEncounter.includes(provider.name), `the newest encounter names ${provider.name}: ${firstEncounter}`);
+  // The demo gives every section of the summary something to show.
+  for (const key of ['problems', 'medications', 'allergies', 'immunizations', 'encounters', 'results', 'vitals', 'reports', 'documents']) {
+    check(await page.locator(`#s-${key} ~ ul li`).count() > 0, `the ${key} section is empty`);
+  }
+  // A long list folds and says how many there are: nothing is cut silently.
+  const encounterTotal = (await fhir(CLINICIAN, `Encounter?patient=${p.id}&_summary=count`)).total;
+  check(encounterTotal > 8, `the demo patient has ${encounterTotal} encounters`);
+  await page.locator('#s-encounters ~ p').getByRole('link', { name: `Show all ${encounterTotal}` }).click();
+  check(await page.locator('tbody tr').count() === encounterTotal, 'the section page lists every encounter');
+  await visit(page, page.url().replace(BASE, ''));
+
+  // The HTML note: shown, with nothing of its hostile markup left.
+  await page.goto(`${BASE}/patients/${p.id}`);
+  const notes = entries(await fhir(CLINICIAN, `DocumentReference?patient=${p.id}&_count=50`));
+  const htmlNote = notes.find((d) => d.content.some((c) => (c.attachment.contentType ?? '').startsWith('text/html')));
+  check(htmlNote, 'the demo has an HTML note');
+  await page.goto(`${BASE}/patients/${p.id}/documents/${htmlNote.id}`);
+  await visit(page, page.url().replace(BASE, ''));
+  const noteHtml = page.locator('.note-html');
+  check(await noteHtml.count() === 1 && (await noteHtml.innerText()).includes('Allergy review'), 'the HTML note is shown');
+  for (const bad of ['script', 'img', 'iframe', 'form', 'input', 'button', 'a[href^="javascript"]', '[onerror]', '[style]']) {
+    check(await noteHtml.locator(bad).count() === 0, `the note kept ${bad}`);
   }
 });
 
@@ -435,6 +459,10 @@ scenario('a write to a patient outside my care, or without the form token, saves
   check(r2.status() === 403, `no token: ${r2.status()}`);
   const after = (await fhir('demo-system-admin', 'Condition?_summary=count')).total;
   check(after === before, `a refused form wrote a condition: ${before} → ${after}`);
+  // The nurse's page reads are in the audit trail with the address they came from.
+  const audit = entries(await fhir('demo-system-admin', 'AuditEvent?_count=50'))
+    .filter((e) => e.agent?.[0]?.who?.identifier?.value === NURSE);
+  check(audit.length > 0 && audit.every((e) => e.agent[0].network?.address === '127.0.0.1'), `audit of the nurse's pages: ${JSON.stringify(audit.map((e) => e.agent[0].network))}`);
 });
 
 // ---------------------------------------------------------------------------------
