@@ -981,37 +981,71 @@ async fn discovery(e: &Env) {
         .contains(&json!({"url": "token", "valueUri": format!("{}/auth/token", e.root())})));
 }
 
-/// Web sessions: sign in at /auth/login, the cookie stands in for a token; it ends after
-/// 15 minutes without use (each use renews it), at sign-out; a write with the cookie
-/// needs X-Requested-With.
+/// A cookie's `name=value` from a response's `Set-Cookie` headers, with the header.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let pair = v.split(';').next().unwrap_or("").to_string();
+            (pair, v.to_string())
+        })
+}
+
+/// The value of the hidden field `name` of a page.
+fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let at = format!("name=\"{name}\" value=\"");
+    let start = html.find(&at)? + at.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+/// Signs in through the pages as a browser does: `GET /` gives the sign-in form with
+/// its double-submit token (cookie and hidden field), `POST /sign-in` sends it back.
+/// The response to the POST.
+async fn sign_in_to_pages(e: &Env, user: &str, password: &str) -> reqwest::Response {
+    let page = e
+        .http
+        .get(format!("{}/", e.root()))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status().as_u16(), 200);
+    let (csrf_cookie, _) = set_cookie(&page, "oxehr_csrf").expect("the sign-in form's cookie");
+    let html = page.text().await.expect("html");
+    let csrf = hidden_field(&html, "csrf").expect("the sign-in form's token");
+    e.http
+        .post(format!("{}/sign-in", e.root()))
+        .header("cookie", csrf_cookie)
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("totp", ""),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST /sign-in")
+}
+
+/// Web sessions: sign in on the pages (`/`, `POST /sign-in`), and the session cookie
+/// stands in for a token on FHIR requests; it ends after 15 minutes without use (each
+/// use renews it), and at `POST /sign-out`; a write with the cookie needs
+/// X-Requested-With.
 async fn web_sessions_expire_when_idle(e: &Env) {
     let before = sign_ins(e).await.len();
-    let login = |password: &'static str| {
-        e.http
-            .post(format!("{}/auth/login", e.root()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "username={PATIENT_USER}&password={}&totp=",
-                password.replace(' ', "+")
-            ))
-            .send()
-    };
-    let resp = login("wrong password!").await.expect("login");
+    let resp = sign_in_to_pages(e, PATIENT_USER, "wrong password!").await;
     assert_eq!(resp.status().as_u16(), 401);
-    assert!(resp.headers().get("set-cookie").is_none());
-    let resp = login(PASSWORD).await.expect("login");
-    assert_eq!(resp.status().as_u16(), 200);
-    let set = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_string();
+    assert!(set_cookie(&resp, "oxehr_session").is_none());
+    let resp = sign_in_to_pages(e, PATIENT_USER, PASSWORD).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let (cookie, set) = set_cookie(&resp, "oxehr_session").expect("a session cookie");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attr), "{set}");
     }
-    let cookie = set.split(';').next().expect("name=value").to_string();
-    assert!(cookie.starts_with("oxehr_session=") && cookie.len() > 40);
+    assert!(cookie.len() > 40, "{cookie}");
     let get = |path: String| {
         let req = e.http.get(e.s.url(&path)).header("cookie", cookie.clone());
         async move { req.send().await.expect("GET").status().as_u16() }
@@ -1046,39 +1080,43 @@ async fn web_sessions_expire_when_idle(e: &Env) {
     e.advance(16 * 60);
     assert_eq!(get(own.clone()).await, 401, "idle for 16 minutes");
     assert_eq!(get(own.clone()).await, 401, "and gone");
-    // Sign-out ends a session at once.
-    let resp = login(PASSWORD).await.expect("login");
-    let cookie2 = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_string();
-    let ok = e
+    // Sign-out ends a session at once; only with the session's form token.
+    let resp = sign_in_to_pages(e, PATIENT_USER, PASSWORD).await;
+    let (cookie2, _) = set_cookie(&resp, "oxehr_session").expect("cookie");
+    let read = |cookie: String| {
+        let req = e.http.get(e.s.url(&own)).header("cookie", cookie);
+        async move { req.send().await.expect("GET").status().as_u16() }
+    };
+    assert_eq!(read(cookie2.clone()).await, 200);
+    let home = e
         .http
-        .get(e.s.url(&own))
+        .get(format!("{}/", e.root()))
         .header("cookie", cookie2.clone())
         .send()
         .await
-        .expect("GET");
-    assert_eq!(ok.status().as_u16(), 200);
-    let out = e
-        .http
-        .post(format!("{}/auth/logout", e.root()))
-        .header("cookie", cookie2.clone())
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status().as_u16(), 200);
-    let after = e
-        .http
-        .get(e.s.url(&own))
-        .header("cookie", cookie2)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(after.status().as_u16(), 401);
+        .expect("GET /");
+    let html = home.text().await.expect("html");
+    assert!(html.contains("action=\"/sign-out\""), "{html}");
+    let token = hidden_field(&html, "csrf").expect("the sign-out form's token");
+    let sign_out = |csrf: &str| {
+        e.http
+            .post(format!("{}/sign-out", e.root()))
+            .header("cookie", cookie2.clone())
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    let forged = sign_out("").await.expect("POST /sign-out");
+    assert_eq!(forged.status().as_u16(), 303);
+    assert_eq!(
+        read(cookie2.clone()).await,
+        200,
+        "a sign-out without the form's token ends nothing"
+    );
+    let out = sign_out(&token).await.expect("POST /sign-out");
+    assert_eq!(out.status().as_u16(), 303);
+    let (cleared, _) = set_cookie(&out, "oxehr_session").expect("the cookie is cleared");
+    assert_eq!(cleared, "oxehr_session=");
+    assert_eq!(read(cookie2).await, 401);
     // The sign-ins are audited like the app sign-ins.
     let failed = (
         PATIENT_USER.to_string(),
