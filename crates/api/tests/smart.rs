@@ -1131,6 +1131,108 @@ async fn web_sessions_expire_when_idle(e: &Env) {
     assert_eq!(sign_ins(e).await[before..], [failed, ok.clone(), ok][..]);
 }
 
+/// Whether `html` shows `text` with its `<` and `>` escaped (as `&lt;`/`&gt;` or as
+/// numeric references).
+fn shows_escaped(html: &str, text: &str) -> bool {
+    ["&lt;", "&#60;"]
+        .iter()
+        .zip(["&gt;", "&#62;"])
+        .any(|(lt, gt)| html.contains(&text.replace('<', lt).replace('>', gt)))
+}
+
+/// The authorization pages are the web crate's: no chart navigation, the scopes in
+/// plain words, every value from a client's registration escaped, a policy that lets
+/// the consent form end at the app; the API's old session sign-in page is gone.
+async fn the_authorization_pages_are_plain_and_escaped(e: &Env) {
+    let hostile = "<script>alert(1)</script>";
+    let mut client = public_client("hostile-app", &[REDIRECT]);
+    client.name = hostile.into();
+    register(&e.s, client).await;
+    let url = e.authorize_url(&[
+        ("client_id", "hostile-app"),
+        (
+            "scope",
+            "launch/patient patient/Observation.rs offline_access",
+        ),
+    ]);
+    let resp = e.http.get(&url).send().await.expect("GET authorize");
+    assert_eq!(resp.status().as_u16(), 200);
+    let headers = resp.headers().clone();
+    let page = resp.text().await.expect("html");
+    assert!(!page.contains(hostile), "{page}");
+    assert!(shows_escaped(&page, hostile), "{page}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("form-action 'self'") && csp.contains(" http://127.0.0.1:9"),
+        "the sign-in form may end at the app (its invalid_scope redirect): {csp}"
+    );
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let handle = handle_of(&page).expect("handle");
+    let resp = e
+        .http
+        .post(format!("{}/auth/authorize", e.root()))
+        .form(&[
+            ("handle", handle.as_str()),
+            ("username", PATIENT_USER),
+            ("password", PASSWORD),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .expect("POST sign-in");
+    assert_eq!(resp.status().as_u16(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains(" http://127.0.0.1:9"),
+        "the consent form ends at the app: {csp}"
+    );
+    let page = resp.text().await.expect("html");
+    assert!(page.contains("value=\"approve\""), "{page}");
+    assert!(!page.contains(hostile), "{page}");
+    assert!(shows_escaped(&page, hostile), "{page}");
+    // The granted scopes in words, each with its code.
+    for words in [
+        "know whose record is open",
+        "read, search Observation resources in your record",
+        "keep access after you sign out, until you revoke it",
+    ] {
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    assert!(
+        page.contains("<code>patient/Observation.rs</code>"),
+        "{page}"
+    );
+    assert!(page.contains("Alice Liddell"), "{page}");
+    // No chart navigation or sign-out form: this is not a session of the pages.
+    for nav in ["/patients", "/sign-out", "Sign out"] {
+        assert!(!page.contains(nav), "{nav}: {page}");
+    }
+    // The old session pages of the API answer like any unknown URL.
+    let root = e.root();
+    for (method, path) in [
+        (reqwest::Method::GET, "/auth/login"),
+        (reqwest::Method::POST, "/auth/login"),
+        (reqwest::Method::POST, "/auth/logout"),
+    ] {
+        let resp = e
+            .http
+            .request(method.clone(), format!("{root}{path}"))
+            .form(&[("username", PATIENT_USER), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+        assert!(resp.headers().get("set-cookie").is_none());
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1165,4 +1267,5 @@ on_both_backends!(
     backend_services_use_signed_assertions,
     discovery,
     web_sessions_expire_when_idle,
+    the_authorization_pages_are_plain_and_escaped,
 );
