@@ -5,6 +5,11 @@
 //! `identify_session`). The verified caller is put in the request's extensions for the
 //! handlers; what it may do is decided by `oxehr-records` with the access policy.
 //!
+//! The session cookie is the one a person gets by signing in to the pages (`/`, `POST
+//! /sign-in`; the web crate's). A FHIR request authenticated by it that is not a GET or
+//! HEAD must also carry `X-Requested-With` (which a cross-site form cannot send), so a
+//! forged cross-site request cannot write.
+//!
 //! No credential: 401 with `WWW-Authenticate: Bearer` and an OperationOutcome (`login`).
 //! A credential that fails: 401 too (`invalid_token`), saying why in general terms.
 //! Tokens never appear in logs.
@@ -13,11 +18,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use oxehr_auth::identity::{BearerRefusal, SessionRefusal};
+use oxehr_auth::identity::{cookie_value, BearerRefusal, SessionRefusal, SESSION_COOKIE};
 use oxehr_auth::Caller;
 use oxehr_fhir::IssueCode;
 
@@ -85,6 +90,17 @@ pub(crate) async fn caller_of(
     Ok(caller)
 }
 
+/// The session id a request's cookie carries.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    cookie_value(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        SESSION_COOKIE,
+    )
+}
+
 /// Middleware: authenticates the request and hands its [`Caller`] to the handler.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
@@ -100,7 +116,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .map(|c| c.0.ip().to_string());
     // A browser's session cookie stands in for a token when no token is given.
     if authorization.is_none() {
-        if let Some(id) = crate::smart::session::session_id(req.headers()) {
+        if let Some(id) = session_id(req.headers()) {
             let identity = state.identity.clone();
             let method = req.method().clone();
             let csrf_header = req.headers().contains_key("x-requested-with");

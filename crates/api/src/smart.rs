@@ -1,24 +1,19 @@
-//! The SMART App Launch 2.x / OAuth 2.0 authorization server, built into the FHIR
-//! server: discovery (`/.well-known/smart-configuration`), the authorization code flow
-//! with PKCE for apps a person signs in to ([`authorize`]: login and consent pages), and
-//! the token, revocation and introspection endpoints ([`token`]), including backend
-//! services' `client_credentials` grant with a signed client assertion.
+//! The SMART App Launch 2.x / OAuth 2.0 authorization server's machine endpoints, built
+//! into the FHIR server: discovery (`/.well-known/smart-configuration`), and the token,
+//! revocation and introspection endpoints ([`token`]), including backend services'
+//! `client_credentials` grant with a signed client assertion. The authorization
+//! endpoint (`/auth/authorize`: the pages where a person signs in and consents) is the
+//! web crate's, like every page; discovery advertises it beside these. A person signs
+//! in to oxehr itself at `/` (`POST /sign-in`, `POST /sign-out`), also the web crate's.
 //!
 //! These routes sit outside the bearer-token middleware (they are how a token is
-//! obtained). They parse HTTP, call `oxehr_auth::Identity` (sign-in, sessions, the
-//! grants, revocation, introspection) and render or redirect; the pages' HTML is
-//! [`pages`].
+//! obtained). They parse HTTP and call `oxehr_auth::Identity` (the grants, revocation,
+//! introspection).
 //!
-//! Errors, as OAuth wants them: the token, revocation and introspection endpoints answer
-//! RFC 6749 §5.2 JSON (`{"error": "invalid_grant", "error_description": …}`), 400, or
-//! 401 for `invalid_client`, with `Cache-Control: no-store`. The authorization endpoint
-//! redirects errors back to the app (`?error=…&state=…`), except when the client or its
-//! redirect URI is unknown: then it shows an error page and redirects nowhere
-//! (RFC 6749 §4.1.2.1). No message carries a password, code, token or verifier.
+//! Errors, as OAuth wants them: RFC 6749 §5.2 JSON (`{"error": "invalid_grant",
+//! "error_description": …}`), 400, or 401 for `invalid_client`, with `Cache-Control:
+//! no-store`. No message carries a password, code, token or verifier.
 
-mod authorize;
-mod pages;
-pub(crate) mod session;
 mod token;
 
 use std::sync::Arc;
@@ -72,13 +67,10 @@ impl Smart {
     pub fn identity(&self) -> &Identity {
         &self.app.identity
     }
-
-    pub fn now(&self) -> u64 {
-        self.app.identity.now()
-    }
 }
 
-/// The routes: discovery and `/auth/*`, outside the bearer-token middleware.
+/// The routes: discovery and `/auth/{token,revoke,introspect}`, outside the bearer-token
+/// middleware.
 pub(crate) fn router(app: AppState) -> Router {
     let state = Smart {
         urls: Arc::new(Urls::new(&app.config.base_url)),
@@ -90,12 +82,6 @@ pub(crate) fn router(app: AppState) -> Router {
             "/fhir/.well-known/smart-configuration",
             get(smart_configuration),
         )
-        .route(
-            "/auth/authorize",
-            get(authorize::start).post(authorize::submit),
-        )
-        .route("/auth/login", get(session::page).post(session::login))
-        .route("/auth/logout", post(session::logout))
         .route("/auth/token", post(token::token))
         .route("/auth/revoke", post(token::revoke))
         .route("/auth/introspect", post(token::introspect))
@@ -244,29 +230,6 @@ pub(crate) fn no_store(status: StatusCode, body: Value) -> Response {
     resp
 }
 
-/// An HTML page (from [`pages`]) that no cache keeps and no frame shows.
-pub(crate) fn html(status: StatusCode, page: String) -> Response {
-    let mut resp = (status, page).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    set_no_store(h);
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    resp
-}
-
 pub(crate) fn set_no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -279,11 +242,4 @@ pub(crate) async fn blocking<R: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| OAuthError::new("server_error", "internal error; see the server log"))
-}
-
-/// The client's network address, for the sign-in throttle.
-pub(crate) fn client_address(req: &axum::extract::Request) -> Option<String> {
-    req.extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
 }

@@ -981,37 +981,71 @@ async fn discovery(e: &Env) {
         .contains(&json!({"url": "token", "valueUri": format!("{}/auth/token", e.root())})));
 }
 
-/// Web sessions: sign in at /auth/login, the cookie stands in for a token; it ends after
-/// 15 minutes without use (each use renews it), at sign-out; a write with the cookie
-/// needs X-Requested-With.
+/// A cookie's `name=value` from a response's `Set-Cookie` headers, with the header.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let pair = v.split(';').next().unwrap_or("").to_string();
+            (pair, v.to_string())
+        })
+}
+
+/// The value of the hidden field `name` of a page.
+fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let at = format!("name=\"{name}\" value=\"");
+    let start = html.find(&at)? + at.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+/// Signs in through the pages as a browser does: `GET /` gives the sign-in form with
+/// its double-submit token (cookie and hidden field), `POST /sign-in` sends it back.
+/// The response to the POST.
+async fn sign_in_to_pages(e: &Env, user: &str, password: &str) -> reqwest::Response {
+    let page = e
+        .http
+        .get(format!("{}/", e.root()))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status().as_u16(), 200);
+    let (csrf_cookie, _) = set_cookie(&page, "oxehr_csrf").expect("the sign-in form's cookie");
+    let html = page.text().await.expect("html");
+    let csrf = hidden_field(&html, "csrf").expect("the sign-in form's token");
+    e.http
+        .post(format!("{}/sign-in", e.root()))
+        .header("cookie", csrf_cookie)
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("totp", ""),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST /sign-in")
+}
+
+/// Web sessions: sign in on the pages (`/`, `POST /sign-in`), and the session cookie
+/// stands in for a token on FHIR requests; it ends after 15 minutes without use (each
+/// use renews it), and at `POST /sign-out`; a write with the cookie needs
+/// X-Requested-With.
 async fn web_sessions_expire_when_idle(e: &Env) {
     let before = sign_ins(e).await.len();
-    let login = |password: &'static str| {
-        e.http
-            .post(format!("{}/auth/login", e.root()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "username={PATIENT_USER}&password={}&totp=",
-                password.replace(' ', "+")
-            ))
-            .send()
-    };
-    let resp = login("wrong password!").await.expect("login");
+    let resp = sign_in_to_pages(e, PATIENT_USER, "wrong password!").await;
     assert_eq!(resp.status().as_u16(), 401);
-    assert!(resp.headers().get("set-cookie").is_none());
-    let resp = login(PASSWORD).await.expect("login");
-    assert_eq!(resp.status().as_u16(), 200);
-    let set = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_string();
+    assert!(set_cookie(&resp, "oxehr_session").is_none());
+    let resp = sign_in_to_pages(e, PATIENT_USER, PASSWORD).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let (cookie, set) = set_cookie(&resp, "oxehr_session").expect("a session cookie");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attr), "{set}");
     }
-    let cookie = set.split(';').next().expect("name=value").to_string();
-    assert!(cookie.starts_with("oxehr_session=") && cookie.len() > 40);
+    assert!(cookie.len() > 40, "{cookie}");
     let get = |path: String| {
         let req = e.http.get(e.s.url(&path)).header("cookie", cookie.clone());
         async move { req.send().await.expect("GET").status().as_u16() }
@@ -1046,39 +1080,43 @@ async fn web_sessions_expire_when_idle(e: &Env) {
     e.advance(16 * 60);
     assert_eq!(get(own.clone()).await, 401, "idle for 16 minutes");
     assert_eq!(get(own.clone()).await, 401, "and gone");
-    // Sign-out ends a session at once.
-    let resp = login(PASSWORD).await.expect("login");
-    let cookie2 = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_string();
-    let ok = e
+    // Sign-out ends a session at once; only with the session's form token.
+    let resp = sign_in_to_pages(e, PATIENT_USER, PASSWORD).await;
+    let (cookie2, _) = set_cookie(&resp, "oxehr_session").expect("cookie");
+    let read = |cookie: String| {
+        let req = e.http.get(e.s.url(&own)).header("cookie", cookie);
+        async move { req.send().await.expect("GET").status().as_u16() }
+    };
+    assert_eq!(read(cookie2.clone()).await, 200);
+    let home = e
         .http
-        .get(e.s.url(&own))
+        .get(format!("{}/", e.root()))
         .header("cookie", cookie2.clone())
         .send()
         .await
-        .expect("GET");
-    assert_eq!(ok.status().as_u16(), 200);
-    let out = e
-        .http
-        .post(format!("{}/auth/logout", e.root()))
-        .header("cookie", cookie2.clone())
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status().as_u16(), 200);
-    let after = e
-        .http
-        .get(e.s.url(&own))
-        .header("cookie", cookie2)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(after.status().as_u16(), 401);
+        .expect("GET /");
+    let html = home.text().await.expect("html");
+    assert!(html.contains("action=\"/sign-out\""), "{html}");
+    let token = hidden_field(&html, "csrf").expect("the sign-out form's token");
+    let sign_out = |csrf: &str| {
+        e.http
+            .post(format!("{}/sign-out", e.root()))
+            .header("cookie", cookie2.clone())
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    let forged = sign_out("").await.expect("POST /sign-out");
+    assert_eq!(forged.status().as_u16(), 303);
+    assert_eq!(
+        read(cookie2.clone()).await,
+        200,
+        "a sign-out without the form's token ends nothing"
+    );
+    let out = sign_out(&token).await.expect("POST /sign-out");
+    assert_eq!(out.status().as_u16(), 303);
+    let (cleared, _) = set_cookie(&out, "oxehr_session").expect("the cookie is cleared");
+    assert_eq!(cleared, "oxehr_session=");
+    assert_eq!(read(cookie2).await, 401);
     // The sign-ins are audited like the app sign-ins.
     let failed = (
         PATIENT_USER.to_string(),
@@ -1091,6 +1129,108 @@ async fn web_sessions_expire_when_idle(e: &Env) {
         "success".to_string(),
     );
     assert_eq!(sign_ins(e).await[before..], [failed, ok.clone(), ok][..]);
+}
+
+/// Whether `html` shows `text` with its `<` and `>` escaped (as `&lt;`/`&gt;` or as
+/// numeric references).
+fn shows_escaped(html: &str, text: &str) -> bool {
+    ["&lt;", "&#60;"]
+        .iter()
+        .zip(["&gt;", "&#62;"])
+        .any(|(lt, gt)| html.contains(&text.replace('<', lt).replace('>', gt)))
+}
+
+/// The authorization pages are the web crate's: no chart navigation, the scopes in
+/// plain words, every value from a client's registration escaped, a policy that lets
+/// the consent form end at the app; the API's old session sign-in page is gone.
+async fn the_authorization_pages_are_plain_and_escaped(e: &Env) {
+    let hostile = "<script>alert(1)</script>";
+    let mut client = public_client("hostile-app", &[REDIRECT]);
+    client.name = hostile.into();
+    register(&e.s, client).await;
+    let url = e.authorize_url(&[
+        ("client_id", "hostile-app"),
+        (
+            "scope",
+            "launch/patient patient/Observation.rs offline_access",
+        ),
+    ]);
+    let resp = e.http.get(&url).send().await.expect("GET authorize");
+    assert_eq!(resp.status().as_u16(), 200);
+    let headers = resp.headers().clone();
+    let page = resp.text().await.expect("html");
+    assert!(!page.contains(hostile), "{page}");
+    assert!(shows_escaped(&page, hostile), "{page}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("form-action 'self'") && csp.contains(" http://127.0.0.1:9"),
+        "the sign-in form may end at the app (its invalid_scope redirect): {csp}"
+    );
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let handle = handle_of(&page).expect("handle");
+    let resp = e
+        .http
+        .post(format!("{}/auth/authorize", e.root()))
+        .form(&[
+            ("handle", handle.as_str()),
+            ("username", PATIENT_USER),
+            ("password", PASSWORD),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .expect("POST sign-in");
+    assert_eq!(resp.status().as_u16(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains(" http://127.0.0.1:9"),
+        "the consent form ends at the app: {csp}"
+    );
+    let page = resp.text().await.expect("html");
+    assert!(page.contains("value=\"approve\""), "{page}");
+    assert!(!page.contains(hostile), "{page}");
+    assert!(shows_escaped(&page, hostile), "{page}");
+    // The granted scopes in words, each with its code.
+    for words in [
+        "know whose record is open",
+        "read, search Observation resources in your record",
+        "keep access after you sign out, until you revoke it",
+    ] {
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    assert!(
+        page.contains("<code>patient/Observation.rs</code>"),
+        "{page}"
+    );
+    assert!(page.contains("Alice Liddell"), "{page}");
+    // No chart navigation or sign-out form: this is not a session of the pages.
+    for nav in ["/patients", "/sign-out", "Sign out"] {
+        assert!(!page.contains(nav), "{nav}: {page}");
+    }
+    // The old session pages of the API answer like any unknown URL.
+    let root = e.root();
+    for (method, path) in [
+        (reqwest::Method::GET, "/auth/login"),
+        (reqwest::Method::POST, "/auth/login"),
+        (reqwest::Method::POST, "/auth/logout"),
+    ] {
+        let resp = e
+            .http
+            .request(method.clone(), format!("{root}{path}"))
+            .form(&[("username", PATIENT_USER), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+        assert!(resp.headers().get("set-cookie").is_none());
+    }
 }
 
 macro_rules! on_both_backends {
@@ -1127,4 +1267,5 @@ on_both_backends!(
     backend_services_use_signed_assertions,
     discovery,
     web_sessions_expire_when_idle,
+    the_authorization_pages_are_plain_and_escaped,
 );

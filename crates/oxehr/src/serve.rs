@@ -115,7 +115,8 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             let addr = listener.local_addr()?;
             api.base_url = configured_base.unwrap_or_else(|| format!("http://{addr}/fhir"));
             tracing::info!(%addr, base_url = %api.base_url, backend = records.backend_name(), tls = false, "oxehr is serving FHIR R4");
-            let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, false));
+            let pages = web(records.clone(), identity.clone(), false, &api.base_url);
+            let router = oxehr_api::router(records, api, identity).merge(pages);
             oxehr_api::run(listener, router, shutdown_signal()).await?;
             tracing::info!("oxehr stopped");
             return Ok(());
@@ -129,7 +130,8 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         let addr = listener.local_addr()?;
         api.base_url = configured_base.unwrap_or_else(|| format!("https://{addr}/fhir"));
         tracing::info!(%addr, base_url = %api.base_url, backend = records.backend_name(), tls = true, "oxehr is serving FHIR R4");
-        let router = oxehr_api::router(records.clone(), api, identity.clone()).merge(web(records, identity, true));
+        let pages = web(records.clone(), identity.clone(), true, &api.base_url);
+        let router = oxehr_api::router(records, api, identity).merge(pages);
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
@@ -196,13 +198,22 @@ async fn shutdown_signal() {
     }
 }
 
-/// The pages for people, on the same records and identity as the FHIR API.
-fn web(records: oxehr_records::Records, identity: oxehr_auth::Identity, tls: bool) -> axum::Router {
+/// The pages for people, on the same records, identity and FHIR base URL as the FHIR
+/// API (the authorization endpoint's `aud` and `iss`).
+fn web(
+    records: oxehr_records::Records,
+    identity: oxehr_auth::Identity,
+    tls: bool,
+    base_url: &str,
+) -> axum::Router {
     oxehr_web::router(
         records,
         std::sync::Arc::new(identity),
         oxehr_web::WebConfig {
-            secure_cookies: tls,
+            // Behind a proxy that terminates TLS the base URL is https: the browser
+            // still reaches the pages over TLS, so the cookies are Secure.
+            secure_cookies: tls || base_url.starts_with("https://"),
+            base_url: base_url.to_owned(),
         },
     )
 }

@@ -1,7 +1,8 @@
-//! Web sessions: a person signed in through the browser (`/auth/login`) is known by a
-//! cookie holding a 256-bit random id; the table keeps only its SHA-256 (hex). A session
-//! ends when it has been idle longer than the configured time, or at sign-out. Times
-//! are seconds since the Unix epoch.
+//! Web sessions: a person signed in through the browser (the pages' sign-in form at `/`,
+//! `POST /sign-in`) is known by a cookie holding a 256-bit random id; the table keeps
+//! only its SHA-256 (hex). A session ends when it has been idle longer than the
+//! configured time, or at sign-out (`POST /sign-out`). Times are seconds since the Unix
+//! epoch.
 
 use crate::sql::{Columns, SqlArg};
 use crate::{ReadTx, StoreError, Tx};

@@ -12,8 +12,11 @@
 //!   id is, as in the FHIR API).
 //! - Every answer carries a strict Content-Security-Policy (no script, no inline style,
 //!   no other origin), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`, and
-//!   pages `Cache-Control: no-store` (they hold patient data).
+//!   pages `Cache-Control: no-store` (they hold patient data). A handler may set a
+//!   stricter or wider policy of its own: the authorization pages ([`authorize`]) let
+//!   their forms end in a redirect to the app.
 
+mod authorize;
 mod chart;
 pub mod csrf;
 pub mod display;
@@ -50,6 +53,10 @@ const STYLESHEET: &str = include_str!("../static/oxehr.css");
 pub struct WebConfig {
     /// Mark cookies `Secure` (the server is reached over https).
     pub secure_cookies: bool,
+    /// The server's public FHIR base URL (`http://127.0.0.1:8080/fhir`), the same as the
+    /// API's: the `aud` apps ask for and the `iss` the authorization endpoint answers
+    /// with; the endpoint is beside it (`…/auth/authorize`).
+    pub base_url: String,
 }
 
 /// What every page shares.
@@ -89,6 +96,10 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         .route("/patients/{id}/{section}", get(pages::chart_section))
         .route("/patients/{id}/{section}/{rid}", get(pages::chart_document))
         .route("/schedule", get(schedule::schedule))
+        .route(
+            "/auth/authorize",
+            get(authorize::start).post(authorize::submit),
+        )
         .route("/static/oxehr.css", get(stylesheet))
         .with_state(state)
         .layer(middleware::from_fn(security_headers))
@@ -136,10 +147,12 @@ async fn stylesheet() -> Response {
 async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

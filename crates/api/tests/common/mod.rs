@@ -1,5 +1,6 @@
-//! Test harness: starts the real server (real store, real HTTP on a free loopback port)
-//! on SQLite (a temporary directory) or PostgreSQL (a schema of its own per test).
+//! Test harness: starts the real server (real store, real HTTP on a free loopback port,
+//! the FHIR API and the pages as the binary serves them) on SQLite (a temporary
+//! directory) or PostgreSQL (a schema of its own per test).
 
 #![allow(dead_code)]
 
@@ -152,7 +153,17 @@ async fn start_with_all(
         ISSUER,
         identity_config,
     );
-    let router = oxehr_api::router(records.clone(), config.clone(), identity);
+    // The whole server, as `oxehr serve` composes it: the FHIR API and the pages (the
+    // authorization endpoint among them).
+    let pages = oxehr_web::router(
+        records.clone(),
+        Arc::new(identity.clone()),
+        oxehr_web::WebConfig {
+            secure_cookies: false,
+            base_url: config.base_url.clone(),
+        },
+    );
+    let router = oxehr_api::router(records.clone(), config.clone(), identity).merge(pages);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = oxehr_api::run(listener, router, async {
