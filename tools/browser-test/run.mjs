@@ -466,6 +466,41 @@ scenario('a write to a patient outside my care, or without the form token, saves
 });
 
 // ---------------------------------------------------------------------------------
+scenario('an app asks for access: sign-in and consent pages, then the code goes back to the app', async ({ page }) => {
+  const redirect = 'http://127.0.0.1:9/callback';
+  cli(['client', 'add', '--name', 'Growth <Chart> & Co', '--client-id', 'browser-test-app', '--redirect-uri', redirect]);
+  // The app's end of the redirect, answered here (nothing listens on port 9).
+  await page.route(`${redirect}**`, (r) => r.fulfill({ status: 200, contentType: 'text/plain', body: 'the app' }));
+  const url = new URL(`${BASE}/auth/authorize`);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: 'browser-test-app', redirect_uri: redirect,
+    scope: 'launch/patient patient/Observation.rs', state: 's-123', aud: `${BASE}/fhir`,
+    // RFC 7636 Appendix B's challenge.
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  })) url.searchParams.set(k, v);
+  await visit(page, url.pathname + url.search);
+  check((await page.locator('main').innerText()).includes('Growth <Chart> & Co asks to access'), 'the app is named, as text');
+  check(await page.locator('main script').count() === 0, 'the name is not markup');
+  await page.getByLabel('User name').fill('demo-patient');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  check(await page.getByRole('heading', { name: 'Allow access?' }).count() === 1, 'the consent page follows');
+  await axeHere(page, 'consent');
+  const text = await page.locator('main').innerText();
+  check(text.includes('Observation resources in your record'), `the scope in words: ${text}`);
+  const [me] = entries(await fhir('demo-patient', 'Patient?_count=1'));
+  check(text.includes(nameOf(me)), `the consent page names the patient ${nameOf(me)}`);
+  const [req] = await Promise.all([
+    page.waitForRequest((r) => r.url().startsWith(redirect)),
+    page.getByRole('button', { name: 'Allow' }).click(),
+  ]);
+  const back = new URL(req.url());
+  check(back.searchParams.get('state') === 's-123', 'state comes back');
+  check((back.searchParams.get('code') ?? '').length > 20, 'a code comes back');
+  check(back.searchParams.get('iss') === `${BASE}/fhir`, `iss ${back.searchParams.get('iss')}`);
+});
+
+// ---------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
