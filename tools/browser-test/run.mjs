@@ -238,6 +238,18 @@ scenario('a trend plots every value the record holds, with a table beside it', a
   const since = new Date(); since.setFullYear(since.getFullYear() - 1);
   const recent = obs.filter((o) => o.effectiveDateTime.slice(0, 10) >= since.toISOString().slice(0, 10));
   check(await page.locator('tbody tr').count() === recent.length, `last year: ${recent.length} values`);
+  // Choose another measurement (one the chart offers, not blood pressure, whose two panel
+  // codes are one measurement): every value FHIR finds for it.
+  const choices = await page.getByLabel('Measurement').locator('option')
+    .evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+  const [other, label] = choices.find(([v]) => v !== code && !v.endsWith('85354-9')) ?? [];
+  check(other, `the record offers another measurement: ${JSON.stringify(choices)}`);
+  await page.getByLabel('Measurement').selectOption(other);
+  await page.getByLabel('Period').selectOption('all');
+  await page.getByRole('button', { name: 'Show' }).click();
+  const values = entries(await fhir(CLINICIAN, `Observation?patient=${p.id}&code=${encodeURIComponent(other)}&_count=500`));
+  check(await page.locator('tbody tr').count() === values.length, `${label}: ${values.length} values`);
+  check((await page.getByRole('heading', { level: 1 }).innerText()).startsWith(label), `the chart is ${label}`);
 });
 
 /// RFC 6238 TOTP (HMAC-SHA-1, 6 digits, 30-second steps) of a base32 secret.
@@ -346,6 +358,7 @@ scenario('a clinician writes into the chart, and a refusal shows next to its fie
   check(await page.getByLabel('Diastolic').getAttribute('aria-invalid') === 'true', 'the field is marked invalid');
   check(await page.getByLabel('Systolic').inputValue() === '128', 'what was typed is kept');
   await axeHere(page, 'vital signs form with refusals');
+  await shoot(page, 'form-refusal');
   const vitalsAfterRefusal = (await fhir(CLINICIAN, `Observation?patient=${p.id}&category=vital-signs&_summary=count`)).total;
   check(vitalsAfterRefusal === vitalsBefore, `a refused form saved something: ${vitalsBefore} → ${vitalsAfterRefusal}`);
   await page.getByLabel('Diastolic').fill('82');
