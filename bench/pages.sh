@@ -29,6 +29,9 @@
 # With OXEHR_BENCH_OLD=<another oxehr binary>, the summary is then measured again on the
 # same store with that binary and this one, alternating, two rounds (an A/B).
 #
+# On a shared machine, OXEHR_BENCH_MAX_LOAD=1.0 waits (up to 10 minutes, polling every 30
+# s) for the 1-minute load average to fall below it after the import.
+#
 # Needs curl and jq. Environment: OXEHR_BENCH_SECONDS (per page, default 20), OXEHR_BENCH_CLIENTS (8),
 # OXEHR_BENCH_SEED (1), OXEHR_BENCH_SYNTHEA (default ../shared/data/synthea),
 # OXEHR_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432; the database
@@ -108,6 +111,14 @@ serve_with() {
   for _ in $(seq 1 300); do curl -sf "$base/fhir/metadata" >/dev/null && break; sleep 0.1; done
 }
 
+wait_for_quiet() {
+  [ -n "${OXEHR_BENCH_MAX_LOAD:-}" ] || return 0
+  for _ in $(seq 1 20); do
+    awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$OXEHR_BENCH_MAX_LOAD" 'BEGIN { exit !(l < m) }' && return 0
+    sleep 30
+  done
+}
+
 stop() {
   kill "$server"; wait "$server" 2>/dev/null || true
 }
@@ -130,6 +141,7 @@ run_backend() {
     echo "$1 password" | OXEHR_LOG=warn $bin user add "$1" --role clinician --organization "$2" \
       --no-mfa --password-stdin $(storage_args "$backend")
   done
+  wait_for_quiet
   serve_with "$bin"
   echo "sign-in page: $(curl -s -o /dev/null -w '%{size_download}' "$base/") bytes"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
