@@ -52,11 +52,21 @@ pub async fn connect(host: &str) -> Result<Sender> {
 
 /// Sends one request and reads the whole answer.
 pub async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> Result<(u16, Bytes)> {
+    let (status, _, body) = send_full(sender, req).await?;
+    Ok((status, body))
+}
+
+/// Sends one request and reads the whole answer, with its headers.
+pub async fn send_full(
+    sender: &mut Sender,
+    req: Request<Full<Bytes>>,
+) -> Result<(u16, hyper::HeaderMap, Bytes)> {
     sender.ready().await?;
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok((status, parts.headers, body))
 }
 
 /// A request builder for `method` on `path_and_query` (starting with `/`) below the base

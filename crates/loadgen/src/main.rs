@@ -9,12 +9,16 @@
 //!   them by id in random order (every answer must be 200).
 //! - `search`: runs named search templates one after the other, each for `--seconds`,
 //!   filling their placeholders from the `values.tsv` that `synth` writes.
+//! - `pages`: the web pages (`crates/web`): each client signs in through the sign-in
+//!   form, then each page runs for `--seconds` (every answer must be 200); reports the
+//!   pages' weight too. `--base` is the server's root here.
 //! - `synth`: writes N patient bundles by copying the shipped Synthea bundles with fresh
 //!   ids, names and dates.
 //!
 //! `--base`, `--clients` and `--seconds` may be given before or after the mode.
 
 mod http;
+mod pages;
 mod search;
 mod synth;
 
@@ -41,9 +45,10 @@ struct Cli {
 
 // Options of the modes that send requests (ignored by `synth`).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Load options (creates, reads, search)")]
+#[command(next_help_heading = "Load options (creates, reads, search, pages)")]
 pub struct LoadArgs {
-    /// FHIR base URL (http only), e.g. http://127.0.0.1:8080/fhir
+    /// FHIR base URL (http only), e.g. http://127.0.0.1:8080/fhir; for `pages` the
+    /// server's root, e.g. http://127.0.0.1:8080
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080/fhir")]
     pub base: String,
     /// Access token sent as `Authorization: Bearer …` (`oxehr token issue`).
@@ -52,7 +57,7 @@ pub struct LoadArgs {
     /// Concurrent clients (connections).
     #[arg(long, global = true, default_value_t = 32)]
     pub clients: usize,
-    /// Seconds to run (for `search`: per query).
+    /// Seconds to run (for `search`: per query; for `pages`: per page).
     #[arg(long, global = true, default_value_t = 10)]
     pub seconds: u64,
 }
@@ -72,6 +77,8 @@ enum Mode {
     },
     /// Search latency: each query template of a file in turn, for --seconds each.
     Search(search::SearchArgs),
+    /// Web page latency and weight: sign in through the form, then each page in turn.
+    Pages(pages::PagesArgs),
     /// Generate N Synthea patients by copying the shipped bundles with fresh ids.
     Synth(synth::SynthArgs),
 }
@@ -89,6 +96,7 @@ fn main() -> Result<()> {
         Mode::Creates => rt.block_on(creates_or_reads(cli.load, None)),
         Mode::Reads { r#type, ids } => rt.block_on(creates_or_reads(cli.load, Some((r#type, ids)))),
         Mode::Search(args) => rt.block_on(search::run(cli.load, args)),
+        Mode::Pages(args) => rt.block_on(pages::run(cli.load, args)),
         Mode::Synth(_) => Ok(()),
     }
 }

@@ -67,7 +67,7 @@ enum Part {
 }
 
 #[derive(Debug)]
-struct Template {
+pub(crate) struct Template {
     name: String,
     text: String,
     parts: Vec<Part>,
@@ -79,16 +79,16 @@ struct Template {
 }
 
 #[derive(Debug)]
-struct Row {
-    patient: String,
-    family: String,
-    birthdate: String,
-    loinc: Vec<String>,
-    snomed: Vec<String>,
+pub(crate) struct Row {
+    pub(crate) patient: String,
+    pub(crate) family: String,
+    pub(crate) birthdate: String,
+    pub(crate) loinc: Vec<String>,
+    pub(crate) snomed: Vec<String>,
 }
 
 impl Template {
-    fn parse(name: &str, text: &str) -> Result<Template> {
+    pub(crate) fn parse(name: &str, text: &str) -> Result<Template> {
         let mut parts = Vec::new();
         let mut rest = text.trim();
         while let Some(open) = rest.find('{') {
@@ -140,13 +140,19 @@ impl Template {
         self.parts.iter().any(f)
     }
 
-    fn needs_row(&self) -> bool {
+    pub(crate) fn needs_row(&self) -> bool {
         self.needs(|p| {
             matches!(
                 p,
                 Part::Patient | Part::Family | Part::Birthdate | Part::Loinc | Part::Snomed
             )
         })
+    }
+
+    /// Whether `row` has the values this template draws (a LOINC or SNOMED code).
+    pub(crate) fn fits(&self, row: &Row) -> bool {
+        (!self.needs(|p| matches!(p, Part::Loinc)) || !row.loinc.is_empty())
+            && (!self.needs(|p| matches!(p, Part::Snomed)) || !row.snomed.is_empty())
     }
 
     /// The path and query of one request (starting with `/`).
@@ -156,6 +162,14 @@ impl Template {
         if !self.text.starts_with('/') {
             out.push('/');
         }
+        out.push_str(&self.fill_with(row, rng));
+        out
+    }
+
+    /// The text with its placeholders filled from `row` (placeholders of a row give
+    /// nothing without one).
+    pub(crate) fn fill_with(&self, row: Option<&Row>, rng: &mut Rng) -> String {
+        let mut out = String::with_capacity(self.text.len() + 64);
         for p in &self.parts {
             match (p, row) {
                 (Part::Literal(s), _) => out.push_str(s),
@@ -187,7 +201,7 @@ fn pick<'a>(list: &'a [String], rng: &mut Rng) -> &'a str {
 
 /// Percent-encodes `s`: everything but unreserved characters when `strict` (a value),
 /// else only what a URL's path and query cannot carry as is.
-fn encode(s: &str, strict: bool) -> String {
+pub(crate) fn encode(s: &str, strict: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         let keep = b.is_ascii_alphanumeric()
@@ -235,7 +249,7 @@ fn read_templates(path: &Path, only: &[String]) -> Result<Vec<Template>> {
     Ok(out)
 }
 
-fn read_values(path: &Path) -> Result<Vec<Row>> {
+pub(crate) fn read_values(path: &Path) -> Result<Vec<Row>> {
     let file = if path.is_dir() {
         path.join("values.tsv")
     } else {
@@ -349,13 +363,7 @@ pub async fn run(load: LoadArgs, args: SearchArgs) -> Result<()> {
         if !tpl.needs_row() {
             continue;
         }
-        let loinc = tpl.needs(|p| matches!(p, Part::Loinc));
-        let snomed = tpl.needs(|p| matches!(p, Part::Snomed));
-        tpl.rows = (0..rows.len())
-            .filter(|&i| {
-                (!loinc || !rows[i].loinc.is_empty()) && (!snomed || !rows[i].snomed.is_empty())
-            })
-            .collect();
+        tpl.rows = (0..rows.len()).filter(|&i| tpl.fits(&rows[i])).collect();
         if tpl.rows.is_empty() {
             bail!(
                 "query {} needs patient values: give --values (the values.tsv of `oxehr-load synth`) with matching patients",

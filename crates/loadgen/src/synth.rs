@@ -19,6 +19,10 @@
 //!   times…) moves back by the same per-patient number of days (up to `max-shift-days`),
 //!   which spreads birth dates and keeps each patient's timeline consistent.
 //!
+//! With `--managing-organization ID`, every copied Patient is managed by the shared
+//! Organization ID (and the shared files PUT their resources to their ids), so that
+//! this one organization has all the generated patients in its care.
+//!
 //! Last, `DIR/values.tsv` lists one line per patient (id, family, birth date, LOINC
 //! codes of its Observations, SNOMED codes of its Conditions): the values `search`
 //! fills its query templates with. Its presence marks a complete output directory.
@@ -64,6 +68,12 @@ pub struct SynthArgs {
     /// Writer threads (default: the number of cores).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Make every copied Patient's `managingOrganization` this Organization (an id in
+    /// the shared files, whose entries are then PUT to their own ids so that it keeps
+    /// it), so that one organization has all of them in its care (the web pages'
+    /// benchmark; Synthea's patients have no managing organization).
+    #[arg(long)]
+    pub managing_organization: Option<String>,
 }
 
 const LOINC: &str = "http://loinc.org";
@@ -129,11 +139,21 @@ pub fn run(args: SynthArgs) -> Result<()> {
     std::fs::create_dir_all(&shared_dir)?;
 
     let mut shared_resources = 0;
+    let mut managing_found = false;
     for f in &shared {
-        let text = std::fs::read(f)?;
-        let v: Value = serde_json::from_slice(&text)
+        let mut text = std::fs::read(f)?;
+        let mut v: Value = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not JSON", f.display()))?;
         shared_resources += v["entry"].as_array().map_or(0, Vec::len);
+        if let Some(org) = &args.managing_organization {
+            // The managing organization must keep its id: PUT the shared resources.
+            for e in v["entry"].as_array_mut().into_iter().flatten() {
+                managing_found |= e["resource"]["resourceType"] == "Organization"
+                    && e["resource"]["id"].as_str() == Some(org.as_str());
+                put_to_own_id(e);
+            }
+            text = serde_json::to_vec(&v)?;
+        }
         let dir_name = f
             .parent()
             .and_then(|p| p.file_name())
@@ -144,6 +164,9 @@ pub fn run(args: SynthArgs) -> Result<()> {
             .and_then(|n| n.to_str())
             .unwrap_or("shared.json");
         std::fs::write(shared_dir.join(format!("{dir_name}-{name}")), text)?;
+    }
+    if let (Some(org), false) = (&args.managing_organization, managing_found) {
+        bail!("--managing-organization: no Organization/{org} in the shared files");
     }
 
     let next = AtomicUsize::new(0);
@@ -322,6 +345,10 @@ fn make_copy(args: &SynthArgs, bundle: &mut Value, copy: usize, index: usize) ->
             vary_patient(&mut e["resource"], &suffix, copy, &ids);
         }
         rewrite(e, &ids, days);
+        if let (true, Some(org)) = (rtype == "Patient", &args.managing_organization) {
+            e["resource"]["managingOrganization"] =
+                json!({"reference": format!("Organization/{org}")});
+        }
         let r = &e["resource"];
         match rtype.as_str() {
             "Patient" => {
@@ -341,18 +368,27 @@ fn make_copy(args: &SynthArgs, bundle: &mut Value, copy: usize, index: usize) ->
             "Condition" => collect_codes(&r["code"], SNOMED, &mut row.snomed),
             _ => {}
         }
-        // Keep the generated id: PUT to it rather than POST (conditional creates stay).
-        let plain_post = e["request"]["method"].as_str() == Some("POST")
-            && e["request"].get("ifNoneExist").is_none();
-        if let (true, Some(id)) = (plain_post, r["id"].as_str().map(str::to_string)) {
-            let url = format!("{rtype}/{id}");
-            e["request"] = json!({"method": "PUT", "url": url});
-        }
+        // Keep the generated id: PUT to it rather than POST.
+        put_to_own_id(e);
     }
     if row.patient.is_empty() {
         bail!("the Patient has no id");
     }
     Ok(row)
+}
+
+/// A bundle entry that POSTs a resource with an id PUTs it to that id instead
+/// (conditional creates stay).
+fn put_to_own_id(e: &mut Value) {
+    let plain_post = e["request"]["method"].as_str() == Some("POST")
+        && e["request"].get("ifNoneExist").is_none();
+    let r = &e["resource"];
+    if let (true, Some(rtype), Some(id)) =
+        (plain_post, r["resourceType"].as_str(), r["id"].as_str())
+    {
+        let url = format!("{rtype}/{id}");
+        e["request"] = json!({"method": "PUT", "url": url});
+    }
 }
 
 fn collect_codes(code: &Value, system: &str, out: &mut BTreeSet<String>) {
@@ -510,5 +546,29 @@ mod tests {
         assert_eq!(a, new_uuid(1, "018f428e-34f6-4707-8009-5ad742f901e7"));
         assert_ne!(a, new_uuid(2, "018f428e-34f6-4707-8009-5ad742f901e7"));
         assert_ne!(a, new_uuid(1, "018f428e-34f6-4707-8009-5ad742f901e8"));
+    }
+
+    #[test]
+    fn a_managing_organization_goes_on_each_copied_patient() {
+        let args = SynthArgs {
+            patients: 1,
+            out: PathBuf::new(),
+            seed: 1,
+            sources: vec![],
+            family_group: 4,
+            max_shift_days: 0,
+            workers: None,
+            managing_organization: Some("org-1".into()),
+        };
+        let mut bundle = json!({"entry": [{
+            "fullUrl": "urn:uuid:018f428e-34f6-4707-8009-5ad742f901e7",
+            "resource": {"resourceType": "Patient", "id": "018f428e-34f6-4707-8009-5ad742f901e7", "name": [{"family": "X"}], "birthDate": "1970-01-01"},
+            "request": {"method": "POST", "url": "Patient"}
+        }]});
+        let row = make_copy(&args, &mut bundle, 0, 0).expect("copies");
+        let p = &bundle["entry"][0]["resource"];
+        assert_eq!(p["managingOrganization"]["reference"], "Organization/org-1");
+        assert_eq!(p["id"].as_str(), Some(row.patient.as_str()));
+        assert_ne!(row.patient, "018f428e-34f6-4707-8009-5ad742f901e7");
     }
 }

@@ -6,7 +6,7 @@
 //! Each entry says where it came from: the organization of its Provenance if one names
 //! it, else the `serviceProvider` of its encounter, else its `meta.source`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -274,6 +274,47 @@ pub fn section(
     spec: &SectionSpec,
     rows: usize,
 ) -> Result<Section, RecordsError> {
+    sections(records, who, patient, &[spec], rows)?
+        .pop()
+        .ok_or_else(|| RecordsError::Internal("no section".into()))
+}
+
+/// Sections of `patient`'s chart, each as [`section`] gives it, with one look-up of
+/// where all their entries came from (rather than one a section).
+pub fn sections(
+    records: &Records,
+    who: &Caller,
+    patient: &str,
+    specs: &[&SectionSpec],
+    rows: usize,
+) -> Result<Vec<Section>, RecordsError> {
+    let shown = specs
+        .iter()
+        .map(|spec| shown(records, who, patient, spec, rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sources = Sources::of(records, who, shown.iter().flat_map(|(rs, _)| rs))?;
+    Ok(specs
+        .iter()
+        .zip(shown)
+        .map(|(spec, (resources, total))| Section {
+            key: spec.key,
+            title: spec.title,
+            empty: spec.empty,
+            entries: resources.iter().map(|r| entry(spec, r, &sources)).collect(),
+            total,
+        })
+        .collect())
+}
+
+/// What a section shows (at most `rows` resources, newest first) and how many there are
+/// in all.
+fn shown(
+    records: &Records,
+    who: &Caller,
+    patient: &str,
+    spec: &SectionSpec,
+    rows: usize,
+) -> Result<(Vec<Value>, usize), RecordsError> {
     let mut pairs: Vec<(&str, String)> = vec![
         ("patient", patient.to_owned()),
         ("_sort", spec.sort.to_owned()),
@@ -287,43 +328,22 @@ pub fn section(
     };
     let page = search(records, who, spec.rtype, &pairs, fetch)?;
     let resources: Vec<Value> = page.matches.iter().filter_map(body).collect();
-    let sources = Sources::of(records, who, &resources)?;
-    let mut entries = Vec::new();
-    let total;
     if spec.latest_per_code {
-        let mut seen = BTreeMap::new();
-        for r in &resources {
-            let key = code_key(&r["code"]);
-            seen.entry(key).or_insert(r);
-        }
         // Newest first, as read.
-        let mut kinds: Vec<&Value> = Vec::new();
-        for r in &resources {
-            let key = code_key(&r["code"]);
-            if seen.get(&key).is_some_and(|first| std::ptr::eq(*first, r)) {
-                kinds.push(r);
-            }
-        }
-        total = kinds.len();
-        for r in kinds.into_iter().take(rows) {
-            entries.push(entry(spec, r, &sources));
-        }
+        let mut seen = BTreeSet::new();
+        let kinds: Vec<Value> = resources
+            .into_iter()
+            .filter(|r| seen.insert(code_key(&r["code"])))
+            .collect();
+        let total = kinds.len();
+        Ok((kinds.into_iter().take(rows).collect(), total))
     } else {
-        total = page
+        let total = page
             .total
             .and_then(|t| usize::try_from(t).ok())
             .unwrap_or(resources.len());
-        for r in resources.iter().take(rows) {
-            entries.push(entry(spec, r, &sources));
-        }
+        Ok((resources.into_iter().take(rows).collect(), total))
     }
-    Ok(Section {
-        key: spec.key,
-        title: spec.title,
-        empty: spec.empty,
-        entries,
-        total,
-    })
 }
 
 /// Codes that name the same measurement: the blood pressure panel is LOINC 85354-9 in
@@ -509,11 +529,12 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn of(
+    pub fn of<'a>(
         records: &Records,
         who: &Caller,
-        resources: &[Value],
+        resources: impl IntoIterator<Item = &'a Value>,
     ) -> Result<Sources, RecordsError> {
+        let resources: Vec<&Value> = resources.into_iter().collect();
         let mut out = Sources {
             provenance: HashMap::new(),
             encounters: HashMap::new(),
@@ -555,34 +576,44 @@ impl Sources {
                 }
             }
         }
+        let mut encounter_orgs: HashMap<String, String> = HashMap::new();
+        let mut service_provider = |e: &Value| {
+            let (Some(id), Some(r)) =
+                (e["id"].as_str(), e["serviceProvider"]["reference"].as_str())
+            else {
+                return;
+            };
+            encounter_orgs.insert(id.to_owned(), r.to_owned());
+            if let Some(d) = e["serviceProvider"]["display"].as_str() {
+                named.insert(r.to_owned(), d.to_owned());
+            }
+        };
+        // Encounters among the resources name their own service provider; the others'
+        // encounters are read.
+        let mut in_hand = BTreeSet::new();
+        for e in resources
+            .iter()
+            .filter(|r| r["resourceType"] == "Encounter")
+        {
+            in_hand.extend(e["id"].as_str());
+            service_provider(e);
+        }
         let encounter_ids: Vec<String> = resources
             .iter()
             .filter_map(|r| {
-                if r["resourceType"] == "Encounter" {
-                    r["id"].as_str().map(str::to_owned)
-                } else {
-                    r["encounter"]["reference"]
-                        .as_str()
-                        .and_then(|e| e.strip_prefix("Encounter/"))
-                        .map(str::to_owned)
-                }
+                r["encounter"]["reference"]
+                    .as_str()
+                    .and_then(|e| e.strip_prefix("Encounter/"))
+                    .filter(|e| !in_hand.contains(e))
+                    .map(str::to_owned)
             })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut encounter_orgs: HashMap<String, String> = HashMap::new();
         for chunk in encounter_ids.chunks(50) {
             let page = search(records, who, "Encounter", &[("_id", chunk.join(","))], 100)?;
             for e in page.matches.iter().filter_map(body) {
-                let (Some(id), Some(r)) =
-                    (e["id"].as_str(), e["serviceProvider"]["reference"].as_str())
-                else {
-                    continue;
-                };
-                encounter_orgs.insert(id.to_owned(), r.to_owned());
-                if let Some(d) = e["serviceProvider"]["display"].as_str() {
-                    named.insert(r.to_owned(), d.to_owned());
-                }
+                service_provider(&e);
             }
         }
         // Names of organizations not named in the references, read as `who`.

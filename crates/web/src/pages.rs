@@ -462,10 +462,8 @@ pub async fn chart_summary(
     let pid = id.clone();
     let (s, (p, sections)) = match chart_read(&state, &headers, &id, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
-        let sections = chart::SECTIONS
-            .iter()
-            .map(|spec| chart::section(&records, &who, &pid, spec, chart::SUMMARY_ROWS))
-            .collect::<Result<Vec<_>, _>>()?;
+        let specs: Vec<&chart::SectionSpec> = chart::SECTIONS.iter().collect();
+        let sections = chart::sections(&records, &who, &pid, &specs, chart::SUMMARY_ROWS)?;
         Ok((p, sections))
     })
     .await
