@@ -643,6 +643,7 @@ async fn access_matrix(backend: Backend) {
         return;
     };
     check_matrix(&f, false).await;
+    confirmed_patients_change_no_answer(&f, false).await;
 
     // Break the glass: the front desk may not; a nurse may, with a reason; then the
     // emergency patient's record opens to that nurse only, and the audit log holds it.
@@ -666,6 +667,7 @@ async fn access_matrix(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["issue"][0]["severity"], "information");
     check_matrix(&f, true).await;
+    confirmed_patients_change_no_answer(&f, true).await;
     let store = f.server.records.store().clone();
     let log = tokio::task::spawn_blocking(move || {
         let mut tx = store.read().expect("read");
@@ -685,6 +687,81 @@ async fn access_matrix(backend: Backend) {
     );
     assert_eq!(flagged[0].patient.as_deref(), Some(P::Emergency.id()));
     assert_eq!(flagged[0].organization.as_deref(), Some(ORG_A));
+}
+
+/// `Records::confirm_patient` (a page's one check of a patient, after which its other
+/// statements skip the care set): it confirms exactly the patients the matrix says a
+/// role sees, refuses the others as a read does, and a confirmed caller gets the same
+/// answer as the unconfirmed one to every patient's Observation search (its own
+/// patient's and everyone else's, focus probes included).
+async fn confirmed_patients_change_no_answer(f: &Fixture, broken: bool) {
+    use oxehr_records::Category;
+    let scopes: Vec<oxehr_auth::scope::Scope> = ["user/*.cruds"]
+        .iter()
+        .filter_map(|s| oxehr_auth::parse_scope(s).ok())
+        .collect();
+    for (role, auth_role) in [
+        (Role::Clinician, oxehr_auth::Role::Clinician),
+        (Role::Nurse, oxehr_auth::Role::Nurse),
+        (Role::FrontDesk, oxehr_auth::Role::FrontDesk),
+    ] {
+        let caller = oxehr_auth::Caller::new(
+            role.user(),
+            auth_role,
+            Some(ORG_A.to_owned()),
+            None,
+            None,
+            &scopes,
+        );
+        for p in PATIENTS {
+            let (records, c) = (f.server.records.clone(), caller.clone());
+            let got = tokio::task::spawn_blocking(move || {
+                let confirmed = records.confirm_patient(&c, p.id());
+                let searches = |who: &oxehr_auth::Caller| {
+                    PATIENTS
+                        .iter()
+                        .map(|q| {
+                            let query = oxehr_records::query::parse(
+                                &["Observation".to_owned()],
+                                &[("patient".to_owned(), q.id().to_owned())],
+                                false,
+                                None,
+                            )
+                            .expect("query");
+                            match records.search(who, &query, 100) {
+                                Ok(page) => {
+                                    let mut ids: Vec<String> = page
+                                        .matches
+                                        .iter()
+                                        .map(|r| r.id.as_str().to_owned())
+                                        .collect();
+                                    ids.sort();
+                                    format!("{ids:?}")
+                                }
+                                Err(e) => format!("{:?}", e.category()),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let plain = searches(&c);
+                let after = confirmed.as_ref().ok().map(searches);
+                (confirmed.map_err(|e| e.category()), plain, after)
+            })
+            .await
+            .expect("join");
+            match got {
+                (Ok(_), plain, Some(after)) => {
+                    assert!(role.sees(p, broken), "{role:?} confirmed {p:?}");
+                    assert_eq!(plain, after, "{role:?} confirmed {p:?}: answers changed");
+                }
+                (Err(category), _, _) => {
+                    assert!(!role.sees(p, broken), "{role:?} refused {p:?}");
+                    assert_eq!(category, Category::Forbidden, "{role:?} {p:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -40,6 +40,11 @@ pub struct Caller {
     /// The server itself (import, demo data): its reads are not audited, and its writes
     /// are audited once per job rather than per resource.
     pub internal: bool,
+    /// Patients this request has already found visible under the full rule (care,
+    /// consent, break-the-glass): `records` sets it ([`Caller::confirmed_visible`]) for
+    /// the rest of one request about one patient, so that each statement need not work
+    /// out the organization's whole care set again. Empty everywhere else.
+    pub confirmed: Vec<String>,
 }
 
 /// Types describing the organization itself rather than a patient, which its
@@ -109,6 +114,7 @@ impl Caller {
             }],
             client: None,
             internal: true,
+            confirmed: Vec::new(),
         }
     }
 
@@ -139,6 +145,7 @@ impl Caller {
             scopes,
             client: None,
             internal: false,
+            confirmed: Vec::new(),
         }
     }
 
@@ -159,11 +166,26 @@ impl Caller {
             Role::Clinician | Role::Nurse | Role::FrontDesk => match &self.organization {
                 Some(org) => Access::Staff {
                     org: org.clone(),
-                    grants,
+                    // A confirmed patient is visible as a granted one is (the check was
+                    // made with these same grants, care and consents).
+                    grants: grants
+                        .into_iter()
+                        .chain(self.confirmed.iter().cloned())
+                        .collect(),
                 },
                 None => Access::Patients(Vec::new()),
             },
         }
+    }
+
+    /// This caller, with `patient` confirmed visible. Only `records` calls it, after
+    /// checking; the result is for the rest of the one request that checked.
+    pub fn confirmed_visible(&self, patient: &str) -> Caller {
+        let mut c = self.clone();
+        if !c.confirmed.iter().any(|p| p == patient) {
+            c.confirmed.push(patient.to_owned());
+        }
+        c
     }
 
     /// Whether the caller's access depends on break-the-glass grants (staff who see

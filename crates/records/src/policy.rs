@@ -145,6 +145,31 @@ fn visible_or_forbidden(
 }
 
 impl Records {
+    /// `who`, with `patient` confirmed visible for the rest of one request (a chart page
+    /// asks many questions about one patient). The full rule (care, consents,
+    /// break-the-glass) is checked once here; later statements of the request then need
+    /// not work out the organization's whole care set again. A patient `who` may not see,
+    /// or that does not exist, gives the error (and audit) a read of it gives.
+    pub fn confirm_patient(&self, who: &Caller, patient: &str) -> Result<Caller, RecordsError> {
+        if !who.uses_grants() {
+            // Only staff access depends on care; the others gain nothing.
+            return Ok(who.clone());
+        }
+        let visible = {
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            access.visible_patients(&mut *reader, &[patient.to_owned()])?
+        };
+        if !visible.iter().any(|p| p == patient) {
+            let rtype = oxehr_fhir::ResourceType::parse("Patient")
+                .ok_or_else(|| RecordsError::Internal("Patient type".into()))?;
+            let id = oxehr_fhir::ResourceId::parse(patient)
+                .ok_or_else(|| RecordsError::NotFound(format!("Patient/{patient}")))?;
+            self.read(who, &rtype, &id)?;
+        }
+        Ok(who.confirmed_visible(patient))
+    }
+
     /// Whose records `who` may see, as of now (break-the-glass grants included).
     pub(crate) fn access(&self, who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, RecordsError> {
         Ok(access_of(who, tx)?)

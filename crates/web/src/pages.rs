@@ -347,8 +347,14 @@ async fn chart_read<T: Send + 'static>(
     if let Some(r) = only_chart_users(&s) {
         return Err(r);
     }
-    let (records, who) = (state.records.clone(), s.caller.clone());
-    match blocking(move || read(records, who)).await {
+    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.to_owned());
+    // Whether the patient is visible is worked out once; the page's other statements
+    // then skip the organization's care set.
+    let confirmed = move || {
+        let who = Arc::new(records.confirm_patient(&who, &pid)?);
+        read(records, who)
+    };
+    match blocking(confirmed).await {
         Ok(x) => Ok((s, x)),
         Err(e) if chart::is_forbidden(&e) => Err(glass(&s, id, "", None, StatusCode::FORBIDDEN)),
         Err(e) => Err(error_page(&e)),
