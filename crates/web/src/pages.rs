@@ -156,6 +156,19 @@ pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response
     }
 }
 
+/// A form post's fields and the signed-in person, once its token matched the session
+/// (else the answer: sign-in, "session ended", or "this form has expired").
+async fn signed_form(
+    state: &WebState,
+    req: Request,
+) -> Result<(Signed, Vec<(String, String)>), Response> {
+    let (headers, fields) = session::read_form(req).await?;
+    let s = signed_in(state, &headers, Some(field(&fields, csrf::FIELD)))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((s, fields))
+}
+
 /// Runs a records call for a page on a blocking thread.
 pub(crate) async fn blocking<R: Send + 'static>(
     f: impl FnOnce() -> Result<R, RecordsError> + Send + 'static,
@@ -306,13 +319,9 @@ pub async fn patients(State(state): State<WebState>, headers: HeaderMap) -> Resp
 /// `POST /patients`: a search by name, birth date or identifier (in the body, never the
 /// URL).
 pub async fn patients_search(State(state): State<WebState>, req: Request) -> Response {
-    let (headers, fields) = match session::read_form(req).await {
-        Ok(f) => f,
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
     };
     if let Some(r) = only_chart_users(&s) {
         return r;
@@ -550,13 +559,9 @@ pub async fn break_the_glass(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (headers, fields) = match session::read_form(req).await {
-        Ok(f) => f,
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
     };
     let reason: String = field(&fields, "reason")
         .unwrap_or("")
@@ -961,13 +966,9 @@ pub async fn chart_form_submit(
     let Some(spec) = forms::form_spec(&key) else {
         return no_such_form();
     };
-    let (headers, fields) = match session::read_form(req).await {
-        Ok(f) => f,
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let s = match signed_in(&state, &headers, Some(field(&fields, csrf::FIELD))).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
     };
     if let Some(r) = only_chart_users(&s) {
         return r;
