@@ -401,7 +401,7 @@ fn entry(spec: &SectionSpec, r: &Value, sources: &Sources) -> Entry {
             r["dosageInstruction"][0]["text"]
                 .as_str()
                 .map(str::to_owned)
-                .or_else(|| s("/status")),
+                .or_else(|| s("/status").map(|st| capitalize(&st))),
             s("/authoredOn"),
         ),
         "AllergyIntolerance" => (
@@ -414,7 +414,7 @@ fn entry(spec: &SectionSpec, r: &Value, sources: &Sources) -> Entry {
         ),
         "Immunization" => (
             display::concept(&r["vaccineCode"]),
-            s("/status"),
+            s("/status").map(|st| capitalize(&st)),
             s("/occurrenceDateTime"),
         ),
         "Encounter" => (

@@ -259,26 +259,38 @@ pub fn svg(t: &Trend) -> String {
     } else {
         vec![0, n / 4, n / 2, 3 * n / 4, n - 1]
     };
-    let mut last_x = f64::NEG_INFINITY;
+    // A date label is about this wide in chart units at its largest (a phone's font);
+    // labels never overlap, and the last date wins over the one before it.
+    const LABEL: f64 = 130.0;
+    let mut labels: Vec<(f64, f64, f64, &str, &str)> = Vec::new();
     for i in picks {
         let p = &t.points[i];
         let xx = x(p.day);
-        if xx - last_x < 140.0 {
-            continue;
-        }
-        last_x = xx;
         // The first and last dates stay inside the chart.
-        let anchor = if n > 1 && i == n - 1 {
-            "end"
+        let (anchor, left) = if n > 1 && i == n - 1 {
+            ("end", xx - LABEL)
         } else if n > 1 && i == 0 {
-            "start"
+            ("start", xx)
         } else {
-            "middle"
+            ("middle", xx - LABEL / 2.0)
         };
+        let overlaps =
+            |l: &[(f64, f64, f64, &str, &str)]| l.last().is_some_and(|prev| left < prev.1 + 10.0);
+        if overlaps(&labels) {
+            if i != n - 1 {
+                continue;
+            }
+            while overlaps(&labels) {
+                labels.pop();
+            }
+        }
+        labels.push((left, left + LABEL, xx, anchor, p.date.as_str()));
+    }
+    for (_, _, xx, anchor, date) in labels {
         s.push_str(&format!(
             "<text class=\"tick\" x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
             h - bottom + 20.0,
-            esc(&p.date)
+            esc(date)
         ));
     }
     for (si, _) in t.series.iter().enumerate() {
@@ -321,6 +333,63 @@ mod tests {
         assert_eq!(day_number("2000-03-01T10:00:00Z"), Some(11_017.0));
         assert_eq!(day_number("2024-02-29"), Some(19_782.0));
         assert_eq!(day_number("2024"), None);
+    }
+
+    /// The demo's body weights: two dates close together at the start once drew their
+    /// labels over each other on a phone.
+    #[test]
+    fn date_labels_never_overlap_and_the_last_date_is_kept() {
+        let dates = [
+            "2011-05-30",
+            "2013-06-10",
+            "2016-06-13",
+            "2019-06-17",
+            "2019-07-01",
+        ];
+        let t = Trend {
+            title: "Body weight".into(),
+            unit: "kg".into(),
+            series: vec!["Body weight".into()],
+            points: dates
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Point {
+                    day: day_number(d).unwrap(),
+                    date: display::date(d),
+                    values: vec![Some(60.0 + i as f64)],
+                    shown: String::new(),
+                    from: String::new(),
+                })
+                .collect(),
+            range: None,
+        };
+        let drawn = svg(&t);
+        let xs: Vec<(f64, &str)> = drawn
+            .split("<text class=\"tick\" x=\"")
+            .skip(1)
+            .filter_map(|rest| {
+                let (x, rest) = rest.split_once('"')?;
+                let anchor = rest.split("text-anchor=\"").nth(1)?.split('"').next()?;
+                let label = rest.split('>').nth(1)?.split('<').next()?;
+                label
+                    .contains(' ')
+                    .then(|| (x.parse().ok(), anchor))
+                    .and_then(|(x, a)| Some((x?, a)))
+            })
+            .collect();
+        assert!(
+            drawn.contains(">1 Jul 2019<"),
+            "the last date is labelled: {drawn}"
+        );
+        let extent = |(x, a): (f64, &str)| match a {
+            "start" => (x, x + 130.0),
+            "end" => (x - 130.0, x),
+            _ => (x - 65.0, x + 65.0),
+        };
+        for w in xs.windows(2) {
+            assert!(extent(w[0]).1 <= extent(w[1]).0, "labels overlap: {xs:?}");
+        }
+        assert!(xs.len() >= 2, "{xs:?}");
     }
 
     #[test]
