@@ -897,6 +897,58 @@ async fn consent_takes_effect_postgres() {
     consent_takes_effect(Backend::Postgres).await;
 }
 
+/// The care relationships follow the record as it changes: a practitioner's role moved
+/// to another organization takes the booked patient out of A's care, and a deleted
+/// encounter the patient it was the only tie to.
+async fn care_follows_the_record(backend: Backend) {
+    let Some(f) = fixture(backend).await else {
+        return;
+    };
+    let f = &f;
+    let status_of = move |p: P| {
+        let path = format!("Patient/{}", p.id());
+        async move { f.get(Role::Clinician, &path).await.0 }
+    };
+    assert_eq!(status_of(P::Booked).await, 200);
+    assert_eq!(status_of(P::Own).await, 200);
+    let admin = move |method: Method, path: &str, body: Option<Value>| {
+        let mut req = f.clients[Role::SystemAdmin.code()]
+            .request(method, f.server.url(path))
+            .header("content-type", "application/fhir+json");
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        async move { common::split(req.send().await.expect("send")).await.0 }
+    };
+    let role = |org: &str| {
+        json!({"resourceType": "PractitionerRole", "id": "role-a",
+            "practitioner": {"reference": "Practitioner/doc-a"},
+            "organization": {"reference": format!("Organization/{org}")}})
+    };
+    assert_eq!(
+        admin(Method::PUT, "PractitionerRole/role-a", Some(role(ORG_B))).await,
+        200
+    );
+    assert_eq!(status_of(P::Booked).await, 403, "the role moved to B");
+    assert_eq!(
+        admin(Method::PUT, "PractitionerRole/role-a", Some(role(ORG_A))).await,
+        200
+    );
+    assert_eq!(status_of(P::Booked).await, 200, "the role back at A");
+    assert_eq!(admin(Method::DELETE, "Encounter/enc-own", None).await, 204);
+    assert_eq!(status_of(P::Own).await, 403, "the only encounter deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn care_follows_the_record_sqlite() {
+    care_follows_the_record(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn care_follows_the_record_postgres() {
+    care_follows_the_record(Backend::Postgres).await;
+}
+
 /// No credential, a forged or expired token, or a disabled account: 401 with a
 /// `WWW-Authenticate` challenge and an OperationOutcome; the CapabilityStatement stays
 /// public.

@@ -193,7 +193,7 @@ impl Records {
             }
             // No lock per resource: `put` itself refuses a version that is not the
             // current one plus one, so a lost race is a `Conflict` and a retry.
-            tx.put_many(&versions)?;
+            oxehr_store::care::store_versions(tx, &versions)?;
             // Last, so the audit log's lock is held only for the append.
             oxehr_store::audit::append(tx, &records)?;
             Ok(Box::new(()))

@@ -5,15 +5,18 @@
 use postgres::Client;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i32, &str)] = &[
-    (1, V1),
-    (2, V2),
-    (3, oxehr_store::accounts::SCHEMA),
-    (4, oxehr_store::audit::SCHEMA),
-    (5, oxehr_store::access::SCHEMA),
-    (6, oxehr_store::oauth::SCHEMA),
-    (7, oxehr_store::sessions::SCHEMA),
-];
+fn migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
+    vec![
+        (1, V1.into()),
+        (2, V2.into()),
+        (3, oxehr_store::accounts::SCHEMA.into()),
+        (4, oxehr_store::audit::SCHEMA.into()),
+        (5, oxehr_store::access::SCHEMA.into()),
+        (6, oxehr_store::oauth::SCHEMA.into()),
+        (7, oxehr_store::sessions::SCHEMA.into()),
+        (8, oxehr_store::care::schema().into()),
+    ]
+}
 
 /// Advisory lock key held while migrating ("oxehr-migrate").
 const MIGRATE_LOCK: i64 = 0x6f78_6568_726d_6967;
@@ -164,11 +167,11 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), postgres::Error> {
     let current: i32 = tx
         .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])?
         .get(0);
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.batch_execute(sql)?;
+    for (version, sql) in migrations().into_iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(&sql)?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES ($1)",
-            &[version],
+            &[&version],
         )?;
         tracing::info!(version, "postgres schema migrated");
     }
@@ -217,7 +220,7 @@ mod tests {
         })();
         let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
         let (version, inserted) = outcome.expect("migrates");
-        assert_eq!(version, MIGRATIONS.last().map_or(0, |m| m.0));
+        assert_eq!(version, migrations().last().map_or(0, |m| m.0));
         assert_eq!(inserted, 1, "idx_text exists and takes long text");
     }
 }

@@ -4,15 +4,18 @@
 use rusqlite::Connection;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, V1),
-    (2, V2),
-    (3, oxehr_store::accounts::SCHEMA),
-    (4, oxehr_store::audit::SCHEMA),
-    (5, oxehr_store::access::SCHEMA),
-    (6, oxehr_store::oauth::SCHEMA),
-    (7, oxehr_store::sessions::SCHEMA),
-];
+fn migrations() -> Vec<(i64, std::borrow::Cow<'static, str>)> {
+    vec![
+        (1, V1.into()),
+        (2, V2.into()),
+        (3, oxehr_store::accounts::SCHEMA.into()),
+        (4, oxehr_store::audit::SCHEMA.into()),
+        (5, oxehr_store::access::SCHEMA.into()),
+        (6, oxehr_store::oauth::SCHEMA.into()),
+        (7, oxehr_store::sessions::SCHEMA.into()),
+        (8, oxehr_store::care::schema().into()),
+    ]
+}
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.
 ///
@@ -153,12 +156,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         [],
         |r| r.get(0),
     )?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in migrations().into_iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
+        tx.execute_batch(&sql)?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES (?1)",
-            [version],
+            [&version],
         )?;
         tx.commit()?;
         tracing::info!(version, "sqlite schema migrated");
@@ -184,7 +187,7 @@ mod tests {
         ))
         .expect("version 1");
         migrate(&mut conn).expect("migrate");
-        assert_eq!(version(&conn), MIGRATIONS.last().map_or(0, |m| m.0));
+        assert_eq!(version(&conn), migrations().last().map_or(0, |m| m.0));
         conn.execute(
             "INSERT INTO idx_text (rid, seq, param, content) VALUES (1, 0, 2, 'x')",
             [],
@@ -192,6 +195,6 @@ mod tests {
         .expect("idx_text exists");
         // Again: nothing left to apply.
         migrate(&mut conn).expect("migrate again");
-        assert_eq!(version(&conn), MIGRATIONS.last().map_or(0, |m| m.0));
+        assert_eq!(version(&conn), migrations().last().map_or(0, |m| m.0));
     }
 }

@@ -18,12 +18,14 @@
 //! - or the user broke the glass for the patient within the grant's lifetime (recorded
 //!   in the audit log, which is where grants are read from).
 //!
-//! The relationships are read from the search index at each statement (uncorrelated
-//! subqueries, evaluated once per statement), so a new Encounter or Consent takes effect
-//! on the next request.
+//! The first two are kept in the care table ([`crate::care`]), which every write
+//! brings up to date in its own transaction, so a new Encounter or Consent takes effect
+//! on the next request and the rule costs one index probe per patient a statement
+//! touches, however many patients the organization cares for.
 
 use oxehr_search::ParamKey;
 
+use crate::care::CARE_PARAMS;
 use crate::search::{Sql, SqlValue};
 use crate::sql::SqlArg;
 use crate::{ReadTx, StoreError};
@@ -47,91 +49,6 @@ pub enum Access {
     /// Staff of organization `org` (see the module documentation), plus the patients in
     /// `grants` (break-the-glass).
     Staff { org: String, grants: Vec<String> },
-}
-
-/// Reference parameters whose target Organization has a care relationship with the
-/// patients of the referring resource's compartment.
-const CARE_PARAMS: &[(&str, &str)] = &[
-    ("Patient", "organization"),
-    ("Encounter", "service-provider"),
-    ("EpisodeOfCare", "organization"),
-    ("ServiceRequest", "performer"),
-    ("ServiceRequest", "requester"),
-];
-
-/// Who takes part in an Appointment on the organization's behalf.
-const MEMBER_PARAMS: &[(&str, &str)] = &[
-    ("PractitionerRole", "organization"),
-    ("Location", "organization"),
-    ("HealthcareService", "organization"),
-];
-
-fn key(t: &str, code: &str) -> SqlArg {
-    SqlArg::Int4(ParamKey::of(t, code).0)
-}
-
-fn keys(out: &mut Sql, col: &str, params: &[(&str, &str)]) {
-    out.s(col).s(" IN (");
-    for (i, (t, c)) in params.iter().enumerate() {
-        if i > 0 {
-            out.s(", ");
-        }
-        out.arg(key(t, c));
-    }
-    out.s(")");
-}
-
-/// ` AND EXISTS (…)`: the Consent row `rid_col` is active.
-fn consent_active(out: &mut Sql, rid_col: &str, n: &str) {
-    out.s(&format!(
-        " AND EXISTS (SELECT 1 FROM idx_token st{n} WHERE st{n}.rid = {rid_col} AND st{n}.param = "
-    ))
-    .arg(key("Consent", "status"))
-    .s(&format!(" AND st{n}.code = 'active')"));
-}
-
-/// The patients with a care relationship with `org`, or whose active Consent permits it.
-fn related_patients(out: &mut Sql, org: &str, n: &str) {
-    out.s(&format!(
-        "SELECT c{n}a.patient_id FROM idx_reference x{n}a JOIN compartment c{n}a ON c{n}a.rid = x{n}a.rid WHERE "
-    ));
-    keys(out, &format!("x{n}a.param"), CARE_PARAMS);
-    out.s(&format!(" AND x{n}a.target_id = "))
-        .text_arg(org)
-        .s(&format!(" AND x{n}a.target_type = 'Organization'"));
-    out.s(&format!(
-        " UNION SELECT c{n}b.patient_id FROM idx_reference x{n}b JOIN compartment c{n}b ON c{n}b.rid = x{n}b.rid WHERE x{n}b.param = "
-    ))
-    .arg(key("Appointment", "actor"))
-    .s(&format!(
-        " AND x{n}b.target_id IN (SELECT y{n}.id FROM idx_reference m{n} JOIN resource y{n} ON y{n}.rid = m{n}.rid WHERE "
-    ));
-    keys(out, &format!("m{n}.param"), MEMBER_PARAMS);
-    out.s(&format!(" AND m{n}.target_id = "))
-        .text_arg(org)
-        .s(&format!(
-            " AND m{n}.target_type = 'Organization' AND y{n}.rtype = x{n}b.target_type)"
-        ));
-    out.s(&format!(
-        " UNION SELECT c{n}c.patient_id FROM idx_reference x{n}c JOIN compartment c{n}c ON c{n}c.rid = x{n}c.rid WHERE x{n}c.param = "
-    ))
-    .arg(key("Consent", "oxehr-permit-actor"))
-    .s(&format!(" AND x{n}c.target_id = "))
-    .text_arg(org)
-    .s(&format!(" AND x{n}c.target_type = 'Organization'"));
-    consent_active(out, &format!("x{n}c.rid"), &format!("{n}c"));
-}
-
-/// The patients whose active Consent denies `org`.
-fn denying_patients(out: &mut Sql, org: &str, n: &str) {
-    out.s(&format!(
-        "SELECT c{n}d.patient_id FROM idx_reference x{n}d JOIN compartment c{n}d ON c{n}d.rid = x{n}d.rid WHERE x{n}d.param = "
-    ))
-    .arg(key("Consent", "oxehr-deny-actor"))
-    .s(&format!(" AND x{n}d.target_id = "))
-    .text_arg(org)
-    .s(&format!(" AND x{n}d.target_type = 'Organization'"));
-    consent_active(out, &format!("x{n}d.rid"), &format!("{n}d"));
 }
 
 fn text_list(out: &mut Sql, items: &[String]) {
@@ -175,11 +92,11 @@ impl Access {
                     text_list(out, grants);
                     out.s(")");
                 }
-                out.s(&format!(" AND ({n}.patient_id NOT IN ("));
-                related_patients(out, org, &n);
-                out.s(&format!(") OR {n}.patient_id IN ("));
-                denying_patients(out, org, &n);
-                out.s(")))");
+                out.s(&format!(
+                    " AND NOT EXISTS (SELECT 1 FROM care {n}k WHERE {n}k.org_id = "
+                ))
+                .text_arg(org)
+                .s(&format!(" AND {n}k.patient_id = {n}.patient_id))"));
             }
         }
     }
@@ -204,12 +121,10 @@ impl Access {
                     return Ok(granted);
                 }
                 let mut sql = Sql::default();
-                sql.s("SELECT p.id FROM resource p WHERE p.rtype = 'Patient' AND p.id IN (");
+                sql.s("SELECT patient_id FROM care WHERE org_id = ")
+                    .text_arg(org)
+                    .s(" AND patient_id IN (");
                 text_list(&mut sql, &rest);
-                sql.s(") AND p.id IN (");
-                related_patients(&mut sql, org, "q");
-                sql.s(") AND p.id NOT IN (");
-                denying_patients(&mut sql, org, "q");
                 sql.s(")");
                 let mut seen = granted;
                 for row in tx.query(&sql.text, &sql.args)? {

@@ -14,12 +14,14 @@
 //! index extraction.
 
 mod build;
+mod care;
 mod durability;
 mod history;
 mod index_rows;
 mod interrupt;
 mod search;
 
+pub use care::care_follows_every_write;
 pub use durability::{
     a_panicking_job_is_rolled_back_and_the_store_goes_on,
     concurrent_writers_are_all_durable_and_isolated, racing_writes_to_one_resource_conflict,
@@ -61,6 +63,7 @@ macro_rules! conformance_tests {
             history_filters_since_at_count_offset,
             index_entries_are_replaced_on_update_and_removed_on_delete,
             compartments_are_replaced_on_update_and_removed_on_delete,
+            care_follows_every_write,
             search_matches_each_kind,
             search_ors_within_and_ands_across_criteria,
             search_pages_by_position,

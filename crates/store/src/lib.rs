@@ -13,6 +13,7 @@
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod care;
 pub mod conformance;
 pub mod interrupt;
 pub mod oauth;
