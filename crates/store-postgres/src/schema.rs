@@ -6,16 +6,9 @@ use postgres::Client;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
 fn migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
-    vec![
-        (1, V1.into()),
-        (2, V2.into()),
-        (3, oxehr_store::accounts::SCHEMA.into()),
-        (4, oxehr_store::audit::SCHEMA.into()),
-        (5, oxehr_store::access::SCHEMA.into()),
-        (6, oxehr_store::oauth::SCHEMA.into()),
-        (7, oxehr_store::sessions::SCHEMA.into()),
-        (8, oxehr_store::care::schema().into()),
-    ]
+    let mut all = vec![(1, V1.into()), (2, V2.into())];
+    all.extend(oxehr_store::shared_migrations());
+    all
 }
 
 /// Advisory lock key held while migrating ("oxehr-migrate").

@@ -5,16 +5,13 @@ use rusqlite::Connection;
 
 /// Migrations by version; each runs once, in one transaction with its version bump.
 fn migrations() -> Vec<(i64, std::borrow::Cow<'static, str>)> {
-    vec![
-        (1, V1.into()),
-        (2, V2.into()),
-        (3, oxehr_store::accounts::SCHEMA.into()),
-        (4, oxehr_store::audit::SCHEMA.into()),
-        (5, oxehr_store::access::SCHEMA.into()),
-        (6, oxehr_store::oauth::SCHEMA.into()),
-        (7, oxehr_store::sessions::SCHEMA.into()),
-        (8, oxehr_store::care::schema().into()),
-    ]
+    let mut all = vec![(1, V1.into()), (2, V2.into())];
+    all.extend(
+        oxehr_store::shared_migrations()
+            .into_iter()
+            .map(|(v, sql)| (i64::from(v), sql)),
+    );
+    all
 }
 
 /// Version 1: resources, versions, typed index tables, Patient compartments.

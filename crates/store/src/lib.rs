@@ -213,6 +213,19 @@ pub trait Tx: ReadTx {
     fn execute(&mut self, sql: &str, args: &[sql::SqlArg]) -> Result<u64, StoreError>;
 }
 
+/// The migrations both backends share (version 3 onward: the SQL is the same on both),
+/// after each backend's own versions 1 and 2.
+pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
+    vec![
+        (3, accounts::SCHEMA.into()),
+        (4, audit::SCHEMA.into()),
+        (5, access::SCHEMA.into()),
+        (6, oauth::SCHEMA.into()),
+        (7, sessions::SCHEMA.into()),
+        (8, care::schema().into()),
+    ]
+}
+
 /// The result a write job hands back through the store.
 pub type JobOutput = Box<dyn Any + Send>;
 
