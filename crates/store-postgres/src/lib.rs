@@ -284,7 +284,15 @@ macro_rules! read_methods {
             Dialect::Postgres
         }
         fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
-            let r = queries::query_values(self.$conn()?, sql, args);
+            let r = queries::query_values(self.$conn()?, sql, args, false);
+            self.$wrap(r)
+        }
+        fn query_shared_plan(
+            &mut self,
+            sql: &str,
+            args: &[SqlArg],
+        ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+            let r = queries::query_values(self.$conn()?, sql, args, true);
             self.$wrap(r)
         }
         fn index_entries(

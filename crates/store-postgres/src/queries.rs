@@ -175,26 +175,35 @@ pub(crate) fn execute(conn: &mut PgConn, sql: &str, args: &[SqlArg]) -> Result<u
 }
 
 /// Runs a statement of the search engine; every value as a [`SqlValue`].
+///
+/// With `shared_plan` false the statement is not taken from the statement cache: a
+/// cached statement gets a generic plan after five runs, planned without the argument
+/// values, and for most searches the values decide the plan (a reference to one patient
+/// vs a code every patient has) — measured, a generic plan made a 2 ms search take
+/// 200 ms. A statement prepared for one run is planned with its values, which costs a
+/// parse round trip and 1–2 ms of planning every time. With `shared_plan` (the caller
+/// says the best plan is the same for any values: one patient's records, keys by
+/// primary key) it is prepared once per connection, and PostgreSQL switches to the
+/// generic plan when its cost is no worse than the plans made with values.
 pub(crate) fn query_values(
     conn: &mut PgConn,
     sql: &str,
     args: &[SqlArg],
+    shared_plan: bool,
 ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
     use postgres::types::Type;
-    // Not from the statement cache: a cached statement gets a generic plan after five
-    // runs, planned without the argument values, and for a search the values decide
-    // the plan (a reference to one patient vs a code every patient has) — measured, a
-    // generic plan made a 2 ms search take 200 ms. A statement prepared for one run is
-    // planned with its values.
     let args = bind(args.to_vec());
     let refs: Vec<&(dyn ToSql + Sync)> = args
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let rows = conn
-        .client
-        .query(numbered(sql).as_str(), &refs)
-        .map_err(pg_err)?;
+    let rows = if shared_plan {
+        let st = conn.prepare(&numbered(sql))?;
+        conn.client.query(&st, &refs)
+    } else {
+        conn.client.query(numbered(sql).as_str(), &refs)
+    }
+    .map_err(pg_err)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut vals = Vec::with_capacity(row.len());

@@ -127,7 +127,7 @@ impl Access {
                 text_list(&mut sql, &rest);
                 sql.s(")");
                 let mut seen = granted;
-                for row in tx.query(&sql.text, &sql.args)? {
+                for row in tx.query_shared_plan(&sql.text, &sql.args)? {
                     if let Some(SqlValue::Text(id)) = row.into_iter().next() {
                         seen.push(id);
                     }
@@ -162,7 +162,7 @@ pub fn patients_of(tx: &mut dyn ReadTx, rids: &[i64]) -> Result<Vec<String>, Sto
             sql.arg(SqlArg::Int8(*r));
         }
         sql.s(")");
-        for row in tx.query(&sql.text, &sql.args)? {
+        for row in tx.query_shared_plan(&sql.text, &sql.args)? {
             if let Some(SqlValue::Text(p)) = row.into_iter().next() {
                 out.push(p);
             }
@@ -187,6 +187,9 @@ pub fn break_the_glass_grants(
         SqlArg::Int8(since),
     ];
     let mut out = Vec::new();
+    // Planned with its values, not shared: break-the-glass records are rare among a
+    // user's audit records, which only the values show — a generic plan of this
+    // statement took 38 ms on PostgreSQL where the plan with values takes 0.1 ms.
     for row in tx.query(sql, &args)? {
         if let Some(SqlValue::Text(p)) = row.into_iter().next() {
             out.push(p);

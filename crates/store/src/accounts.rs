@@ -107,7 +107,7 @@ pub fn update<T: Tx + ?Sized>(tx: &mut T, a: &AccountRow) -> Result<bool, StoreE
 /// The account named `name`.
 pub fn get<T: ReadTx + ?Sized>(tx: &mut T, name: &str) -> Result<Option<AccountRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM account WHERE name = ?");
-    let rows = tx.query(&sql, &[SqlArg::Text(name.to_owned())])?;
+    let rows = tx.query_shared_plan(&sql, &[SqlArg::Text(name.to_owned())])?;
     rows.into_iter().next().map(row).transpose()
 }
 

@@ -303,13 +303,13 @@ pub fn search<T: ReadTx + ?Sized>(
 
 /// The head as stored.
 pub fn head<T: ReadTx + ?Sized>(tx: &mut T) -> Result<Option<Head>, StoreError> {
-    let rows = tx.query("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
+    let rows = tx.query_shared_plan("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
     seq_and_hash(rows, "audit_head")
 }
 
 /// The record with the greatest `seq`, as a head.
 fn tail<T: ReadTx + ?Sized>(tx: &mut T) -> Result<Option<Head>, StoreError> {
-    let rows = tx.query(
+    let rows = tx.query_shared_plan(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
         &[],
     )?;

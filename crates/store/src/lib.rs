@@ -175,6 +175,18 @@ pub trait ReadTx {
         args: &[sql::SqlArg],
     ) -> Result<Vec<Vec<search::SqlValue>>, StoreError>;
 
+    /// [`ReadTx::query`] for a statement whose best plan does not depend on its
+    /// argument values: one patient's records, keys looked up by primary key, a fixed
+    /// lookup by account. A backend may prepare it once per connection and reuse the
+    /// plan; [`ReadTx::query`] plans every statement with its values.
+    fn query_shared_plan(
+        &mut self,
+        sql: &str,
+        args: &[sql::SqlArg],
+    ) -> Result<Vec<Vec<search::SqlValue>>, StoreError> {
+        self.query(sql, args)
+    }
+
     /// The index entries of the current version (for tests and diagnostics).
     fn index_entries(
         &mut self,

@@ -218,7 +218,7 @@ pub fn get_client<T: ReadTx + ?Sized>(
     client_id: &str,
 ) -> Result<Option<ClientRow>, StoreError> {
     let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_client WHERE client_id = ?");
-    let rows = tx.query(&sql, &[text(client_id)])?;
+    let rows = tx.query_shared_plan(&sql, &[text(client_id)])?;
     rows.into_iter().next().map(client_row).transpose()
 }
 
@@ -367,7 +367,7 @@ pub fn get_refresh<T: ReadTx + ?Sized>(
     token_hash: &str,
 ) -> Result<Option<RefreshRow>, StoreError> {
     let sql = format!("SELECT {REFRESH_COLUMNS} FROM oauth_refresh_token WHERE token_hash = ?");
-    tx.query(&sql, &[text(token_hash)])?
+    tx.query_shared_plan(&sql, &[text(token_hash)])?
         .into_iter()
         .next()
         .map(refresh_row)
@@ -416,7 +416,7 @@ pub fn get_access<T: ReadTx + ?Sized>(
     jti: &str,
 ) -> Result<Option<AccessRow>, StoreError> {
     let sql = format!("SELECT {ACCESS_COLUMNS} FROM oauth_access_token WHERE jti = ?");
-    let rows = tx.query(&sql, &[text(jti)])?;
+    let rows = tx.query_shared_plan(&sql, &[text(jti)])?;
     rows.into_iter()
         .next()
         .map(|r| {
@@ -436,7 +436,7 @@ pub fn get_access<T: ReadTx + ?Sized>(
 /// Whether the access token with this `jti` has been revoked: the one indexed lookup
 /// every authenticated request makes.
 pub fn is_access_revoked<T: ReadTx + ?Sized>(tx: &mut T, jti: &str) -> Result<bool, StoreError> {
-    let rows = tx.query(
+    let rows = tx.query_shared_plan(
         "SELECT revoked FROM oauth_access_token WHERE jti = ?",
         &[text(jti)],
     )?;

@@ -177,12 +177,7 @@ impl Compiler<'_> {
         filters: &[Filter],
         out: &mut Sql,
     ) -> Option<DriveBy> {
-        let driver = filters
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| selectivity(f).map(|s| (i, s)))
-            .max_by_key(|(_, s)| *s)
-            .map(|(i, _)| i);
+        let driver = driver(filters);
         let mut drive = None;
         for (i, f) in filters.iter().enumerate() {
             out.s(" AND ");
@@ -627,6 +622,45 @@ impl Compiler<'_> {
     }
 }
 
+/// The filter that drives the statement: the most selective one that can.
+fn driver(filters: &[Filter]) -> Option<usize> {
+    filters
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| selectivity(f).map(|s| (i, s)))
+        .max_by_key(|(_, s)| *s)
+        .map(|(i, _)| i)
+}
+
+/// Whether the best plan of `q`'s statements is the same whatever its values, so that
+/// a backend may plan it once ([`ReadTx::query_shared_plan`]): it is driven by one id,
+/// one reference (a patient's records: `patient=`, `subject=`) or one patient's
+/// compartment, a handful of rows to start from whichever they are. A search driven by
+/// a code or a date is not: one code is on every patient, another on none.
+pub fn plan_is_shared(q: &Query) -> bool {
+    driver(&q.filters).is_some_and(|i| match q.filters[i].any_of.as_slice() {
+        [c] => matches!(
+            c,
+            Condition::Id(_)
+                | Condition::InPatientCompartment(_)
+                | Condition::Value {
+                    test: ValueTest::Reference { .. },
+                    ..
+                }
+        ),
+        _ => false,
+    })
+}
+
+/// Runs a statement of `q`, with a shared plan if [`plan_is_shared`].
+fn run(tx: &mut dyn ReadTx, q: &Query, sql: &Sql) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+    if plan_is_shared(q) {
+        tx.query_shared_plan(&sql.text, &sql.args)
+    } else {
+        tx.query(&sql.text, &sql.args)
+    }
+}
+
 /// How selective a filter is likely to be, higher is fewer rows; `None` when it cannot
 /// drive (negated, `:missing=true`, `_lastUpdated`). Without statistics of our own, by
 /// the kind of test: an id or a reference to one resource is a handful of rows, a code
@@ -1063,7 +1097,7 @@ pub fn page(
     limit: usize,
 ) -> Result<Vec<Hit>, StoreError> {
     let sql = page_sql(tx.dialect(), access, q, position, limit, false);
-    tx.query(&sql.text, &sql.args)?
+    run(tx, q, &sql)?
         .into_iter()
         .map(|row| {
             let (rid, resource, keys) = resource_of(row)?;
@@ -1086,8 +1120,7 @@ pub fn page_and_total(
 ) -> Result<(Vec<Hit>, u64), StoreError> {
     let sql = page_sql(tx.dialect(), access, q, position, limit, true);
     let mut total = None;
-    let hits = tx
-        .query(&sql.text, &sql.args)?
+    let hits = run(tx, q, &sql)?
         .into_iter()
         .map(|row| {
             let (rid, resource, mut keys) = resource_of(row)?;
@@ -1115,7 +1148,7 @@ pub fn page_and_total(
 /// The number of matches of `q`.
 pub fn count(tx: &mut dyn ReadTx, access: &Access, q: &Query) -> Result<u64, StoreError> {
     let sql = count_sql(tx.dialect(), access, q);
-    let rows = tx.query(&sql.text, &sql.args)?;
+    let rows = run(tx, q, &sql)?;
     rows.first()
         .and_then(|r| r.first())
         .and_then(SqlValue::as_i64)
@@ -1215,4 +1248,63 @@ fn rows_to_resources(
         .into_iter()
         .map(|row| resource_of(row).map(|(rid, r, _)| (rid, r)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_is_shared;
+    use oxehr_search::query::{parse, Condition, ParseOptions};
+
+    fn query(rtype: &str, pairs: &[(&str, &str)]) -> oxehr_search::query::Query {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let opts = ParseOptions {
+            lenient: false,
+            base_url: None,
+            now_micros: 0,
+        };
+        parse(&[rtype.to_owned()], &pairs, &opts).expect("query parses")
+    }
+
+    #[test]
+    fn a_plan_is_shared_only_when_one_id_or_one_reference_drives() {
+        // One patient's records: the reference drives, whatever else is asked.
+        for (rtype, pairs) in [
+            ("Encounter", vec![("patient", "p1")]),
+            (
+                "Observation",
+                vec![
+                    ("patient", "Patient/p1"),
+                    ("code", "http://loinc.org|29463-7"),
+                ],
+            ),
+            (
+                "Observation",
+                vec![("subject", "Patient/p1"), ("_sort", "-date")],
+            ),
+            ("Patient", vec![("_id", "p1")]),
+        ] {
+            assert!(plan_is_shared(&query(rtype, &pairs)), "{rtype} {pairs:?}");
+        }
+        // A code, a name, a date, two references or a chain: the values decide.
+        for (rtype, pairs) in [
+            ("Observation", vec![("code", "http://loinc.org|29463-7")]),
+            ("Patient", vec![("name", "Mueller")]),
+            ("Observation", vec![("date", "ge2020")]),
+            ("Observation", vec![("patient", "p1,p2")]),
+            ("Encounter", vec![("patient.birthdate", "le1950")]),
+            ("Observation", vec![]),
+        ] {
+            assert!(!plan_is_shared(&query(rtype, &pairs)), "{rtype} {pairs:?}");
+        }
+        // A compartment search is one patient's records too.
+        let mut q = query("Observation", &[]);
+        q.filters.push(oxehr_search::query::Filter {
+            negated: false,
+            any_of: vec![Condition::InPatientCompartment("p1".into())],
+        });
+        assert!(plan_is_shared(&q));
+    }
 }

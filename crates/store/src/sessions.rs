@@ -44,7 +44,7 @@ pub fn get<T: ReadTx + ?Sized>(
     tx: &mut T,
     id_hash: &str,
 ) -> Result<Option<SessionRow>, StoreError> {
-    let rows = tx.query(
+    let rows = tx.query_shared_plan(
         "SELECT id_hash, account, created, last_seen FROM web_session WHERE id_hash = ?",
         &[SqlArg::Text(id_hash.to_owned())],
     )?;
