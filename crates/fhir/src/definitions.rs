@@ -147,6 +147,14 @@ pub struct Child<'a> {
     pub context: &'a str,
 }
 
+/// Types oxehr counts in the Patient compartment although R4's CompartmentDefinition
+/// leaves them out, with the search parameters that link them to the patient. The
+/// compartment is what the access policy protects and what `$everything` returns, and
+/// R4 lists no parameter for `Task`: a refill request a patient makes (`Task.for` is the
+/// patient) would be in no record, visible to every user. Only types whose link to the
+/// patient is a plain reference parameter are added.
+pub const ADDED_TO_PATIENT_COMPARTMENT: &[(&str, &[&str])] = &[("Task", &["patient"])];
+
 /// The R4 core definitions.
 pub struct Definitions {
     types: HashMap<String, TypeDef>,
@@ -221,10 +229,18 @@ impl Definitions {
             .into_iter()
             .map(|(url, codes)| (url, codes.into_iter().collect()))
             .collect();
+        let mut compartments = packed.compartments;
+        if let Some(patient) = compartments.get_mut("Patient") {
+            for (t, params) in ADDED_TO_PATIENT_COMPARTMENT {
+                patient
+                    .entry((*t).to_owned())
+                    .or_insert_with(|| params.iter().map(|p| (*p).to_owned()).collect());
+            }
+        }
         Definitions {
             types: packed.types,
             search_params: packed.search_parameters,
-            compartments: packed.compartments,
+            compartments,
             value_sets,
             children,
             paths,
@@ -325,7 +341,8 @@ impl Definitions {
     }
 
     /// Compartment definition by code (`Patient`): resource type → the search parameters
-    /// that link a resource of that type to the compartment's owner.
+    /// that link a resource of that type to the compartment's owner (R4's, plus
+    /// [`ADDED_TO_PATIENT_COMPARTMENT`]).
     pub fn compartment(&self, code: &str) -> Option<&HashMap<String, Vec<String>>> {
         self.compartments.get(code)
     }
@@ -366,6 +383,17 @@ mod tests {
         assert_eq!(d.resource_types().len(), 146);
         assert_eq!(d.search_params().len(), 1375);
         assert!(d.compartment("Patient").is_some());
+    }
+
+    #[test]
+    fn the_patient_compartment_is_r4_s_plus_task() {
+        let patient = Definitions::r4().compartment("Patient").expect("Patient");
+        // R4's own entries stay as published (CompartmentDefinition-patient: Communication
+        // by subject, sender and recipient; Slot in no compartment) ...
+        assert_eq!(patient["Communication"], ["subject", "sender", "recipient"]);
+        assert!(patient.get("Slot").is_none_or(|p| p.is_empty()));
+        // ... and a Task belongs to the patient it is `for`.
+        assert_eq!(patient["Task"], ["patient"]);
     }
 
     #[test]

@@ -22,10 +22,10 @@ use serde_json::{json, Value};
 
 use oxehr_auth::Caller;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType, VersionId};
-use oxehr_store::audit::{AuditFilter, StoredAudit};
 use oxehr_store::{Method, Store, StoredResource};
 
-pub use oxehr_store::audit::{Head, Verification};
+pub use oxehr_store::access::BREAK_THE_GLASS;
+pub use oxehr_store::audit::{AuditFilter, AuditRecord, Head, StoredAudit, Verification};
 
 use crate::search::SearchPage;
 use crate::{format_instant, parse_instant, Records, RecordsError};

@@ -19,6 +19,7 @@ mod patch;
 mod policy;
 mod prepare;
 pub mod query;
+pub mod requests;
 mod search;
 mod time_fmt;
 mod transaction;
@@ -34,6 +35,7 @@ pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 pub use patch::MAX_PATCH_OPERATIONS;
+pub use requests::RefillAnswer;
 pub use search::{SearchPage, MAX_INCLUDED};
 
 /// Matches per page when a search gives no `_count`.

@@ -241,6 +241,8 @@ pub fn list<T: ReadTx + ?Sized>(
 pub struct AuditFilter {
     pub patient: Option<String>,
     pub user: Option<String>,
+    /// Leaves out this user's records (a patient's access log without their own visits).
+    pub not_user: Option<String>,
     pub organization: Option<String>,
     /// Any of these actions (empty: any).
     pub actions: Vec<String>,
@@ -271,6 +273,10 @@ pub fn search<T: ReadTx + ?Sized>(
     eq("patient", &f.patient, &mut sql);
     eq("user_name", &f.user, &mut sql);
     eq("organization", &f.organization, &mut sql);
+    if let Some(u) = &f.not_user {
+        sql.push_str(" AND (user_name IS NULL OR user_name <> ?)");
+        args.push(SqlArg::Text(u.clone()));
+    }
     if !f.actions.is_empty() {
         sql.push_str(" AND action IN (");
         for (i, a) in f.actions.iter().enumerate() {

@@ -28,7 +28,7 @@ use oxehr_search::{IndexValue, ParamKey};
 
 use crate::search::{Sql, SqlValue};
 use crate::sql::SqlArg;
-use crate::{NewVersion, StoreError, Tx};
+use crate::{NewVersion, ReadTx, StoreError, Tx};
 
 /// Reference parameters whose target Organization has a care relationship with the
 /// patients of the referring resource's compartment.
@@ -289,4 +289,19 @@ fn rows_of(
         }
     }
     Ok(out)
+}
+
+/// The organizations with `patient` in their care (as the access rule reads it), sorted.
+pub fn organizations_of(tx: &mut dyn ReadTx, patient: &str) -> Result<Vec<String>, StoreError> {
+    let rows = tx.query_shared_plan(
+        "SELECT org_id FROM care WHERE patient_id = ? ORDER BY org_id",
+        &[SqlArg::Text(patient.to_owned())],
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match r.into_iter().next() {
+            Some(SqlValue::Text(o)) => Some(o),
+            _ => None,
+        })
+        .collect())
 }

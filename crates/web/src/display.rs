@@ -34,6 +34,27 @@ pub fn date(v: &str) -> String {
     }
 }
 
+/// A dateTime or instant with its time of day: `2026-12-06T09:15:02Z` → "6 Dec 2026,
+/// 09:15 UTC" (in the value's own offset, which is named); a date alone as [`date`].
+pub fn date_time(v: &str) -> String {
+    let day = date(v);
+    let Some(time) = v.split_once('T').map(|(_, t)| t) else {
+        return day;
+    };
+    let hm: String = time.chars().take(5).collect();
+    if hm.len() < 5 {
+        return day;
+    }
+    let zone = if time.ends_with('Z') || time.ends_with("+00:00") {
+        " UTC".to_owned()
+    } else {
+        time.rfind(['+', '-'])
+            .map(|i| format!(" (UTC{})", &time[i..]))
+            .unwrap_or_default()
+    };
+    format!("{day}, {hm}{zone}")
+}
+
 /// The text of a CodeableConcept: its `text`, else the first coding's `display`, else
 /// the first code with its system's short name.
 pub fn concept(v: &Value) -> Option<String> {
@@ -75,17 +96,28 @@ pub fn human_name(n: &Value) -> Option<String> {
     (!s.trim().is_empty()).then_some(s)
 }
 
-/// The name a person goes by: the `official` name, else `usual`, else the first.
-pub fn person_name(resource: &Value) -> String {
-    let names = resource["name"].as_array();
-    let pick = names.and_then(|ns| {
+/// The HumanName a person goes by: the `official` name, else `usual`, else the first.
+fn chosen_name(resource: &Value) -> Option<&Value> {
+    resource["name"].as_array().and_then(|ns| {
         ns.iter()
             .find(|n| n["use"] == "official")
             .or_else(|| ns.iter().find(|n| n["use"] == "usual"))
             .or_else(|| ns.first())
-    });
-    pick.and_then(human_name)
+    })
+}
+
+/// The name a person goes by (see [`chosen_name`]), in full.
+pub fn person_name(resource: &Value) -> String {
+    chosen_name(resource)
+        .and_then(human_name)
         .unwrap_or_else(|| "(no name recorded)".to_owned())
+}
+
+/// The first given name of the name a person goes by, if it has one.
+pub fn first_name(resource: &Value) -> Option<String> {
+    chosen_name(resource)?["given"][0]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// A Quantity as "72 /min" or "5.4 mmol/L": the value and its unit (`unit`, else
@@ -164,6 +196,16 @@ mod tests {
         assert_eq!(date("1990"), "1990");
         assert_eq!(date("not a date"), "not a date");
         assert_eq!(date("1990-13-01"), "1990-13-01");
+    }
+
+    #[test]
+    fn times_say_their_zone() {
+        assert_eq!(date_time("2026-12-06T09:15:02Z"), "6 Dec 2026, 09:15 UTC");
+        assert_eq!(
+            date_time("2019-03-02T10:10:10-05:00"),
+            "2 Mar 2019, 10:10 (UTC-05:00)"
+        );
+        assert_eq!(date_time("2019-03-02"), "2 Mar 2019");
     }
 
     #[test]

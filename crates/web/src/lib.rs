@@ -22,7 +22,9 @@ pub mod csrf;
 pub mod display;
 mod document;
 mod forms;
+mod inbox;
 mod pages;
+mod portal;
 mod schedule;
 mod session;
 mod trend;
@@ -95,6 +97,30 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         )
         .route("/patients/{id}/{section}", get(pages::chart_section))
         .route("/patients/{id}/{section}/{rid}", get(pages::chart_document))
+        .route("/portal/{id}", get(pages::portal_summary))
+        .route("/portal/{id}/home", get(portal::home))
+        .route(
+            "/portal/{id}/refills",
+            get(portal::refills).post(portal::request_refill),
+        )
+        .route(
+            "/portal/{id}/messages",
+            get(portal::messages).post(portal::new_message),
+        )
+        .route(
+            "/portal/{id}/messages/{root}",
+            get(portal::thread).post(portal::reply),
+        )
+        .route("/portal/{id}/access-log", get(portal::access_log))
+        .route("/portal/{id}/trend", get(pages::portal_trend))
+        .route("/portal/{id}/{section}", get(pages::portal_section))
+        .route("/portal/{id}/{section}/{rid}", get(pages::portal_document))
+        .route(
+            "/patients/{id}/messages/{root}",
+            get(inbox::thread).post(inbox::reply),
+        )
+        .route("/inbox", get(inbox::inbox))
+        .route("/inbox/refills/{task}", post(inbox::answer_refill))
         .route("/schedule", get(schedule::schedule))
         .route(
             "/auth/authorize",

@@ -94,19 +94,45 @@ pub fn sign_in(
     resp
 }
 
-/// What the page header shows.
-struct Nav {
-    user: String,
-    csrf: String,
-    staff_chart: bool,
+/// What the page header shows: who is signed in, the session's form token, and which
+/// links: the chart's (clinicians and nurses) or the portal's for one patient.
+pub(crate) struct Nav {
+    pub user: String,
+    pub csrf: String,
+    pub staff_chart: bool,
+    /// The portal pages' base (`/portal/{patient id}`) and whose record it is
+    /// (`None` for a patient's own: "My record").
+    pub portal: Option<PortalNav>,
+}
+
+pub(crate) struct PortalNav {
+    pub base: String,
+    /// The first name of the patient a proxy acts for; empty for a patient's own pages.
+    pub whose: String,
 }
 
 impl Nav {
-    fn of(s: &Signed) -> Nav {
+    pub(crate) fn of(s: &Signed) -> Nav {
         Nav {
             user: s.caller.user.clone(),
             csrf: s.csrf.clone(),
             staff_chart: uses_chart(&s.caller),
+            portal: s.caller.patient.as_ref().map(|p| PortalNav {
+                base: format!("/portal/{p}"),
+                whose: String::new(),
+            }),
+        }
+    }
+
+    /// The header of a portal page about patient `pid` (`whose`: their first name when
+    /// the person signed in acts for them).
+    pub(crate) fn portal(s: &Signed, pid: &str, whose: &str) -> Nav {
+        Nav {
+            portal: Some(PortalNav {
+                base: format!("/portal/{pid}"),
+                whose: whose.to_owned(),
+            }),
+            ..Nav::of(s)
         }
     }
 }
@@ -129,23 +155,23 @@ fn role_text(role: Role) -> &'static str {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
+    nav: Nav,
     role_text: &'a str,
 }
 
 /// `GET /`: the sign-in page, or the home page of the signed-in person's role.
 pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers, None).await {
+        Ok(s) if s.caller.role == Role::Patient && s.caller.patient.is_some() => {
+            let pid = s.caller.patient.clone().unwrap_or_default();
+            crate::portal::home_page(&state, &headers, &pid).await
+        }
         Ok(s) => {
             let nav = Nav::of(&s);
             Page::render(
                 StatusCode::OK,
                 &Home {
-                    user: &nav.user,
-                    csrf: &nav.csrf,
-                    staff_chart: nav.staff_chart,
+                    nav,
                     role_text: role_text(s.caller.role),
                 },
             )
@@ -158,7 +184,7 @@ pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response
 
 /// A form post's fields and the signed-in person, once its token matched the session
 /// (else the answer: sign-in, "session ended", or "this form has expired").
-async fn signed_form(
+pub(crate) async fn signed_form(
     state: &WebState,
     req: Request,
 ) -> Result<(Signed, Vec<(String, String)>), Response> {
@@ -228,9 +254,7 @@ pub(crate) fn only_chart_users(s: &Signed) -> Option<Response> {
 #[derive(Template)]
 #[template(path = "patients.html")]
 struct Patients<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
+    nav: Nav,
     search: PatientSearch,
     searched: bool,
     heading: &'a str,
@@ -281,9 +305,7 @@ async fn patient_list(state: &WebState, s: &Signed, search: PatientSearch) -> Re
     Page::render(
         StatusCode::OK,
         &Patients {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
+            nav,
             search,
             searched,
             heading: if searched {
@@ -341,19 +363,94 @@ pub async fn patients_search(State(state): State<WebState>, req: Request) -> Res
     patient_list(&state, &s, search).await
 }
 
-/// The signed-in clinician or nurse, and what `read` finds as them about patient `id`
-/// (on a blocking thread); a patient outside their care gives the break-the-glass form
-/// instead, any other refusal its page.
-async fn chart_read<T: Send + 'static>(
+/// Who a page of the record is for: the clinician's chart (`/patients/{id}`), or the
+/// patient portal (`/portal/{id}`: a patient's own record, or one a proxy acts for).
+/// Both read the same way through records as the signed-in person; the links, the
+/// header and what can be done from the page differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    Chart,
+    Portal,
+}
+
+impl View {
+    /// The URL of the record's summary, under which its other pages are.
+    pub(crate) fn base(self, id: &str) -> String {
+        match self {
+            View::Chart => format!("/patients/{id}"),
+            View::Portal => format!("/portal/{id}"),
+        }
+    }
+}
+
+/// What frames a page of one patient's record: the header, the record's base URL, and
+/// the words of the link back to its summary.
+pub(crate) struct Frame {
+    pub nav: Nav,
+    pub base: String,
+    pub back: String,
+    /// The trend page (`?code=` picks the measurement).
+    pub trend: String,
+}
+
+impl Frame {
+    pub(crate) fn of(s: &Signed, view: View, id: &str, patient: &serde_json::Value) -> Frame {
+        let name = display::person_name(patient);
+        match view {
+            View::Chart => Frame {
+                nav: Nav::of(s),
+                base: view.base(id),
+                back: format!("Back to {name}'s chart"),
+                trend: format!("{}/trend", view.base(id)),
+            },
+            View::Portal => {
+                let own = s.caller.patient.as_deref() == Some(id);
+                let first = display::first_name(patient).unwrap_or(name);
+                Frame {
+                    nav: Nav::portal(s, id, if own { "" } else { &first }),
+                    base: view.base(id),
+                    back: if own {
+                        "Back to my record".to_owned()
+                    } else {
+                        format!("Back to {first}'s record")
+                    },
+                    trend: format!("{}/trend", view.base(id)),
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn only_portal_users(s: &Signed) -> Option<Response> {
+    s.caller.role.is_staff().then(|| {
+        message(
+            StatusCode::FORBIDDEN,
+            "Not for your role",
+            "These pages are for patients and the people who act for them. Staff open a patient's chart from the patient list.",
+        )
+        .into_response()
+    })
+}
+
+/// The signed-in person, and what `read` finds as them about patient `id` (on a
+/// blocking thread). In the chart (clinicians and nurses) a patient outside their care
+/// gives the break-the-glass form instead; in the portal (patients and proxies) a record
+/// that is not theirs gives "not allowed", as any other refusal gives its page.
+pub(crate) async fn record_read<T: Send + 'static>(
     state: &WebState,
     headers: &HeaderMap,
     id: &str,
+    view: View,
     read: impl FnOnce(Records, Arc<Caller>) -> Result<T, RecordsError> + Send + 'static,
 ) -> Result<(Signed, T), Response> {
     let s = signed_in(state, headers, None)
         .await
         .map_err(IntoResponse::into_response)?;
-    if let Some(r) = only_chart_users(&s) {
+    let refused = match view {
+        View::Chart => only_chart_users(&s),
+        View::Portal => only_portal_users(&s),
+    };
+    if let Some(r) = refused {
         return Err(r);
     }
     let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.to_owned());
@@ -365,18 +462,19 @@ async fn chart_read<T: Send + 'static>(
     };
     match blocking(confirmed).await {
         Ok(x) => Ok((s, x)),
-        Err(e) if chart::is_forbidden(&e) => Err(glass(&s, id, "", None, StatusCode::FORBIDDEN)),
+        Err(e) if view == View::Chart && chart::is_forbidden(&e) => {
+            Err(glass(&s, id, "", None, StatusCode::FORBIDDEN))
+        }
         Err(e) => Err(error_page(&e)),
     }
 }
 
 #[derive(Template)]
 #[template(path = "chart.html")]
-struct ChartPage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
-    patient_id: &'a str,
+struct ChartPage {
+    nav: Nav,
+    base: String,
+    trend_url: String,
     name: String,
     facts: Vec<(&'static str, String)>,
     sections: Vec<Section>,
@@ -387,9 +485,7 @@ struct ChartPage<'a> {
 #[derive(Template)]
 #[template(path = "glass.html")]
 struct Glass<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
+    nav: Nav,
     patient_id: &'a str,
     can_break: bool,
     reason: &'a str,
@@ -401,9 +497,7 @@ fn glass(s: &Signed, id: &str, reason: &str, error: Option<&str>, status: Status
     Page::render(
         status,
         &Glass {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
+            nav,
             patient_id: id,
             can_break: s.caller.may_break_the_glass(),
             reason,
@@ -469,13 +563,34 @@ pub async fn chart_summary(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    summary(View::Chart, state, id, q, headers).await
+}
+
+/// `GET /portal/{id}`: the record's summary in the portal ("My record").
+pub async fn portal_summary(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    summary(View::Portal, state, id, q, headers).await
+}
+
+async fn summary(
+    view: View,
+    state: WebState,
+    id: String,
+    q: std::collections::HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
     // After a form was saved: what the chart says (only a known form's words).
     let saved = q
         .get("saved")
         .and_then(|k| forms::form_spec(k))
-        .map(|f| f.saved);
+        .map(|f| f.saved)
+        .filter(|_| view == View::Chart);
     let pid = id.clone();
-    let (s, (p, sections)) = match chart_read(&state, &headers, &id, move |records, who| {
+    let (s, (p, sections)) = match record_read(&state, &headers, &id, view, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
         let specs: Vec<&chart::SectionSpec> = chart::SECTIONS.iter().collect();
         let sections = chart::sections(&records, &who, &pid, &specs, chart::SUMMARY_ROWS)?;
@@ -486,19 +601,22 @@ pub async fn chart_summary(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let nav = Nav::of(&s);
+    let frame = Frame::of(&s, view, &id, &p);
     Page::render(
         StatusCode::OK,
         &ChartPage {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
-            patient_id: &id,
+            nav: frame.nav,
+            base: frame.base,
+            trend_url: frame.trend,
             name: display::person_name(&p),
             facts: facts(&p, &today()),
             sections,
             saved,
-            forms: forms::FORMS,
+            forms: if view == View::Chart {
+                forms::FORMS
+            } else {
+                &[]
+            },
         },
     )
     .into_response()
@@ -506,11 +624,10 @@ pub async fn chart_summary(
 
 #[derive(Template)]
 #[template(path = "section.html")]
-struct SectionPage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
-    patient_id: &'a str,
+struct SectionPage {
+    nav: Nav,
+    base: String,
+    back: String,
     name: String,
     section: Section,
 }
@@ -522,12 +639,31 @@ pub async fn chart_section(
     Path((id, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    section(View::Chart, state, id, key, headers).await
+}
+
+/// `GET /portal/{id}/{section}`: one section of the record in full, in the portal.
+pub async fn portal_section(
+    State(state): State<WebState>,
+    Path((id, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    section(View::Portal, state, id, key, headers).await
+}
+
+async fn section(
+    view: View,
+    state: WebState,
+    id: String,
+    key: String,
+    headers: HeaderMap,
+) -> Response {
     let Some(spec) = chart::section_spec(&key) else {
         return message(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
             .into_response();
     };
     let pid = id.clone();
-    let (s, (p, section)) = match chart_read(&state, &headers, &id, move |records, who| {
+    let (s, (p, section)) = match record_read(&state, &headers, &id, view, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
         let section = chart::section(&records, &who, &pid, spec, chart::SECTION_ROWS)?;
         Ok((p, section))
@@ -537,14 +673,13 @@ pub async fn chart_section(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let nav = Nav::of(&s);
+    let frame = Frame::of(&s, view, &id, &p);
     Page::render(
         StatusCode::OK,
         &SectionPage {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
-            patient_id: &id,
+            nav: frame.nav,
+            base: frame.base,
+            back: frame.back,
             name: display::person_name(&p),
             section,
         },
@@ -592,11 +727,11 @@ pub async fn break_the_glass(
 
 #[derive(Template)]
 #[template(path = "trend.html")]
-struct TrendPage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
-    patient_id: &'a str,
+struct TrendPage {
+    nav: Nav,
+    base: String,
+    back: String,
+    trend_url: String,
     name: String,
     trend_title: String,
     code: String,
@@ -625,6 +760,27 @@ pub async fn trend(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    trend_page(View::Chart, state, id, q, headers).await
+}
+
+/// `GET /portal/{id}/trend?code=…&period=…`: the portal's trend of one result or
+/// vital sign (the first kind when none is asked for).
+pub async fn portal_trend(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    trend_page(View::Portal, state, id, q, headers).await
+}
+
+async fn trend_page(
+    view: View,
+    state: WebState,
+    id: String,
+    q: std::collections::HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
     let period = q
         .get("period")
         .filter(|p| PERIODS.iter().any(|(k, _)| k == p))
@@ -633,7 +789,7 @@ pub async fn trend(
     let wanted = q.get("code").cloned().unwrap_or_default();
     let (pid, per) = (id.clone(), period.clone());
     let (s, (p, choices, code, trend, total)) =
-        match chart_read(&state, &headers, &id, move |records, who| {
+        match record_read(&state, &headers, &id, view, move |records, who| {
             let p = chart::patient(&records, &who, &pid)?;
             // The kinds of measurement this record has: the newest of each vital sign and
             // result, as the summary shows them.
@@ -696,7 +852,7 @@ pub async fn trend(
             Ok(x) => x,
             Err(r) => return r,
         };
-    let nav = Nav::of(&s);
+    let frame = Frame::of(&s, view, &id, &p);
     let (trend_title, svg, series, rows, has_range) = match &trend {
         Some(t) => (
             t.title.clone(),
@@ -718,10 +874,10 @@ pub async fn trend(
     Page::render(
         StatusCode::OK,
         &TrendPage {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
-            patient_id: &id,
+            nav: frame.nav,
+            base: frame.base,
+            back: frame.back,
+            trend_url: frame.trend,
             name: display::person_name(&p),
             trend_title,
             code,
@@ -850,9 +1006,7 @@ fn field_views(
 #[derive(Template)]
 #[template(path = "form.html")]
 struct FormPage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
+    nav: Nav,
     patient_id: &'a str,
     name: String,
     spec: &'static forms::FormSpec,
@@ -881,9 +1035,7 @@ fn form_page(
     Page::render(
         status,
         &FormPage {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
+            nav,
             patient_id: id,
             name,
             spec,
@@ -935,14 +1087,15 @@ pub async fn chart_form(
         return no_such_form();
     };
     let pid = id.clone();
-    let (s, (p, meds)) = match chart_read(&state, &headers, &id, move |records, who| {
-        form_read(&records, &who, &pid, spec)
-    })
-    .await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (s, (p, meds)) =
+        match record_read(&state, &headers, &id, View::Chart, move |records, who| {
+            form_read(&records, &who, &pid, spec)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     form_page(
         &s,
         &id,
@@ -1036,11 +1189,10 @@ pub async fn chart_form_submit(
 
 #[derive(Template)]
 #[template(path = "document.html")]
-struct DocumentPage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
-    patient_id: &'a str,
+struct DocumentPage {
+    nav: Nav,
+    base: String,
+    back: String,
     name: String,
     doc: document::Document,
     kind: &'static str,
@@ -1052,6 +1204,26 @@ struct DocumentPage<'a> {
 pub async fn chart_document(
     State(state): State<WebState>,
     Path((id, key, rid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    document_page(View::Chart, state, id, key, rid, headers).await
+}
+
+/// `GET /portal/{id}/{reports|documents}/{rid}`: one note or report, in the portal.
+pub async fn portal_document(
+    State(state): State<WebState>,
+    Path((id, key, rid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    document_page(View::Portal, state, id, key, rid, headers).await
+}
+
+async fn document_page(
+    view: View,
+    state: WebState,
+    id: String,
+    key: String,
+    rid: String,
     headers: HeaderMap,
 ) -> Response {
     let (rtype, kind) = match key.as_str() {
@@ -1066,7 +1238,7 @@ pub async fn chart_document(
         return no_such_form();
     };
     let pid = id.clone();
-    let (s, found) = match chart_read(&state, &headers, &id, move |records, who| {
+    let (s, found) = match record_read(&state, &headers, &id, view, move |records, who| {
         let p = chart::patient(&records, &who, &pid)?;
         let stored = records.read(&who, &t, &r)?;
         let body =
@@ -1093,14 +1265,13 @@ pub async fn chart_document(
         )
         .into_response();
     };
-    let nav = Nav::of(&s);
+    let frame = Frame::of(&s, view, &id, &p);
     Page::render(
         StatusCode::OK,
         &DocumentPage {
-            user: &nav.user,
-            csrf: &nav.csrf,
-            staff_chart: nav.staff_chart,
-            patient_id: &id,
+            nav: frame.nav,
+            base: frame.base,
+            back: frame.back,
             name: display::person_name(&p),
             doc: document::of(&body),
             kind,

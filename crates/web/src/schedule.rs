@@ -43,9 +43,7 @@ pub struct Row {
 #[derive(Template)]
 #[template(path = "schedule.html")]
 struct SchedulePage<'a> {
-    user: &'a str,
-    csrf: &'a str,
-    staff_chart: bool,
+    nav: crate::pages::Nav,
     day: String,
     count_text: String,
     empty: &'a str,
@@ -86,9 +84,7 @@ pub async fn schedule(State(state): State<WebState>, headers: HeaderMap) -> Resp
     Page::render(
         StatusCode::OK,
         &SchedulePage {
-            user: &s.caller.user,
-            csrf: &s.csrf,
-            staff_chart: true,
+            nav: crate::pages::Nav::of(&s),
             day: format!("Today, {}", display::date(&today)),
             count_text,
             empty,
