@@ -514,6 +514,215 @@ scenario('an app asks for access: sign-in and consent pages, then the code goes 
 });
 
 // ---------------------------------------------------------------------------------
+// The patient portal and the clinician's inbox (issue 12).
+const PATIENT = 'demo-patient';
+async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+}
+const medName = (m) => m.medicationCodeableConcept?.text ?? m.medicationCodeableConcept?.coding?.[0]?.display;
+const myId = async () => entries(await fhir(PATIENT, 'Patient?_count=1'))[0];
+
+scenario('a patient asks for refills; the clinician approves one and a nurse denies one; the patient sees both answers', async ({ page, signIn }) => {
+  const me = await myId();
+  const first = ((me.name ?? []).find((n) => n.use === 'official') ?? me.name[0]).given[0];
+  await signIn(PATIENT);
+  check(await page.getByRole('heading', { name: `Hello, ${first}` }).count() === 1, `the portal home greets ${first}`);
+  await visit(page, '/', { shot: 'portal-home' });
+  await page.getByRole('link', { name: 'Medications and refills' }).click();
+  check(new URL(page.url()).pathname === `/portal/${me.id}/refills`, `refills page ${page.url()}`);
+  await visit(page, `/portal/${me.id}/refills`);
+  // The active medications, as FHIR lists them for the patient.
+  const active = entries(await fhir(PATIENT, `MedicationRequest?patient=${me.id}&status=active&_count=100`));
+  check(active.length >= 2, 'the demo patient takes at least two medications');
+  const shown = await page.locator('#h-active ~ ul > li > .what').allInnerTexts();
+  check(JSON.stringify([...shown].sort()) === JSON.stringify(active.map(medName).sort()), `medications ${JSON.stringify(shown)} vs FHIR ${JSON.stringify(active.map(medName))}`);
+  // A prescription with an open request (the demo's) offers no second one.
+  const open = entries(await fhir(PATIENT, `Task?patient=${me.id}&status=requested&_count=100`)).map((t) => t.focus?.reference);
+  const requestable = active.filter((m) => !open.includes(`MedicationRequest/${m.id}`));
+  for (const m of active) {
+    const buttons = await page.getByRole('button', { name: `Request a refill of ${medName(m)}` }).count();
+    check(buttons === (requestable.includes(m) ? 1 : 0), `${medName(m)}: ${buttons} request buttons`);
+  }
+  check(requestable.length >= 2, 'two prescriptions to ask about');
+  const [a, b] = [...requestable].sort((x, y) => medName(x).localeCompare(medName(y)));
+  for (const [m, note] of [[a, 'Running low, thank you'], [b, '']]) {
+    const item = page.locator('#h-active ~ ul > li').filter({ hasText: medName(m) });
+    if (note) await item.getByLabel('Note for your care team').fill(note);
+    await item.getByRole('button', { name: `Request a refill of ${medName(m)}` }).click();
+    check((await page.locator('.saved').innerText()).includes('refill request was sent'), 'sent');
+  }
+  // A Task in the record for each, owned by an organization.
+  const tasks = entries(await fhir(PATIENT, `Task?patient=${me.id}&_count=100`));
+  const taskOf = (m) => tasks.find((t) => t.focus?.reference === `MedicationRequest/${m.id}`);
+  check(taskOf(a)?.status === 'requested' && taskOf(b)?.status === 'requested', `tasks ${JSON.stringify(tasks.map((t) => t.status))}`);
+  check(taskOf(a).owner.reference.startsWith('Organization/'), 'owned by an organization');
+  check(await page.getByRole('button', { name: `Request a refill of ${medName(a)}` }).count() === 0, 'no second request while one is open');
+  await signOut(page);
+
+  // The clinician's inbox lists both; approve the first.
+  await signIn(CLINICIAN);
+  await page.getByRole('link', { name: 'Inbox' }).click();
+  await visit(page, '/inbox', { shot: 'inbox' });
+  const rows = page.locator('#h-refills ~ ul > li');
+  check((await rows.filter({ hasText: medName(a) }).count()) === 1 && (await rows.filter({ hasText: medName(b) }).count()) === 1, 'both requests are in the inbox');
+  check((await rows.filter({ hasText: medName(a) }).innerText()).includes('Running low, thank you'), 'with the note');
+  await rows.filter({ hasText: medName(a) }).getByRole('button', { name: /^Approve the refill/ }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Approved'), 'approved');
+  const done = entries(await fhir(CLINICIAN, `Task?patient=${me.id}&focus=MedicationRequest/${a.id}&_count=10`))[0];
+  check(done.status === 'completed', `task ${done.status}`);
+  const rx = await fhir(CLINICIAN, done.output[0].valueReference.reference);
+  check(rx.priorPrescription.reference === `MedicationRequest/${a.id}` && rx.status === 'active', `the new prescription ${JSON.stringify(rx.priorPrescription)}`);
+  await signOut(page);
+
+  // A nurse may not approve but denies the second with a reason.
+  await signIn('demo-nurse');
+  await page.goto(`${BASE}/inbox`);
+  const row = page.locator('#h-refills ~ ul > li').filter({ hasText: medName(b) });
+  check(await row.getByRole('button', { name: /^Approve/ }).count() === 0, 'a nurse is not offered approval');
+  await row.getByLabel(/Reason, if you deny it/).fill('Please book a review visit first');
+  await row.getByRole('button', { name: 'Deny' }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Not approved'), 'denied');
+  await signOut(page);
+
+  // The patient sees both answers.
+  await signIn(PATIENT);
+  await page.goto(`${BASE}/portal/${me.id}/refills`);
+  const answers = page.locator('#h-requests ~ ul > li');
+  check((await answers.filter({ hasText: medName(a) }).innerText()).includes('Approved'), 'the approval is shown');
+  const denied = await answers.filter({ hasText: medName(b) }).innerText();
+  check(denied.includes('Not approved') && denied.includes('Please book a review visit first'), `the denial and its reason: ${denied}`);
+});
+
+scenario('a patient and the clinician write to each other; unread counts follow on both sides', async ({ page, signIn }) => {
+  const me = await myId();
+  await signIn(PATIENT);
+  await page.getByRole('link', { name: 'Messages' }).first().click();
+  await visit(page, `/portal/${me.id}/messages`);
+  // The choice of whom to write to: the organizations with the patient in care.
+  const options = await page.getByLabel('To').locator('option').allInnerTexts();
+  check(options.length >= 1, 'someone to write to');
+  const subject = 'When should I take my blood pressure pills?';
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByLabel('Message', { exact: true }).fill('Morning or evening? <b>not bold</b>');
+  await page.getByRole('button', { name: 'Send' }).click();
+  check(await page.getByRole('heading', { level: 1 }).innerText() === subject, 'the new thread opens');
+  const sent = await newest(PATIENT, 'Communication', `patient=${me.id}`);
+  check(sent.payload[0].contentString === 'Morning or evening? <b>not bold</b>' && sent.recipient[0].reference.startsWith('Organization/'), `stored ${JSON.stringify(sent.recipient)}`);
+  check(await page.locator('main b').count() === 0, 'markup in a message is text');
+  await signOut(page);
+
+  await signIn(CLINICIAN);
+  await page.goto(`${BASE}/inbox`);
+  const thread = page.locator('#h-messages ~ ul > li').filter({ hasText: subject });
+  check((await thread.innerText()).includes('1 unread'), `the inbox counts it: ${await thread.innerText()}`);
+  await thread.getByRole('link', { name: subject }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  await page.getByLabel('Your reply').fill('In the morning, with breakfast.');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  check((await page.locator('.message').allInnerTexts()).some((t) => t.includes('In the morning, with breakfast.')), 'the reply is in the thread');
+  await page.goto(`${BASE}/inbox`);
+  check(await page.locator('#h-messages ~ ul > li').filter({ hasText: subject }).count() === 0, 'read: no longer unread in the inbox');
+  const reply = await newest(CLINICIAN, 'Communication', `patient=${me.id}`);
+  check(reply.recipient[0].reference === `Patient/${me.id}` && reply.partOf[0].reference === `Communication/${sent.id}`, `the reply ${JSON.stringify(reply.partOf)}`);
+  await signOut(page);
+
+  // Unread for the patient, as FHIR counts it: messages to them not yet received.
+  const unread = async () => (await fhir(PATIENT, `Communication?patient=${me.id}&recipient=Patient/${me.id}&received:missing=true&_summary=count`)).total;
+  const words = (n) => (n === 0 ? 'No unread messages' : n === 1 ? '1 unread message' : `${n} unread messages`);
+  const before = await unread();
+  check(before >= 1, 'the answer is unread');
+  await signIn(PATIENT);
+  check((await page.locator('#h-messages ~ p').innerText()).includes(words(before)), `the home page counts ${before}`);
+  await page.goto(`${BASE}/portal/${me.id}/messages`);
+  check((await page.locator('#h-threads ~ ul > li').filter({ hasText: subject }).innerText()).includes('1 unread'), 'the thread counts it');
+  await page.getByRole('link', { name: subject }).click();
+  await visit(page, page.url().replace(BASE, ''), { shot: 'message-thread' });
+  check(await unread() === before - 1, 'opening the thread read its one message');
+  await page.goto(`${BASE}/`);
+  check((await page.locator('#h-messages ~ p').innerText()).includes(words(before - 1)), 'the home page follows');
+});
+
+scenario("the patient's results trend and access log: a clinician's visit and a break-the-glass, in plain words", async ({ page, signIn }) => {
+  // A patient outside the demo organization's care (as its front desk sees it: the
+  // front desk never breaks the glass), with an account of their own.
+  const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
+  const mine = new Set(entries(await fhir('demo-front-desk', 'Patient?_count=100')).map((p) => p.id));
+  const other = all.find((p) => !mine.has(p.id));
+  const password = 'a long patient password for the log';
+  cli(['user', 'add', 'log-patient', '--role', 'patient', '--person', `Patient/${other.id}`, '--password-stdin'], `${password}\n`);
+  // The nurse opens the record in an emergency.
+  const reason = 'Unconscious on arrival, no family reachable';
+  await signIn('demo-nurse');
+  await page.goto(`${BASE}/patients/${other.id}`);
+  await page.getByLabel(/Reason/).fill(reason);
+  await page.getByRole('button', { name: 'Open the record' }).click();
+  check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(other), 'the nurse sees the chart');
+  await signOut(page);
+  const nurseOrg = cli(['user', 'list']).split('\n').find((l) => l.startsWith('demo-nurse ')).trim().split(/\s+/)[2];
+  const orgName = (await fhir('demo-system-admin', `Organization/${nurseOrg}`)).name;
+
+  await page.goto(`${BASE}/`);
+  await page.getByLabel('User name').fill('log-patient');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Results over time: the first kind of measurement, as a chart.
+  await page.getByRole('link', { name: 'Results over time' }).click();
+  await visit(page, page.url().replace(BASE, ''), { shot: 'portal-trend' });
+  check(await page.locator('figure.chart svg').count() === 1, 'a trend chart');
+  await page.getByRole('link', { name: 'Who looked' }).click();
+  await visit(page, `/portal/${other.id}/access-log`, { shot: 'access-log' });
+  const emergency = page.locator('tr.emergency');
+  check(await emergency.count() >= 1, 'the break-the-glass entry is highlighted');
+  const text = await emergency.first().innerText();
+  check(text.includes('demo-nurse') && text.includes(reason) && text.includes(orgName), `emergency row: ${text}`);
+  const rows = await page.locator('tbody tr').allInnerTexts();
+  check(rows.some((r) => r.includes('demo-nurse') && r.includes('Opened your details')), 'the nurse opening the record is listed');
+  check(!rows.some((r) => r.includes('log-patient') || r.includes('You')), 'own visits are left out by default');
+});
+
+scenario('the portal and the inbox give no data to the wrong person', async ({ page, signIn }) => {
+  const me = await myId();
+  const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
+  const someone = all.find((p) => p.id !== me.id);
+  await signIn(PATIENT);
+  for (const path of ['', '/refills', '/messages', '/access-log', '/trend', '/medications']) {
+    const r = await page.request.get(`${BASE}/portal/${someone.id}${path}`);
+    const body = await r.text();
+    check(r.status() === 403 && !body.includes(someone.name[0].family), `another patient's ${path || 'record'}: ${r.status()}`);
+  }
+  // Another patient's thread, by id.
+  const theirs = entries(await fhir('demo-system-admin', `Communication?patient=${someone.id}&_count=1`))[0];
+  if (theirs) {
+    const r = await page.request.get(`${BASE}/portal/${me.id}/messages/${theirs.id}`);
+    check(r.status() === 403 || r.status() === 404, `another patient's thread: ${r.status()}`);
+  }
+  // A form of the portal posted without its token writes nothing.
+  const before = (await fhir(PATIENT, `Task?patient=${me.id}&_summary=count`)).total;
+  const [m] = entries(await fhir(PATIENT, `MedicationRequest?patient=${me.id}&status=active&_count=1`));
+  const r = await page.request.post(`${BASE}/portal/${me.id}/refills`, { form: { medication: m.id }, maxRedirects: 0 });
+  check(r.status() === 403, `no token: ${r.status()}`);
+  check((await fhir(PATIENT, `Task?patient=${me.id}&_summary=count`)).total === before, 'nothing written');
+  // The inbox is staff's, and each organization's own.
+  const inbox = await page.request.get(`${BASE}/inbox`);
+  check(inbox.status() === 403, `a patient opening the inbox: ${inbox.status()}`);
+  await signOut(page);
+  const otherOrg = entries(await fhir('demo-system-admin', 'Organization?_count=100'))
+    .map((o) => o.id)
+    .find((id) => id !== cli(['user', 'list']).split('\n').find((l) => l.startsWith(CLINICIAN + ' ')).trim().split(/\s+/)[2]);
+  const password = 'a long password of another clinic';
+  cli(['user', 'add', 'other-clinician', '--role', 'clinician', '--organization', otherOrg, '--no-mfa', '--password-stdin'], `${password}\n`);
+  await page.goto(`${BASE}/`);
+  await page.getByLabel('User name').fill('other-clinician');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.goto(`${BASE}/inbox`);
+  const text = await page.locator('main').innerText();
+  check(text.includes('No refill requests are waiting') && text.includes('No unread messages'), `another organization's inbox: ${text}`);
+  const r2 = await page.request.get(`${BASE}/portal/${me.id}`);
+  check(r2.status() === 403, `staff opening the portal: ${r2.status()}`);
+});
+
+// ---------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -123,6 +123,21 @@ async fn fixture(backend: Backend) -> Option<TestServer> {
         medication("mr-old", P1, "stopped", "enc-p1", "Amoxicillin 250 MG"),
     )
     .await;
+    // Written in the chart: no encounter, a Provenance for org A; and one naming nobody.
+    let mut charted = medication("mr-3", P1, "active", "-", "Atorvastatin 20 MG");
+    charted.as_object_mut().map(|o| o.remove("encounter"));
+    put(&server, charted).await;
+    put(
+        &server,
+        json!({"resourceType": "Provenance", "id": "prov-3",
+        "target": [{"reference": "MedicationRequest/mr-3"}], "recorded": "2024-01-05T10:00:00Z",
+        "agent": [{"who": {"reference": "Practitioner/doc-a"},
+                   "onBehalfOf": {"reference": format!("Organization/{ORG_A}")}}]}),
+    )
+    .await;
+    let mut orphan = medication("mr-4", P1, "active", "-", "Vitamin D 1000 UNT");
+    orphan.as_object_mut().map(|o| o.remove("encounter"));
+    put(&server, orphan).await;
     Some(server)
 }
 
@@ -182,6 +197,21 @@ async fn refills(backend: Backend) {
         assert_eq!(t["status"], "requested");
         assert_eq!(t["note"][0]["text"], "running low");
         assert_eq!(again.id, first.id, "an open request is not made twice");
+        // Written in the chart: owned by the organization its Provenance names; one that
+        // names no organization at all cannot be routed.
+        let charted = body(
+            &records
+                .request_refill(&p1, P1, "mr-3", "")
+                .expect("charted"),
+        );
+        assert_eq!(
+            charted["owner"]["reference"],
+            format!("Organization/{ORG_A}")
+        );
+        assert_eq!(
+            category(records.request_refill(&p1, P1, "mr-4", "")),
+            Some(Category::Invalid)
+        );
         // A stopped prescription, another patient's, a made-up one.
         assert_eq!(
             category(records.request_refill(&p1, P1, "mr-old", "")),
@@ -204,7 +234,7 @@ async fn refills(backend: Backend) {
             Some(Category::Forbidden)
         );
         assert_eq!(search(&records, &p2, "Task", &[]).expect("search").len(), 0);
-        assert_eq!(search(&records, &p1, "Task", &[]).expect("search").len(), 1);
+        assert_eq!(search(&records, &p1, "Task", &[]).expect("search").len(), 2);
         // Org B's staff cannot see or answer it; A's nurse may not approve, nor deny
         // without a reason.
         let clinician_b = staff(Role::Clinician, ORG_B, "doc-b");
@@ -275,8 +305,8 @@ async fn refills(backend: Backend) {
     })
     .await;
     let (active, new, rejected) = got;
-    // mr-1, mr-2 and the new one.
-    assert_eq!(active, 3);
+    // mr-1 to mr-4 and the new one.
+    assert_eq!(active, 5);
     assert_eq!(
         new["priorPrescription"]["reference"],
         "MedicationRequest/mr-1"

@@ -2,7 +2,8 @@
 //! Apache-2.0, see `demo/NOTICE`), compiled into the binary so `serve --demo` works from
 //! any directory, and what the demo adds to them through `Records` as the server: one
 //! account per role, a progress note for each patient in the demo clinician's care
-//! (`notes`), and that clinician's appointments for today (`schedule`).
+//! (`notes`), that clinician's appointments for today (`schedule`), and a message thread
+//! and a refill request of the demo patient's (`portal`).
 //!
 //! The first bundle decides who the demo staff are: its Organization (Boston Children's
 //! Hospital) and Practitioner. Four more patients have encounters there (three of them
@@ -10,6 +11,7 @@
 //! last one (Lahey) is not, and opens only by breaking the glass.
 
 mod notes;
+mod portal;
 mod schedule;
 
 use anyhow::{Context, Result};
@@ -110,6 +112,9 @@ fn load_if_empty(records: &Records) -> Result<()> {
     if let Some(staff) = staff(records)? {
         let patient = first.iter().find(|r| r.rtype.as_str() == "Patient");
         notes::write(records, &staff, patient.map(|r| r.id.as_str()))?;
+        if let Some(p) = patient {
+            portal::write(records, &staff, p.id.as_str())?;
+        }
     }
     Ok(())
 }

@@ -117,7 +117,8 @@ impl Records {
 
     /// The organization that answers a refill of `mr` (a MedicationRequest's body), as
     /// `who` may read it: its encounter's `serviceProvider`, else its requester's
-    /// organization when the requester is a PractitionerRole.
+    /// organization when the requester is a PractitionerRole, else the organization its
+    /// Provenance says it was written for (a prescription written in the chart).
     fn prescribing_organization(
         &self,
         who: &Caller,
@@ -139,6 +140,27 @@ impl Records {
             let role = parse_body(&role)?;
             if let Some(org) = reference_id(&role["organization"], "Organization") {
                 return Ok(Some(org.to_owned()));
+            }
+        }
+        if let Some(id) = mr["id"].as_str() {
+            let (provenance, _) = self.search_json(
+                who,
+                "Provenance",
+                &[("target", format!("MedicationRequest/{id}"))],
+                10,
+            )?;
+            for p in provenance {
+                let p = parse_body(&p)?;
+                let org = p["agent"].as_array().and_then(|agents| {
+                    agents.iter().find_map(|a| {
+                        reference_id(&a["onBehalfOf"], "Organization")
+                            .or_else(|| reference_id(&a["who"], "Organization"))
+                            .map(str::to_owned)
+                    })
+                });
+                if org.is_some() {
+                    return Ok(org);
+                }
             }
         }
         Ok(None)
