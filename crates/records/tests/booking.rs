@@ -801,6 +801,12 @@ fn refusals_are_clear_and_change_nothing(backend: Backend) {
         let after = f.current("Slot", if slot == "s-none" { "s-a1" } else { slot });
         assert_eq!(before, after, "{what}: the slot is unchanged");
     }
+    let long = "x".repeat(oxehr_records::MAX_REASON_CHARS + 1);
+    let e = f
+        .records
+        .book(&p1, &rid("p1"), &rid("s-a1"), &long)
+        .expect_err("a reason too long");
+    assert_eq!(category(&e), Category::Invalid, "{e}");
     // No Appointment was made by any of them.
     for s in SLOTS {
         assert!(f.appointments_of(s.id).is_empty(), "{}", s.id);
