@@ -272,13 +272,27 @@ pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, Sto
 /// and the record it changes). A staff member may write into a record they cannot see
 /// yet only when the write itself establishes their organization's care relationship
 /// (registering a patient, opening an encounter); a patient writes only into their own.
+///
+/// A `vouched` version (a Slot a booking operation changes, after checking the booking
+/// rules: `booking.rs`) is exempt from these checks; it must be a Slot, so no other use
+/// can slip a resource past them.
 pub(crate) fn check_writes(
     who: &Caller,
     tx: &mut dyn Tx,
     versions: &[NewVersion],
+    vouched: &[crate::Vouched],
 ) -> Result<(), StoreError> {
     let deny = |e: RecordsError| StoreError::Aborted(Box::new(e));
-    for v in versions {
+    if vouched.iter().any(|v| v.rtype.as_str() != "Slot") {
+        return Err(deny(RecordsError::Internal(
+            "only a Slot's booking status is written on a caller's behalf".into(),
+        )));
+    }
+    let versions: Vec<&NewVersion> = versions
+        .iter()
+        .filter(|v| !vouched.iter().any(|w| w.covers(&v.resource)))
+        .collect();
+    for v in &versions {
         crate::audit_view::refuse_write(v.resource.rtype.as_str()).map_err(deny)?;
         check_type(who, v.resource.rtype.as_str(), perm_of(v.resource.method)).map_err(deny)?;
     }

@@ -38,6 +38,8 @@ pub const REFILL_CODE: &str = "fulfill";
 pub const MAX_TEXT: usize = 4000;
 /// The longest subject line of a thread, in characters.
 pub const MAX_TOPIC: usize = 120;
+/// The most organizations a care team lists.
+pub const MAX_CARE_TEAM: usize = 100;
 
 /// How a clinician answers a refill request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,7 +518,7 @@ impl Records {
         self.read(who, &rtype("Patient")?, &rid(patient, "Patient")?)?;
         let ids = {
             let mut reader = self.reader()?;
-            oxehr_store::care::organizations_of(&mut *reader, patient)?
+            oxehr_store::care::orgs_caring_for(&mut *reader, patient, MAX_CARE_TEAM)?
         };
         let org_type = rtype("Organization")?;
         let mut out = Vec::new();

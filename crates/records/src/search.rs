@@ -118,7 +118,7 @@ impl Records {
         self.audited(who, "search", what, res)
     }
 
-    fn search_inner(
+    pub(crate) fn search_inner(
         &self,
         who: &Caller,
         q: &Query,

@@ -28,7 +28,7 @@ use oxehr_search::{IndexValue, ParamKey};
 
 use crate::search::{Sql, SqlValue};
 use crate::sql::SqlArg;
-use crate::{NewVersion, ReadTx, StoreError, Tx};
+use crate::{NewVersion, StoreError, Tx};
 
 /// Reference parameters whose target Organization has a care relationship with the
 /// patients of the referring resource's compartment.
@@ -258,6 +258,27 @@ fn refresh(tx: &mut dyn Tx, patients: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The organizations that have `patient` in care (the care table's rows of the patient),
+/// by id, at most `limit` of them: who the patient's care team is, for booking.
+pub fn orgs_caring_for(
+    tx: &mut dyn crate::ReadTx,
+    patient: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let sql = "SELECT org_id FROM care WHERE patient_id = ? ORDER BY org_id LIMIT ?";
+    let args = [
+        SqlArg::Text(patient.to_owned()),
+        SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX)),
+    ];
+    let mut out = Vec::new();
+    for row in tx.query_shared_plan(sql, &args)? {
+        if let Some(SqlValue::Text(org)) = row.into_iter().next() {
+            out.push(org);
+        }
+    }
+    Ok(out)
+}
+
 /// Every `(org_id, patient_id)` row of the care table, sorted (for tests).
 pub fn rows(tx: &mut dyn crate::ReadTx) -> Result<Vec<(String, String)>, StoreError> {
     rows_of(
@@ -289,19 +310,4 @@ fn rows_of(
         }
     }
     Ok(out)
-}
-
-/// The organizations with `patient` in their care (as the access rule reads it), sorted.
-pub fn organizations_of(tx: &mut dyn ReadTx, patient: &str) -> Result<Vec<String>, StoreError> {
-    let rows = tx.query_shared_plan(
-        "SELECT org_id FROM care WHERE patient_id = ? ORDER BY org_id",
-        &[SqlArg::Text(patient.to_owned())],
-    )?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| match r.into_iter().next() {
-            Some(SqlValue::Text(o)) => Some(o),
-            _ => None,
-        })
-        .collect())
 }

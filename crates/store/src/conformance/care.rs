@@ -58,6 +58,18 @@ fn expect(store: &dyn Store, step: &str, pairs: &[(&str, &str)]) {
         .into_iter()
         .collect();
     assert_eq!(rebuilt, want, "{step}: a rebuild from the index");
+    // Each patient's care team, as booking reads it.
+    for (_, patient) in &want {
+        let team: Vec<String> = want
+            .iter()
+            .filter(|(_, p)| p == patient)
+            .map(|(o, _)| o.clone())
+            .collect();
+        let read = care::orgs_caring_for(&mut *r, patient, 100).expect("care team");
+        assert_eq!(read, team, "{step}: the care team of {patient}");
+        let first = care::orgs_caring_for(&mut *r, patient, 1).expect("care team");
+        assert_eq!(first, team[..1].to_vec(), "{step}: limited to one");
+    }
 }
 
 pub fn care_follows_every_write(store: &dyn Store) {
