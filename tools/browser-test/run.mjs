@@ -680,12 +680,80 @@ scenario("the patient's results trend and access log: a clinician's visit and a 
   check(!rows.some((r) => r.includes('log-patient') || r.includes('You')), 'own visits are left out by default');
 });
 
+scenario('a patient books, the clinic confirms, the patient moves one appointment and cancels another', async ({ page, signIn }) => {
+  const me = await myId();
+  await signIn(PATIENT);
+  await page.getByRole('link', { name: 'Appointments' }).first().click();
+  await visit(page, `/portal/${me.id}/appointments`, { shot: 'booking' });
+  // What is offered: the free future Slots, as the server lists them for the patient.
+  const radios = page.locator('input[name=slot]');
+  const offered = await radios.evaluateAll((rs) => rs.map((r) => r.value));
+  check(offered.length > 0, 'free times are offered');
+  const slots = await Promise.all(offered.slice(0, 40).map((id) => fhir('demo-system-admin', `Slot/${id}`)));
+  check(slots.every((sl) => sl.status === 'free' && Date.parse(sl.start) > Date.now()), 'every offered time is a free future Slot');
+  const labelOf = async (id) => page.locator(`label[for="slot-${id}"]`).innerText();
+  const labels = await Promise.all(offered.map(labelOf));
+  const direct = offered.find((_, i) => !labels[i].includes('the clinic confirms'));
+  const confirmFirst = offered.filter((_, i) => labels[i].includes('the clinic confirms')).slice(0, 1);
+  check(direct && confirmFirst.length === 1, 'times booked at once and times the clinic confirms are offered');
+  // Book one at once.
+  await page.locator(`#slot-${direct}`).check();
+  await page.getByLabel('What is it about?').fill('Sore knee after running');
+  await page.getByRole('button', { name: 'Book this time' }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Booked'), 'booked');
+  check((await fhir('demo-system-admin', `Slot/${direct}`)).status === 'busy', 'the Slot is busy');
+  const booked = entries(await fhir(PATIENT, `Appointment?patient=${me.id}&slot=Slot/${direct}&_count=5`));
+  check(booked.length === 1 && booked[0].status === 'booked', `one booked Appointment: ${JSON.stringify(booked.map((a) => a.status))}`);
+  check(await page.locator(`#slot-${direct}`).count() === 0, 'a booked time is no longer offered');
+  // Book one the clinic confirms: it waits.
+  await page.locator(`#slot-${confirmFirst[0]}`).check();
+  await page.getByRole('button', { name: 'Book this time' }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Requested'), 'requested');
+  const proposed = entries(await fhir(PATIENT, `Appointment?patient=${me.id}&slot=Slot/${confirmFirst[0]}&_count=5`))[0];
+  check(proposed.status === 'proposed', `waiting: ${proposed.status}`);
+  check((await page.locator('#h-upcoming ~ ul > li').allInnerTexts()).some((t) => t.includes('Waiting for the clinic to confirm')), 'the list says it waits');
+  await signOut(page);
+
+  // The clinic confirms it from the inbox.
+  await signIn(CLINICIAN);
+  await page.goto(`${BASE}/inbox`);
+  const req = page.locator('#h-appointments ~ ul > li').filter({ hasText: nameOf(me) });
+  check(await req.count() >= 1, 'the request is in the inbox');
+  await req.first().getByRole('button', { name: /^Confirm/ }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Confirmed'), 'confirmed');
+  check((await fhir(CLINICIAN, `Appointment/${proposed.id}`)).status === 'booked', 'booked after confirmation');
+  await signOut(page);
+
+  // The patient moves the first appointment to another time, then cancels the second.
+  await signIn(PATIENT);
+  await page.goto(`${BASE}/portal/${me.id}/appointments`);
+  await page.getByRole('link', { name: /^Change the time of Sore knee after running/ }).click();
+  await visit(page, page.url().replace(BASE, ''));
+  const later = (await page.locator('input[name=slot]').evaluateAll((rs) => rs.map((r) => r.value)))
+    .find((id) => id !== direct && id !== confirmFirst[0]);
+  const laterLabel = await labelOf(later);
+  check(!laterLabel.includes('the clinic confirms'), 'moved to a time booked at once');
+  await page.locator(`#slot-${later}`).check();
+  await page.getByRole('button', { name: 'Move to this time' }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Moved'), 'moved');
+  check((await fhir('demo-system-admin', `Slot/${direct}`)).status === 'free', 'the old time is free again');
+  check((await fhir('demo-system-admin', `Slot/${later}`)).status === 'busy', 'the new time is taken');
+  check((await fhir(PATIENT, `Appointment/${booked[0].id}`)).status === 'cancelled', 'the old appointment is cancelled');
+  const row = page.locator('#h-upcoming ~ ul > li').filter({ hasText: 'Blood pressure check' });
+  await row.getByLabel('Reason for cancelling').fill('Feeling better');
+  await row.getByRole('button', { name: /^Cancel/ }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Cancelled'), 'cancelled');
+  const gone = await fhir(PATIENT, `Appointment/${proposed.id}`);
+  check(gone.status === 'cancelled' && gone.cancelationReason?.text === 'Feeling better', `cancelled with the reason: ${JSON.stringify(gone.cancelationReason)}`);
+  check((await fhir('demo-system-admin', `Slot/${confirmFirst[0]}`)).status === 'free', 'its time is free again');
+});
+
 scenario('the portal and the inbox give no data to the wrong person', async ({ page, signIn }) => {
   const me = await myId();
   const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
   const someone = all.find((p) => p.id !== me.id);
   await signIn(PATIENT);
-  for (const path of ['', '/refills', '/messages', '/access-log', '/trend', '/medications']) {
+  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments']) {
     const r = await page.request.get(`${BASE}/portal/${someone.id}${path}`);
     const body = await r.text();
     check(r.status() === 403 && !body.includes(someone.name[0].family), `another patient's ${path || 'record'}: ${r.status()}`);
@@ -717,7 +785,8 @@ scenario('the portal and the inbox give no data to the wrong person', async ({ p
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.goto(`${BASE}/inbox`);
   const text = await page.locator('main').innerText();
-  check(text.includes('No refill requests are waiting') && text.includes('No unread messages'), `another organization's inbox: ${text}`);
+  check(text.includes('No refill requests are waiting') && text.includes('No unread messages')
+    && text.includes('No appointments are waiting'), `another organization's inbox: ${text}`);
   const r2 = await page.request.get(`${BASE}/portal/${me.id}`);
   check(r2.status() === 403, `staff opening the portal: ${r2.status()}`);
 });

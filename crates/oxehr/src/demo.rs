@@ -2,8 +2,9 @@
 //! Apache-2.0, see `demo/NOTICE`), compiled into the binary so `serve --demo` works from
 //! any directory, and what the demo adds to them through `Records` as the server: one
 //! account per role, a progress note for each patient in the demo clinician's care
-//! (`notes`), that clinician's appointments for today (`schedule`), and a message thread
-//! and a refill request of the demo patient's (`portal`).
+//! (`notes`), that clinician's appointments for today (`schedule`), two weeks of free
+//! time to book at the organization's clinics (`slots`), and a message thread and a
+//! refill request of the demo patient's (`portal`).
 //!
 //! The first bundle decides who the demo staff are: its Organization (Boston Children's
 //! Hospital) and Practitioner. Four more patients have encounters there (three of them
@@ -13,6 +14,7 @@
 mod notes;
 mod portal;
 mod schedule;
+mod slots;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -60,7 +62,10 @@ struct Staff {
 pub fn load(records: &Records) -> Result<()> {
     load_if_empty(records)?;
     match staff(records)? {
-        Some(staff) => schedule::ensure_today(records, &staff),
+        Some(staff) => {
+            schedule::ensure_today(records, &staff)?;
+            slots::ensure_ahead(records, &staff)
+        }
         None => {
             tracing::info!("no demo clinician account; no demo schedule made");
             Ok(())

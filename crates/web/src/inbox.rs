@@ -1,5 +1,6 @@
 //! The clinician's inbox: what patients asked of the signed-in person's organization —
-//! refill requests to approve or deny, and unread messages to answer. Read and written
+//! refill requests to approve or deny, unread messages to answer, and appointment
+//! requests to confirm or decline. Read and written
 //! through `oxehr-records` as the signed-in clinician or nurse, whose rules
 //! (`oxehr_records::requests`) decide who may answer what; the lists are the
 //! organization's own (`owner` / `recipient` is it) under the access policy.
@@ -43,6 +44,7 @@ struct InboxPage {
     nav: Nav,
     refills: Vec<RefillRow>,
     threads: Vec<ThreadRow>,
+    appointments: Vec<crate::appointments::RequestRow>,
     can_approve: bool,
     done: Option<&'static str>,
 }
@@ -169,16 +171,21 @@ pub async fn inbox(
             .into_iter()
             .filter_map(|r| rows.remove(&r))
             .collect::<Vec<_>>();
-        Ok((refills, threads))
+        let appointments = crate::appointments::requests(&records, &who)?;
+        Ok((refills, threads, appointments))
     })
     .await;
-    let (refills, threads) = match found {
+    let (refills, threads, appointments) = match found {
         Ok(x) => x,
         Err(e) => return error_page(&e),
     };
     let done = match q.get("done").map(String::as_str) {
         Some("approved") => Some("Approved: the new prescription is in the patient's record."),
         Some("denied") => Some("Not approved: the patient sees your reason."),
+        Some("confirmed") => Some("Confirmed: the appointment is booked."),
+        Some("declined") => {
+            Some("Declined: the time is free again, and the patient sees your reason.")
+        }
         _ => None,
     };
     Page::render(
@@ -188,6 +195,7 @@ pub async fn inbox(
             nav: Nav::of(&s),
             refills,
             threads,
+            appointments,
             done,
         },
     )

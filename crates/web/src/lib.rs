@@ -16,6 +16,7 @@
 //!   stricter or wider policy of its own: the authorization pages ([`authorize`]) let
 //!   their forms end in a redirect to the app.
 
+mod appointments;
 mod authorize;
 mod chart;
 pub mod csrf;
@@ -112,6 +113,22 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             get(portal::thread).post(portal::reply),
         )
         .route("/portal/{id}/access-log", get(portal::access_log))
+        .route(
+            "/portal/{id}/appointments",
+            get(appointments::appointments).post(appointments::book),
+        )
+        .route(
+            "/portal/{id}/appointments/{appointment}/cancel",
+            post(appointments::cancel),
+        )
+        .route(
+            "/portal/{id}/appointments/{appointment}/reschedule",
+            get(appointments::choose_new_time).post(appointments::reschedule),
+        )
+        .route(
+            "/inbox/appointments/{appointment}",
+            post(appointments::answer),
+        )
         .route("/portal/{id}/trend", get(pages::portal_trend))
         .route("/portal/{id}/{section}", get(pages::portal_section))
         .route("/portal/{id}/{section}/{rid}", get(pages::portal_document))

@@ -453,15 +453,12 @@ fn refused(id: &str, page: &str, title: &str, reason: &str) -> Response {
     if !text.ends_with('.') {
         text.push('.');
     }
-    Page::render(
-        StatusCode::BAD_REQUEST,
-        &Refused {
-            title,
-            text,
-            back: format!("/portal/{id}/{page}"),
-        },
-    )
-    .into_response()
+    refused_page(title, text, format!("/portal/{id}/{page}"))
+}
+
+/// The page of a refused form: `title`, the reason in a sentence, a way `back`.
+pub(crate) fn refused_page(title: &str, text: String, back: String) -> Response {
+    Page::render(StatusCode::BAD_REQUEST, &Refused { title, text, back }).into_response()
 }
 
 /// A thread as a list shows it.

@@ -280,6 +280,47 @@ impl Records {
         self.respond(who, appointment, Some(reason))
     }
 
+    /// The appointments waiting for confirmation (`proposed` or `pending`, not yet
+    /// started) that belong to `who`'s organization — by their Slots' Schedules or their
+    /// participants, as [`confirm`](Self::confirm) decides — soonest first, at most
+    /// `limit` (≤ 100). Read as `who`, under the access policy: staff see only those of
+    /// patients whose records they may see. Empty for anyone without an organization.
+    pub fn appointment_requests(
+        &self,
+        who: &Caller,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, RecordsError> {
+        let Some(org) = who.organization.clone().filter(|_| who.role.is_staff()) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.min(100);
+        let now = crate::format_instant(time_fmt::now_micros());
+        let pairs: Vec<(String, String)> = [
+            ("status", "proposed,pending".to_owned()),
+            ("date", format!("ge{now}")),
+            ("_sort", "date".to_owned()),
+            ("_count", "100".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let q = crate::query::parse(&["Appointment".to_owned()], &pairs, false, None)?;
+        let found = self.search(who, &q, 100)?;
+        let mut reader = self.reader()?;
+        let tx: &mut dyn ReadTx = &mut *reader;
+        let mut out = Vec::new();
+        for r in found.matches {
+            let a = read_appointment(tx, &r.id)?;
+            if appointment_orgs(tx, &a)?.contains(&org) {
+                out.push(r);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// [`confirm`](Self::confirm) (`decline` = `None`) or [`decline`](Self::decline).
     fn respond(
         &self,
