@@ -316,15 +316,14 @@ async fn portal_form(
     Ok((s, fields))
 }
 
-fn rid(id: &str) -> Result<ResourceId, Response> {
-    ResourceId::parse(id).ok_or_else(|| {
-        message(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such record.",
-        )
-        .into_response()
-    })
+/// "There is no such record", for an id that cannot be one.
+fn no_such_record() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such record.",
+    )
+    .into_response()
 }
 
 /// `POST /portal/{id}/appointments`: books the chosen `slot` with an optional `reason`.
@@ -342,9 +341,8 @@ pub async fn book(State(state): State<WebState>, Path(id): Path<String>, req: Re
         );
     };
     let reason = field(&fields, "reason").unwrap_or("").to_owned();
-    let (patient, slot) = match (rid(&id), rid(&slot)) {
-        (Ok(p), Ok(s)) => (p, s),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(patient), Some(slot)) = (ResourceId::parse(&id), ResourceId::parse(&slot)) else {
+        return no_such_record();
     };
     let (records, who) = (state.records.clone(), s.caller.clone());
     match blocking(move || records.book(&who, &patient, &slot, &reason)).await {
@@ -368,9 +366,8 @@ pub async fn cancel(
     };
     let back = format!("/portal/{id}/appointments");
     let reason = field(&fields, "reason").unwrap_or("").to_owned();
-    let a = match rid(&appointment) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = ResourceId::parse(&appointment) else {
+        return no_such_record();
     };
     let (records, who) = (state.records.clone(), s.caller.clone());
     match blocking(move || records.cancel(&who, &a, &reason)).await {
@@ -391,9 +388,8 @@ pub async fn reschedule(
     };
     let back = format!("/portal/{id}/appointments");
     let slot = field(&fields, "slot").unwrap_or("").to_owned();
-    let (a, slot) = match (rid(&appointment), rid(&slot)) {
-        (Ok(a), Ok(s)) => (a, s),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(a), Some(slot)) = (ResourceId::parse(&appointment), ResourceId::parse(&slot)) else {
+        return no_such_record();
     };
     let (records, who) = (state.records.clone(), s.caller.clone());
     match blocking(move || records.reschedule(&who, &a, &slot)).await {
@@ -464,9 +460,8 @@ pub async fn answer(
     if let Some(r) = only_chart_users(&s) {
         return r;
     }
-    let a = match rid(&appointment) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = ResourceId::parse(&appointment) else {
+        return no_such_record();
     };
     let decision = field(&fields, "decision").unwrap_or("").to_owned();
     let reason = field(&fields, "reason").unwrap_or("").to_owned();
