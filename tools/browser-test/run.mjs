@@ -748,12 +748,44 @@ scenario('a patient books, the clinic confirms, the patient moves one appointmen
   check((await fhir('demo-system-admin', `Slot/${confirmFirst[0]}`)).status === 'free', 'its time is free again');
 });
 
+scenario("a patient stops an organization seeing the record: its clinician's next request gets no data; undoing restores it", async ({ page, signIn }) => {
+  const me = await myId();
+  const org = cli(['user', 'list']).split('\n').find((l) => l.startsWith(CLINICIAN + ' ')).trim().split(/\s+/)[2];
+  const orgName = (await fhir('demo-system-admin', `Organization/${org}`)).name;
+  // The reason shown is the record's own: its visits there, counted from FHIR.
+  const visits = entries(await fhir(PATIENT, `Encounter?patient=${me.id}&service-provider=Organization/${org}&_count=1000`));
+  await signIn(PATIENT);
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  await visit(page, `/portal/${me.id}/sharing`, { shot: 'sharing' });
+  const row = page.locator('.entries > li').filter({ hasText: orgName });
+  const text = await row.innerText();
+  check(text.includes('Can see the record') && text.includes(`${visits.length} visits`), `the row says why: ${text}`);
+  await row.getByRole('button', { name: `Stop ${orgName} seeing the record` }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Saved'), 'saved');
+  const consent = entries(await fhir(PATIENT, `Consent?patient=${me.id}&status=active&_count=10`))
+    .find((c) => c.provision?.actor?.[0]?.reference?.reference === `Organization/${org}`);
+  check(consent?.provision?.type === 'deny', `a denying Consent: ${JSON.stringify(consent?.provision)}`);
+  await signOut(page);
+  await signIn(CLINICIAN);
+  const r = await page.request.get(`${BASE}/patients/${me.id}`);
+  check(r.status() === 403 && !(await r.text()).includes(me.name[0].family), `the clinician after the denial: ${r.status()}`);
+  await signOut(page);
+  await signIn(PATIENT);
+  await page.goto(`${BASE}/portal/${me.id}/sharing`);
+  await page.locator('.entries > li').filter({ hasText: orgName }).getByRole('button', { name: `Undo my choice for ${orgName}` }).click();
+  check((await fhir(PATIENT, `Consent/${consent.id}`)).status === 'inactive', 'the choice is withdrawn');
+  await signOut(page);
+  await signIn(CLINICIAN);
+  const r2 = await page.request.get(`${BASE}/patients/${me.id}`);
+  check(r2.status() === 200, `the clinician after undoing: ${r2.status()}`);
+});
+
 scenario('the portal and the inbox give no data to the wrong person', async ({ page, signIn }) => {
   const me = await myId();
   const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
   const someone = all.find((p) => p.id !== me.id);
   await signIn(PATIENT);
-  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments']) {
+  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments', '/sharing']) {
     const r = await page.request.get(`${BASE}/portal/${someone.id}${path}`);
     const body = await r.text();
     check(r.status() === 403 && !body.includes(someone.name[0].family), `another patient's ${path || 'record'}: ${r.status()}`);

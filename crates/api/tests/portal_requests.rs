@@ -455,3 +455,90 @@ async fn messages_sqlite() {
 async fn messages_postgres() {
     messages(Backend::Postgres).await;
 }
+
+/// Sharing: the rows say why each organization sees the record, and a choice changes
+/// what its staff see on their next request.
+async fn sharing(backend: Backend) {
+    let Some(server) = fixture(backend).await else {
+        return;
+    };
+    run(&server, |records| {
+        let p1 = patient(P1);
+        let clinician_a = staff(Role::Clinician, ORG_A, "doc-a");
+        let clinician_b = staff(Role::Clinician, ORG_B, "doc-b");
+        let p1_type = oxehr_fhir::ResourceType::parse("Patient").expect("type");
+        let p1_id = oxehr_fhir::ResourceId::parse(P1).expect("id");
+        let status = |who: &Caller| category(records.read(who, &p1_type, &p1_id));
+        // The fixture: one encounter of P1 at A; nothing at B.
+        let rows = records.sharing(&p1, P1).expect("sharing");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].organization, ORG_A);
+        assert_eq!(rows[0].reasons, vec!["1 visit".to_owned()]);
+        assert!(rows[0].sees && rows[0].choice.is_none());
+        assert_eq!(status(&clinician_a), None);
+        assert_eq!(status(&clinician_b), Some(Category::Forbidden));
+        // Deny A, allow B: the next request follows.
+        records
+            .set_sharing(&p1, P1, ORG_A, Some(false))
+            .expect("deny");
+        records
+            .set_sharing(&p1, P1, ORG_B, Some(true))
+            .expect("allow");
+        assert_eq!(status(&clinician_a), Some(Category::Forbidden));
+        assert_eq!(status(&clinician_b), None);
+        let rows = records.sharing(&p1, P1).expect("sharing");
+        let by_org = |o: &str| {
+            rows.iter()
+                .find(|r| r.organization == o)
+                .expect("row")
+                .clone()
+        };
+        assert_eq!(
+            (by_org(ORG_A).sees, by_org(ORG_A).choice),
+            (false, Some(false))
+        );
+        assert_eq!(
+            (by_org(ORG_B).sees, by_org(ORG_B).choice),
+            (true, Some(true))
+        );
+        // A second choice replaces the first: one active Consent per organization.
+        records
+            .set_sharing(&p1, P1, ORG_A, Some(true))
+            .expect("allow A");
+        let active = search(&records, &p1, "Consent", &[("status", "active")]).expect("search");
+        assert_eq!(active.len(), 2, "one for A, one for B");
+        assert_eq!(status(&clinician_a), None);
+        // Back to the default: B loses the record, A keeps it by its care relationship.
+        records
+            .set_sharing(&p1, P1, ORG_B, None)
+            .expect("default B");
+        records
+            .set_sharing(&p1, P1, ORG_A, None)
+            .expect("default A");
+        assert_eq!(status(&clinician_a), None);
+        assert_eq!(status(&clinician_b), Some(Category::Forbidden));
+        assert!(search(&records, &p1, "Consent", &[("status", "active")])
+            .expect("search")
+            .is_empty());
+        // Another patient cannot choose for P1, and a made-up organization is refused.
+        assert!(records
+            .set_sharing(&patient(P2), P1, ORG_B, Some(true))
+            .is_err());
+        assert_eq!(status(&clinician_b), Some(Category::Forbidden));
+        assert!(matches!(
+            category(records.set_sharing(&p1, P1, "no-such-org", Some(true))),
+            Some(Category::NotFound)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sharing_sqlite() {
+    sharing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sharing_postgres() {
+    sharing(Backend::Postgres).await;
+}

@@ -22,6 +22,7 @@ mod prepare;
 pub mod query;
 pub mod requests;
 mod search;
+mod sharing;
 mod time_fmt;
 mod transaction;
 
@@ -42,6 +43,7 @@ pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 pub use patch::MAX_PATCH_OPERATIONS;
 pub use requests::RefillAnswer;
 pub use search::{SearchPage, MAX_INCLUDED};
+pub use sharing::SharingRow;
 
 /// Matches per page when a search gives no `_count`.
 pub const DEFAULT_COUNT: usize = 50;

@@ -114,6 +114,10 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         )
         .route("/portal/{id}/access-log", get(portal::access_log))
         .route(
+            "/portal/{id}/sharing",
+            get(portal::sharing).post(portal::set_sharing),
+        )
+        .route(
             "/portal/{id}/appointments",
             get(appointments::appointments).post(appointments::book),
         )

@@ -971,3 +971,83 @@ pub async fn access_log(
     )
     .into_response()
 }
+
+#[derive(Template)]
+#[template(path = "sharing.html")]
+struct SharingPage {
+    nav: Nav,
+    back: String,
+    base: String,
+    name: String,
+    own: bool,
+    rows: Vec<oxehr_records::SharingRow>,
+    done: bool,
+}
+
+/// `GET /portal/{id}/sharing`: the organizations that can see the record and why, each
+/// with the choice to allow or deny it.
+pub async fn sharing(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Response {
+    let pid = id.clone();
+    let (s, p, rows) = match portal_read(&state, &headers, &id, move |records, who| {
+        records.sharing(&who, &pid)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let frame = Frame::of(&s, View::Portal, &id, &p);
+    Page::render(
+        StatusCode::OK,
+        &SharingPage {
+            own: s.caller.patient.as_deref() == Some(id.as_str()),
+            nav: frame.nav,
+            back: frame.back,
+            base: frame.base,
+            name: display::person_name(&p),
+            rows,
+            done: q.contains_key("saved"),
+        },
+    )
+    .into_response()
+}
+
+/// `POST /portal/{id}/sharing`: `organization` and `choice` (`allow`, `deny`, or
+/// `default`).
+pub async fn set_sharing(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(r) = crate::pages::only_portal_users(&s) {
+        return r;
+    }
+    let org = field(&fields, "organization").unwrap_or("").to_owned();
+    let choice = match field(&fields, "choice") {
+        Some("allow") => Some(true),
+        Some("deny") => Some(false),
+        Some("default") => None,
+        _ => {
+            return refused(
+                &id,
+                "sharing",
+                "Nothing was changed",
+                "choose allow or stop",
+            )
+        }
+    };
+    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
+    match blocking(move || records.set_sharing(&who, &pid, &org, choice)).await {
+        Ok(()) => Redirect::to(&format!("/portal/{id}/sharing?saved=1")).into_response(),
+        Err(e) => error_page(&e),
+    }
+}
