@@ -780,12 +780,45 @@ scenario("a patient stops an organization seeing the record: its clinician's nex
   check(r2.status() === 200, `the clinician after undoing: ${r2.status()}`);
 });
 
+scenario('a patient downloads the record as FHIR JSON and as a printable page', async ({ page, signIn }) => {
+  const me = await myId();
+  // $everything through the FHIR API, as the patient: every page of it.
+  const want = [];
+  let next = `Patient/${me.id}/$everything?_count=1000`;
+  while (next) {
+    const b = await fhir(PATIENT, next);
+    want.push(...entries(b));
+    const link = (b.link ?? []).find((l) => l.relation === 'next');
+    next = link ? link.url.replace(`${BASE}/fhir/`, '') : null;
+  }
+  await signIn(PATIENT);
+  await page.getByRole('link', { name: 'Download or print the record' }).click();
+  await visit(page, `/portal/${me.id}/download`);
+  const r = await page.request.get(`${BASE}/portal/${me.id}/download/record.json`);
+  check(r.status() === 200 && (r.headers()['content-disposition'] ?? '').startsWith('attachment'), `download: ${r.status()} ${r.headers()['content-disposition']}`);
+  const bundle = await r.json();
+  const key = (x) => `${x.resourceType}/${x.id}`;
+  const got = new Set(bundle.entry.map((e) => key(e.resource)));
+  check(bundle.resourceType === 'Bundle' && bundle.type === 'collection', 'a FHIR collection Bundle');
+  check(got.size === want.length && want.every((x) => got.has(key(x))), `the file holds $everything: ${got.size} vs ${want.length}`);
+  await page.goto(`${BASE}/portal/${me.id}/download`);
+  await page.getByRole('link', { name: 'Open the printable record' }).click();
+  await visit(page, `/portal/${me.id}/print`, { shot: 'printable-record' });
+  check(await page.getByRole('heading', { level: 1 }).innerText() === `Health record of ${nameOf(me)}`, 'the printable page names the patient');
+  const active = entries(await fhir(PATIENT, `MedicationRequest?patient=${me.id}&status=active&_count=100`));
+  const text = await page.locator('article').innerText();
+  check(active.every((m) => text.includes(medName(m))), 'every active medication is on the printable page');
+  await page.emulateMedia({ media: 'print' });
+  check(await page.locator('header.top').isHidden(), 'the page header is not printed');
+  await page.emulateMedia({ media: 'screen' });
+});
+
 scenario('the portal and the inbox give no data to the wrong person', async ({ page, signIn }) => {
   const me = await myId();
   const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
   const someone = all.find((p) => p.id !== me.id);
   await signIn(PATIENT);
-  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments', '/sharing']) {
+  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments', '/sharing', '/download', '/download/record.json', '/print']) {
     const r = await page.request.get(`${BASE}/portal/${someone.id}${path}`);
     const body = await r.text();
     check(r.status() === 403 && !body.includes(someone.name[0].family), `another patient's ${path || 'record'}: ${r.status()}`);

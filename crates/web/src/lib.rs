@@ -113,6 +113,9 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             get(portal::thread).post(portal::reply),
         )
         .route("/portal/{id}/access-log", get(portal::access_log))
+        .route("/portal/{id}/download", get(portal::download))
+        .route("/portal/{id}/download/record.json", get(portal::download_json))
+        .route("/portal/{id}/print", get(portal::print))
         .route(
             "/portal/{id}/sharing",
             get(portal::sharing).post(portal::set_sharing),

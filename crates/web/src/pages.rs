@@ -507,7 +507,7 @@ fn glass(s: &Signed, id: &str, reason: &str, error: Option<&str>, status: Status
     .into_response()
 }
 
-fn facts(p: &serde_json::Value, today: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn facts(p: &serde_json::Value, today: &str) -> Vec<(&'static str, String)> {
     let mut f = Vec::new();
     if let Some(b) = p["birthDate"].as_str() {
         let age = display::age(b, today)

@@ -1051,3 +1051,156 @@ pub async fn set_sharing(
         Err(e) => error_page(&e),
     }
 }
+
+/// The most resources the JSON download holds; a larger record is cut there, and says
+/// so (the FHIR API's `$everything` pages through any size).
+pub const MAX_DOWNLOAD: usize = 20_000;
+
+#[derive(Template)]
+#[template(path = "download.html")]
+struct DownloadPage {
+    nav: Nav,
+    back: String,
+    base: String,
+    name: String,
+}
+
+/// `GET /portal/{id}/download`: the ways to take the record away.
+pub async fn download(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (s, p, ()) = match portal_read(&state, &headers, &id, |_, _| Ok(())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let frame = Frame::of(&s, View::Portal, &id, &p);
+    Page::render(
+        StatusCode::OK,
+        &DownloadPage {
+            nav: frame.nav,
+            back: frame.back,
+            base: frame.base,
+            name: display::person_name(&p),
+        },
+    )
+    .into_response()
+}
+
+/// `GET /portal/{id}/download/record.json`: the whole record as the FHIR API's
+/// `$everything` gives it (every resource of the patient's compartment the person may
+/// see), as one FHIR Bundle of type `collection`, saved as a file.
+pub async fn download_json(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let pid = id.clone();
+    let (_, _, (resources, cut)) = match portal_read(&state, &headers, &id, move |records, who| {
+        let patient = oxehr_fhir::ResourceId::parse(&pid)
+            .ok_or_else(|| RecordsError::NotFound(format!("Patient/{pid}")))?;
+        let mut out: Vec<Value> = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut pairs = vec![("_count".to_owned(), "1000".to_owned())];
+            if let Some(t) = &page {
+                pairs.push(("_page".to_owned(), t.clone()));
+            }
+            let search = oxehr_records::CompartmentSearch::parse(
+                &patient,
+                &oxehr_records::CompartmentScope::Everything(Vec::new()),
+                &pairs,
+                false,
+                None,
+            )?;
+            let found = records.search_compartment(&who, &search, 1000)?;
+            out.extend(found.matches.iter().filter_map(chart::body));
+            match found.next {
+                Some(t) if out.len() < MAX_DOWNLOAD => page = Some(t),
+                Some(_) => return Ok((out, true)),
+                None => return Ok((out, false)),
+            }
+        }
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = oxehr_records::format_instant(oxehr_records::now_micros());
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now,
+        "total": resources.len(),
+        "entry": resources
+            .into_iter()
+            .map(|r| serde_json::json!({ "resource": r }))
+            .collect::<Vec<_>>(),
+    });
+    let mut resp = (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/fhir+json; charset=utf-8",
+        )],
+        bundle.to_string(),
+    )
+        .into_response();
+    let file = format!("attachment; filename=\"health-record-{}.json\"", &now[..10]);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&file) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    if cut {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&MAX_DOWNLOAD.to_string()) {
+            resp.headers_mut().insert("x-oxehr-cut-at", v);
+        }
+    }
+    resp
+}
+
+#[derive(Template)]
+#[template(path = "print.html")]
+struct PrintPage {
+    nav: Nav,
+    base: String,
+    name: String,
+    facts: Vec<(&'static str, String)>,
+    sections: Vec<chart::Section>,
+    printed: String,
+}
+
+/// `GET /portal/{id}/print`: the whole record on one page made for paper (each
+/// section in full, up to its page's limit, with where each entry came from).
+pub async fn print(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let pid = id.clone();
+    let (s, p, sections) = match portal_read(&state, &headers, &id, move |records, who| {
+        let specs: Vec<&chart::SectionSpec> = chart::SECTIONS.iter().collect();
+        chart::sections(&records, &who, &pid, &specs, chart::SECTION_ROWS)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let frame = Frame::of(&s, View::Portal, &id, &p);
+    let today = crate::pages::today();
+    Page::render(
+        StatusCode::OK,
+        &PrintPage {
+            nav: frame.nav,
+            base: frame.base,
+            name: display::person_name(&p),
+            facts: crate::pages::facts(&p, &today),
+            sections,
+            printed: display::date(&today),
+        },
+    )
+    .into_response()
+}
