@@ -534,7 +534,10 @@ impl Records {
             HistoryScope::Type(rtype) => policy::check_type(who, rtype.as_str(), Perm::Read)?,
             HistoryScope::System => policy::check_all_types(who, Perm::Read)?,
         }
-        let restricted = !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..));
+        // An instance's history is listed whole when its current version is visible,
+        // unless the adolescent rule may hide some of its versions from a proxy.
+        let restricted = !access.is_all()
+            && (!matches!(q.scope, HistoryScope::Instance(..)) || access.hides_any_labelled());
         if !restricted {
             let entries = reader.history(q)?;
             let total = reader.history_count(q)?;
@@ -591,7 +594,9 @@ impl Records {
                         next = Some(scanned - 1);
                         break;
                     }
-                    Err(RecordsError::Forbidden(_)) => {}
+                    // Not the caller's to see: a hidden record's, or (not found) one
+                    // the adolescent rule hides from a proxy.
+                    Err(RecordsError::Forbidden(_) | RecordsError::NotFound(_)) => {}
                     Err(err) => return Err(err),
                 }
             }
