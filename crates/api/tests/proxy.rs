@@ -442,6 +442,90 @@ async fn proxy_acts_for_the_patients_related_persons_name(s: &TestServer) {
     );
 }
 
+/// A JSON Patch's `test` operations say nothing about a resource the caller may not
+/// read: a right and a wrong guess at its content get the same answer, the read's
+/// (another patient's record: 403; an adolescent's confidential one, to a proxy: 404).
+async fn a_patch_tells_nothing_of_a_resource_the_caller_may_not_read(s: &TestServer) {
+    fixture(s).await;
+    put(s, &related_person("rp-teen", "teen", PROXY, true)).await;
+    put(
+        s,
+        &json!({"resourceType": "Communication", "id": "teen-note", "status": "completed",
+            "meta": {"security": [{"system": ACT_CODE, "code": "SEX"}]},
+            "subject": {"reference": "Patient/teen"},
+            "payload": [{"contentString": "clinic visit"}]}),
+    )
+    .await;
+    let mum = client(s, PROXY, "proxy", None);
+    let teen = client(s, "teen", "patient", Some("teen"));
+    let patch = |path: &str, value: &str| {
+        json!([{"op": "test", "path": path, "value": value},
+               {"op": "replace", "path": "/status", "value": "completed"}])
+    };
+    let send = |who: &Client, target: &str, body: Value| {
+        let req = who
+            .http
+            .patch(format!("{}/{target}", who.server_base))
+            .header("content-type", "application/json-patch+json")
+            .body(body.to_string());
+        async move { common::split(req.send().await.expect("PATCH")).await.0 }
+    };
+    // (caller, resource, path tested, its value, a wrong value, the answer)
+    let cases: [(&Client, &str, &str, &str, &str, u16); 3] = [
+        (
+            &mum,
+            "Communication/teen-note",
+            "/payload/0/contentString",
+            "clinic visit",
+            "nothing",
+            404,
+        ),
+        (
+            &teen,
+            "Observation/stranger-plain",
+            "/subject/reference",
+            "Patient/stranger",
+            "Patient/x",
+            403,
+        ),
+        (
+            &mum,
+            "Observation/stranger-plain",
+            "/subject/reference",
+            "Patient/stranger",
+            "Patient/x",
+            403,
+        ),
+    ];
+    for (who, target, path, right, wrong, status) in cases {
+        let answers = (
+            send(who, target, patch(path, right)).await,
+            send(who, target, patch(path, wrong)).await,
+        );
+        assert_eq!(answers.0, answers.1, "{target}: a right and a wrong guess");
+        assert_eq!(answers.0, status, "{target}");
+    }
+    // The proxy's own patient's Communication it may patch.
+    let (status, body) = mum
+        .send(
+            Method::PUT,
+            "Communication/child-note",
+            Some(&json!({"resourceType": "Communication", "id": "child-note", "status": "in-progress",
+                "subject": {"reference": "Patient/child"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        send(
+            &mum,
+            "Communication/child-note",
+            patch("/status", "in-progress")
+        )
+        .await,
+        200
+    );
+}
+
 /// Moves the current version of `rtype/id` `years` back in time, as if written then
 /// (the grant of a parent made during the patient's childhood).
 async fn backdate(s: &TestServer, rtype: &str, id: &str, years: i64) {
@@ -479,4 +563,18 @@ async fn proxy_acts_for_the_patients_related_persons_name_postgres() {
         return;
     };
     proxy_acts_for_the_patients_related_persons_name(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_tells_nothing_of_a_resource_the_caller_may_not_read_sqlite() {
+    let s = common::start(Backend::Sqlite).await.expect("sqlite server");
+    a_patch_tells_nothing_of_a_resource_the_caller_may_not_read(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_tells_nothing_of_a_resource_the_caller_may_not_read_postgres() {
+    let Some(s) = common::start(Backend::Postgres).await else {
+        return;
+    };
+    a_patch_tells_nothing_of_a_resource_the_caller_may_not_read(&s).await;
 }

@@ -249,6 +249,9 @@ impl Records {
         }
         self.with_retries(|| {
             let current = self.current(rtype, id)?;
+            // Before the patch meets the stored body: its `test` operations (and its
+            // errors) would otherwise tell a caller what a resource it may not read holds.
+            self.check_may_patch(who, &current)?;
             check_if_match(if_match, Some(&current))?;
             let mut doc = parse_body(&current)?;
             apply_patch(&mut doc, &patch, self.config.max_resource_bytes)?;

@@ -261,6 +261,40 @@ impl Records {
         Ok(patients)
     }
 
+    /// 403 unless `who` may update `r`'s type and see `r` (not found when the
+    /// adolescent rule hides it from a proxy): what a patch needs before it is applied to
+    /// the stored body. The commit checks again, against what its transaction sees. A
+    /// refusal is audited as the commit's would be.
+    pub(crate) fn check_may_patch(
+        &self,
+        who: &Caller,
+        r: &StoredResource,
+    ) -> Result<(), RecordsError> {
+        let res = (|| {
+            check_type(who, r.rtype.as_str(), Perm::Update)?;
+            if who.role == oxehr_auth::Role::SystemAdmin {
+                return Ok(());
+            }
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            self.check_visible_current(&access, &mut *reader, r)
+                .map(|_| ())
+        })();
+        match res {
+            Err(e) if crate::audit::is_denial(&e) && !who.internal => {
+                self.auditor.record(vec![crate::audit::record(
+                    who,
+                    "patch",
+                    "denied",
+                    Some(format!("{}/{}", r.rtype, r.id)),
+                    None,
+                )])?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
     /// The patients `who` acts for as a proxy now, sorted by id (empty for any other
     /// caller): for an adapter to offer them (`restricted`: the adolescent rule hides
     /// their confidential records). Not audited: it names no record's content, and
