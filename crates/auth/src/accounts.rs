@@ -19,10 +19,11 @@ pub use oxehr_store::accounts::AccountRow;
 pub struct NewAccount {
     pub name: String,
     pub role: Role,
-    /// The Organization's id (required for every role but system admin and patient).
+    /// The Organization's id (required for every role but system admin, patient and
+    /// proxy).
     pub organization: Option<String>,
-    /// `Patient/…` for a patient (required), `Practitioner/…` or `PractitionerRole/…`
-    /// for staff (optional).
+    /// `Patient/…` for a patient (required), `RelatedPerson/…` for a proxy (optional),
+    /// `Practitioner/…` or `PractitionerRole/…` for staff (optional).
     pub person: Option<String>,
     pub password: String,
     /// Staff must enrol an authenticator unless this is set to false.
@@ -125,6 +126,12 @@ pub fn add(store: &Arc<dyn Store>, new: NewAccount) -> Result<AccountRow, AuthEr
                 ))
             }
         },
+        // Who a proxy acts for is not the account's: RelatedPersons name the account.
+        Role::Proxy => {
+            if let Some(p) = &new.person {
+                check_reference(store, p, &["RelatedPerson"], "a proxy's --person")?;
+            }
+        }
         _ => {
             if let Some(p) = &new.person {
                 check_reference(
@@ -143,7 +150,7 @@ pub fn add(store: &Arc<dyn Store>, new: NewAccount) -> Result<AccountRow, AuthEr
             &["Organization"],
             "--organization",
         )?,
-        (None, Role::SystemAdmin | Role::Patient) => {}
+        (None, Role::SystemAdmin | Role::Patient | Role::Proxy) => {}
         (None, role) => {
             return Err(AuthError::Invalid(format!(
                 "a {role} account needs --organization <Organization id>"

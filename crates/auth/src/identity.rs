@@ -251,7 +251,7 @@ impl Identity {
 /// build does not know.
 pub(crate) fn account_caller(account: &AccountRow) -> Option<Caller> {
     let role = Role::parse(&account.role)?;
-    let scope = if role == Role::Patient {
+    let scope = if matches!(role, Role::Patient | Role::Proxy) {
         "patient/*.cruds"
     } else if role == Role::SystemAdmin {
         "system/*.cruds"

@@ -26,13 +26,13 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 /// ahead).
 pub const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
 
-/// Whether an account of `role` may hold the resource scope at all: a patient only
-/// `patient/` scopes, staff anything but `system/`, a system administrator anything.
-/// `oxehr token issue` and the authorization server both apply this rule.
+/// Whether an account of `role` may hold the resource scope at all: a patient or a
+/// proxy only `patient/` scopes, staff anything but `system/`, a system administrator
+/// anything. `oxehr token issue` and the authorization server both apply this rule.
 pub fn role_may_hold(role: Role, scope: &ResourceScope) -> bool {
     match (role, scope.context) {
-        (Role::Patient, Context::Patient) => true,
-        (Role::Patient, _) => false,
+        (Role::Patient | Role::Proxy, Context::Patient) => true,
+        (Role::Patient | Role::Proxy, _) => false,
         (Role::SystemAdmin, _) => true,
         (_, Context::System) => false,
         _ => true,
@@ -104,7 +104,10 @@ pub enum RefreshKind {
 /// - resource scopes the role may hold ([`role_may_hold`]), but never `system/` (those are
 ///   for backend services) and `patient/` only with a patient in context — a patient's
 ///   own record; staff get no patient picker here, so their `patient/` scopes are
-///   dropped rather than widened to everything they may see;
+///   dropped rather than widened to everything they may see. A proxy's `patient/`
+///   scopes are granted without a patient in context: they reach the records of the
+///   patients it acts for (several, possibly), as the record layer reads them on each
+///   request;
 /// - no scope narrowed by a query (`?category=…`), which this server does not enforce yet;
 /// - `launch/patient` for a patient account (the patient is themselves);
 /// - `offline_access` or `online_access` (offline wins if both are asked);
@@ -116,13 +119,14 @@ pub fn grant_user_scopes(
 ) -> UserGrant {
     let mut grant = UserGrant::default();
     let patient_context = role == Role::Patient;
+    let patient_scopes = patient_context || role == Role::Proxy;
     for r in requested {
         match &r.scope {
             Scope::Resource(s) => {
                 let ok = s.context != Context::System
                     && s.query.is_empty()
                     && role_may_hold(role, s)
-                    && (s.context != Context::Patient || patient_context);
+                    && (s.context != Context::Patient || patient_scopes);
                 if !ok {
                     continue;
                 }

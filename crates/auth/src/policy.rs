@@ -10,10 +10,12 @@
 //!    their own compartment; clinicians, nurses and front-desk staff see patients their
 //!    organization has a care relationship with, unless the patient's Consent denies the
 //!    organization (the rule is in `oxehr_store::access`, where it runs as SQL), plus
-//!    patients they broke the glass for; organization administrators see no patient's
-//!    record; system administrators and backend services see everything.
+//!    patients they broke the glass for; a proxy sees the patients RelatedPersons name it
+//!    for ([`proxy_access`], with the adolescent rule); organization administrators see
+//!    no patient's record; system administrators and backend services see everything.
 
-use oxehr_store::access::Access;
+use oxehr_store::access::{Access, ProxyGrant};
+use time::{Date, Month, OffsetDateTime};
 
 use crate::scope::{Context, Perm, ResourceScope, Scope};
 use crate::Role;
@@ -71,7 +73,8 @@ const FRONT_DESK_TYPES: &[&str] = &[
 ];
 
 /// What a patient may write about themselves through the portal: consents, messages,
-/// appointment and refill requests, questionnaire answers.
+/// appointment and refill requests, questionnaire answers, and the RelatedPersons that
+/// grant (or, set inactive, revoke) a proxy's access to their record.
 const PATIENT_WRITABLE: &[&str] = &[
     "Consent",
     "Communication",
@@ -79,7 +82,17 @@ const PATIENT_WRITABLE: &[&str] = &[
     "Appointment",
     "Task",
     "QuestionnaireResponse",
+    "RelatedPerson",
 ];
+
+/// The one type a patient writes and their proxy does not: who else acts for the
+/// patient is the patient's (or the staff's) decision, not another proxy's.
+const NOT_PROXY_WRITABLE: &str = "RelatedPerson";
+
+/// The age from which a proxy no longer sees a patient's confidential records.
+pub const ADOLESCENT_FROM: i32 = 12;
+/// The age from which a proxy's access ends, unless the adult patient grants it again.
+pub const ADULT_FROM: i32 = 18;
 
 /// Whether `role` may do `perm` on `resource_type` at all (before scopes and before
 /// whose record it is).
@@ -94,6 +107,80 @@ pub fn role_allows(role: Role, resource_type: &str, perm: Perm) -> bool {
         }
         Role::OrgAdmin => DIRECTORY_TYPES.contains(&resource_type),
         Role::Patient => read || PATIENT_WRITABLE.contains(&resource_type),
+        Role::Proxy => {
+            read || (PATIENT_WRITABLE.contains(&resource_type)
+                && resource_type != NOT_PROXY_WRITABLE)
+        }
+    }
+}
+
+/// A person's age in whole years on `day`, born on `birth`: a year is added on the
+/// birthday (29 February's, in a year without one, on 1 March).
+pub fn age_on(birth: Date, day: Date) -> i32 {
+    let years = day.year() - birth.year();
+    let before_birthday =
+        (u8::from(day.month()), day.day()) < (u8::from(birth.month()), birth.day());
+    years - i32::from(before_birthday)
+}
+
+/// The first day on which someone born on `birth` is `years` old.
+pub fn birthday(birth: Date, years: i32) -> Date {
+    let year = birth.year() + years;
+    Date::from_calendar_date(year, birth.month(), birth.day())
+        // 29 February in a year without one: the age is reached on 1 March.
+        .or_else(|_| Date::from_calendar_date(year, Month::March, 1))
+        .unwrap_or(Date::MAX)
+}
+
+/// The UTC day of an instant in microseconds since the Unix epoch (`None` out of range).
+pub fn day_of(micros: i64) -> Option<Date> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .map(|t| t.date())
+}
+
+/// Whose records a proxy sees on `today` (UTC), from the RelatedPersons that name it
+/// (`oxehr_store::access::proxy_grants`). For each patient, by age on `today`:
+///
+/// - under [`ADOLESCENT_FROM`]: the whole record;
+/// - from [`ADOLESCENT_FROM`] to [`ADULT_FROM`] − 1, or of unknown age (no birth
+///   date): the record but the resources labelled confidential (the patient is
+///   `restricted`);
+/// - from [`ADULT_FROM`]: nothing, unless a grant was written (created or updated) on
+///   or after the 18th birthday: the adult's own grant, which gives the whole record.
+///
+/// A partial birth date counts from its first day (the oldest the patient can be), so
+/// the adolescent's protections start no later than they should.
+pub fn proxy_access(grants: &[ProxyGrant], today: Date) -> Access {
+    let mut patients: Vec<String> = Vec::new();
+    let mut restricted: Vec<String> = Vec::new();
+    for g in grants {
+        let birth = g.birth.and_then(day_of);
+        let (counts, restrict) = match birth {
+            None => (true, true),
+            Some(b) => match age_on(b, today) {
+                age if age < ADOLESCENT_FROM => (true, false),
+                age if age < ADULT_FROM => (true, true),
+                _ => (
+                    day_of(g.granted).is_some_and(|d| d >= birthday(b, ADULT_FROM)),
+                    false,
+                ),
+            },
+        };
+        if counts {
+            patients.push(g.patient.clone());
+            if restrict {
+                restricted.push(g.patient.clone());
+            }
+        }
+    }
+    patients.sort();
+    patients.dedup();
+    restricted.sort();
+    restricted.dedup();
+    Access::Proxy {
+        patients,
+        restricted,
     }
 }
 
@@ -120,7 +207,9 @@ impl Caller {
 
     /// A caller from its token's fields. Scopes the role could never use are dropped
     /// (a patient's `user/` or `system/` scope, a staff member's `system/` scope), and
-    /// so are scopes narrowed by a query, which this server does not enforce yet.
+    /// so are scopes narrowed by a query, which this server does not enforce yet. A
+    /// proxy has no patient of its own: `patient` is ignored (whose records it sees is
+    /// read from the record on every request).
     pub fn new(
         user: String,
         role: Role,
@@ -136,6 +225,7 @@ impl Caller {
             .filter(|s| crate::oauth::role_may_hold(role, s))
             .cloned()
             .collect();
+        let patient = if role == Role::Proxy { None } else { patient };
         Caller {
             user,
             role,
@@ -157,12 +247,13 @@ impl Caller {
     }
 
     /// Whose records the caller may see; `grants` are the patients the caller broke the
-    /// glass for (read from the audit log by the caller of this function).
+    /// glass for (read from the audit log by the caller of this function). A proxy's
+    /// access is [`proxy_access`] of its grants; here it sees no patient's record.
     pub fn access(&self, grants: Vec<String>) -> Access {
         match self.role {
             Role::SystemAdmin => Access::All,
             Role::Patient => Access::Patients(self.patient.iter().cloned().collect()),
-            Role::OrgAdmin => Access::Patients(Vec::new()),
+            Role::OrgAdmin | Role::Proxy => Access::Patients(Vec::new()),
             Role::Clinician | Role::Nurse | Role::FrontDesk => match &self.organization {
                 Some(org) => Access::Staff {
                     org: org.clone(),
@@ -200,10 +291,17 @@ impl Caller {
         matches!(self.role, Role::Clinician | Role::Nurse) && self.organization.is_some()
     }
 
-    /// Whether a resource a write stores must lie in the caller's own record (a patient
-    /// writes only about themselves, never a resource outside any compartment).
+    /// Whether a resource a write stores must lie in the records the caller sees (a
+    /// patient writes only about themselves, a proxy only in the records of the patients
+    /// it acts for, never a resource outside any compartment).
     pub fn writes_only_own_record(&self) -> bool {
-        self.role == Role::Patient
+        matches!(self.role, Role::Patient | Role::Proxy)
+    }
+
+    /// Whether the caller acts for patients named by RelatedPersons (its access is
+    /// [`proxy_access`] of its grants).
+    pub fn is_proxy(&self) -> bool {
+        self.role == Role::Proxy
     }
 }
 
@@ -277,6 +375,156 @@ mod tests {
         assert!(
             narrowed.scopes.is_empty(),
             "query-narrowed scopes are not honoured yet"
+        );
+    }
+
+    #[test]
+    fn a_proxy_reads_like_a_patient_and_writes_what_a_patient_writes_but_related_persons() {
+        let p = Caller::new(
+            "mum".into(),
+            Role::Proxy,
+            None,
+            None,
+            Some("someone".into()),
+            &parse_scopes("patient/*.cruds user/*.cruds system/*.rs").unwrap(),
+        );
+        assert_eq!(
+            p.patient, None,
+            "a proxy's token names no patient of its own"
+        );
+        assert_eq!(p.scopes.len(), 1, "only patient/ scopes");
+        assert_eq!(
+            p.access(vec!["x".into()]),
+            Access::Patients(vec![]),
+            "outside proxy_access, nothing"
+        );
+        assert!(p.writes_only_own_record() && p.is_proxy() && !p.uses_grants());
+        // (type, permission, patient allowed, proxy allowed)
+        let cases = [
+            ("Observation", Perm::Read, true, true),
+            ("Observation", Perm::Search, true, true),
+            ("Observation", Perm::Create, false, false),
+            ("Patient", Perm::Update, false, false),
+            ("Consent", Perm::Create, true, true),
+            ("Communication", Perm::Create, true, true),
+            ("Appointment", Perm::Update, true, true),
+            ("QuestionnaireResponse", Perm::Create, true, true),
+            ("RelatedPerson", Perm::Read, true, true),
+            ("RelatedPerson", Perm::Create, true, false),
+            ("RelatedPerson", Perm::Update, true, false),
+            ("RelatedPerson", Perm::Delete, true, false),
+        ];
+        for (t, perm, patient, proxy) in cases {
+            assert_eq!(
+                role_allows(Role::Patient, t, perm),
+                patient,
+                "patient {t} {perm:?}"
+            );
+            assert_eq!(
+                role_allows(Role::Proxy, t, perm),
+                proxy,
+                "proxy {t} {perm:?}"
+            );
+        }
+    }
+
+    /// The day `years` before `today`, same month and day (28 February for a 29th that
+    /// year lacks): the birth date of someone whose birthday it is, or just was.
+    fn years_before(today: Date, years: i32) -> Date {
+        let year = today.year() - years;
+        Date::from_calendar_date(year, today.month(), today.day())
+            .or_else(|_| Date::from_calendar_date(year, Month::February, 28))
+            .expect("a date")
+    }
+
+    fn micros(d: Date) -> i64 {
+        (d.midnight().assume_utc().unix_timestamp_nanos() / 1_000) as i64
+    }
+
+    #[test]
+    fn ages_turn_on_the_birthday() {
+        let today = OffsetDateTime::now_utc().date();
+        let next = |d: Date| d.next_day().expect("a next day");
+        // (born, age today)
+        let cases = [
+            (
+                next(years_before(today, 12)),
+                11,
+                "the day before the 12th birthday",
+            ),
+            (years_before(today, 12), 12, "the 12th birthday"),
+            (
+                next(years_before(today, 18)),
+                17,
+                "the day before the 18th birthday",
+            ),
+            (years_before(today, 18), 18, "the 18th birthday"),
+            (today, 0, "born today"),
+        ];
+        for (born, age, what) in cases {
+            assert_eq!(
+                age_on(born, today),
+                age,
+                "{what}: born {born}, today {today}"
+            );
+        }
+        // 29 February: a year older on 1 March in a year without one.
+        let leap = Date::from_calendar_date(2008, Month::February, 29).unwrap();
+        let on = |y, m, d| Date::from_calendar_date(y, m, d).unwrap();
+        assert_eq!(age_on(leap, on(2026, Month::February, 28)), 17);
+        assert_eq!(age_on(leap, on(2026, Month::March, 1)), 18);
+        assert_eq!(age_on(leap, on(2028, Month::February, 29)), 20);
+        assert_eq!(birthday(leap, 18), on(2026, Month::March, 1));
+        assert_eq!(birthday(leap, 20), on(2028, Month::February, 29));
+    }
+
+    #[test]
+    fn proxy_access_follows_the_patients_ages() {
+        let today = OffsetDateTime::now_utc().date();
+        let next = |d: Date| d.next_day().expect("a next day");
+        let previous = |d: Date| d.previous_day().expect("a previous day");
+        let grant = |patient: &str, born: Option<Date>, granted: Date| ProxyGrant {
+            patient: patient.into(),
+            birth: born.map(micros),
+            granted: micros(granted) + 3_600_000_000,
+        };
+        let long_ago = years_before(today, 30);
+        let turned_18 = years_before(today, 18);
+        let grants = [
+            grant("almost-12", Some(next(years_before(today, 12))), long_ago),
+            grant("just-12", Some(years_before(today, 12)), long_ago),
+            grant("almost-18", Some(next(turned_18)), long_ago),
+            // 18 today: the parent's grant from childhood has ended...
+            grant("adult-old-grant", Some(turned_18), previous(today)),
+            // ...but a grant written on the 18th birthday is the adult's own.
+            grant("adult-regranted", Some(turned_18), today),
+            grant("unknown-age", None, long_ago),
+            // Two grants for one patient count once.
+            grant("just-12", Some(years_before(today, 12)), today),
+        ];
+        assert_eq!(
+            proxy_access(&grants, today),
+            Access::Proxy {
+                patients: [
+                    "adult-regranted",
+                    "almost-12",
+                    "almost-18",
+                    "just-12",
+                    "unknown-age"
+                ]
+                .map(String::from)
+                .to_vec(),
+                restricted: ["almost-18", "just-12", "unknown-age"]
+                    .map(String::from)
+                    .to_vec(),
+            }
+        );
+        assert_eq!(
+            proxy_access(&[], today),
+            Access::Proxy {
+                patients: vec![],
+                restricted: vec![]
+            }
         );
     }
 }

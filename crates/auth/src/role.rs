@@ -21,17 +21,22 @@ pub enum Role {
     OrgAdmin,
     /// Administers the whole server.
     SystemAdmin,
+    /// A parent, guardian or other person acting for patients: sees and writes what a
+    /// patient would in the records of the patients it acts for (RelatedPerson
+    /// resources name them; see `oxehr_store::access`). Not staff.
+    Proxy,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Patient,
         Role::Clinician,
         Role::Nurse,
         Role::FrontDesk,
         Role::OrgAdmin,
         Role::SystemAdmin,
+        Role::Proxy,
     ];
 
     /// The role's stable code, e.g. `"front-desk"`.
@@ -43,6 +48,7 @@ impl Role {
             Role::FrontDesk => "front-desk",
             Role::OrgAdmin => "org-admin",
             Role::SystemAdmin => "system-admin",
+            Role::Proxy => "proxy",
         }
     }
 
@@ -51,9 +57,10 @@ impl Role {
         Role::ALL.into_iter().find(|role| role.code() == s)
     }
 
-    /// Whether the role belongs to the organisation's staff, i.e. anyone but a patient.
+    /// Whether the role belongs to the organisation's staff, i.e. anyone but a patient
+    /// or a patient's proxy.
     pub fn is_staff(self) -> bool {
-        self != Role::Patient
+        !matches!(self, Role::Patient | Role::Proxy)
     }
 }
 
@@ -76,6 +83,7 @@ mod tests {
             (Role::FrontDesk, "front-desk", true),
             (Role::OrgAdmin, "org-admin", true),
             (Role::SystemAdmin, "system-admin", true),
+            (Role::Proxy, "proxy", false),
         ];
         assert_eq!(cases.len(), Role::ALL.len());
         for (role, code, staff) in cases {

@@ -189,6 +189,8 @@ fn demo_users(records: &Records, first: &[StoredResource]) -> Result<()> {
                 Some(format!("Practitioner/{practitioner}")),
             ),
             Role::FrontDesk | Role::OrgAdmin => (Some(org.clone()), None),
+            // Acts for no one until a RelatedPerson names it.
+            Role::Proxy => (None, None),
         };
         accounts::add(
             store,

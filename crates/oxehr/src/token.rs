@@ -66,7 +66,7 @@ pub fn token(args: TokenArgs, file: &FileConfig) -> Result<()> {
     let role = Role::parse(&account.role)
         .ok_or_else(|| anyhow::anyhow!("the account {} has an unknown role", account.name))?;
     let scope = scope.unwrap_or_else(|| {
-        if role == Role::Patient {
+        if matches!(role, Role::Patient | Role::Proxy) {
             "patient/*.rs".into()
         } else {
             "user/*.cruds".into()

@@ -31,7 +31,9 @@ pub enum UserCommand {
     Add {
         /// Login name (letters, digits, '.', '_', '-', '@').
         name: String,
-        /// patient, clinician, nurse, front-desk, org-admin or system-admin.
+        /// patient, clinician, nurse, front-desk, org-admin, system-admin or proxy (a
+        /// parent, guardian or other person acting for patients: RelatedPersons with
+        /// the identifier urn:oxehr:account|<name> say whose records it sees).
         #[arg(long)]
         role: String,
         /// The Organization (its id) the account belongs to; required for staff other
@@ -39,7 +41,8 @@ pub enum UserCommand {
         #[arg(long)]
         organization: Option<String>,
         /// The resource the account stands for: Patient/<id> for a patient (required),
-        /// Practitioner/<id> or PractitionerRole/<id> for staff.
+        /// RelatedPerson/<id> for a proxy, Practitioner/<id> or PractitionerRole/<id>
+        /// for staff.
         #[arg(long)]
         person: Option<String>,
         /// Read the password from the first line of standard input.

@@ -611,9 +611,16 @@ fn user_accounts_from_the_command_line(
     ];
     let (ok, text) = user_cmd(storage, &add_patient, "another long passphrase\n");
     assert!(ok, "{text}");
+    // A proxy: no person of its own (RelatedPersons name it), no authenticator needed.
+    let (ok, text) = user_cmd(
+        storage,
+        &["add", "kim", "--role", "proxy", "--password-stdin"],
+        "a proxy's long passphrase\n",
+    );
+    assert!(ok && text.contains("added kim (proxy)"), "{text}");
 
     // Refusals, each with a message that says why and never echoes the password.
-    let refused: [(&[&str], &str, &str); 5] = [
+    let refused: [(&[&str], &str, &str); 6] = [
         (
             &["add", "nurse1", "--role", "nurse", "--password-stdin"],
             "long enough password",
@@ -636,6 +643,19 @@ fn user_accounts_from_the_command_line(
             &["add", "carl", "--role", "wizard", "--password-stdin"],
             "long enough password",
             "unknown role",
+        ),
+        (
+            &[
+                "add",
+                "lee",
+                "--role",
+                "proxy",
+                "--person",
+                "Patient/example",
+                "--password-stdin",
+            ],
+            "long enough password",
+            "a proxy's --person must be a reference RelatedPerson/<id>",
         ),
         (
             &["add", "dora", "--role", "system-admin", "--password-stdin"],
@@ -664,12 +684,16 @@ fn user_accounts_from_the_command_line(
     let (ok, list) = user_cmd(storage, &["list"], "");
     assert!(ok, "{list}");
     let line = |name: &str| line_of(&list, name);
-    assert!(list.contains("2 accounts"), "{list}");
+    assert!(list.contains("3 accounts"), "{list}");
     assert!(
         line("dr.who").contains("not enrolled") && line("dr.who").ends_with("active"),
         "staff need an authenticator: {list}"
     );
     assert!(line("amy").contains("off"), "{list}");
+    assert!(
+        line("kim").contains("proxy") && line("kim").contains("off"),
+        "{list}"
+    );
     assert!(!list.contains(secret) && !list.contains("argon2"), "{list}");
 
     // Only a hash is stored; it verifies the password.
@@ -776,6 +800,19 @@ fn tokens_from_the_command_line(storage: &[&str], data_dir: &Path) {
     assert_eq!(claims.fhir_user.as_deref(), Some("Patient/example"));
     assert_eq!(claims.scope, "patient/*.rs");
     assert_eq!(claims.exp - claims.iat, 900);
+    // A proxy's token: patient/ scopes, no patient of its own.
+    let (ok, kim) = token_cmd(storage, &["--user", "kim"]);
+    assert!(ok, "{kim}");
+    let claims = oxehr_auth::token::verify(&key, &kim, "oxehr", "oxehr", now).expect("verifies");
+    assert_eq!(
+        (claims.role.as_str(), claims.scope.as_str(), claims.patient),
+        ("proxy", "patient/*.rs", None)
+    );
+    let (ok, text) = token_cmd(storage, &["--user", "kim", "--scope", "user/*.rs"]);
+    assert!(
+        !ok && text.contains("cannot be given user/ scopes"),
+        "{text}"
+    );
 
     let (ok, doc) = token_cmd(
         storage,
@@ -978,6 +1015,7 @@ fn demo_has_an_account_per_role() {
         "front-desk",
         "org-admin",
         "system-admin",
+        "proxy",
     ] {
         assert!(list.contains(&format!("demo-{role}")), "{list}");
     }
@@ -1013,6 +1051,8 @@ fn demo_has_an_account_per_role() {
     assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
     assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
     assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
+    // No RelatedPerson names the demo proxy: it acts for no one yet.
+    assert_eq!(count("demo-proxy", "patient/*.rs"), (200, Some(0)));
 }
 
 /// The demo bundles as the repository ships them, first one first.

@@ -249,6 +249,9 @@ impl Records {
         }
         self.with_retries(|| {
             let current = self.current(rtype, id)?;
+            // Before the patch meets the stored body: its `test` operations (and its
+            // errors) would otherwise tell a caller what a resource it may not read holds.
+            self.check_may_patch(who, &current)?;
             check_if_match(if_match, Some(&current))?;
             let mut doc = parse_body(&current)?;
             apply_patch(&mut doc, &patch, self.config.max_resource_bytes)?;
@@ -534,7 +537,10 @@ impl Records {
             HistoryScope::Type(rtype) => policy::check_type(who, rtype.as_str(), Perm::Read)?,
             HistoryScope::System => policy::check_all_types(who, Perm::Read)?,
         }
-        let restricted = !access.is_all() && !matches!(q.scope, HistoryScope::Instance(..));
+        // An instance's history is listed whole when its current version is visible,
+        // unless the adolescent rule may hide some of its versions from a proxy.
+        let restricted = !access.is_all()
+            && (!matches!(q.scope, HistoryScope::Instance(..)) || access.hides_any_labelled());
         if !restricted {
             let entries = reader.history(q)?;
             let total = reader.history_count(q)?;
@@ -591,7 +597,9 @@ impl Records {
                         next = Some(scanned - 1);
                         break;
                     }
-                    Err(RecordsError::Forbidden(_)) => {}
+                    // Not the caller's to see: a hidden record's, or (not found) one
+                    // the adolescent rule hides from a proxy.
+                    Err(RecordsError::Forbidden(_) | RecordsError::NotFound(_)) => {}
                     Err(err) => return Err(err),
                 }
             }

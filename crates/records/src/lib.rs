@@ -41,6 +41,7 @@ pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 pub use patch::MAX_PATCH_OPERATIONS;
+pub use policy::ProxyPatient;
 pub use requests::RefillAnswer;
 pub use search::{SearchPage, MAX_INCLUDED};
 pub use sharing::SharingRow;

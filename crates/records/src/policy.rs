@@ -4,6 +4,13 @@
 //! [`Access`] lets it see: searches through the SQL the engine adds to every resource it
 //! reads, single resources (read, vread, history entries) by their own compartments,
 //! writes inside the job that commits them.
+//!
+//! A proxy's [`Access`] is worked out on every call from the RelatedPersons that name it
+//! (`oxehr_store::access::proxy_grants`, `oxehr_auth::policy::proxy_access`), so a
+//! grant or a revocation applies to the next request. A single resource the adolescent
+//! rule hides from it (labelled confidential, in a restricted patient's record) is
+//! answered as absent (not found), as a search leaves it out: a refusal would tell the
+//! proxy that a confidential record exists.
 
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
@@ -106,25 +113,66 @@ fn check_filter(who: &Caller, f: &Filter) -> Result<(), RecordsError> {
     Ok(())
 }
 
-/// The patients whose compartment holds this version (a delete: the version before it).
-fn compartments_of(tx: &mut dyn ReadTx, r: &StoredResource) -> Result<Vec<String>, RecordsError> {
+/// The body whose compartments and labels decide who sees this version: its own, or for
+/// a delete the version's before it (`None`: a delete with nothing before it).
+fn judged_body(
+    tx: &mut dyn ReadTx,
+    r: &StoredResource,
+) -> Result<Option<serde_json::Value>, RecordsError> {
     let body = match &r.body {
         Some(b) => b.clone(),
         None if r.version.0 > 1 => {
             match tx.version(&r.rtype, &r.id, VersionId(r.version.0 - 1))? {
                 Some(prev) => match prev.body {
                     Some(b) => b,
-                    None => return Ok(Vec::new()),
+                    None => return Ok(None),
                 },
-                None => return Ok(Vec::new()),
+                None => return Ok(None),
             }
         }
-        None => return Ok(Vec::new()),
+        None => return Ok(None),
     };
-    let value: serde_json::Value = serde_json::from_str(&body)
-        .map_err(|e| RecordsError::Internal(format!("stored body unreadable: {e}")))?;
-    oxehr_search::extract::patient_compartment(&value)
-        .map_err(|e| RecordsError::Internal(format!("stored body not indexable: {e}")))
+    serde_json::from_str(&body)
+        .map(Some)
+        .map_err(|e| RecordsError::Internal(format!("stored body unreadable: {e}")))
+}
+
+/// The patients whose compartment holds `body`.
+fn compartments_of(body: Option<&serde_json::Value>) -> Result<Vec<String>, RecordsError> {
+    match body {
+        Some(value) => oxehr_search::extract::patient_compartment(value)
+            .map_err(|e| RecordsError::Internal(format!("stored body not indexable: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Whether `body`'s `meta.security` carries a confidential label
+/// ([`access::is_confidential_label`]: the same codes the search SQL reads).
+pub(crate) fn labelled_confidential(body: &serde_json::Value) -> bool {
+    body.pointer("/meta/security")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|labels| {
+            labels.iter().any(|c| {
+                access::is_confidential_label(
+                    c.get("system").and_then(serde_json::Value::as_str),
+                    c.get("code").and_then(serde_json::Value::as_str),
+                )
+            })
+        })
+}
+
+/// Not found, when the adolescent rule hides `r` (in `patients`' records, judged by
+/// `body`) from a proxy.
+fn hidden_by_label(
+    access: &Access,
+    r: &StoredResource,
+    patients: &[String],
+    body: Option<&serde_json::Value>,
+) -> Result<(), RecordsError> {
+    if access.hides_labelled(patients) && body.is_some_and(labelled_confidential) {
+        return Err(RecordsError::NotFound(format!("{}/{}", r.rtype, r.id)));
+    }
+    Ok(())
 }
 
 /// `patients` when `access` sees all of them; 403 naming `r` otherwise.
@@ -191,19 +239,84 @@ impl Records {
             .into_iter()
             .map(|p| p.as_str().to_owned())
             .collect();
-        visible_or_forbidden(access, tx, r, patients)
+        let patients = visible_or_forbidden(access, tx, r, patients)?;
+        if access.hides_labelled(&patients) {
+            hidden_by_label(access, r, &patients, judged_body(tx, r)?.as_ref())?;
+        }
+        Ok(patients)
     }
 
-    /// Whether `who` may see this version (403 when not); the patients whose record it
-    /// is in.
+    /// Whether `who` may see this version (403 when not; not found when the adolescent
+    /// rule hides it from a proxy); the patients whose record it is in.
     pub(crate) fn check_visible(
         &self,
         access: &Access,
         tx: &mut dyn ReadTx,
         r: &StoredResource,
     ) -> Result<Vec<String>, RecordsError> {
-        let patients = compartments_of(tx, r)?;
-        visible_or_forbidden(access, tx, r, patients)
+        let body = judged_body(tx, r)?;
+        let patients = compartments_of(body.as_ref())?;
+        let patients = visible_or_forbidden(access, tx, r, patients)?;
+        hidden_by_label(access, r, &patients, body.as_ref())?;
+        Ok(patients)
+    }
+
+    /// 403 unless `who` may update `r`'s type and see `r` (not found when the
+    /// adolescent rule hides it from a proxy): what a patch needs before it is applied to
+    /// the stored body. The commit checks again, against what its transaction sees. A
+    /// refusal is audited as the commit's would be.
+    pub(crate) fn check_may_patch(
+        &self,
+        who: &Caller,
+        r: &StoredResource,
+    ) -> Result<(), RecordsError> {
+        let res = (|| {
+            check_type(who, r.rtype.as_str(), Perm::Update)?;
+            if who.role == oxehr_auth::Role::SystemAdmin {
+                return Ok(());
+            }
+            let mut reader = self.reader()?;
+            let access = self.access(who, &mut *reader)?;
+            self.check_visible_current(&access, &mut *reader, r)
+                .map(|_| ())
+        })();
+        match res {
+            Err(e) if crate::audit::is_denial(&e) && !who.internal => {
+                self.auditor.record(vec![crate::audit::record(
+                    who,
+                    "patch",
+                    "denied",
+                    Some(format!("{}/{}", r.rtype, r.id)),
+                    None,
+                )])?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// The patients `who` acts for as a proxy now, sorted by id (empty for any other
+    /// caller): for an adapter to offer them (`restricted`: the adolescent rule hides
+    /// their confidential records). Not audited: it names no record's content, and
+    /// each record read after it is audited.
+    pub fn proxy_patients(&self, who: &Caller) -> Result<Vec<ProxyPatient>, RecordsError> {
+        if !who.is_proxy() {
+            return Ok(Vec::new());
+        }
+        let mut reader = self.reader()?;
+        match access_of(who, &mut *reader)? {
+            Access::Proxy {
+                patients,
+                restricted,
+            } => Ok(patients
+                .into_iter()
+                .map(|id| ProxyPatient {
+                    restricted: restricted.contains(&id),
+                    id,
+                })
+                .collect()),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Break-the-glass: `who` opens `patient`'s record in an emergency, giving `reason`.
@@ -256,9 +369,27 @@ impl Records {
     }
 }
 
+/// One patient a proxy acts for ([`Records::proxy_patients`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPatient {
+    /// The Patient's id.
+    pub id: String,
+    /// Whether the adolescent rule hides the patient's confidential records from the
+    /// proxy (12 to 17 years old, or of unknown age).
+    pub restricted: bool,
+}
+
 /// Whose records `who` may see in the snapshot `tx`, break-the-glass grants of the
-/// last [`BREAK_THE_GLASS_SECS`](oxehr_auth::policy::BREAK_THE_GLASS_SECS) included.
+/// last [`BREAK_THE_GLASS_SECS`](oxehr_auth::policy::BREAK_THE_GLASS_SECS) included; a
+/// proxy's from the RelatedPersons that name it now, on today's date (UTC).
 pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, StoreError> {
+    if who.is_proxy() {
+        let now = time_fmt::now_micros();
+        let grants = access::proxy_grants(tx, &who.user, now)?;
+        let today = oxehr_auth::policy::day_of(now)
+            .ok_or_else(|| StoreError::Backend("the clock is out of range".into()))?;
+        return Ok(oxehr_auth::policy::proxy_access(&grants, today));
+    }
     let grants = if who.uses_grants() {
         let since = time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
         access::break_the_glass_grants(tx, &who.user, since)?
@@ -271,7 +402,9 @@ pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, Sto
 /// Inside the write job: `who` may write each version (its type, the record it leaves
 /// and the record it changes). A staff member may write into a record they cannot see
 /// yet only when the write itself establishes their organization's care relationship
-/// (registering a patient, opening an encounter); a patient writes only into their own.
+/// (registering a patient, opening an encounter); a patient writes only into their own,
+/// a proxy only into the records of the patients it acts for (and changes no resource
+/// the adolescent rule hides from it).
 ///
 /// A `vouched` version (a Slot a booking operation changes, after checking the booking
 /// rules: `booking.rs`) is exempt from these checks; it must be a Slot, so no other use
@@ -321,10 +454,31 @@ pub(crate) fn check_writes(
         if !access.sees_all(tx, &before)? {
             return Err(hidden("changes"));
         }
+        if access.hides_labelled(&before) {
+            let current = tx.current(&r.rtype, &r.id)?;
+            let body = match current.as_ref().and_then(|c| c.body.as_deref()) {
+                Some(b) => Some(
+                    serde_json::from_str(b)
+                        .map_err(|e| StoreError::Corrupt(format!("stored body unreadable: {e}")))?,
+                ),
+                None => None,
+            };
+            if body.as_ref().is_some_and(labelled_confidential) {
+                return Err(hidden("changes"));
+            }
+        }
         if who.writes_only_own_record() {
-            let own = who.patient.as_deref();
-            if after.is_empty() || after.iter().any(|p| Some(p.as_str()) != own) {
-                return Err(hidden("writes outside of the patient's own record, into"));
+            // A patient's access is their own record, a proxy's the records it acts for.
+            // A delete leaves no compartment: the record it leaves must be one of those.
+            let kept = if r.method == Method::Delete {
+                &before
+            } else {
+                &after
+            };
+            if kept.is_empty() || !access.sees_all(tx, kept)? {
+                return Err(hidden(
+                    "writes outside of the records this account acts for, into",
+                ));
             }
             continue;
         }

@@ -176,14 +176,14 @@ impl Registry {
                     });
             }
         }
-        for (code, kind, expression, targets) in OXEHR_PARAMS {
+        for (ty, code, kind, expression, targets) in OXEHR_PARAMS {
             match Expr::parse(expression) {
                 Ok(e) => by_type
-                    .entry("Consent".into())
+                    .entry((*ty).to_string())
                     .or_default()
                     .push(SearchParam {
                         code: (*code).to_string(),
-                        key: ParamKey::of("Consent", code),
+                        key: ParamKey::of(ty, code),
                         kind: *kind,
                         targets: targets.iter().map(|t| (*t).to_string()).collect(),
                         url: format!("{OXEHR_PARAM_URL}{code}"),
@@ -202,26 +202,38 @@ impl Registry {
 /// The URL prefix of oxehr's own search parameters.
 pub const OXEHR_PARAM_URL: &str = "urn:oxehr:SearchParameter:";
 
-/// oxehr's own search parameters, on Consent: the actors a patient's Consent permits or
-/// denies, at the top provision or one level down (R4 `Consent.provision.type`), which
-/// the access policy reads through the index. (code, type, expression, targets)
-const OXEHR_PARAMS: &[(&str, ParamKind, &str, &[&str])] = &[
+/// oxehr's own search parameters, which the access policy reads through the index: on
+/// Consent, the actors a patient's Consent permits or denies, at the top provision or
+/// one level down (R4 `Consent.provision.type`); on RelatedPerson, the period in which a
+/// proxy's grant holds (R4 has no search parameter for `RelatedPerson.period`).
+/// (resource type, code, type, expression, targets)
+const OXEHR_PARAMS: &[(&str, &str, ParamKind, &str, &[&str])] = &[
     (
+        "Consent",
         "oxehr-permit-actor",
         ParamKind::Reference,
         "Consent.provision.where(type = 'permit').actor.reference | Consent.provision.provision.where(type = 'permit').actor.reference",
         &["Organization", "Practitioner", "PractitionerRole", "CareTeam"],
     ),
     (
+        "Consent",
         "oxehr-deny-actor",
         ParamKind::Reference,
         "Consent.provision.where(type = 'deny').actor.reference | Consent.provision.provision.where(type = 'deny').actor.reference",
         &["Organization", "Practitioner", "PractitionerRole", "CareTeam"],
     ),
     (
+        "Consent",
         "oxehr-deny-label",
         ParamKind::Token,
         "Consent.provision.where(type = 'deny' and actor.empty()).securityLabel | Consent.provision.provision.where(type = 'deny' and actor.empty()).securityLabel",
+        &[],
+    ),
+    (
+        "RelatedPerson",
+        "oxehr-period",
+        ParamKind::Date,
+        "RelatedPerson.period",
         &[],
     ),
 ];
@@ -392,6 +404,96 @@ mod tests {
         assert_eq!(refs("oxehr-permit-actor"), ["a"]);
         assert_eq!(refs("oxehr-deny-actor"), ["b"]);
         assert_eq!(targets("oxehr-deny-label").len(), 1);
+    }
+
+    /// What the proxy rule (`oxehr_store::access::proxy_grants` and the adolescent
+    /// rule) reads from the index: a RelatedPerson's account identifier, `active`,
+    /// `patient` and period, a Patient's birthDate, and a resource's `meta.security`.
+    #[test]
+    fn the_proxy_rule_s_elements_are_indexed_as_it_reads_them() {
+        use crate::IndexValue;
+        let values = |rtype: &str, code: &str, resource: &serde_json::Value| {
+            let mut out = Vec::new();
+            let p = Registry::r4().param(rtype, code).expect(code);
+            crate::extract::param_values(p, resource, &mut out).expect("values");
+            out
+        };
+        let token = |system: Option<&str>, code: &str| IndexValue::Token {
+            system: system.map(str::to_owned),
+            code: Some(code.to_owned()),
+            text: None,
+        };
+        let related = serde_json::json!({
+            "resourceType": "RelatedPerson",
+            "active": false,
+            "patient": {"reference": "Patient/child"},
+            "identifier": [{"system": "urn:oxehr:account", "value": "mum"}],
+            "period": {"start": "2020-01-01", "end": "2030-06-30"}
+        });
+        assert_eq!(
+            values("RelatedPerson", "identifier", &related),
+            [token(Some("urn:oxehr:account"), "mum")]
+        );
+        assert_eq!(
+            values("RelatedPerson", "active", &related),
+            [token(None, "false")]
+        );
+        assert!(matches!(
+            values("RelatedPerson", "patient", &related).as_slice(),
+            [IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. }]
+                if t == "Patient" && id == "child"
+        ));
+        // 2020-01-01T00:00Z to the last microsecond of 2030-06-30 (UTC), in µs.
+        assert_eq!(
+            values("RelatedPerson", "oxehr-period", &related),
+            [IndexValue::Date {
+                low: 1_577_836_800_000_000,
+                high: 1_909_094_400_000_000 - 1
+            }]
+        );
+        let open =
+            serde_json::json!({"resourceType": "RelatedPerson", "period": {"start": "2020-01-01"}});
+        assert_eq!(
+            values("RelatedPerson", "oxehr-period", &open),
+            [IndexValue::Date {
+                low: 1_577_836_800_000_000,
+                high: i64::MAX
+            }]
+        );
+        // A birthDate is its day from midnight UTC (2012-02-29: 15,399 days after 1970).
+        let patient = serde_json::json!({"resourceType": "Patient", "birthDate": "2012-02-29"});
+        assert_eq!(
+            values("Patient", "birthdate", &patient),
+            [IndexValue::Date {
+                low: 15_399 * 86_400_000_000,
+                high: 15_400 * 86_400_000_000 - 1
+            }]
+        );
+        let labelled = serde_json::json!({"resourceType": "Observation", "meta": {"security": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"},
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}
+        ]}});
+        let security: Vec<(Option<String>, Option<String>)> =
+            values("Observation", "_security", &labelled)
+                .into_iter()
+                .filter_map(|v| match v {
+                    IndexValue::Token { system, code, .. } => Some((system, code)),
+                    _ => None,
+                })
+                .collect();
+        assert_eq!(
+            security,
+            [
+                (
+                    Some("http://terminology.hl7.org/CodeSystem/v3-Confidentiality".into()),
+                    Some("R".into())
+                ),
+                (
+                    Some("http://terminology.hl7.org/CodeSystem/v3-ActCode".into()),
+                    Some("PSY".into())
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -22,6 +22,16 @@
 //! brings up to date in its own transaction, so a new Encounter or Consent takes effect
 //! on the next request and the rule costs one index probe per patient a statement
 //! touches, however many patients the organization cares for.
+//!
+//! A **proxy** (a parent, guardian or other person acting for patients) sees the
+//! patients a RelatedPerson names it for ([`proxy_grants`]: read from the index on
+//! every request, so a grant or a revocation takes effect on the next one), and for the
+//! patients it is given as `restricted` (adolescents) not the resources labelled
+//! confidential ([`is_confidential_label`]). Which grants count, and who is restricted,
+//! is the policy's decision (`oxehr_auth::policy::proxy_access`); this module only
+//! reads the grants and runs the rule as SQL.
+
+use std::sync::OnceLock;
 
 use oxehr_search::ParamKey;
 
@@ -38,6 +48,34 @@ CREATE INDEX audit_log_user_action ON audit_log (user_name, action, time);
 /// The audit action of a break-the-glass access; such a record is the grant.
 pub const BREAK_THE_GLASS: &str = "break-the-glass";
 
+/// The identifier system of a RelatedPerson whose value is the name of the proxy
+/// account it grants access to the patient's record.
+pub const PROXY_ACCOUNT_SYSTEM: &str = "urn:oxehr:account";
+
+/// HL7's confidentiality codes (`meta.security`); `R` (restricted) and `V` (very
+/// restricted) are the confidential ones.
+pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+/// Confidentiality codes that make a resource confidential.
+pub const CONFIDENTIAL_CODES: &[&str] = &["R", "V"];
+/// HL7's ActCode system, where the sensitivity codes live.
+pub const SENSITIVITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+/// Sensitivity codes that make a resource confidential: ethnicity, gender identity, HIV,
+/// psychiatry, sickle cell, sexual and domestic violence, sexuality and reproductive
+/// health, sexually transmitted disease, taboo.
+pub const SENSITIVE_CODES: &[&str] = &[
+    "ETH", "GDIS", "HIV", "PSY", "SCA", "SDV", "SEX", "STD", "TBOO",
+];
+
+/// Whether a `meta.security` Coding makes its resource confidential, hidden from the
+/// proxy of an adolescent.
+pub fn is_confidential_label(system: Option<&str>, code: Option<&str>) -> bool {
+    match (system, code) {
+        (Some(CONFIDENTIALITY_SYSTEM), Some(c)) => CONFIDENTIAL_CODES.contains(&c),
+        (Some(SENSITIVITY_SYSTEM), Some(c)) => SENSITIVE_CODES.contains(&c),
+        _ => false,
+    }
+}
+
 /// Whose records a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -49,6 +87,14 @@ pub enum Access {
     /// Staff of organization `org` (see the module documentation), plus the patients in
     /// `grants` (break-the-glass).
     Staff { org: String, grants: Vec<String> },
+    /// A proxy: resources in no compartment or only in the compartments of `patients`,
+    /// except that a resource in the compartment of a patient in `restricted` (each
+    /// also in `patients`) is hidden when its `meta.security` carries a confidential
+    /// label ([`is_confidential_label`]).
+    Proxy {
+        patients: Vec<String>,
+        restricted: Vec<String>,
+    },
 }
 
 fn text_list(out: &mut Sql, items: &[String]) {
@@ -66,22 +112,47 @@ impl Access {
         matches!(self, Access::All)
     }
 
+    /// Whether resources in the compartments of `patients` are hidden when labelled
+    /// confidential (one of them is a restricted patient of a proxy).
+    pub fn hides_labelled(&self, patients: &[String]) -> bool {
+        match self {
+            Access::Proxy { restricted, .. } => patients.iter().any(|p| restricted.contains(p)),
+            _ => false,
+        }
+    }
+
+    /// Whether any resource is hidden by its labels (a proxy with restricted patients).
+    pub fn hides_any_labelled(&self) -> bool {
+        matches!(self, Access::Proxy { restricted, .. } if !restricted.is_empty())
+    }
+
     /// ` AND <resource alias a is visible>`; nothing for [`Access::All`]. `n` makes the
     /// aliases unique within a statement.
     pub(crate) fn visible(&self, a: &str, n: usize, out: &mut Sql) {
         let n = format!("v{n}");
         match self {
             Access::All => {}
-            Access::Patients(ids) => {
-                out.s(&format!(
-                    " AND NOT EXISTS (SELECT 1 FROM compartment {n} WHERE {n}.rid = {a}.rid"
-                ));
-                if !ids.is_empty() {
-                    out.s(&format!(" AND {n}.patient_id NOT IN ("));
-                    text_list(out, ids);
-                    out.s(")");
+            Access::Patients(ids) => only_compartments(a, &n, ids, out),
+            Access::Proxy {
+                patients,
+                restricted,
+            } => {
+                only_compartments(a, &n, patients, out);
+                if !restricted.is_empty() {
+                    // Not (in a restricted patient's compartment and labelled
+                    // confidential): two probes of the resource's own rows by key.
+                    out.s(&format!(
+                        " AND NOT (EXISTS (SELECT 1 FROM compartment {n}r WHERE {n}r.rid = {a}.rid \
+                         AND {n}r.patient_id IN ("
+                    ));
+                    text_list(out, restricted);
+                    out.s(&format!(
+                        ")) AND EXISTS (SELECT 1 FROM idx_token {n}s WHERE {n}s.rid = {a}.rid \
+                         AND +{n}s.param IN ({}) AND {}))",
+                        security_keys(),
+                        confidential_condition(&format!("{n}s"))
+                    ));
                 }
-                out.s(")");
             }
             Access::Staff { org, grants } => {
                 out.s(&format!(
@@ -101,7 +172,9 @@ impl Access {
         }
     }
 
-    /// Which of `patients` the caller may see.
+    /// Which of `patients` the caller may see (their records, but for a proxy's
+    /// restricted patients, the resources labelled confidential: see
+    /// [`hides_labelled`](Self::hides_labelled)).
     pub fn visible_patients(
         &self,
         tx: &mut dyn ReadTx,
@@ -109,7 +182,7 @@ impl Access {
     ) -> Result<Vec<String>, StoreError> {
         match self {
             Access::All => Ok(patients.to_vec()),
-            Access::Patients(ids) => Ok(patients
+            Access::Patients(ids) | Access::Proxy { patients: ids, .. } => Ok(patients
                 .iter()
                 .filter(|p| ids.contains(p))
                 .cloned()
@@ -147,6 +220,134 @@ impl Access {
         }
         Ok(self.visible_patients(tx, patients)?.len() == patients.len())
     }
+}
+
+/// ` AND NOT EXISTS (<a compartment of alias a other than those of ids>)`.
+fn only_compartments(a: &str, n: &str, ids: &[String], out: &mut Sql) {
+    out.s(&format!(
+        " AND NOT EXISTS (SELECT 1 FROM compartment {n} WHERE {n}.rid = {a}.rid"
+    ));
+    if !ids.is_empty() {
+        out.s(&format!(" AND {n}.patient_id NOT IN ("));
+        text_list(out, ids);
+        out.s(")");
+    }
+    out.s(")");
+}
+
+/// The keys of `_security` (`meta.security`) of every resource type, as an SQL list
+/// of literals. A resource-level parameter has a key per type, and the label rule
+/// applies to any type.
+fn security_keys() -> &'static str {
+    static KEYS: OnceLock<String> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        oxehr_fhir::Definitions::r4()
+            .resource_types()
+            .into_iter()
+            .map(|t| ParamKey::of(t, "_security").0.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// `(<token row x is a confidential label>)`, with the codes as literals (they are
+/// constants, and keep a statement's plan the same for every proxy).
+fn confidential_condition(x: &str) -> String {
+    let list = |codes: &[&str]| {
+        codes
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "(({x}.system = '{CONFIDENTIALITY_SYSTEM}' AND {x}.code IN ({})) \
+         OR ({x}.system = '{SENSITIVITY_SYSTEM}' AND {x}.code IN ({})))",
+        list(CONFIDENTIAL_CODES),
+        list(SENSITIVE_CODES)
+    )
+}
+
+/// One RelatedPerson that names an account as proxy of a patient, as the index has it
+/// now. Whether it counts (the patient's age, who granted it) is the policy's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyGrant {
+    /// The patient (`RelatedPerson.patient`, an existing Patient's id).
+    pub patient: String,
+    /// The first instant of the patient's `birthDate` (µs, UTC), when it has one: the
+    /// oldest the patient can be, for a partial date such as `2010`.
+    pub birth: Option<i64>,
+    /// When the RelatedPerson's current version was written (µs): a grant made or
+    /// confirmed then.
+    pub granted: i64,
+}
+
+/// The grants that name `account` as proxy at `now` (µs), sorted by patient: every
+/// RelatedPerson with an `identifier` of system [`PROXY_ACCOUNT_SYSTEM`] and value
+/// `account`, whose `patient` is an existing Patient, with `active` not false and, if
+/// it has a `period`, `now` inside it. Deleted RelatedPersons have no index rows, so
+/// a delete revokes as setting `active` to false does.
+pub fn proxy_grants(
+    tx: &mut dyn ReadTx,
+    account: &str,
+    now: i64,
+) -> Result<Vec<ProxyGrant>, StoreError> {
+    let key = |t: &str, c: &str| ParamKey::of(t, c).0;
+    let not_deleted = match tx.dialect() {
+        crate::sql::Dialect::Sqlite => "p.deleted = 0",
+        crate::sql::Dialect::Postgres => "NOT p.deleted",
+    };
+    let sql = format!(
+        "SELECT x.target_id, r.last_updated, \
+         (SELECT min(b.low) FROM idx_date b WHERE b.rid = p.rid AND +b.param = {birthdate}) \
+         FROM idx_token i \
+         JOIN resource r ON r.rid = i.rid \
+         JOIN idx_reference x ON x.rid = i.rid \
+         JOIN resource p ON p.rtype = 'Patient' AND p.id = x.target_id \
+         WHERE i.param = {identifier} AND i.code = ? AND i.system = ? \
+         AND r.rtype = 'RelatedPerson' \
+         AND +x.param = {patient} AND x.target_type = 'Patient' AND {not_deleted} \
+         AND NOT EXISTS (SELECT 1 FROM idx_token a WHERE a.rid = i.rid \
+         AND +a.param = {active} AND a.code = 'false') \
+         AND NOT EXISTS (SELECT 1 FROM idx_date d WHERE d.rid = i.rid \
+         AND +d.param = {period} AND (d.low > ? OR d.high < ?)) \
+         ORDER BY x.target_id, r.last_updated",
+        birthdate = key("Patient", "birthdate"),
+        identifier = key("RelatedPerson", "identifier"),
+        patient = key("RelatedPerson", "patient"),
+        active = key("RelatedPerson", "active"),
+        period = key("RelatedPerson", "oxehr-period"),
+    );
+    let args = [
+        SqlArg::Text(account.to_owned()),
+        SqlArg::Text(PROXY_ACCOUNT_SYSTEM.to_owned()),
+        SqlArg::Int8(now),
+        SqlArg::Int8(now),
+    ];
+    let bad = |what: &str| StoreError::Corrupt(format!("proxy grant: {what}"));
+    let mut out = Vec::new();
+    for row in tx.query(&sql, &args)? {
+        let mut it = row.into_iter();
+        let patient = match it.next() {
+            Some(SqlValue::Text(p)) => p,
+            _ => return Err(bad("patient")),
+        };
+        let granted = match it.next() {
+            Some(SqlValue::Int(t)) => t,
+            _ => return Err(bad("last_updated")),
+        };
+        let birth = match it.next() {
+            Some(SqlValue::Int(b)) => Some(b),
+            Some(SqlValue::Null) | None => None,
+            _ => return Err(bad("birthdate")),
+        };
+        out.push(ProxyGrant {
+            patient,
+            birth,
+            granted,
+        });
+    }
+    Ok(out)
 }
 
 /// The patients whose compartments hold the resources `rids`, sorted.

@@ -19,6 +19,7 @@ mod durability;
 mod history;
 mod index_rows;
 mod interrupt;
+mod proxy;
 mod search;
 
 pub use care::care_follows_every_write;
@@ -33,6 +34,10 @@ pub use index_rows::{
     index_entries_are_replaced_on_update_and_removed_on_delete,
 };
 pub use interrupt::reads_stop_at_the_deadline_or_when_stopped;
+pub use proxy::{
+    proxy_access_sees_its_patients_and_hides_an_adolescent_s_labelled_records,
+    proxy_grants_are_the_account_s_active_related_persons,
+};
 pub use search::{
     search_matches_each_kind, search_never_matches_deleted_or_replaced_entries,
     search_ors_within_and_ands_across_criteria, search_pages_by_position,
@@ -64,6 +69,8 @@ macro_rules! conformance_tests {
             index_entries_are_replaced_on_update_and_removed_on_delete,
             compartments_are_replaced_on_update_and_removed_on_delete,
             care_follows_every_write,
+            proxy_grants_are_the_account_s_active_related_persons,
+            proxy_access_sees_its_patients_and_hides_an_adolescent_s_labelled_records,
             search_matches_each_kind,
             search_ors_within_and_ands_across_criteria,
             search_pages_by_position,

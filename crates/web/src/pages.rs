@@ -149,6 +149,7 @@ fn role_text(role: Role) -> &'static str {
         Role::OrgAdmin => "Administration pages are coming. Your account can already read your organization's audit trail through the FHIR API.",
         Role::SystemAdmin => "Administration pages are coming. Manage accounts and apps with the oxehr command (oxehr user, oxehr client) and read the audit trail through the FHIR API.",
         Role::Clinician | Role::Nurse => "Open the patient list to see the charts of the patients in your care.",
+        Role::Proxy => "Pages for the records you look after are coming. Until then, apps you connect with SMART on FHIR can show them to you.",
     }
 }
 

@@ -97,6 +97,9 @@ fn which_role_may_hold_which_context() {
         (Role::FrontDesk, "system/Patient.rs", false),
         (Role::SystemAdmin, "system/*.cruds", true),
         (Role::SystemAdmin, "user/*.rs", true),
+        (Role::Proxy, "patient/*.rs", true),
+        (Role::Proxy, "user/*.rs", false),
+        (Role::Proxy, "system/*.rs", false),
     ];
     for (role, scope, ok) in cases {
         assert_eq!(role_may_hold(role, &s(scope)), ok, "{role} {scope}");
@@ -163,6 +166,15 @@ fn a_user_grants_what_the_role_and_the_client_allow() {
         (
             Role::Patient,
             "online_access offline_access patient/*.rs",
+            "",
+            "patient/*.rs offline_access",
+            false,
+        ),
+        // A proxy: patient/ scopes, reaching the patients it acts for, with no one
+        // patient in context.
+        (
+            Role::Proxy,
+            "launch/patient patient/*.rs user/*.rs system/*.rs offline_access",
             "",
             "patient/*.rs offline_access",
             false,
