@@ -813,6 +813,92 @@ scenario('a patient downloads the record as FHIR JSON and as a printable page', 
   await page.emulateMedia({ media: 'screen' });
 });
 
+/// A FHIR write as `user` (a token from the CLI, as `fhir` reads).
+async function fhirWrite(user, method, pathAndQuery, body) {
+  await fhir(user, 'metadata').catch(() => {});
+  const r = await fetch(`${BASE}/fhir/${pathAndQuery}`, {
+    method,
+    headers: { authorization: `Bearer ${tokens[user]}`, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${method} ${pathAndQuery} as ${user}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+scenario("a parent acts for a child; a 15-year-old's confidential result stays private to them; revoking ends access", async ({ page, signIn }) => {
+  // The demo proxy looks after the youngest demo patient.
+  const [child] = entries(await fhir('demo-system-admin', 'Patient?_sort=-birthdate&_count=1'));
+  await signIn('demo-proxy');
+  const listed = await page.locator('.entries .what').allInnerTexts();
+  check(JSON.stringify(listed) === JSON.stringify([nameOf(child)]), `the proxy looks after ${JSON.stringify(listed)}`);
+  await visit(page, '/', { shot: 'proxy-home' });
+  await page.getByRole('link', { name: nameOf(child) }).click();
+  await visit(page, `/portal/${child.id}/home`);
+  check((await page.locator('main').innerText()).includes('You are acting for'), 'the page says whose record it is');
+  check(await page.getByRole('link', { name: 'Who looked' }).count() === 0, 'no access log for a proxy');
+  await page.goto(`${BASE}/portal/${child.id}`);
+  check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(child), 'the child\'s record opens');
+  const other = entries(await fhir('demo-system-admin', 'Patient?_count=100')).find((p) => p.id !== child.id);
+  const r = await page.request.get(`${BASE}/portal/${other.id}`);
+  check(r.status() === 403, `another patient: ${r.status()}`);
+  await signOut(page);
+
+  // A 15-year-old with an ordinary and a confidential result, an account of their own,
+  // and a parent they give access to from the portal.
+  const born = new Date(); born.setUTCFullYear(born.getUTCFullYear() - 15); born.setUTCDate(born.getUTCDate() - 10);
+  const teen = await fhirWrite('demo-system-admin', 'POST', 'Patient', {
+    resourceType: 'Patient', name: [{ use: 'official', family: 'Okafor', given: ['Ada'] }],
+    gender: 'female', birthDate: born.toISOString().slice(0, 10),
+  });
+  const obs = (code, text, security) => ({
+    resourceType: 'Observation', status: 'final', ...(security ? { meta: { security } } : {}),
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+    code: { coding: [{ system: 'http://loinc.org', code }], text }, subject: { reference: `Patient/${teen.id}` }, effectiveDateTime: '2026-11-02', valueString: 'Negative',
+  });
+  await fhirWrite('demo-system-admin', 'POST', 'Observation', obs('58410-2', 'Blood count'));
+  await fhirWrite('demo-system-admin', 'POST', 'Observation', obs('21613-5', 'Sexual health screen',
+    [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }]));
+  const pw = 'a long password for the family test';
+  cli(['user', 'add', 'ada-okafor', '--role', 'patient', '--person', `Patient/${teen.id}`, '--password-stdin'], `${pw}\n`);
+  cli(['user', 'add', 'ada-parent', '--role', 'proxy', '--password-stdin'], `${pw}\n`);
+  const signInAs = async (user) => {
+    await page.goto(`${BASE}/`);
+    await page.getByLabel('User name').fill(user);
+    await page.getByLabel('Password').fill(pw);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+  await signInAs('ada-okafor');
+  await page.getByRole('link', { name: 'Family access', exact: true }).click();
+  await visit(page, `/portal/${teen.id}/proxies`);
+  await page.getByLabel('Their name').fill('Chidi Okafor');
+  await page.getByLabel('Their oxehr user name').fill('ada-parent');
+  await page.getByLabel('How they are related').selectOption('PRN');
+  await page.getByRole('button', { name: 'Give access' }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Granted'), 'granted');
+  await page.goto(`${BASE}/portal/${teen.id}/results`);
+  const own = await page.locator('tbody').innerText();
+  check(own.includes('Blood count') && own.includes('Sexual health screen'), `the teen sees both: ${own}`);
+  await signOut(page);
+
+  await signInAs('ada-parent');
+  check((await page.locator('.entries').innerText()).includes('Aged 12 to 17'), 'the home says what stays private');
+  await page.goto(`${BASE}/portal/${teen.id}/results`);
+  const theirs = await page.locator('main').innerText();
+  check(theirs.includes('Blood count') && !theirs.includes('Sexual health screen'), `the parent sees only the ordinary result: ${theirs}`);
+  await signOut(page);
+
+  // The teen revokes; the parent's next request gets nothing.
+  await signInAs('ada-okafor');
+  await page.goto(`${BASE}/portal/${teen.id}/proxies`);
+  await page.getByRole('button', { name: "Revoke Chidi Okafor's access" }).click();
+  check((await page.locator('.saved').innerText()).startsWith('Revoked'), 'revoked');
+  await signOut(page);
+  await signInAs('ada-parent');
+  check((await page.locator('main').innerText()).includes('No one has given you access yet'), 'the parent looks after no one');
+  const gone = await page.request.get(`${BASE}/portal/${teen.id}/results`);
+  check(gone.status() === 403 && !(await gone.text()).includes('Okafor'), `after revoking: ${gone.status()}`);
+});
+
 scenario('the portal and the inbox give no data to the wrong person', async ({ page, signIn }) => {
   const me = await myId();
   const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));

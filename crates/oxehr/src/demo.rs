@@ -120,6 +120,7 @@ fn load_if_empty(records: &Records) -> Result<()> {
         if let Some(p) = patient {
             portal::write(records, &staff, p.id.as_str())?;
         }
+        portal::link_proxy(records)?;
     }
     Ok(())
 }

@@ -1051,8 +1051,20 @@ fn demo_has_an_account_per_role() {
     assert_eq!(count("demo-front-desk", "user/*.rs"), (200, Some(related)));
     assert_eq!(count("demo-patient", "patient/*.rs"), (200, Some(1)));
     assert_eq!(count("demo-org-admin", "user/*.rs").0, 403);
-    // No RelatedPerson names the demo proxy: it acts for no one yet.
-    assert_eq!(count("demo-proxy", "patient/*.rs"), (200, Some(0)));
+    // The demo proxy is the parent of the youngest demo patient (by the bundles'
+    // birth dates), and acts for no one else.
+    assert_eq!(count("demo-proxy", "patient/*.rs"), (200, Some(1)));
+    let youngest = bundles
+        .iter()
+        .flat_map(|b| b["entry"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["resource"]["resourceType"] == "Patient")
+        .filter_map(|e| e["resource"]["birthDate"].as_str().map(str::to_owned))
+        .max()
+        .expect("birth dates");
+    let token = issue_token(&data, "demo-proxy", "patient/*.rs");
+    let (status, body) = get_with(&server.base, "Patient", Some(token.trim()));
+    assert_eq!(status, 200);
+    assert_eq!(body["entry"][0]["resource"]["birthDate"], youngest.as_str());
 }
 
 /// The demo bundles as the repository ships them, first one first.

@@ -40,6 +40,8 @@ pub use booking::{
 pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
+/// The identifier system a RelatedPerson names a proxy's account with.
+pub use oxehr_store::access::PROXY_ACCOUNT_SYSTEM;
 pub use patch::MAX_PATCH_OPERATIONS;
 pub use policy::ProxyPatient;
 pub use requests::RefillAnswer;

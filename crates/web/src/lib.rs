@@ -113,8 +113,15 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             get(portal::thread).post(portal::reply),
         )
         .route("/portal/{id}/access-log", get(portal::access_log))
+        .route(
+            "/portal/{id}/proxies",
+            get(portal::proxies).post(portal::set_proxy),
+        )
         .route("/portal/{id}/download", get(portal::download))
-        .route("/portal/{id}/download/record.json", get(portal::download_json))
+        .route(
+            "/portal/{id}/download/record.json",
+            get(portal::download_json),
+        )
         .route("/portal/{id}/print", get(portal::print))
         .route(
             "/portal/{id}/sharing",

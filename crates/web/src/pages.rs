@@ -163,6 +163,7 @@ struct Home<'a> {
 /// `GET /`: the sign-in page, or the home page of the signed-in person's role.
 pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers, None).await {
+        Ok(s) if s.caller.role == Role::Proxy => crate::portal::proxy_home(&state, &s).await,
         Ok(s) if s.caller.role == Role::Patient && s.caller.patient.is_some() => {
             let pid = s.caller.patient.clone().unwrap_or_default();
             crate::portal::home_page(&state, &headers, &pid).await

@@ -1204,3 +1204,249 @@ pub async fn print(
     )
     .into_response()
 }
+
+/// A record a proxy looks after, as its home lists it.
+struct CaredFor {
+    id: String,
+    name: String,
+    born: String,
+    restricted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "proxy_home.html")]
+struct ProxyHome {
+    nav: Nav,
+    people: Vec<CaredFor>,
+}
+
+/// The home of a proxy (a parent, guardian or carer): the records it acts for.
+pub(crate) async fn proxy_home(state: &WebState, s: &Signed) -> Response {
+    let (records, who) = (state.records.clone(), s.caller.clone());
+    let found = blocking(move || {
+        let mut out = Vec::new();
+        for p in records.proxy_patients(&who)? {
+            let body = chart::patient(&records, &who, &p.id)?;
+            out.push(CaredFor {
+                name: display::person_name(&body),
+                born: body["birthDate"]
+                    .as_str()
+                    .map(display::date)
+                    .unwrap_or_default(),
+                restricted: p.restricted,
+                id: p.id,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    })
+    .await;
+    match found {
+        Ok(people) => Page::render(
+            StatusCode::OK,
+            &ProxyHome {
+                nav: Nav::of(s),
+                people,
+            },
+        )
+        .into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Someone who may act for the patient, as the patient's page lists them.
+struct ProxyRow {
+    id: String,
+    account: String,
+    name: String,
+    relationship: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "proxies.html")]
+struct ProxiesPage {
+    nav: Nav,
+    back: String,
+    base: String,
+    name: String,
+    rows: Vec<ProxyRow>,
+    done: Option<&'static str>,
+}
+
+const RELATIONSHIPS: [(&str, &str); 5] = [
+    ("PRN", "Parent"),
+    ("GUARD", "Guardian"),
+    ("SPS", "Spouse or partner"),
+    ("CHILD", "Adult child"),
+    ("FRND", "Friend or carer"),
+];
+
+/// `GET /portal/{id}/proxies`: who may act for the patient, with grant and revoke.
+pub async fn proxies(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Response {
+    let pid = id.clone();
+    let (s, p, people) = match portal_read(&state, &headers, &id, move |records, who| {
+        let (found, _) = find(
+            &records,
+            &who,
+            "RelatedPerson",
+            &[
+                ("patient", pid.clone()),
+                ("active", "true".to_owned()),
+                (
+                    "identifier",
+                    format!("{}|", oxehr_records::PROXY_ACCOUNT_SYSTEM),
+                ),
+            ],
+            100,
+        )?;
+        Ok(found)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let frame = Frame::of(&s, View::Portal, &id, &p);
+    let rows = people
+        .iter()
+        .map(|r| ProxyRow {
+            id: r["id"].as_str().unwrap_or_default().to_owned(),
+            account: r["identifier"]
+                .as_array()
+                .and_then(|ids| {
+                    ids.iter()
+                        .find(|i| i["system"] == oxehr_records::PROXY_ACCOUNT_SYSTEM)
+                })
+                .and_then(|i| i["value"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            name: display::person_name(r),
+            relationship: display::concept(&r["relationship"][0]).unwrap_or_default(),
+            since: r["period"]["start"]
+                .as_str()
+                .map(display::date)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let done = match q.get("done").map(String::as_str) {
+        Some("granted") => {
+            Some("Granted. They can see and act for this record from their next request.")
+        }
+        Some("revoked") => {
+            Some("Revoked. From their next request they see nothing of this record.")
+        }
+        _ => None,
+    };
+    Page::render(
+        StatusCode::OK,
+        &ProxiesPage {
+            nav: frame.nav,
+            back: frame.back,
+            base: frame.base,
+            name: display::person_name(&p),
+            rows,
+            done,
+        },
+    )
+    .into_response()
+}
+
+/// `POST /portal/{id}/proxies`: grant (`account`, `name`, `relationship`) or revoke
+/// (`revoke` = the RelatedPerson's id). A grant is a RelatedPerson of the patient that
+/// names the account (`oxehr_records::PROXY_ACCOUNT_SYSTEM`); a revocation makes it
+/// inactive. Records decides who may write either (the patient in their own record, or
+/// staff); a proxy may not.
+pub async fn set_proxy(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(r) = crate::pages::only_portal_users(&s) {
+        return r;
+    }
+    let get = |k: &str| field(&fields, k).unwrap_or("").trim().to_owned();
+    let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
+    let rtype = oxehr_fhir::ResourceType::parse("RelatedPerson");
+    let Some(rtype) = rtype else {
+        return error_page(&RecordsError::Internal("type".into()));
+    };
+    let revoke = get("revoke");
+    let result = if !revoke.is_empty() {
+        blocking(move || {
+            let rid = oxehr_fhir::ResourceId::parse(&revoke)
+                .ok_or_else(|| RecordsError::NotFound(format!("RelatedPerson/{revoke}")))?;
+            let stored = records.read(&who, &rtype, &rid)?;
+            let mut body =
+                chart::body(&stored).ok_or_else(|| RecordsError::Internal("stored body".into()))?;
+            if reference_id(&body["patient"], "Patient") != Some(pid.as_str()) {
+                return Err(RecordsError::NotFound(format!("RelatedPerson/{revoke}")));
+            }
+            body["active"] = Value::Bool(false);
+            body["period"]["end"] =
+                Value::String(oxehr_records::format_instant(oxehr_records::now_micros()));
+            records.update(&who, &rtype, &rid, body, Some(stored.version))?;
+            Ok("revoked")
+        })
+        .await
+    } else {
+        let (account, name, rel) = (
+            get("account").to_lowercase(),
+            get("name"),
+            get("relationship"),
+        );
+        let Some((code, display)) = RELATIONSHIPS.iter().find(|(c, _)| *c == rel).copied() else {
+            return refused(
+                &id,
+                "proxies",
+                "Nobody was added",
+                "choose how they are related",
+            );
+        };
+        if account.is_empty() || name.is_empty() {
+            return refused(
+                &id,
+                "proxies",
+                "Nobody was added",
+                "give their oxehr user name and their name",
+            );
+        }
+        blocking(move || {
+            let body = serde_json::json!({
+                "resourceType": "RelatedPerson",
+                "active": true,
+                "patient": { "reference": format!("Patient/{pid}") },
+                "identifier": [{ "system": oxehr_records::PROXY_ACCOUNT_SYSTEM, "value": account }],
+                "relationship": [{ "coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                    "code": code, "display": display }], "text": display }],
+                "name": [{ "text": name }],
+                "period": { "start": oxehr_records::format_instant(oxehr_records::now_micros()) }
+            });
+            records.create(&who, &rtype, body, None)?;
+            Ok("granted")
+        })
+        .await
+    };
+    match result {
+        Ok(done) => Redirect::to(&format!("/portal/{id}/proxies?done={done}")).into_response(),
+        Err(e) if e.category() == oxehr_records::Category::Invalid => {
+            let text = e
+                .issues()
+                .first()
+                .map(|i| i.diagnostics.clone())
+                .unwrap_or_default();
+            refused(&id, "proxies", "Nothing was changed", &text)
+        }
+        Err(e) => error_page(&e),
+    }
+}

@@ -100,3 +100,34 @@ pub fn write(records: &Records, staff: &Staff, patient: &str) -> Result<()> {
     tracing::info!("wrote the demo message thread and refill request");
     Ok(())
 }
+
+/// Links the `demo-proxy` account to the youngest demo patient as their parent (a
+/// RelatedPerson naming the account), so that the proxy pages have someone to show.
+pub fn link_proxy(records: &Records) -> Result<()> {
+    let youngest = super::search(records, "Patient", &[("_sort", "-birthdate".to_owned())], 1)?;
+    let Some(child) = youngest.first().and_then(|p| p["id"].as_str()) else {
+        return Ok(());
+    };
+    let rtype = oxehr_fhir::ResourceType::parse("RelatedPerson")
+        .ok_or_else(|| anyhow::anyhow!("RelatedPerson type"))?;
+    records
+        .create(
+            &Caller::server(),
+            &rtype,
+            serde_json::json!({
+                "resourceType": "RelatedPerson",
+                "active": true,
+                "patient": { "reference": format!("Patient/{child}") },
+                "identifier": [{ "system": oxehr_records::PROXY_ACCOUNT_SYSTEM, "value": "demo-proxy" }],
+                "relationship": [{ "coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                    "code": "PRN", "display": "Parent" }], "text": "Parent" }],
+                "name": [{ "text": "Demo Parent" }],
+                "period": { "start": oxehr_records::format_instant(oxehr_records::now_micros()) }
+            }),
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("demo proxy: {e}"))?;
+    tracing::info!("linked demo-proxy to the youngest demo patient");
+    Ok(())
+}
