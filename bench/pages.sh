@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Clinician chart pages benchmark (issue 11): latency of the chart summary, a trend chart,
-# the patient list and its search at 8 concurrent clients, and the weight of each page.
+# the patient list and its search at 8 concurrent clients, and the weight of each page;
+# then the patient portal (issue 12) as the chart's patient: the home page, "who looked
+# at my record" (its first page, of the audit records the clinicians' runs wrote) and the
+# appointments page.
 #
 #   bench/pages.sh [sqlite|postgres|both] [patients]      (default: sqlite 1000)
 #
@@ -135,6 +138,10 @@ run_backend() {
   if [ "$backend" = postgres ]; then
     psql "$pg/$db" -qc "VACUUM ANALYZE" >/dev/null
   fi
+  # The chart's patient, signed in to the portal (issue 12).
+  # shellcheck disable=SC2046
+  echo "bench-patient password" | OXEHR_LOG=warn $bin user add bench-patient --role patient \
+    --person "Patient/$patient" --password-stdin $(storage_args "$backend")
   for u in "bench-clinician $org" "solo-clinician $solo_org"; do
     set -- $u
     # shellcheck disable=SC2046
@@ -155,6 +162,17 @@ run_backend() {
   echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "### the same chart as a clinician with only this patient in care"
   pages solo-clinician --page "summary=/patients/$patient" --page "trend=$trend"
+  echo "### the patient portal, as the chart's patient (issue 12)"
+  # The clinicians' runs above wrote an audit record per records call about this patient:
+  # the access log's size.
+  case "$backend" in
+    sqlite) n=$(sqlite3 "$work/data/oxehr.sqlite" "SELECT count(*) FROM audit_log WHERE patient = '$patient'") ;;
+    postgres) n=$(psql "$pg/$db" -Atc "SELECT count(*) FROM audit_log WHERE patient = '$patient'") ;;
+  esac
+  echo "audit records of the chart's patient: $n"
+  pages bench-patient --page "portal-home=/" --page "access-log=/portal/$patient/access-log" \
+    --page "access-log-all=/portal/$patient/access-log?mine=1" \
+    --page "appointments=/portal/$patient/appointments"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   stop
   # A/B of the summary against another build, on the same store, alternating.
