@@ -135,6 +135,17 @@ enum Booker {
     Staff(String),
     /// A system administrator or the server.
     Admin,
+    /// A proxy (a parent, guardian or carer): books and changes as the patient it acts
+    /// for, in the records it acts for (the access policy's `Access::Proxy`).
+    Proxy,
+}
+
+impl Booker {
+    /// A patient, or someone acting for one: their bookings at a clinic that confirms
+    /// wait for it, they cannot confirm, and they cannot change what has started.
+    fn patient_side(&self) -> bool {
+        matches!(self, Booker::Patient(_) | Booker::Proxy)
+    }
 }
 
 fn booker(who: &Caller) -> Result<Booker, RecordsError> {
@@ -144,6 +155,7 @@ fn booker(who: &Caller) -> Result<Booker, RecordsError> {
             Ok(Booker::Staff(org.clone()))
         }
         (Role::SystemAdmin, _, _) => Ok(Booker::Admin),
+        (Role::Proxy, _, _) => Ok(Booker::Proxy),
         _ => Err(policy::forbidden(
             "this account may not book or change appointments",
         )),
@@ -217,6 +229,18 @@ impl Records {
         }
         match booker {
             Booker::Patient(own) => Ok(oxehr_store::care::orgs_caring_for(tx, own, MAX_CARE_ORGS)?),
+            Booker::Proxy => {
+                let access = policy::access_of(who, tx)?;
+                if access.sees_all(tx, &[patient.as_str().to_owned()])? {
+                    Ok(oxehr_store::care::orgs_caring_for(
+                        tx,
+                        patient.as_str(),
+                        MAX_CARE_ORGS,
+                    )?)
+                } else {
+                    Err(self.denied(who, "create", resource, NOT_YOURS))
+                }
+            }
             Booker::Staff(_) => {
                 let access = policy::access_of(who, tx)?;
                 if access.sees_all(tx, &[patient.as_str().to_owned()])? {
@@ -246,7 +270,9 @@ impl Records {
     ) -> Result<(), RecordsError> {
         let resource = format!("Slot/{slot}");
         match booker {
-            Booker::Patient(_) if !schedule.orgs.iter().any(|o| care.contains(o)) => {
+            Booker::Patient(_) | Booker::Proxy
+                if !schedule.orgs.iter().any(|o| care.contains(o)) =>
+            {
                 return Err(self.denied(
                     who,
                     "update",
@@ -434,7 +460,7 @@ impl Records {
                 }
                 (slot, schedule)
             };
-            let proposed = schedule.requires_confirmation && matches!(booker, Booker::Patient(_));
+            let proposed = schedule.requires_confirmation && booker.patient_side();
             let (appointment, slot_v, vouched) = self.booking_versions(
                 patient.as_str(),
                 &slot,

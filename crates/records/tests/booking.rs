@@ -898,6 +898,65 @@ fn the_audit_trail_names_the_patient_for_the_appointment_and_the_slot(backend: B
     assert_eq!(writes, expected);
 }
 
+/// A proxy (a parent) books, sees the free time of and cancels for the patient it acts
+/// for, as that patient would; for anyone else it is refused, and it cannot confirm.
+fn a_proxy_books_for_the_patient_it_acts_for_only(backend: Backend) {
+    let Some(f) = open(backend) else { return };
+    f.put(
+        json!({"resourceType": "RelatedPerson", "id": "parent-of-p1", "active": true,
+        "patient": {"reference": "Patient/p1"},
+        "identifier": [{"system": oxehr_records::PROXY_ACCOUNT_SYSTEM, "value": "parent-1"}]}),
+    );
+    let parent = Caller::new(
+        "parent-1".to_owned(),
+        Role::Proxy,
+        None,
+        None,
+        None,
+        &parse_scopes("patient/*.cruds").expect("scopes"),
+    );
+    let now = now_micros();
+    let for_p1: Vec<String> = f
+        .records
+        .bookable_slots_for(&parent, Some("p1"), now, now + 120 * DAY, 100)
+        .expect("slots")
+        .into_iter()
+        .map(|s| s.slot)
+        .collect();
+    assert_eq!(
+        for_p1,
+        f.bookable(&patient("p1"), 120, 100),
+        "p1's own care team's time"
+    );
+    let e = f
+        .records
+        .bookable_slots_for(&parent, Some("p2"), now, now + 120 * DAY, 100)
+        .expect_err("not p2");
+    assert_eq!(category(&e), Category::Forbidden, "{e}");
+    let e = f
+        .records
+        .book(&parent, &rid("p2"), &rid("s-a2"), "")
+        .expect_err("not p2");
+    assert_eq!(category(&e), Category::Forbidden, "{e}");
+    assert_eq!(f.slot_status("s-a2"), "free");
+    let b = f
+        .records
+        .book(&parent, &rid("p1"), &rid("s-a1"), "Check-up")
+        .expect("book for p1");
+    let a = body(&b.appointment);
+    assert_eq!(a["participant"][0]["actor"]["reference"], "Patient/p1");
+    assert_eq!(f.slot_status("s-a1"), "busy");
+    let e = f
+        .records
+        .confirm(&parent, &b.appointment.id)
+        .expect_err("a proxy does not confirm");
+    assert_eq!(category(&e), Category::Forbidden, "{e}");
+    f.records
+        .cancel(&parent, &b.appointment.id, "")
+        .expect("cancel for p1");
+    assert_eq!(f.slot_status("s-a1"), "free");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -917,4 +976,5 @@ on_both_backends!(
     proposed_bookings_are_confirmed_or_declined_by_the_schedules_staff,
     refusals_are_clear_and_change_nothing,
     the_audit_trail_names_the_patient_for_the_appointment_and_the_slot,
+    a_proxy_books_for_the_patient_it_acts_for_only,
 );

@@ -235,6 +235,7 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
         (6, oauth::SCHEMA.into()),
         (7, sessions::SCHEMA.into()),
         (8, care::schema().into()),
+        (9, audit::PATIENT_SEQ_INDEXES.into()),
     ]
 }
 

@@ -210,7 +210,8 @@ async fn page(
                 }
             }
             let now = oxehr_records::now_micros();
-            let slots = records.bookable_slots(&who, now, now + BOOKING_DAYS * DAY, 100)?;
+            let slots =
+                records.bookable_slots_for(&who, Some(&pid), now, now + BOOKING_DAYS * DAY, 100)?;
             Ok((p, list, slots))
         })
         .await

@@ -935,7 +935,7 @@ pub async fn access_log(
         let filter = AuditFilter {
             patient: Some(pid),
             before,
-            not_user: (!mine).then(|| who.user.clone()),
+            exclude_patients: !mine,
             ..AuditFilter::default()
         };
         let found = records.audit_events(&who, filter, ACCESS_LOG_ROWS + 1)?;

@@ -65,18 +65,49 @@ impl Records {
         to: i64,
         limit: usize,
     ) -> Result<Vec<BookableSlot>, RecordsError> {
-        let res = self.bookable_inner(who, from, to, limit);
+        self.bookable_slots_for(who, None, from, to, limit)
+    }
+
+    /// [`bookable_slots`](Self::bookable_slots) for `patient`: what a proxy needs (the
+    /// care team of a patient it acts for; refused for any other). Others ignore it.
+    pub fn bookable_slots_for(
+        &self,
+        who: &Caller,
+        patient: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<BookableSlot>, RecordsError> {
+        let res = self.bookable_inner(who, patient, from, to, limit);
         self.audited(who, "search", "Slot".to_owned(), res)
     }
 
     fn bookable_inner(
         &self,
         who: &Caller,
+        patient: Option<&str>,
         from: i64,
         to: i64,
         limit: usize,
     ) -> Result<(Vec<BookableSlot>, Vec<String>), RecordsError> {
         let team = match (who.role, &who.organization, &who.patient) {
+            (Role::Proxy, _, _) => {
+                let p = patient.ok_or_else(|| {
+                    policy::forbidden("a proxy books for one of the patients it acts for")
+                })?;
+                let mut reader = self.reader()?;
+                let access = policy::access_of(who, &mut *reader)?;
+                if !access.sees_all(&mut *reader, &[p.to_owned()])? {
+                    return Err(policy::forbidden(
+                        "a proxy books only for the patients it acts for",
+                    ));
+                }
+                Team::Organizations(oxehr_store::care::orgs_caring_for(
+                    &mut *reader,
+                    p,
+                    MAX_CARE_ORGS,
+                )?)
+            }
             (Role::Patient, _, Some(p)) => {
                 let mut reader = self.reader()?;
                 Team::Organizations(oxehr_store::care::orgs_caring_for(

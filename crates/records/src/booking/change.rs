@@ -217,7 +217,7 @@ impl Records {
                 let freed = self.freed_slots(tx, &old, &why, now)?;
                 (old, patient, slot, schedule, freed)
             };
-            let proposed = schedule.requires_confirmation && matches!(booker, Booker::Patient(_));
+            let proposed = schedule.requires_confirmation && booker.patient_side();
             let reason_fields: Vec<(&str, Value)> = ["reasonCode", "description"]
                 .into_iter()
                 .filter_map(|f| old.body.get(f).map(|v| (f, v.clone())))
@@ -330,7 +330,7 @@ impl Records {
     ) -> Result<StoredResource, RecordsError> {
         let booker = booker(who)?;
         policy::check_type(who, "Appointment", Perm::Update)?;
-        if matches!(booker, Booker::Patient(_)) {
+        if booker.patient_side() {
             return Err(self.denied(
                 who,
                 "update",
@@ -436,7 +436,7 @@ fn not_cancellable(a: &AppointmentState, booker: &Booker, now: i64) -> Option<Re
             a.status
         )));
     }
-    if matches!(booker, Booker::Patient(_)) && a.start.is_some_and(|s| s <= now) {
+    if booker.patient_side() && a.start.is_some_and(|s| s <= now) {
         return Some(RecordsError::Conflict(
             "that appointment has already begun; please contact the practice".into(),
         ));
