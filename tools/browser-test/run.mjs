@@ -528,6 +528,12 @@ scenario('a patient asks for refills; the clinician approves one and a nurse den
   await signIn(PATIENT);
   check(await page.getByRole('heading', { name: `Hello, ${first}` }).count() === 1, `the portal home greets ${first}`);
   await visit(page, '/', { shot: 'portal-home' });
+  // The record's own pages in the portal's frame: the summary, a section, a report.
+  await visit(page, `/portal/${me.id}`);
+  check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(me), 'my record');
+  check(await page.getByRole('link', { name: 'Record vital signs' }).count() === 0, 'no chart forms in the portal');
+  await visit(page, `/portal/${me.id}/medications`);
+  await page.goto(`${BASE}/`);
   await page.getByRole('link', { name: 'Medications and refills' }).click();
   check(new URL(page.url()).pathname === `/portal/${me.id}/refills`, `refills page ${page.url()}`);
   await visit(page, `/portal/${me.id}/refills`);
@@ -617,6 +623,18 @@ scenario('a patient and the clinician write to each other; unread counts follow 
   check((await thread.innerText()).includes('1 unread'), `the inbox counts it: ${await thread.innerText()}`);
   await thread.getByRole('link', { name: subject }).click();
   await visit(page, page.url().replace(BASE, ''));
+  // Assign the thread to a colleague: the practitioners of the clinician's organization.
+  const org = cli(['user', 'list']).split('\n').find((l) => l.startsWith(CLINICIAN + ' ')).trim().split(/\s+/)[2];
+  const roles = await fhir(CLINICIAN, `PractitionerRole?organization=Organization/${org}&active=true&_include=PractitionerRole:practitioner&_count=200`);
+  const colleagues = (roles.entry ?? []).map((e) => e.resource).filter((r) => r.resourceType === 'Practitioner');
+  check(colleagues.length >= 1, 'the organization has a practitioner to assign to');
+  const offered = (await page.getByLabel('Assign to').locator('option').allInnerTexts()).slice(1);
+  check(JSON.stringify([...offered].sort()) === JSON.stringify(colleagues.map(nameOf).sort()), `colleagues ${JSON.stringify(offered)} vs FHIR ${JSON.stringify(colleagues.map(nameOf))}`);
+  await page.getByLabel('Assign to').selectOption({ label: nameOf(colleagues[0]) });
+  await page.getByRole('button', { name: 'Assign' }).click();
+  check((await page.locator('main').innerText()).includes(`Assigned to ${nameOf(colleagues[0])}`), 'assigned');
+  const first = await fhir(CLINICIAN, `Communication/${sent.id}`);
+  check(first.recipient.some((r) => r.reference === `Practitioner/${colleagues[0].id}`), `stored: ${JSON.stringify(first.recipient)}`);
   await page.getByLabel('Your reply').fill('In the morning, with breakfast.');
   await page.getByRole('button', { name: 'Send reply' }).click();
   check((await page.locator('.message').allInnerTexts()).some((t) => t.includes('In the morning, with breakfast.')), 'the reply is in the thread');

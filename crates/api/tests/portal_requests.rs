@@ -91,6 +91,13 @@ async fn fixture(backend: Backend) -> Option<TestServer> {
         )
         .await;
     }
+    put(
+        &server,
+        json!({"resourceType": "PractitionerRole", "id": "role-doc-a", "active": true,
+            "practitioner": {"reference": "Practitioner/doc-a"},
+            "organization": {"reference": format!("Organization/{ORG_A}")}}),
+    )
+    .await;
     for p in [P1, P2] {
         put(
             &server,
@@ -426,6 +433,43 @@ async fn messages(backend: Backend) {
             1
         );
         assert_eq!(unread_for_p1(&records), 0);
+        // Assigning the thread to a colleague: A's practitioners only, by A's staff only.
+        assert_eq!(
+            records.colleagues(&clinician_a).expect("colleagues"),
+            vec![("doc-a".to_owned(), "Dr doc-a".to_owned())]
+        );
+        let assigned = body(
+            &records
+                .assign_thread(&clinician_a, P1, &root_id, Some("doc-a"))
+                .expect("assign"),
+        );
+        assert_eq!(
+            oxehr_records::requests::assignee(&assigned).as_deref(),
+            Some("doc-a")
+        );
+        assert_eq!(
+            assigned["recipient"][0]["reference"],
+            format!("Organization/{ORG_A}"),
+            "still the organization's"
+        );
+        assert_eq!(
+            category(records.assign_thread(&clinician_a, P1, &root_id, Some("doc-b"))),
+            Some(Category::Invalid),
+            "not a colleague"
+        );
+        assert!(records
+            .assign_thread(&clinician_b, P1, &root_id, None)
+            .is_err());
+        assert_eq!(
+            category(records.assign_thread(&p1, P1, &root_id, None)),
+            Some(Category::Forbidden)
+        );
+        let cleared = body(
+            &records
+                .assign_thread(&clinician_a, P1, &root_id, None)
+                .expect("clear"),
+        );
+        assert_eq!(oxehr_records::requests::assignee(&cleared), None);
         // A reply is never a thread of its own.
         let reply_id = answer["id"].as_str().expect("id").to_owned();
         assert!(matches!(

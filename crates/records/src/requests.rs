@@ -579,3 +579,113 @@ pub fn thread_organization(root: &Value) -> Option<String> {
     };
     from("recipient").or_else(|| from("about"))
 }
+
+impl Records {
+    /// The practitioners of `who`'s organization (by its PractitionerRoles), as
+    /// (id, name), by name: whom a thread can be assigned to.
+    pub fn colleagues(&self, who: &Caller) -> Result<Vec<(String, String)>, RecordsError> {
+        let Some(org) = who.organization.clone().filter(|_| who.role.is_staff()) else {
+            return Ok(Vec::new());
+        };
+        let pairs: Vec<(String, String)> = [
+            ("organization", format!("Organization/{org}")),
+            ("active", "true".to_owned()),
+            ("_include", "PractitionerRole:practitioner".to_owned()),
+            ("_count", "200".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let q = query::parse(&["PractitionerRole".to_owned()], &pairs, false, None)?;
+        let page = self.search(who, &q, 200)?;
+        let mut out: Vec<(String, String)> = page
+            .included
+            .iter()
+            .filter(|r| r.rtype.as_str() == "Practitioner")
+            .filter_map(|r| {
+                let v = parse_body(r).ok()?;
+                let n = &v["name"][0];
+                let name = n["text"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                    let parts: Vec<&str> = n["prefix"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .chain(n["given"].as_array().into_iter().flatten())
+                        .filter_map(Value::as_str)
+                        .chain(n["family"].as_str())
+                        .collect();
+                    parts.join(" ")
+                });
+                Some((r.id.as_str().to_owned(), name))
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Assigns thread `root` of `patient`'s record to a colleague (`practitioner`, one of
+    /// [`colleagues`](Self::colleagues)), or to nobody (`None`): the first message's
+    /// recipients become the organization's and that practitioner. Staff of the
+    /// thread's organization only. Returns the first message as stored.
+    pub fn assign_thread(
+        &self,
+        who: &Caller,
+        patient: &str,
+        root: &str,
+        practitioner: Option<&str>,
+    ) -> Result<StoredResource, RecordsError> {
+        let messages = self.thread(who, patient, root)?;
+        let first = messages
+            .first()
+            .ok_or_else(|| RecordsError::NotFound(format!("Communication/{root}")))?;
+        let org = thread_organization(first);
+        if !who.role.is_staff() || org.is_none() || org.as_deref() != who.organization.as_deref() {
+            return Err(RecordsError::Forbidden(
+                "a thread is assigned by staff of the organization it is with".into(),
+            ));
+        }
+        if let Some(p) = practitioner {
+            if !self.colleagues(who)?.iter().any(|(id, _)| id == p) {
+                return Err(invalid(
+                    "assign the thread to a colleague of your organization",
+                ));
+            }
+        }
+        let mut m = first.clone();
+        let mut recipients: Vec<Value> = m["recipient"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| reference_id(r, "Practitioner").is_none())
+            .collect();
+        if let Some(p) = practitioner {
+            recipients.push(json!({ "reference": format!("Practitioner/{p}") }));
+        }
+        m["recipient"] = Value::Array(recipients);
+        let version = m["meta"]["versionId"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .map(VersionId);
+        Ok(self
+            .update(
+                who,
+                &rtype("Communication")?,
+                &rid(root, "Communication")?,
+                m,
+                version,
+            )?
+            .resource)
+    }
+}
+
+/// The practitioner a thread is assigned to (a Practitioner among its first message's
+/// recipients), if any.
+pub fn assignee(root: &Value) -> Option<String> {
+    root["recipient"]
+        .as_array()?
+        .iter()
+        .find_map(|r| reference_id(r, "Practitioner"))
+        .map(str::to_owned)
+}

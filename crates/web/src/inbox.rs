@@ -164,8 +164,26 @@ pub async fn inbox(
                     unread: 1,
                     patient_name: names.get(&patient).cloned().unwrap_or_default(),
                     patient,
+                    assigned: String::new(),
                 },
             );
+        }
+        // Whom each thread is assigned to: its first message's Practitioner recipient.
+        let comm = oxehr_fhir::ResourceType::parse("Communication")
+            .ok_or_else(|| RecordsError::Internal("type".into()))?;
+        for (root, row) in rows.iter_mut() {
+            let Some(id) = oxehr_fhir::ResourceId::parse(root) else {
+                continue;
+            };
+            let first = records.read(&who, &comm, &id).ok();
+            if let Some(p) = first
+                .as_ref()
+                .and_then(chart::body)
+                .and_then(|f| oxehr_records::requests::assignee(&f))
+            {
+                row.assigned =
+                    orgs.of(&serde_json::json!({ "reference": format!("Practitioner/{p}") }));
+            }
         }
         let threads = order
             .into_iter()
@@ -261,16 +279,37 @@ pub async fn thread(
     headers: HeaderMap,
 ) -> Response {
     let (pid, r) = (id.clone(), root.clone());
-    let (s, (p, (topic, with, messages))) =
+    let (s, (p, (topic, with, messages), (colleagues, current))) =
         match record_read(&state, &headers, &id, View::Chart, move |records, who| {
             let p = chart::patient(&records, &who, &pid)?;
-            Ok((p, read_thread(&records, &who, &pid, &r)?))
+            let read = read_thread(&records, &who, &pid, &r)?;
+            let current = records
+                .thread(&who, &pid, &r)?
+                .first()
+                .and_then(oxehr_records::requests::assignee);
+            Ok((p, read, (records.colleagues(&who)?, current)))
         })
         .await
         {
             Ok(x) => x,
             Err(r) => return r,
         };
+    let current_name = colleagues
+        .iter()
+        .find(|(c, _)| Some(c) == current.as_ref())
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    let assign = crate::portal::Assign {
+        url: format!("/patients/{id}/messages/{root}/assign"),
+        options: colleagues
+            .into_iter()
+            .map(|(c, n)| {
+                let selected = Some(&c) == current.as_ref();
+                (c, n, selected)
+            })
+            .collect(),
+        current: current_name,
+    };
     let frame = Frame::of(&s, View::Chart, &id, &p);
     Page::render(
         StatusCode::OK,
@@ -284,6 +323,7 @@ pub async fn thread(
             with,
             messages,
             reply_url: format!("/patients/{id}/messages/{root}"),
+            assign: Some(assign),
         },
     )
     .into_response()
@@ -312,4 +352,33 @@ pub async fn reply(
         &back,
     )
     .await
+}
+
+/// `POST /patients/{id}/messages/{root}/assign`: assigns the thread to a colleague
+/// (`practitioner`), or to nobody (empty).
+pub async fn assign(
+    State(state): State<WebState>,
+    Path((id, root)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (s, fields) = match signed_form(&state, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(r) = only_chart_users(&s) {
+        return r;
+    }
+    let practitioner = field(&fields, "practitioner")
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    let (records, who, pid, r) = (
+        state.records.clone(),
+        s.caller.clone(),
+        id.clone(),
+        root.clone(),
+    );
+    match blocking(move || records.assign_thread(&who, &pid, &r, practitioner.as_deref())).await {
+        Ok(_) => Redirect::to(&format!("/patients/{id}/messages/{root}")).into_response(),
+        Err(e) => error_page(&e),
+    }
 }

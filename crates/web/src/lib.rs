@@ -150,6 +150,7 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             "/patients/{id}/messages/{root}",
             get(inbox::thread).post(inbox::reply),
         )
+        .route("/patients/{id}/messages/{root}/assign", post(inbox::assign))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/refills/{task}", post(inbox::answer_refill))
         .route("/schedule", get(schedule::schedule))

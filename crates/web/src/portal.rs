@@ -471,6 +471,8 @@ pub(crate) struct ThreadRow {
     /// The patient it is about (the inbox lists several).
     pub patient: String,
     pub patient_name: String,
+    /// The colleague it is assigned to (the inbox), if any.
+    pub assigned: String,
 }
 
 /// Names of the organizations and people messages name, read once each as `who`.
@@ -578,6 +580,7 @@ pub async fn messages(
                             .unwrap_or_default(),
                         patient: pid.clone(),
                         patient_name: String::new(),
+                        assigned: String::new(),
                     }
                 })
                 .collect::<Vec<_>>();
@@ -711,6 +714,16 @@ pub(crate) struct ThreadPage {
     pub messages: Vec<MessageView>,
     pub reply_url: String,
     pub csrf: String,
+    /// Staff: whom the thread is assigned to, and the form to change it.
+    pub assign: Option<Assign>,
+}
+
+/// The thread's assignment, as staff see it.
+pub(crate) struct Assign {
+    pub url: String,
+    /// (practitioner id, name, whether it is the current one)
+    pub options: Vec<(String, String, bool)>,
+    pub current: String,
 }
 
 /// `GET /portal/{id}/messages/{root}`: one thread, oldest first, with a reply form.
@@ -742,6 +755,7 @@ pub async fn thread(
             with,
             messages,
             reply_url: format!("/portal/{id}/messages/{root}"),
+            assign: None,
         },
     )
     .into_response()
