@@ -533,6 +533,10 @@ scenario('a patient asks for refills; the clinician approves one and a nurse den
   check(await page.getByRole('heading', { level: 1 }).innerText() === nameOf(me), 'my record');
   check(await page.getByRole('link', { name: 'Record vital signs' }).count() === 0, 'no chart forms in the portal');
   await visit(page, `/portal/${me.id}/medications`);
+  const [note] = entries(await fhir(PATIENT, `DocumentReference?patient=${me.id}&_count=1`));
+  check(note, 'the demo patient has a note');
+  await visit(page, `/portal/${me.id}/documents/${note.id}`);
+  check(await page.locator('.document').count() === 1, 'a note opens in the portal');
   await page.goto(`${BASE}/`);
   await page.getByRole('link', { name: 'Medications and refills' }).click();
   check(new URL(page.url()).pathname === `/portal/${me.id}/refills`, `refills page ${page.url()}`);
@@ -607,6 +611,13 @@ scenario('a patient and the clinician write to each other; unread counts follow 
   // The choice of whom to write to: the organizations with the patient in care.
   const options = await page.getByLabel('To').locator('option').allInnerTexts();
   check(options.length >= 1, 'someone to write to');
+  // A message without words is refused in a sentence, on a page that passes axe too.
+  await page.getByLabel('Subject').fill('Empty');
+  await page.getByLabel('Message', { exact: true }).evaluate((e) => e.removeAttribute('required'));
+  await page.getByRole('button', { name: 'Send' }).click();
+  check(await page.getByRole('heading', { name: 'The message was not sent' }).count() === 1, 'an empty message is refused');
+  await axeHere(page, 'a refused form');
+  await page.goto(`${BASE}/portal/${me.id}/messages`);
   const subject = 'When should I take my blood pressure pills?';
   await page.getByLabel('Subject').fill(subject);
   await page.getByLabel('Message', { exact: true }).fill('Morning or evening? <b>not bold</b>');
