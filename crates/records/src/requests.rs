@@ -689,3 +689,28 @@ pub fn assignee(root: &Value) -> Option<String> {
         .find_map(|r| reference_id(r, "Practitioner"))
         .map(str::to_owned)
 }
+
+/// A grant of proxy access to `patient`'s record: a RelatedPerson naming the proxy's
+/// `account` ([`crate::PROXY_ACCOUNT_SYSTEM`]), active from `now`, with its relationship
+/// (a v3 RoleCode: `PRN` parent, `GUARD` guardian, …) and the person's name. Records
+/// decides who may write it and applies it on the next request.
+pub fn proxy_grant(
+    patient: &str,
+    account: &str,
+    name: &str,
+    relationship: (&str, &str),
+    now: &str,
+) -> Value {
+    let (code, display) = relationship;
+    json!({
+        "resourceType": "RelatedPerson",
+        "active": true,
+        "patient": { "reference": format!("Patient/{patient}") },
+        "identifier": [{ "system": crate::PROXY_ACCOUNT_SYSTEM, "value": account }],
+        "relationship": [{ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+            "code": code, "display": display }], "text": display }],
+        "name": [{ "text": name }],
+        "period": { "start": now }
+    })
+}

@@ -13,14 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use oxehr_fhir::ResourceId;
-use oxehr_records::{BookableSlot, Category, RecordsError, StoredResource};
+use oxehr_records::{BookableSlot, RecordsError, StoredResource};
 
 use crate::chart;
 use crate::display;
-use crate::pages::{
-    blocking, error_page, message, only_chart_users, only_portal_users, record_read, signed_form,
-    Frame, Nav, Page, View,
-};
+use crate::pages::{blocking, message, record_read, view_form, Frame, Nav, Page, View};
 use crate::session::field;
 use crate::WebState;
 
@@ -280,43 +277,6 @@ pub async fn choose_new_time(
     page(&state, &headers, &id, Some(appointment), None).await
 }
 
-/// A booking refusal the person can act on: a taken or past time, a bad reason.
-fn refusal(e: &RecordsError, back: &str) -> Response {
-    match e.category() {
-        Category::Conflict | Category::Invalid => {
-            let text = match e {
-                RecordsError::Conflict(t) => t.clone(),
-                _ => e
-                    .issues()
-                    .first()
-                    .map(|i| i.diagnostics.clone())
-                    .unwrap_or_default(),
-            };
-            let mut t: String = text.chars().take(300).collect();
-            if let Some(first) = t.get(..1) {
-                t = first.to_uppercase() + &t[1..];
-            }
-            if !t.ends_with('.') {
-                t.push('.');
-            }
-            crate::portal::refused_page("That did not work", t, back.to_owned())
-        }
-        _ => error_page(e),
-    }
-}
-
-/// The form's fields after its token matched, for a portal person.
-async fn portal_form(
-    state: &WebState,
-    req: Request,
-) -> Result<(crate::session::Signed, Vec<(String, String)>), Response> {
-    let (s, fields) = signed_form(state, req).await?;
-    if let Some(r) = only_portal_users(&s) {
-        return Err(r);
-    }
-    Ok((s, fields))
-}
-
 /// "There is no such record", for an id that cannot be one.
 fn no_such_record() -> Response {
     message(
@@ -329,7 +289,7 @@ fn no_such_record() -> Response {
 
 /// `POST /portal/{id}/appointments`: books the chosen `slot` with an optional `reason`.
 pub async fn book(State(state): State<WebState>, Path(id): Path<String>, req: Request) -> Response {
-    let (s, fields) = match portal_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -351,7 +311,7 @@ pub async fn book(State(state): State<WebState>, Path(id): Path<String>, req: Re
             Redirect::to(&format!("{back}?done=requested")).into_response()
         }
         Ok(_) => Redirect::to(&format!("{back}?done=booked")).into_response(),
-        Err(e) => refusal(&e, &back),
+        Err(e) => crate::portal::refused_or_error(&e, "That did not work", &back),
     }
 }
 
@@ -361,7 +321,7 @@ pub async fn cancel(
     Path((id, appointment)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match portal_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -373,7 +333,7 @@ pub async fn cancel(
     let (records, who) = (state.records.clone(), s.caller.clone());
     match blocking(move || records.cancel(&who, &a, &reason)).await {
         Ok(_) => Redirect::to(&format!("{back}?done=cancelled")).into_response(),
-        Err(e) => refusal(&e, &back),
+        Err(e) => crate::portal::refused_or_error(&e, "That did not work", &back),
     }
 }
 
@@ -383,7 +343,7 @@ pub async fn reschedule(
     Path((id, appointment)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match portal_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -395,7 +355,7 @@ pub async fn reschedule(
     let (records, who) = (state.records.clone(), s.caller.clone());
     match blocking(move || records.reschedule(&who, &a, &slot)).await {
         Ok(_) => Redirect::to(&format!("{back}?done=moved")).into_response(),
-        Err(e) => refusal(&e, &back),
+        Err(e) => crate::portal::refused_or_error(&e, "That did not work", &back),
     }
 }
 
@@ -454,13 +414,10 @@ pub async fn answer(
     Path(appointment): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let Some(a) = ResourceId::parse(&appointment) else {
         return no_such_record();
     };
@@ -479,6 +436,6 @@ pub async fn answer(
     match done {
         Ok(_) if confirm => Redirect::to("/inbox?done=confirmed").into_response(),
         Ok(_) => Redirect::to("/inbox?done=declined").into_response(),
-        Err(e) => refusal(&e, "/inbox"),
+        Err(e) => crate::portal::refused_or_error(&e, "That did not work", "/inbox"),
     }
 }

@@ -19,7 +19,7 @@ use oxehr_records::RecordsError;
 use crate::chart;
 use crate::display;
 use crate::pages::{
-    blocking, error_page, only_chart_users, record_read, signed_form, Frame, Nav, Page, View,
+    blocking, error_page, only_chart_users, record_read, view_form, Frame, Nav, Page, View,
 };
 use crate::portal::{read_thread, send_reply, Names, ThreadPage, ThreadRow};
 use crate::session::{field, signed_in};
@@ -226,13 +226,10 @@ pub async fn answer_refill(
     Path(task): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let answer = match field(&fields, "decision") {
         Some("approve") => RefillAnswer::Approve,
         Some("deny") => RefillAnswer::Deny {
@@ -335,13 +332,10 @@ pub async fn reply(
     Path((id, root)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let back = format!("/patients/{id}/messages/{root}");
     send_reply(
         &state,
@@ -361,13 +355,10 @@ pub async fn assign(
     Path((id, root)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let practitioner = field(&fields, "practitioner")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);

@@ -343,13 +343,10 @@ pub async fn patients(State(state): State<WebState>, headers: HeaderMap) -> Resp
 /// `POST /patients`: a search by name, birth date or identifier (in the body, never the
 /// URL).
 pub async fn patients_search(State(state): State<WebState>, req: Request) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let get = |k: &str| {
         field(&fields, k)
             .unwrap_or("")
@@ -382,6 +379,30 @@ impl View {
             View::Chart => format!("/patients/{id}"),
             View::Portal => format!("/portal/{id}"),
         }
+    }
+}
+
+impl View {
+    /// The refusal for a signed-in person these pages are not for (`None`: they are).
+    pub(crate) fn refuse(self, s: &Signed) -> Option<Response> {
+        match self {
+            View::Chart => only_chart_users(s),
+            View::Portal => only_portal_users(s),
+        }
+    }
+}
+
+/// A form post of `view`'s pages: the signed-in person and the form's fields, once its
+/// token matched the session and the person is one the pages are for.
+pub(crate) async fn view_form(
+    state: &WebState,
+    req: Request,
+    view: View,
+) -> Result<(Signed, Vec<(String, String)>), Response> {
+    let (s, fields) = signed_form(state, req).await?;
+    match view.refuse(&s) {
+        Some(r) => Err(r),
+        None => Ok((s, fields)),
     }
 }
 
@@ -448,11 +469,7 @@ pub(crate) async fn record_read<T: Send + 'static>(
     let s = signed_in(state, headers, None)
         .await
         .map_err(IntoResponse::into_response)?;
-    let refused = match view {
-        View::Chart => only_chart_users(&s),
-        View::Portal => only_portal_users(&s),
-    };
-    if let Some(r) = refused {
+    if let Some(r) = view.refuse(&s) {
         return Err(r);
     }
     let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.to_owned());
@@ -1121,13 +1138,10 @@ pub async fn chart_form_submit(
     let Some(spec) = forms::form_spec(&key) else {
         return no_such_form();
     };
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Chart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = only_chart_users(&s) {
-        return r;
-    }
     let values = forms::Values::from_fields(spec, &fields);
     let (records, who, pid, v) = (
         state.records.clone(),

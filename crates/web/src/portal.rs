@@ -22,7 +22,7 @@ use oxehr_records::{Records, RecordsError};
 
 use crate::chart;
 use crate::display;
-use crate::pages::{blocking, error_page, record_read, signed_form, Frame, Nav, Page, View};
+use crate::pages::{blocking, error_page, record_read, view_form, Frame, Nav, Page, View};
 use crate::session::{field, Signed};
 use crate::WebState;
 
@@ -407,13 +407,10 @@ pub async fn request_refill(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = crate::pages::only_portal_users(&s) {
-        return r;
-    }
     let medication = field(&fields, "medication").unwrap_or("").to_owned();
     let note: String = field(&fields, "note")
         .unwrap_or("")
@@ -423,15 +420,11 @@ pub async fn request_refill(
     let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
     match blocking(move || records.request_refill(&who, &pid, &medication, &note)).await {
         Ok(_) => Redirect::to(&format!("/portal/{id}/refills?sent=1")).into_response(),
-        Err(e) if e.category() == oxehr_records::Category::Invalid => {
-            let text = e
-                .issues()
-                .first()
-                .map(|i| i.diagnostics.clone())
-                .unwrap_or_else(|| "the request could not be sent".to_owned());
-            refused(&id, "refills", "The refill request was not sent", &text)
-        }
-        Err(e) => error_page(&e),
+        Err(e) => refused_or_error(
+            &e,
+            "The refill request was not sent",
+            &format!("/portal/{id}/refills"),
+        ),
     }
 }
 
@@ -443,22 +436,45 @@ struct Refused<'a> {
     back: String,
 }
 
-/// A form the records layer refused for a reason the person can act on: the reason, and
-/// the way back to the page of the form.
-fn refused(id: &str, page: &str, title: &str, reason: &str) -> Response {
-    let mut text: String = reason.chars().take(300).collect();
+/// A reason as a sentence: capitalised, ending in a full stop, at most 300 characters.
+fn sentence(reason: &str) -> String {
+    let mut text: String = reason.trim().chars().take(300).collect();
+    if text.is_empty() {
+        return "That could not be done.".to_owned();
+    }
     if let Some(first) = text.get(..1) {
         text = first.to_uppercase() + &text[1..];
     }
     if !text.ends_with('.') {
         text.push('.');
     }
-    refused_page(title, text, format!("/portal/{id}/{page}"))
+    text
+}
+
+/// A form refused for a reason the person can act on: the reason, and the way back to
+/// the portal page of the form.
+fn refused(id: &str, page: &str, title: &str, reason: &str) -> Response {
+    refused_page(title, sentence(reason), format!("/portal/{id}/{page}"))
 }
 
 /// The page of a refused form: `title`, the reason in a sentence, a way `back`.
 pub(crate) fn refused_page(title: &str, text: String, back: String) -> Response {
     Page::render(StatusCode::BAD_REQUEST, &Refused { title, text, back }).into_response()
+}
+
+/// The answer to a form whose records call failed: when the input was refused or the
+/// record changed under it (a time just taken, a request already answered), the reason
+/// in a sentence with the way `back`; any other failure as its page.
+pub(crate) fn refused_or_error(e: &RecordsError, title: &str, back: &str) -> Response {
+    let reason = match e {
+        RecordsError::Conflict(t) => t.clone(),
+        RecordsError::Invalid(issues) => issues
+            .first()
+            .map(|i| i.diagnostics.clone())
+            .unwrap_or_default(),
+        _ => return error_page(e),
+    };
+    refused_page(title, sentence(&reason), back.to_owned())
 }
 
 /// A thread as a list shows it.
@@ -614,13 +630,10 @@ pub async fn new_message(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = crate::pages::only_portal_users(&s) {
-        return r;
-    }
     let get = |k: &str| field(&fields, k).unwrap_or("").to_owned();
     let (to, topic, text) = (get("to"), get("topic"), get("text"));
     let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
@@ -628,15 +641,11 @@ pub async fn new_message(
         blocking(move || records.send_message(&who, &pid, None, Some(&to), &topic, &text)).await;
     match sent {
         Ok(m) => Redirect::to(&format!("/portal/{id}/messages/{}", m.id)).into_response(),
-        Err(e) if e.category() == oxehr_records::Category::Invalid => {
-            let text = e
-                .issues()
-                .first()
-                .map(|i| i.diagnostics.clone())
-                .unwrap_or_default();
-            refused(&id, "messages", "The message was not sent", &text)
-        }
-        Err(e) => error_page(&e),
+        Err(e) => refused_or_error(
+            &e,
+            "The message was not sent",
+            &format!("/portal/{id}/messages"),
+        ),
     }
 }
 
@@ -767,13 +776,10 @@ pub async fn reply(
     Path((id, root)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = crate::pages::only_portal_users(&s) {
-        return r;
-    }
     send_reply(
         &state,
         &s,
@@ -804,27 +810,7 @@ pub(crate) async fn send_reply(
     );
     match blocking(move || records.send_message(&who, &pid, Some(&r), None, "", &t)).await {
         Ok(_) => Redirect::to(back).into_response(),
-        Err(e) if e.category() == oxehr_records::Category::Invalid => {
-            let text = e
-                .issues()
-                .first()
-                .map(|i| i.diagnostics.clone())
-                .unwrap_or_default();
-            Page::render(
-                StatusCode::BAD_REQUEST,
-                &Refused {
-                    title: "The reply was not sent",
-                    text: format!(
-                        "{}{}.",
-                        text.get(..1).unwrap_or("").to_uppercase(),
-                        text.get(1..).unwrap_or("")
-                    ),
-                    back: back.to_owned(),
-                },
-            )
-            .into_response()
-        }
-        Err(e) => error_page(&e),
+        Err(e) => refused_or_error(&e, "The reply was not sent", back),
     }
 }
 
@@ -1038,13 +1024,10 @@ pub async fn set_sharing(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = crate::pages::only_portal_users(&s) {
-        return r;
-    }
     let org = field(&fields, "organization").unwrap_or("").to_owned();
     let choice = match field(&fields, "choice") {
         Some("allow") => Some(true),
@@ -1286,6 +1269,7 @@ struct ProxiesPage {
     name: String,
     rows: Vec<ProxyRow>,
     done: Option<&'static str>,
+    relationships: &'static [(&'static str, &'static str)],
 }
 
 const RELATIONSHIPS: [(&str, &str); 5] = [
@@ -1366,6 +1350,7 @@ pub async fn proxies(
             name: display::person_name(&p),
             rows,
             done,
+            relationships: &RELATIONSHIPS,
         },
     )
     .into_response()
@@ -1381,13 +1366,10 @@ pub async fn set_proxy(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (s, fields) = match signed_form(&state, req).await {
+    let (s, fields) = match view_form(&state, req, View::Portal).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(r) = crate::pages::only_portal_users(&s) {
-        return r;
-    }
     let get = |k: &str| field(&fields, k).unwrap_or("").trim().to_owned();
     let (records, who, pid) = (state.records.clone(), s.caller.clone(), id.clone());
     let rtype = oxehr_fhir::ResourceType::parse("RelatedPerson");
@@ -1435,17 +1417,13 @@ pub async fn set_proxy(
             );
         }
         blocking(move || {
-            let body = serde_json::json!({
-                "resourceType": "RelatedPerson",
-                "active": true,
-                "patient": { "reference": format!("Patient/{pid}") },
-                "identifier": [{ "system": oxehr_records::PROXY_ACCOUNT_SYSTEM, "value": account }],
-                "relationship": [{ "coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
-                    "code": code, "display": display }], "text": display }],
-                "name": [{ "text": name }],
-                "period": { "start": oxehr_records::format_instant(oxehr_records::now_micros()) }
-            });
+            let body = oxehr_records::requests::proxy_grant(
+                &pid,
+                &account,
+                &name,
+                (code, display),
+                &oxehr_records::format_instant(oxehr_records::now_micros()),
+            );
             records.create(&who, &rtype, body, None)?;
             Ok("granted")
         })
@@ -1453,14 +1431,6 @@ pub async fn set_proxy(
     };
     match result {
         Ok(done) => Redirect::to(&format!("/portal/{id}/proxies?done={done}")).into_response(),
-        Err(e) if e.category() == oxehr_records::Category::Invalid => {
-            let text = e
-                .issues()
-                .first()
-                .map(|i| i.diagnostics.clone())
-                .unwrap_or_default();
-            refused(&id, "proxies", "Nothing was changed", &text)
-        }
-        Err(e) => error_page(&e),
+        Err(e) => refused_or_error(&e, "Nothing was changed", &format!("/portal/{id}/proxies")),
     }
 }

@@ -114,17 +114,13 @@ pub fn link_proxy(records: &Records) -> Result<()> {
         .create(
             &Caller::server(),
             &rtype,
-            serde_json::json!({
-                "resourceType": "RelatedPerson",
-                "active": true,
-                "patient": { "reference": format!("Patient/{child}") },
-                "identifier": [{ "system": oxehr_records::PROXY_ACCOUNT_SYSTEM, "value": "demo-proxy" }],
-                "relationship": [{ "coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
-                    "code": "PRN", "display": "Parent" }], "text": "Parent" }],
-                "name": [{ "text": "Demo Parent" }],
-                "period": { "start": oxehr_records::format_instant(oxehr_records::now_micros()) }
-            }),
+            oxehr_records::requests::proxy_grant(
+                child,
+                "demo-proxy",
+                "Demo Parent",
+                ("PRN", "Parent"),
+                &oxehr_records::format_instant(oxehr_records::now_micros()),
+            ),
             None,
         )
         .map_err(|e| anyhow::anyhow!("demo proxy: {e}"))?;
