@@ -28,11 +28,14 @@
 //! for an unknown event of a known type).
 
 pub mod ack;
+pub mod datatypes;
 pub mod error;
 pub mod header;
+pub mod map;
 pub mod parse;
 
 pub use ack::{ack, reject_unparsed, AckCode, AckError};
 pub use error::{ErrorCode, MapError};
 pub use header::{Hd, Header};
+pub use map::{map, Context, Mapped};
 pub use parse::{Encoding, Message, ParseError};
