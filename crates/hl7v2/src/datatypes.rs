@@ -301,8 +301,8 @@ fn coding(code: &str, display: &str, system: &str) -> Option<Value> {
     ])
 }
 
-/// CWE/CE/CNE → CodeableConcept, following "HL7 Data Type - FHIR R4_ CWE[CodeableConcept]
-/// - Sheet1.csv": the identifier triplet and the alternate triplet become codings,
+/// CWE/CE/CNE → CodeableConcept, following
+/// "HL7 Data Type - FHIR R4_ CWE[CodeableConcept] - Sheet1.csv": the identifier triplet and the alternate triplet become codings,
 /// CWE.9 (original text) or else CWE.2 becomes text.
 pub fn cwe_concept(rep: &Repetition) -> Option<Value> {
     let codings: Vec<Value> = [
