@@ -474,7 +474,13 @@ impl Records {
                 slot: slot_v.resource.clone(),
                 needs_confirmation: proposed,
             };
-            self.commit_vouched(who, Vec::new(), vec![slot_v, appointment], vec![vouched])?;
+            self.commit_vouched(
+                who,
+                Vec::new(),
+                vec![slot_v, appointment],
+                vec![vouched],
+                None,
+            )?;
             Ok(Ok(booking))
         }))
     }

@@ -15,6 +15,7 @@ pub mod audit_view;
 mod booking;
 mod compartment;
 mod error;
+pub mod exchange;
 mod interactions;
 mod patch;
 mod policy;
@@ -126,6 +127,10 @@ impl Vouched {
     }
 }
 
+/// More that a write job stores in the same transaction as the versions, after them:
+/// the row of the inbound message they came from (`exchange`). Called again on a retry.
+pub(crate) type Also = Arc<dyn Fn(&mut dyn Tx) -> Result<(), StoreError> + Send + Sync + 'static>;
+
 /// A check that a write job makes before it stores anything: the conditional query must
 /// still match exactly `ids` (empty: nothing).
 #[derive(Debug, Clone)]
@@ -188,7 +193,7 @@ impl Records {
         guards: Vec<Guard>,
         versions: Vec<oxehr_store::NewVersion>,
     ) -> Result<(), RecordsError> {
-        self.commit_vouched(who, guards, versions, Vec::new())
+        self.commit_vouched(who, guards, versions, Vec::new(), None)
     }
 
     /// [`commit`](Self::commit), with `vouched` versions that records itself checked
@@ -199,6 +204,7 @@ impl Records {
         guards: Vec<Guard>,
         versions: Vec<oxehr_store::NewVersion>,
         vouched: Vec<Vouched>,
+        also: Option<Also>,
     ) -> Result<(), RecordsError> {
         // What a refusal records: each version's action and resource.
         let attempted: Vec<(&'static str, String)> = versions
@@ -238,6 +244,9 @@ impl Records {
             // No lock per resource: `put` itself refuses a version that is not the
             // current one plus one, so a lost race is a `Conflict` and a retry.
             oxehr_store::care::store_versions(tx, &versions)?;
+            if let Some(also) = &also {
+                also(tx)?;
+            }
             // Last, so the audit log's lock is held only for the append.
             oxehr_store::audit::append(tx, &records)?;
             Ok(Box::new(()))

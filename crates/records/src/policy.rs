@@ -433,17 +433,31 @@ pub(crate) fn check_writes(
         return Ok(());
     }
     let access = access_of(who, tx)?;
+    // The patients this write itself brings into the caller's organization's care (an
+    // admission, an order it fills): the write's other versions may be about them too,
+    // as a second write after this one could be.
+    let brought_in: Vec<String> = match who.organization.as_deref() {
+        Some(org) if !who.writes_only_own_record() => versions
+            .iter()
+            .filter(|v| access::establishes_care(&v.index, org))
+            .flat_map(|v| v.compartments.iter().map(|p| p.as_str().to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
     for v in versions {
         let r = &v.resource;
+        let outside = |p: &String| !brought_in.contains(p);
         let before: Vec<String> = tx
             .compartments(&r.rtype, &r.id)?
             .into_iter()
             .map(|id| id.as_str().to_owned())
+            .filter(outside)
             .collect();
         let after: Vec<String> = v
             .compartments
             .iter()
             .map(|id| id.as_str().to_owned())
+            .filter(outside)
             .collect();
         let hidden = |what: &str| {
             deny(forbidden(format!(

@@ -133,7 +133,7 @@ impl Records {
                     .enumerate()
                     .map(|(i, e)| parse_entry(i, e))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((kind, self.transaction(who, entries)?))
+                Ok((kind, self.transaction(who, entries, None)?))
             }
             BundleKind::Batch => Ok((kind, self.batch(who, raw_entries))),
         }
@@ -260,14 +260,51 @@ impl Records {
         }
     }
 
+    /// A transaction Bundle from inside records, storing `also` in the same commit (the
+    /// inbound message it came from).
+    pub(crate) fn transaction_with(
+        &self,
+        who: &Caller,
+        bundle: Value,
+        also: crate::Also,
+    ) -> Result<Vec<EntryOutcome>, RecordsError> {
+        let Value::Object(mut b) = bundle else {
+            return Err(RecordsError::Internal(
+                "a mapped bundle is not an object".into(),
+            ));
+        };
+        let raw_entries = match b.remove("entry") {
+            Some(Value::Array(e)) => e,
+            _ => Vec::new(),
+        };
+        if raw_entries.len() > self.config.max_bundle_entries {
+            return Err(RecordsError::invalid_at(
+                IssueCode::TooLong,
+                format!(
+                    "the message has more than {} entries",
+                    self.config.max_bundle_entries
+                ),
+                "Bundle.entry",
+            ));
+        }
+        let entries = raw_entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| parse_entry(i, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.transaction(who, entries, Some(also))
+    }
+
     fn transaction(
         &self,
         who: &Caller,
         entries: Vec<Entry>,
+        also: Option<crate::Also>,
     ) -> Result<Vec<EntryOutcome>, RecordsError> {
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].verb, i));
-        let mut outcomes = self.with_retries(|| self.transaction_once(who, &entries, &order))?;
+        let mut outcomes =
+            self.with_retries(|| self.transaction_once(who, &entries, &order, also.clone()))?;
         // Reads run last and see the transaction's writes. The writes are committed by
         // now, so a read that fails (an unknown id, say) is reported in its own entry
         // rather than failing a transaction that can no longer be undone.
@@ -290,6 +327,7 @@ impl Records {
         who: &Caller,
         entries: &[Entry],
         order: &[usize],
+        also: Option<crate::Also>,
     ) -> Result<Vec<Option<EntryOutcome>>, RecordsError> {
         let now = time_fmt::now_micros();
         let mut reader = self.reader()?;
@@ -451,7 +489,7 @@ impl Records {
         }
         drop(reader);
         let stored: Vec<StoredResource> = versions.iter().map(|v| v.resource.clone()).collect();
-        self.commit(who, guards, versions)?;
+        self.commit_vouched(who, guards, versions, Vec::new(), also)?;
         for ((i, created), r) in results.into_iter().zip(stored) {
             outcomes[i] = Some(match (entries[i].verb, created) {
                 (Verb::Delete, _) => EntryOutcome::Deleted(Some(r)),

@@ -156,7 +156,7 @@ impl Records {
                 (versions, vouched)
             };
             let cancelled = versions[0].resource.clone();
-            self.commit_vouched(who, Vec::new(), versions, vouched)?;
+            self.commit_vouched(who, Vec::new(), versions, vouched, None)?;
             Ok(Ok(cancelled))
         }))
     }
@@ -249,7 +249,7 @@ impl Records {
                 versions.push(v);
                 vouched.push(w);
             }
-            self.commit_vouched(who, Vec::new(), versions, vouched)?;
+            self.commit_vouched(who, Vec::new(), versions, vouched, None)?;
             Ok(Ok(booking))
         }))
     }
@@ -384,7 +384,7 @@ impl Records {
                 (versions, vouched)
             };
             let changed = versions[0].resource.clone();
-            self.commit_vouched(who, Vec::new(), versions, vouched)?;
+            self.commit_vouched(who, Vec::new(), versions, vouched, None)?;
             Ok(Ok(changed))
         }))
     }
