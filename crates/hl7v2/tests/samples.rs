@@ -23,7 +23,6 @@ enum Outcome {
 use Outcome::*;
 
 const ENCOUNTER: &[&str] = &["Encounter"];
-const PATIENT_ONLY: &[&str] = &[];
 const LAB: &[&str] = &[
     "ServiceRequest",
     "DiagnosticReport",
@@ -32,6 +31,8 @@ const LAB: &[&str] = &[
 ];
 const LAB_NO_SPM: &[&str] = &["ServiceRequest", "DiagnosticReport", "Observation"];
 
+/// Every message with a PV1 that says anything has its Encounter ("PV1[Encounter]" in
+/// each message table the IG maps).
 const CASES: &[(&str, Outcome)] = &[
     ("ADT-A01-01.hl7", Bundle(ENCOUNTER)),
     ("ADT-A01-02.hl7", Bundle(ENCOUNTER)),
@@ -44,8 +45,8 @@ const CASES: &[(&str, Outcome)] = &[
     ("ADT-A08-02.hl7", Bundle(ENCOUNTER)),
     ("ADT-A11-01.hl7", Bundle(ENCOUNTER)),
     ("ADT-A13-01.hl7", Bundle(ENCOUNTER)),
-    ("ADT-A28-01.hl7", Bundle(PATIENT_ONLY)),
-    ("ADT-A31-01.hl7", Bundle(PATIENT_ONLY)),
+    ("ADT-A28-01.hl7", Bundle(ENCOUNTER)),
+    ("ADT-A31-01.hl7", Bundle(ENCOUNTER)),
     ("ADT-A40-01.hl7", Merge),
     // Two PID/MRG groups: refused rather than half-merged.
     ("ADT-A40-02.hl7", Unsupported(201)),
@@ -66,7 +67,10 @@ const CASES: &[(&str, Outcome)] = &[
     ("LAB-ORU-2.hl7", Bundle(LAB)),
     ("LRI_2.0-NG_CBC_Typ_Message.hl7", Bundle(LAB)),
     ("MDHHS-OML-O21-1.hl7", Unsupported(200)),
-    ("MDM-T02-01.hl7", Bundle(&["DocumentReference"])),
+    (
+        "MDM-T02-01.hl7",
+        Bundle(&["DocumentReference", "Encounter"]),
+    ),
     // Named MDM but MSH-9 says ADT^A01.
     ("MDM_01.hl7", Bundle(ENCOUNTER)),
     ("OML-O21-01.hl7", Unsupported(200)),
@@ -78,8 +82,8 @@ const CASES: &[(&str, Outcome)] = &[
     ("PC1-Problem-Add-v2.3.1.hl7", Unsupported(200)),
     ("RDE-O11-01.hl7", Unsupported(200)),
     ("REF-I12-01.hl7", Unsupported(200)),
-    ("SIU-S12-01.hl7", Bundle(&["Appointment"])),
-    ("VXU-V04-01.hl7", Bundle(&["Immunization"])),
+    ("SIU-S12-01.hl7", Bundle(&["Appointment", "Encounter"])),
+    ("VXU-V04-01.hl7", Bundle(&["Encounter", "Immunization"])),
     ("VXU.hl7", Bundle(&["Immunization"])),
 ];
 

@@ -7,7 +7,8 @@
 //! A04/A05 planned, A11 cancelled). For A08 that map says `unknown` because the event
 //! carries no status; we use "PatientClass[EncounterStatus]" (PV1-2) instead, or
 //! `finished` when PV1-45 has a discharge time, so an update does not erase a known
-//! status. A28/A31 are person-level events: their PV1 is not a visit, so no Encounter.
+//! status. A28/A31 follow "ADT_A05": a PV1 that says anything becomes an Encounter,
+//! as in every other message type the IG maps ([`add_visit`]).
 
 use serde_json::{json, Value};
 
@@ -17,11 +18,30 @@ use crate::datatypes::{cwe_field, cx_identifier, nz, obj, xcn_reference};
 use crate::error::{ErrorCode, MapError};
 use crate::parse::{Message, Segment};
 
-/// ADT^A28/A31: the Patient alone.
+/// ADT^A28/A31: the Patient, and the visit its PV1 describes, if any.
 pub(crate) fn patient_only(msg: &Message, ctx: &super::Context) -> Result<Mapped, MapError> {
     let mut b = Builder::new(msg, ctx);
-    add_patient(&mut b, first_pid(msg)?)?;
+    let patient = add_patient(&mut b, first_pid(msg)?)?;
+    add_visit(&mut b, msg, &patient, "")?;
     Ok(b.finish())
+}
+
+/// The message's PV1 (and PV2) as an Encounter of the sending organization, when it
+/// has one that says anything: every message table the IG maps has "PV1[Encounter]"
+/// (ADT, ORU_R01, VXU_V04, SIU_S12, MDM_T02). Returns the Encounter's fullUrl.
+pub(crate) fn add_visit(
+    b: &mut Builder<'_>,
+    msg: &Message,
+    patient: &str,
+    event: &str,
+) -> Result<Option<String>, MapError> {
+    let Some(pv1) = msg.segment("PV1") else {
+        return Ok(None);
+    };
+    if (2..=pv1.field_count()).all(|n| pv1.text(n).trim().is_empty()) {
+        return Ok(None);
+    }
+    add_encounter(b, pv1, msg.segment("PV2"), patient, event).map(Some)
 }
 
 /// ADT events with a visit: Patient + Encounter.

@@ -25,6 +25,8 @@ pub(crate) fn map(msg: &Message, ctx: &Context) -> Result<Mapped, MapError> {
     let pid = first_pid(msg)?;
     let mut b = Builder::new(msg, ctx);
     let patient = add_patient(&mut b, pid)?;
+    // The visit, when the message has one ("PV1[Encounter]").
+    super::adt::add_visit(&mut b, msg, &patient, "")?;
     let status = match txa.text(19).trim() {
         "OB" => "superseded",
         "CA" => "entered-in-error",

@@ -48,6 +48,8 @@ pub(crate) fn map(msg: &Message, ctx: &Context) -> Result<Mapped, MapError> {
     }
     let mut b = Builder::new(msg, ctx);
     let patient = add_patient(&mut b, pid)?;
+    // The visit, when the message has one ("PV1[Encounter]").
+    super::adt::add_visit(&mut b, msg, &patient, "")?;
     let mut keys = HashSet::new();
     for group in &groups {
         map_group(&mut b, group, &patient, &mut keys)?;

@@ -26,6 +26,8 @@ pub(crate) fn map(msg: &Message, ctx: &Context) -> Result<Mapped, MapError> {
     let pid = first_pid(msg)?;
     let mut b = Builder::new(msg, ctx);
     let patient = add_patient(&mut b, pid)?;
+    // The visit, when the message has one ("PV1[Encounter]").
+    super::adt::add_visit(&mut b, msg, &patient, "")?;
     let status = match sch.comp(25, 1).trim() {
         "" | "Booked" | "Overbook" => "booked",
         "Pending" => "pending",

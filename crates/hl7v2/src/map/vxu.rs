@@ -32,6 +32,8 @@ pub(crate) fn map(msg: &Message, ctx: &Context) -> Result<Mapped, MapError> {
         .map(|(s, v, _)| format!("{s}|{v}"))
         .unwrap_or_default();
     let patient = add_patient(&mut b, pid)?;
+    // The visit, when the message has one ("PV1[Encounter]").
+    super::adt::add_visit(&mut b, msg, &patient, "")?;
     let mut orc: Option<&Segment> = None;
     let mut rxa: Option<&Segment> = None;
     let mut groups: Vec<(Option<&Segment>, &Segment, Option<&Segment>)> = Vec::new();
