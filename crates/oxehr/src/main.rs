@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod demo;
 mod import;
+mod interface;
 mod secrets;
 mod serve;
 mod token;
@@ -59,6 +60,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Register the OAuth clients of the SMART authorization server.
     Client(client::ClientArgs),
+    /// Register HL7 v2 interfaces and work through the messages in triage.
+    Interface(interface::InterfaceArgs),
 }
 
 fn main() {
@@ -84,5 +87,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => audit::audit(args, &file),
         Command::Token(args) => token::token(args, &file),
         Command::Client(args) => client::client(args, &file),
+        Command::Interface(args) => interface::interface(args, &file),
     }
 }

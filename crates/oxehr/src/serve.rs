@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// A browser session ends after this many minutes without a request (default 15).
     #[arg(long, env = "OXEHR_SESSION_IDLE_MINUTES")]
     pub session_idle_minutes: Option<u64>,
+    /// Also receive HL7 v2 messages over MLLP on this address (`0.0.0.0:2575`); a
+    /// message is accepted only from a registered interface (`oxehr interface add`).
+    #[arg(long, env = "OXEHR_MLLP")]
+    pub mllp: Option<String>,
+    /// Serve MLLP inside TLS, with the --tls-cert and --tls-key certificate.
+    #[arg(long, env = "OXEHR_MLLP_TLS")]
+    pub mllp_tls: bool,
+    /// Serve plain MLLP on a non-loopback address (a VPN or a trusted network).
+    #[arg(long, env = "OXEHR_INSECURE_MLLP")]
+    pub insecure_mllp: bool,
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -105,10 +115,26 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         crate::demo::load(&records)?;
     }
     first_admin(&records, &args.storage.data_dir(file))?;
+    let mllp = mllp_settings(&args, tls.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        if let Some((addr, config)) = mllp {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for MLLP on {addr}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, tls = config.tls.is_some(), "oxehr is receiving HL7 v2 over MLLP");
+            let records = records.clone();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    oxehr_hl7_listener::run(listener, records, config, shutdown_signal()).await
+                {
+                    tracing::error!(error = %e, "the MLLP listener stopped");
+                }
+            });
+        }
         let Some((cert, key)) = tls else {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             // With port 0 the system picks the port: report and use the real one.
@@ -145,6 +171,37 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         tracing::info!("oxehr stopped");
         Ok(())
     })
+}
+
+/// The MLLP address and listener settings, when `--mllp` is given: TLS with the HTTPS
+/// certificate when `--mllp-tls`; plain MLLP only on a loopback address unless
+/// `--insecure-mllp`.
+fn mllp_settings(
+    args: &ServeArgs,
+    tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Option<(SocketAddr, oxehr_hl7_listener::ListenerConfig)>> {
+    let Some(mllp) = &args.mllp else {
+        if args.mllp_tls {
+            bail!("--mllp-tls needs --mllp");
+        }
+        return Ok(None);
+    };
+    let addr: SocketAddr = mllp
+        .parse()
+        .with_context(|| format!("--mllp '{mllp}' is not an address such as 0.0.0.0:2575"))?;
+    let mut config = oxehr_hl7_listener::ListenerConfig::default();
+    if args.mllp_tls {
+        let Some((cert, key)) = tls else {
+            bail!("--mllp-tls needs --tls-cert and --tls-key");
+        };
+        config.tls = Some(crate::secrets::tls_acceptor(cert, key)?);
+    } else if !addr.ip().is_loopback() && !args.insecure_mllp {
+        bail!(
+            "refusing to receive plain MLLP on {addr}, which is not a loopback address: \
+             give --mllp-tls, or --insecure-mllp on a trusted network"
+        );
+    }
+    Ok(Some((addr, config)))
 }
 
 /// First run: when the store holds no account, creates the system administrator `admin`

@@ -36,50 +36,7 @@ fn tool_dir() -> PathBuf {
 /// The virtual environment with the pinned requirements, made once and reused while
 /// `requirements.txt` is unchanged; `None` (after saying why) when pip cannot install.
 fn venv() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smart-client-venv");
-    let requirements = tool_dir().join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
-    let stamp = dir.join("installed-requirements.txt");
-    let python = dir.join("bin/python");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
-        return Some(python);
-    }
-    let run = |cmd: &mut Command| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    };
-    let installed = run(Command::new("python3")
-        .args(["-m", "venv", "--clear"])
-        .arg(&dir))
-    .and_then(|()| {
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-q",
-                "-r",
-            ])
-            .arg(&requirements))
-    });
-    match installed {
-        Ok(()) => {
-            std::fs::write(&stamp, wanted).expect("stamp");
-            Some(python)
-        }
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("cannot install the SMART client's requirements in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: cannot install tools/smart-client-test/requirements.txt ({e})");
-            None
-        }
-    }
+    common::python_venv(&tool_dir(), "smart-client-venv")
 }
 
 /// `oxehr serve`, stopped when dropped; its log lines kept.

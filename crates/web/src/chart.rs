@@ -524,6 +524,9 @@ pub fn observation_value(r: &Value) -> Option<String> {
 pub struct Sources {
     /// `Type/id` → organization name, from Provenance.
     provenance: HashMap<String, String>,
+    /// `Type/id` → what it came in (a message, a document), from Provenance's source
+    /// entity.
+    via: HashMap<String, String>,
     /// Encounter id → its service provider's name.
     encounters: HashMap<String, String>,
 }
@@ -537,6 +540,7 @@ impl Sources {
         let resources: Vec<&Value> = resources.into_iter().collect();
         let mut out = Sources {
             provenance: HashMap::new(),
+            via: HashMap::new(),
             encounters: HashMap::new(),
         };
         if resources.is_empty() {
@@ -566,8 +570,17 @@ impl Sources {
                 let Some(org) = provenance_org(&p) else {
                     continue;
                 };
+                let via = p["entity"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["role"] == "source")
+                    .and_then(|e| e["what"]["display"].as_str());
                 for t in p["target"].as_array().into_iter().flatten() {
                     if let Some(t) = t["reference"].as_str() {
+                        if let Some(via) = via {
+                            out.via.insert(t.to_owned(), via.to_owned());
+                        }
                         org_refs.insert(t.to_owned(), org.0.clone());
                         if let Some(d) = &org.1 {
                             named.insert(org.0.clone(), d.clone());
@@ -664,7 +677,10 @@ impl Sources {
             r["id"].as_str().unwrap_or("")
         );
         if let Some(o) = self.provenance.get(&key) {
-            return o.clone();
+            return match self.via.get(&key) {
+                Some(via) => format!("{o}, by {via}"),
+                None => o.clone(),
+            };
         }
         let encounter = if r["resourceType"] == "Encounter" {
             r["id"].as_str()

@@ -96,3 +96,55 @@ pub fn spawn_logged(
     });
     (child, addr, log)
 }
+
+/// A virtual environment with `tool/requirements.txt` installed, cached under the
+/// target directory as `name`; `None` (after saying why) when pip cannot install, except
+/// under `CI`, where that fails the test.
+#[allow(dead_code)] // not every test binary runs a Python tool
+pub fn python_venv(tool: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    use std::process::Command;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let requirements = tool.join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
+    let stamp = dir.join("installed-requirements.txt");
+    let python = dir.join("bin/python");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return Some(python);
+    }
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let installed = run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&dir))
+    .and_then(|()| {
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+            ])
+            .arg(&requirements))
+    });
+    match installed {
+        Ok(()) => {
+            std::fs::write(&stamp, wanted).expect("stamp");
+            Some(python)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("cannot install {} in CI: {e}", requirements.display())
+        }
+        Err(e) => {
+            eprintln!("skipping: cannot install {} ({e})", requirements.display());
+            None
+        }
+    }
+}
