@@ -113,7 +113,6 @@ pub(crate) struct Ctx<'a, 'r> {
     pub org: Option<String>,
     /// The document's effectiveTime (FHIR dateTime), for notes.
     pub doc_time: Option<String>,
-    pub doc_id: Option<String>,
 }
 
 impl Ctx<'_, '_> {
@@ -172,7 +171,6 @@ pub fn import(xml: &str, ctx: &ImportContext) -> Result<Imported, CcdaError> {
         patient: patient_url.clone(),
         org: ctx.organization.clone(),
         doc_time: document.effective_time.clone(),
-        doc_id: document.id.clone(),
     };
     patient::care_team(root, &mut cx)?;
     patient::encompassing_encounter(root, &mut cx)?;

@@ -113,6 +113,10 @@ fn digest(bytes: &[u8]) -> String {
 /// on FHIR keeps section narrative in Composition.section.text; without a Composition the
 /// narrative travels as a note typed by the section's LOINC code).
 pub(crate) fn narrative_section(s: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<(), CcdaError> {
+    // A section that says it has no information (nullFlavor) has no note to keep.
+    if dom::is_null(s) {
+        return Ok(());
+    }
     let Some(text) = child(s, "text") else {
         return Ok(());
     };
@@ -143,7 +147,18 @@ pub(crate) fn narrative_section(s: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<(), Cc
 pub(crate) fn note_activities(s: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<usize, CcdaError> {
     let mut n = 0;
     for act in entries(s, NOTE_ACTIVITY) {
-        let type_ = child(act, "code").and_then(|c| values::concept(c, cx.refs));
+        // The code is LOINC 34109-9 "Note" with the kind of note as a translation: the
+        // translation is what the note is known by, so it comes first.
+        let type_ = child(act, "code")
+            .and_then(|c| values::concept(c, cx.refs))
+            .map(|mut t| {
+                if let Some(c) = t.get_mut("coding").and_then(Value::as_array_mut) {
+                    if c.len() > 1 && c[0].get("code").and_then(Value::as_str) == Some("34109-9") {
+                        c.rotate_left(1);
+                    }
+                }
+                t
+            });
         let when = values::effective(act)?.and_then(|w| w.start());
         let Some(text) = child(act, "text") else {
             continue;

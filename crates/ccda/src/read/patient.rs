@@ -233,9 +233,12 @@ pub(crate) fn care_team(root: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<(), CcdaErr
     if let Some(w) = &when {
         r["period"] = w.period();
     }
+    // The same team over the same period is the same fact, whichever document names it.
+    let mut who: Vec<String> = members.iter().map(|m| m["member"].to_string()).collect();
+    who.sort();
     let fact = Fact {
         kind: "CareTeam".into(),
-        code: cx.doc_id.clone().map(|d| ("document".to_string(), d)),
+        code: Some(("members".to_string(), who.join(","))),
         date: start,
     };
     cx.add(r, Vec::new(), fact);

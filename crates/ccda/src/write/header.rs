@@ -326,9 +326,8 @@ pub(crate) fn header(w: &mut W, p: &Value, ctx: &ExportContext, first: Option<&s
     w.leaf("manufacturerModelName", &[], "oxehr");
     w.leaf("softwareName", &[], "oxehr");
     w.close("assignedAuthoringDevice");
-    if org.is_some() {
-        organization(w, "representedOrganization", org);
-    }
+    // a device author needs the organization it writes for (CONF:1198-8456)
+    organization(w, "representedOrganization", org);
     w.close("assignedAuthor");
     w.close("author");
     w.open("custodian", &[]);

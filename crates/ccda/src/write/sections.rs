@@ -359,11 +359,13 @@ fn medications(w: &mut W, list: &[&Value], all: &[Value]) {
             if let Some(route) = dosage.and_then(|d| d.get("route")) {
                 cd(w, "routeCode", Some(route), &[], &[]);
             }
-            if let Some((v, u)) = dosage
+            // Medication Activity requires a doseQuantity (CONF:1098-7516): unknown when none.
+            match dosage
                 .and_then(|d| d.pointer("/doseAndRate/0/doseQuantity"))
                 .and_then(dt::pq)
             {
-                w.empty("doseQuantity", &[("value", &v), ("unit", &u)]);
+                Some((v, u)) => w.empty("doseQuantity", &[("value", &v), ("unit", &u)]),
+                None => w.empty("doseQuantity", &[("nullFlavor", "UNK")]),
             }
             w.open("consumable", &[]);
             w.open("manufacturedProduct", &[("classCode", "MANU")]);
@@ -733,11 +735,20 @@ fn social(w: &mut W, observations: &[&Value]) {
                 && o.get("valueCodeableConcept").is_some();
             w.open("entry", &[("typeCode", "DRIV")]);
             w.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+            let loinc = s(o, "/code/coding/0/system") == Some("http://loinc.org");
+            let pregnant = s(o, "/code/coding/0/code") == Some("ASSERTION")
+                && s(o, "/valueCodeableConcept/coding/0/code") == Some("77386006");
             if smoking {
                 w.template("2.16.840.1.113883.10.20.22.4.78", Some("2014-06-09"));
-            } else {
+            } else if pregnant {
+                // Pregnancy Observation 2.16.840.1.113883.10.20.15.3.8
+                w.template("2.16.840.1.113883.10.20.15.3.8", None);
+            } else if loinc {
                 w.template("2.16.840.1.113883.10.20.22.4.38", Some("2015-08-01"));
             }
+            // else: an observation coded outside LOINC cannot be a Social History
+            // Observation (CONF:1198-32951 wants a LOINC code or translation, which we do
+            // not have); it is written as a plain observation in the section.
             ids(w, o);
             cd(w, "code", o.get("code"), &[], &[]);
             w.empty("statusCode", &[("code", "completed")]);
