@@ -68,7 +68,7 @@ pub(crate) fn cd(w: &mut W, tag: &str, cc: Option<&Value>, extra: &[(&str, &str)
     w.close(tag);
 }
 
-/// The first coding of a concept, as (system, code): what a fact is known by.
+/// A concept as text for the narrative: its text, else its first display, else its code.
 pub(crate) fn display(cc: Option<&Value>) -> String {
     cc.and_then(|c| {
         c.get("text")

@@ -9,6 +9,8 @@
 
 mod dt;
 mod header;
+mod notes;
+mod observations;
 mod sections;
 mod xml;
 

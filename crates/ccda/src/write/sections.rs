@@ -1,19 +1,17 @@
 //! The CCD body: one section per kind of fact, each with a narrative table a person can
 //! read and the C-CDA R2.1 entries a machine can (templates named at each writer).
 
-use base64::Engine as _;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde_json::Value;
 
 use super::dt::{self, cd, display, end, ids, ivl, s, start, ts};
 use super::xml::W;
 use crate::time;
 
-fn rt(r: &Value) -> &str {
+pub(crate) fn rt(r: &Value) -> &str {
     s(r, "/resourceType").unwrap_or("")
 }
 
-fn has_category(r: &Value, code: &str) -> bool {
+pub(crate) fn has_category(r: &Value, code: &str) -> bool {
     r.get("category")
         .and_then(Value::as_array)
         .into_iter()
@@ -28,7 +26,7 @@ fn has_category(r: &Value, code: &str) -> bool {
 }
 
 /// The id a reference names (`urn:uuid:X`, `Type/X`).
-fn ref_id(reference: &str) -> &str {
+pub(crate) fn ref_id(reference: &str) -> &str {
     reference.rsplit([':', '/']).next().unwrap_or(reference)
 }
 
@@ -49,17 +47,17 @@ pub(crate) fn earliest(resources: &[Value]) -> Option<String> {
         .map(|(_, d)| d)
 }
 
-struct Def {
-    tpl: &'static str,
-    ext: &'static str,
-    code: &'static str,
-    display: &'static str,
-    title: &'static str,
-    required: bool,
-    columns: &'static [&'static str],
+pub(crate) struct Def {
+    pub tpl: &'static str,
+    pub ext: &'static str,
+    pub code: &'static str,
+    pub display: &'static str,
+    pub title: &'static str,
+    pub required: bool,
+    pub columns: &'static [&'static str],
 }
 
-fn section(w: &mut W, d: &Def, rows: &[Vec<String>], entries: impl FnOnce(&mut W)) {
+pub(crate) fn section(w: &mut W, d: &Def, rows: &[Vec<String>], entries: impl FnOnce(&mut W)) {
     if rows.is_empty() && !d.required {
         return;
     }
@@ -111,7 +109,7 @@ fn section(w: &mut W, d: &Def, rows: &[Vec<String>], entries: impl FnOnce(&mut W
     w.close("component");
 }
 
-fn date_text(d: Option<&str>) -> String {
+pub(crate) fn date_text(d: Option<&str>) -> String {
     d.unwrap_or("unknown").to_string()
 }
 
@@ -128,13 +126,13 @@ pub(crate) fn all(w: &mut W, resources: &[Value]) {
     medications(w, &meds, resources);
     problems(w, &of("Condition"));
     let observations = of("Observation");
-    results(w, &of("DiagnosticReport"), &observations);
-    social(w, &observations);
-    vitals(w, &observations);
+    super::observations::results(w, &of("DiagnosticReport"), &observations);
+    super::observations::social(w, &observations);
+    super::observations::vitals(w, &observations);
     immunizations(w, &of("Immunization"));
     procedures(w, &of("Procedure"));
     encounters(w, &of("Encounter"));
-    notes(w, &of("DocumentReference"));
+    super::notes::notes(w, &of("DocumentReference"));
 }
 
 /// Allergies and Intolerances Section (entries required) (V3)
@@ -480,286 +478,6 @@ fn problems(w: &mut W, list: &[&Value]) {
     });
 }
 
-/// An Observation as the observations a CDA entry can carry: itself when it has a value
-/// (or nothing else), else one per component (a blood pressure panel becomes its systolic
-/// and diastolic readings), each with the panel's time.
-fn flatten(o: &Value) -> Vec<Value> {
-    let has_value = o
-        .as_object()
-        .is_some_and(|m| m.keys().any(|k| k.starts_with("value")));
-    let comps = o.get("component").and_then(Value::as_array);
-    match comps {
-        Some(c) if !has_value && !c.is_empty() => c
-            .iter()
-            .map(|comp| {
-                let mut x = comp.clone();
-                x["status"] = o.get("status").cloned().unwrap_or(Value::Null);
-                if let Some(t) = start(o, "effective") {
-                    x["effectiveDateTime"] = json!(t);
-                }
-                x
-            })
-            .collect(),
-        _ => vec![o.clone()],
-    }
-}
-
-/// A Result Observation (V3) 2.16.840.1.113883.10.20.22.4.2:2015-08-01 or Vital Sign
-/// Observation (V2) 2.16.840.1.113883.10.20.22.4.27:2014-06-09.
-fn observation(w: &mut W, o: &Value, tpl: &str, ext: &str) {
-    w.open("component", &[]);
-    w.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-    w.template(tpl, Some(ext));
-    ids(w, o);
-    cd(w, "code", o.get("code"), &[], &[]);
-    let status = match s(o, "/status") {
-        Some("preliminary" | "registered") => "active",
-        Some("cancelled") => "cancelled",
-        _ => "completed",
-    };
-    w.empty("statusCode", &[("code", status)]);
-    ts(w, "effectiveTime", start(o, "effective"));
-    dt::value(w, o);
-    for i in o
-        .get("interpretation")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        cd(w, "interpretationCode", Some(i), &[], &[]);
-    }
-    for rr in o
-        .get("referenceRange")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        w.open("referenceRange", &[]);
-        w.open("observationRange", &[]);
-        if let Some(t) = s(rr, "/text") {
-            w.leaf("text", &[], t);
-        }
-        w.open("value", &[("xsi:type", "IVL_PQ")]);
-        for e in ["low", "high"] {
-            match rr.get(e).and_then(dt::pq) {
-                Some((v, u)) => w.empty(e, &[("value", &v), ("unit", &u)]),
-                None => w.empty(e, &[("nullFlavor", "NI")]),
-            }
-        }
-        w.close("value");
-        w.close("observationRange");
-        w.close("referenceRange");
-    }
-    w.close("observation");
-    w.close("component");
-}
-
-fn obs_row(o: &Value) -> Vec<String> {
-    vec![
-        display(o.get("code")),
-        dt::value_text(o),
-        date_text(start(o, "effective")),
-    ]
-}
-
-/// Results Section (entries required) (V3) 2.16.840.1.113883.10.20.22.2.3.1:2015-08-01
-/// with Result Organizer (V3) 2.16.840.1.113883.10.20.22.4.1:2015-08-01: a
-/// DiagnosticReport with its laboratory results becomes an organizer; a laboratory
-/// Observation no report holds gets an organizer of its own (the section has no other
-/// place for it).
-fn results(w: &mut W, reports: &[&Value], observations: &[&Value]) {
-    let labs: Vec<&Value> = observations
-        .iter()
-        .copied()
-        .filter(|o| has_category(o, "laboratory"))
-        .collect();
-    let by_id: HashMap<&str, &Value> = labs
-        .iter()
-        .filter_map(|o| Some((s(o, "/id")?, *o)))
-        .collect();
-    let mut used: HashSet<&str> = HashSet::new();
-    let mut groups: Vec<(Option<&Value>, Vec<&Value>)> = Vec::new();
-    for r in reports {
-        let members: Vec<&Value> = r
-            .get("result")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|x| s(x, "/reference"))
-            .filter_map(|x| by_id.get(ref_id(x)).copied())
-            .collect();
-        if members.is_empty() {
-            continue;
-        }
-        used.extend(members.iter().filter_map(|o| s(o, "/id")));
-        groups.push((Some(*r), members));
-    }
-    for o in &labs {
-        if !s(o, "/id").is_some_and(|i| used.contains(i)) {
-            groups.push((None, vec![*o]));
-        }
-    }
-    let rows: Vec<Vec<String>> = groups
-        .iter()
-        .flat_map(|(_, m)| m.iter().flat_map(|o| flatten(o)))
-        .map(|o| obs_row(&o))
-        .collect();
-    let def = Def {
-        tpl: "2.16.840.1.113883.10.20.22.2.3.1",
-        ext: "2015-08-01",
-        code: "30954-2",
-        display: "Relevant diagnostic tests/laboratory data Narrative",
-        title: "Results",
-        required: true,
-        columns: &["Test", "Result", "Date"],
-    };
-    section(w, &def, &rows, |w| {
-        for (report, members) in &groups {
-            w.open("entry", &[("typeCode", "DRIV")]);
-            w.open(
-                "organizer",
-                &[("classCode", "CLUSTER"), ("moodCode", "EVN")],
-            );
-            w.template("2.16.840.1.113883.10.20.22.4.1", Some("2015-08-01"));
-            match report {
-                Some(r) => ids(w, r),
-                None => w.empty("id", &[("nullFlavor", "NI")]),
-            }
-            cd(
-                w,
-                "code",
-                report
-                    .and_then(|r| r.get("code"))
-                    .or(members[0].get("code")),
-                &[],
-                &[],
-            );
-            w.empty("statusCode", &[("code", "completed")]);
-            let t = report
-                .and_then(|r| start(r, "effective"))
-                .or_else(|| start(members[0], "effective"));
-            ivl(w, "effectiveTime", t, t, &[]);
-            for m in members {
-                for o in flatten(m) {
-                    observation(w, &o, "2.16.840.1.113883.10.20.22.4.2", "2015-08-01");
-                }
-            }
-            w.close("organizer");
-            w.close("entry");
-        }
-    });
-}
-
-/// Vital Signs Section (entries required) (V3) 2.16.840.1.113883.10.20.22.2.4.1:2015-08-01
-/// with Vital Signs Organizer (V3) 2.16.840.1.113883.10.20.22.4.26:2015-08-01, one per
-/// time of measurement; only measured values (PQ) are vital signs in C-CDA.
-fn vitals(w: &mut W, observations: &[&Value]) {
-    let mut by_time: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for o in observations
-        .iter()
-        .filter(|o| has_category(o, "vital-signs"))
-    {
-        for f in flatten(o) {
-            if f.get("valueQuantity").and_then(dt::pq).is_some() {
-                by_time
-                    .entry(start(&f, "effective").unwrap_or("").to_string())
-                    .or_default()
-                    .push(f);
-            }
-        }
-    }
-    let rows: Vec<Vec<String>> = by_time.values().flatten().map(obs_row).collect();
-    let def = Def {
-        tpl: "2.16.840.1.113883.10.20.22.2.4.1",
-        ext: "2015-08-01",
-        code: "8716-3",
-        display: "Vital signs",
-        title: "Vital Signs",
-        required: true,
-        columns: &["Measurement", "Value", "Date"],
-    };
-    section(w, &def, &rows, |w| {
-        for (t, list) in &by_time {
-            let t = (!t.is_empty()).then_some(t.as_str());
-            w.open("entry", &[("typeCode", "DRIV")]);
-            w.open(
-                "organizer",
-                &[("classCode", "CLUSTER"), ("moodCode", "EVN")],
-            );
-            w.template("2.16.840.1.113883.10.20.22.4.26", Some("2015-08-01"));
-            w.empty("id", &[("nullFlavor", "NI")]);
-            w.open(
-                "code",
-                &[
-                    ("code", "46680005"),
-                    ("codeSystem", "2.16.840.1.113883.6.96"),
-                    ("displayName", "Vital Signs"),
-                ],
-            );
-            w.empty("translation", &[("code", "74728-7"), ("codeSystem", "2.16.840.1.113883.6.1"), ("displayName", "Vital signs, weight, height, head circumference, oximetry, BMI, and BSA panel - HL7.CCDAr1.1")]);
-            w.close("code");
-            w.empty("statusCode", &[("code", "completed")]);
-            ivl(w, "effectiveTime", t, t, &[]);
-            for o in list {
-                observation(w, o, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09");
-            }
-            w.close("organizer");
-            w.close("entry");
-        }
-    });
-}
-
-/// Social History Section (V3) 2.16.840.1.113883.10.20.22.2.17:2015-08-01: smoking status
-/// (LOINC 72166-2) as Smoking Status - Meaningful Use (V2)
-/// 2.16.840.1.113883.10.20.22.4.78:2014-06-09, anything else as Social History
-/// Observation (V3) 2.16.840.1.113883.10.20.22.4.38:2015-08-01.
-fn social(w: &mut W, observations: &[&Value]) {
-    let list: Vec<&Value> = observations
-        .iter()
-        .copied()
-        .filter(|o| has_category(o, "social-history"))
-        .collect();
-    let rows: Vec<Vec<String>> = list.iter().map(|o| obs_row(o)).collect();
-    let def = Def {
-        tpl: "2.16.840.1.113883.10.20.22.2.17",
-        ext: "2015-08-01",
-        code: "29762-2",
-        display: "Social history Narrative",
-        title: "Social History",
-        required: true,
-        columns: &["Observation", "Value", "Date"],
-    };
-    section(w, &def, &rows, |w| {
-        for o in &list {
-            let smoking = s(o, "/code/coding/0/code") == Some("72166-2")
-                && o.get("valueCodeableConcept").is_some();
-            w.open("entry", &[("typeCode", "DRIV")]);
-            w.open("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-            let loinc = s(o, "/code/coding/0/system") == Some("http://loinc.org");
-            let pregnant = s(o, "/code/coding/0/code") == Some("ASSERTION")
-                && s(o, "/valueCodeableConcept/coding/0/code") == Some("77386006");
-            if smoking {
-                w.template("2.16.840.1.113883.10.20.22.4.78", Some("2014-06-09"));
-            } else if pregnant {
-                // Pregnancy Observation 2.16.840.1.113883.10.20.15.3.8
-                w.template("2.16.840.1.113883.10.20.15.3.8", None);
-            } else if loinc {
-                w.template("2.16.840.1.113883.10.20.22.4.38", Some("2015-08-01"));
-            }
-            // else: an observation coded outside LOINC cannot be a Social History
-            // Observation (CONF:1198-32951 wants a LOINC code or translation, which we do
-            // not have); it is written as a plain observation in the section.
-            ids(w, o);
-            cd(w, "code", o.get("code"), &[], &[]);
-            w.empty("statusCode", &[("code", "completed")]);
-            ts(w, "effectiveTime", start(o, "effective"));
-            dt::value(w, o);
-            w.close("observation");
-            w.close("entry");
-        }
-    });
-}
-
 /// Immunizations Section (entries required) (V3) 2.16.840.1.113883.10.20.22.2.2.1:2015-08-01
 /// with Immunization Activity (V3) 2.16.840.1.113883.10.20.22.4.52:2015-08-01 and
 /// Immunization Medication Information (V2) 2.16.840.1.113883.10.20.22.4.54:2014-06-09.
@@ -933,121 +651,4 @@ fn encounters(w: &mut W, list: &[&Value]) {
             w.close("entry");
         }
     });
-}
-
-/// Notes Section 2.16.840.1.113883.10.20.22.2.65:2016-11-01 with Note Activity
-/// 2.16.840.1.113883.10.20.22.4.202:2016-11-01 (C-CDA R2.1 Companion Guide; C-CDA on FHIR
-/// "CF-notes", reversed): type → a translation of LOINC 34109-9 "Note", the first
-/// attachment → text (B64 with its media type), the note's text in the narrative when it
-/// is plain text or HTML.
-fn notes(w: &mut W, list: &[&Value]) {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let when = |r: &Value| {
-        s(r, "/context/period/start")
-            .or(s(r, "/date"))
-            .map(str::to_string)
-    };
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|r| {
-            let att = r.pointer("/content/0/attachment");
-            let text = att
-                .filter(|a| s(a, "/contentType").is_some_and(|c| c.starts_with("text/")))
-                .and_then(|a| s(a, "/data"))
-                .and_then(|d| b64.decode(d).ok())
-                .and_then(|b| String::from_utf8(b).ok())
-                .map(|t| {
-                    if s(att.unwrap_or(&Value::Null), "/contentType")
-                        .is_some_and(|c| c.starts_with("text/html"))
-                    {
-                        strip_tags(&t)
-                    } else {
-                        t
-                    }
-                })
-                .unwrap_or_else(|| "(attachment)".into());
-            vec![display(r.get("type")), date_text(when(r).as_deref()), text]
-        })
-        .collect();
-    let def = Def {
-        tpl: "2.16.840.1.113883.10.20.22.2.65",
-        ext: "2016-11-01",
-        code: "11488-4",
-        display: "Consult note",
-        title: "Notes",
-        required: false,
-        columns: &["Note", "Date", "Text"],
-    };
-    section(w, &def, &rows, |w| {
-        for r in list {
-            let t = when(r);
-            w.open("entry", &[]);
-            w.open("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-            w.empty(
-                "templateId",
-                &[
-                    ("root", "2.16.840.1.113883.10.20.22.4.202"),
-                    ("extension", "2016-11-01"),
-                ],
-            );
-            ids(w, r);
-            let translations: Vec<Value> = r
-                .pointer("/type/coding")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let note = json!({ "coding": [{ "system": "http://loinc.org", "code": "34109-9", "display": "Note" }] });
-            cd(w, "code", Some(&note), &[], &translations);
-            let att = r.pointer("/content/0/attachment");
-            match att.and_then(|a| s(a, "/data")) {
-                Some(d) => {
-                    let media = att
-                        .and_then(|a| s(a, "/contentType"))
-                        .unwrap_or("text/plain");
-                    let media = media.split(';').next().unwrap_or(media).trim();
-                    w.leaf(
-                        "text",
-                        &[("mediaType", media), ("representation", "B64")],
-                        d,
-                    );
-                }
-                None => match att.and_then(|a| s(a, "/url")) {
-                    Some(u) => {
-                        w.open("text", &[]);
-                        w.empty("reference", &[("value", u)]);
-                        w.close("text");
-                    }
-                    None => w.leaf("text", &[], ""),
-                },
-            }
-            w.empty("statusCode", &[("code", "completed")]);
-            ts(w, "effectiveTime", t.as_deref());
-            w.open("author", &[]);
-            w.empty(
-                "templateId",
-                &[("root", "2.16.840.1.113883.10.20.22.4.119")],
-            );
-            ts(w, "time", t.as_deref());
-            w.open("assignedAuthor", &[]);
-            w.empty("id", &[("nullFlavor", "NI")]);
-            w.close("assignedAuthor");
-            w.close("author");
-            w.close("act");
-            w.close("entry");
-        }
-    });
-}
-
-fn strip_tags(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
