@@ -53,6 +53,12 @@
 //!    date must agree and neither the family nor the given name may disagree. Twins (same
 //!    family, birth date, address and phone; different given names) and a parent and child
 //!    of one name otherwise reach `certain` on weight alone.
+//! 5. **Without a shared identifier, a birth date that disagrees (more than one slip apart)
+//!    caps the pair at `possible`.** A parent and child of one name at one address and phone
+//!    (a "Senior" and "Junior") add up to about 24.5 bits, and siblings to about 13.7: the
+//!    address and phone weights assume independence that a household does not have. A true
+//!    match with a badly wrong birth date goes to a person for review, which is where it
+//!    belongs.
 //!
 //! When a rule moves the grade, the score is moved into that grade's band, so sorting by
 //! score and filtering by grade agree, and the field that triggered the rule carries a
@@ -61,6 +67,7 @@
 mod address;
 mod birth_date;
 mod blocking;
+mod demographics;
 mod identifier;
 mod name;
 mod nicknames;
@@ -71,6 +78,7 @@ mod weights;
 use serde_json::Value;
 
 pub use blocking::candidate_queries;
+pub use demographics::Demographics;
 
 /// Score at or above which a pair is [`Grade::Certain`] (total weight ≥ 29.96 bits).
 pub const CERTAIN: f64 = 0.999;
@@ -188,20 +196,25 @@ impl Match {
 
 /// Scores how likely `query` and `candidate` (FHIR Patient resources as JSON) are the same
 /// person. Any JSON is accepted: what is not a usable Patient field counts as missing.
+/// To compare one record with many, prepare each once with [`Demographics::of`] and use
+/// [`compare_prepared`].
 pub fn compare(query: &Value, candidate: &Value) -> Match {
-    let identifier = identifier::compare(
-        &identifier::identifiers(query),
-        &identifier::identifiers(candidate),
-    );
-    let name = name::compare(&name::names(query), &name::names(candidate));
-    let birth = birth_date::compare(
-        birth_date::birth_date(query),
-        birth_date::birth_date(candidate),
-    );
-    let gender = compare_gender(query, candidate);
-    let address = address::compare(&address::addresses(query), &address::addresses(candidate));
-    let phone = telecom::compare(&telecom::phones(query), &telecom::phones(candidate));
-    let email = telecom::compare(&telecom::emails(query), &telecom::emails(candidate));
+    compare_prepared(&Demographics::of(query), &Demographics::of(candidate))
+}
+
+/// [`compare`] on records already read with [`Demographics::of`].
+pub fn compare_prepared(query: &Demographics, candidate: &Demographics) -> Match {
+    let identifier = identifier::compare(&query.identifiers, &candidate.identifiers);
+    let name = name::compare(&query.names, &candidate.names);
+    let birth = birth_date::compare(query.birth_date, candidate.birth_date);
+    let gender = match (query.gender, candidate.gender) {
+        (Some(x), Some(y)) if x == y => Agreement::Agree,
+        (Some(_), Some(_)) => Agreement::Disagree,
+        _ => Agreement::Missing,
+    };
+    let address = address::compare(&query.addresses, &candidate.addresses);
+    let phone = telecom::compare(&query.phones, &candidate.phones);
+    let email = telecom::compare(&query.emails, &candidate.emails);
 
     let identifier_weight = match identifier {
         Agreement::Partial => {
@@ -256,6 +269,13 @@ pub fn compare(query: &Value, candidate: &Value) -> Match {
                 Some((0, "one identifier shared and another in conflict: review")),
             )
         }
+        _ if birth == Agreement::Disagree && by_score.rank() > Grade::Possible.rank() => (
+            Grade::Possible,
+            Some((
+                2,
+                "birth dates disagree: at most possible without a shared identifier",
+            )),
+        ),
         Agreement::Disagree if by_score == Grade::Certain => (
             Grade::Probable,
             Some((0, "conflicting identifier of one system: not certain")),
@@ -284,20 +304,6 @@ pub fn compare(query: &Value, candidate: &Value) -> Match {
         score: posterior.clamp(lo, hi),
         grade,
         fields,
-    }
-}
-
-/// `male`, `female` and `other` compare; `unknown` and anything else is missing.
-fn compare_gender(a: &Value, b: &Value) -> Agreement {
-    fn gender(p: &Value) -> Option<&str> {
-        p.get("gender")
-            .and_then(Value::as_str)
-            .filter(|g| matches!(*g, "male" | "female" | "other"))
-    }
-    match (gender(a), gender(b)) {
-        (Some(x), Some(y)) if x == y => Agreement::Agree,
-        (Some(_), Some(_)) => Agreement::Disagree,
-        _ => Agreement::Missing,
     }
 }
 

@@ -179,3 +179,15 @@ fn any_json_is_accepted_without_panicking() {
         }
     }
 }
+
+#[test]
+fn a_parent_of_the_same_name_at_the_same_address_is_at_most_possible() {
+    // Name, gender, address and phone agree, birth date disagrees:
+    // 6.4919 + 5.8745 − 5.6423 + 0.9709 + 8.3443 + 8.4512 = 24.4903 bits, probable by
+    // weight, possible by rule 5.
+    let senior = with(no_ids(), "birthDate", json!("1931-02-17"));
+    let m = compare(&senior, &no_ids());
+    assert_eq!(m.grade, Grade::Possible);
+    assert!(m.score < PROBABLE && m.score >= POSSIBLE);
+    assert!(m.field("birthDate").and_then(|f| f.note).is_some());
+}
