@@ -191,3 +191,53 @@ fn a_parent_of_the_same_name_at_the_same_address_is_at_most_possible() {
     assert!(m.score < PROBABLE && m.score >= POSSIBLE);
     assert!(m.field("birthDate").and_then(|f| f.note).is_some());
 }
+
+/// Every node of a Patient, replaced in turn by each value of the wrong type.
+#[test]
+fn every_field_of_the_wrong_type_is_survived() {
+    fn paths(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    let p = format!("{at}/{k}");
+                    out.push(p.clone());
+                    paths(x, p, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let p = format!("{at}/{i}");
+                    out.push(p.clone());
+                    paths(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let base = abdul();
+    let mut all = Vec::new();
+    paths(&base, String::new(), &mut all);
+    let junk = [
+        json!(null),
+        json!(true),
+        json!(-1.5),
+        json!(""),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!([null]),
+        json!({"x": [1]}),
+    ];
+    for path in &all {
+        for j in &junk {
+            let mut p = base.clone();
+            if let Some(slot) = p.pointer_mut(path) {
+                *slot = j.clone();
+            }
+            let m = compare(&p, &base);
+            assert!((0.0..=1.0).contains(&m.score), "{path} = {j}");
+            let _ = compare(&base, &p);
+            let _ = candidate_queries(&p);
+        }
+    }
+}
