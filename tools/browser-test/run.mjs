@@ -809,7 +809,7 @@ scenario("a patient stops an organization seeing the record: its clinician's nex
   check(r2.status() === 200, `the clinician after undoing: ${r2.status()}`);
 });
 
-scenario('a patient downloads the record as FHIR JSON and as a printable page', async ({ page, signIn }) => {
+scenario('a patient downloads the record as FHIR JSON, as a C-CDA summary and as a printable page', async ({ page, signIn }) => {
   const me = await myId();
   // $everything through the FHIR API, as the patient: every page of it.
   const want = [];
@@ -822,7 +822,7 @@ scenario('a patient downloads the record as FHIR JSON and as a printable page', 
   }
   await signIn(PATIENT);
   await page.getByRole('link', { name: 'Download or print the record' }).click();
-  await visit(page, `/portal/${me.id}/download`);
+  await visit(page, `/portal/${me.id}/download`, { shot: 'download' });
   const r = await page.request.get(`${BASE}/portal/${me.id}/download/record.json`);
   check(r.status() === 200 && (r.headers()['content-disposition'] ?? '').startsWith('attachment'), `download: ${r.status()} ${r.headers()['content-disposition']}`);
   const bundle = await r.json();
@@ -830,6 +830,17 @@ scenario('a patient downloads the record as FHIR JSON and as a printable page', 
   const got = new Set(bundle.entry.map((e) => key(e.resource)));
   check(bundle.resourceType === 'Bundle' && bundle.type === 'collection', 'a FHIR collection Bundle');
   check(got.size === want.length && want.every((x) => got.has(key(x))), `the file holds $everything: ${got.size} vs ${want.length}`);
+  // The C-CDA summary: a CDA document naming the patient, with every immunization's CVX
+  // code and every active problem's SNOMED code that $everything gives.
+  const x = await page.request.get(`${BASE}/portal/${me.id}/download/record.xml`);
+  check(x.status() === 200 && (x.headers()['content-disposition'] ?? '').startsWith('attachment'), `summary download: ${x.status()} ${x.headers()['content-disposition']}`);
+  const xml = await x.text();
+  check(xml.includes('<ClinicalDocument') && xml.includes(me.name[0].family), 'the summary is a CDA document naming the patient');
+  const codes = (type, system) => want.filter((r) => r.resourceType === type)
+    .flatMap((r) => ((type === 'Immunization' ? r.vaccineCode : r.code)?.coding ?? []).filter((c) => c.system === system).map((c) => c.code));
+  const cvx = codes('Immunization', 'http://hl7.org/fhir/sid/cvx');
+  const snomed = codes('Condition', 'http://snomed.info/sct');
+  check(cvx.length + snomed.length > 0 && [...cvx, ...snomed].every((c) => xml.includes(`code="${c}"`)), `the summary holds every immunization and problem code: ${cvx.length} CVX, ${snomed.length} SNOMED`);
   await page.goto(`${BASE}/portal/${me.id}/download`);
   await page.getByRole('link', { name: 'Open the printable record' }).click();
   await visit(page, `/portal/${me.id}/print`, { shot: 'printable-record' });
@@ -933,7 +944,7 @@ scenario('the portal and the inbox give no data to the wrong person', async ({ p
   const all = entries(await fhir('demo-system-admin', 'Patient?_count=100'));
   const someone = all.find((p) => p.id !== me.id);
   await signIn(PATIENT);
-  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments', '/sharing', '/download', '/download/record.json', '/print']) {
+  for (const path of ['', '/home', '/refills', '/messages', '/access-log', '/trend', '/medications', '/appointments', '/sharing', '/download', '/download/record.json', '/download/record.xml', '/print']) {
     const r = await page.request.get(`${BASE}/portal/${someone.id}${path}`);
     const body = await r.text();
     check(r.status() === 403 && !body.includes(someone.name[0].family), `another patient's ${path || 'record'}: ${r.status()}`);

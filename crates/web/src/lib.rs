@@ -122,6 +122,10 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
             "/portal/{id}/download/record.json",
             get(portal::download_json),
         )
+        .route(
+            "/portal/{id}/download/record.xml",
+            get(portal::download_ccd),
+        )
         .route("/portal/{id}/print", get(portal::print))
         .route(
             "/portal/{id}/sharing",

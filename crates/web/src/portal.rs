@@ -1085,6 +1085,89 @@ pub async fn download(
     .into_response()
 }
 
+/// The patient's compartment as `who` may see it (what `$everything` gives), at most
+/// [`MAX_DOWNLOAD`] resources; true when the record was cut there.
+fn everything(
+    records: &Records,
+    who: &Caller,
+    pid: &str,
+) -> Result<(Vec<Value>, bool), RecordsError> {
+    let patient = oxehr_fhir::ResourceId::parse(pid)
+        .ok_or_else(|| RecordsError::NotFound(format!("Patient/{pid}")))?;
+    let mut out: Vec<Value> = Vec::new();
+    let mut page: Option<String> = None;
+    loop {
+        let mut pairs = vec![("_count".to_owned(), "1000".to_owned())];
+        if let Some(t) = &page {
+            pairs.push(("_page".to_owned(), t.clone()));
+        }
+        let search = oxehr_records::CompartmentSearch::parse(
+            &patient,
+            &oxehr_records::CompartmentScope::Everything(Vec::new()),
+            &pairs,
+            false,
+            None,
+        )?;
+        let found = records.search_compartment(who, &search, 1000)?;
+        out.extend(found.matches.iter().filter_map(chart::body));
+        match found.next {
+            Some(t) if out.len() < MAX_DOWNLOAD => page = Some(t),
+            Some(_) => return Ok((out, true)),
+            None => return Ok((out, false)),
+        }
+    }
+}
+
+/// `GET /portal/{id}/download/record.xml`: the record as a C-CDA Continuity of Care
+/// Document (the summary other doctors' systems import): problems, medications,
+/// allergies, results, vital signs, immunizations, procedures, visits and social
+/// history from what `$everything` gives the person, saved as a file.
+pub async fn download_ccd(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let pid = id.clone();
+    let (_, patient, (resources, _)) =
+        match portal_read(&state, &headers, &id, move |records, who| {
+            everything(&records, &who, &pid)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let now = oxehr_records::format_instant(oxehr_records::now_micros());
+    let ctx = oxehr_ccda::ExportContext {
+        author_organization: None,
+        now: now.clone(),
+        document_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let xml = match oxehr_ccda::export_ccd(&patient, &resources, &ctx) {
+        Ok(x) => x,
+        Err(e) => {
+            return error_page(&RecordsError::Internal(format!(
+                "the summary document could not be written: {e}"
+            )))
+        }
+    };
+    let mut resp = (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/xml; charset=utf-8",
+        )],
+        xml,
+    )
+        .into_response();
+    let file = format!("attachment; filename=\"health-summary-{}.xml\"", &now[..10]);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&file) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
 /// `GET /portal/{id}/download/record.json`: the whole record as the FHIR API's
 /// `$everything` gives it (every resource of the patient's compartment the person may
 /// see), as one FHIR Bundle of type `collection`, saved as a file.
@@ -1095,30 +1178,7 @@ pub async fn download_json(
 ) -> Response {
     let pid = id.clone();
     let (_, _, (resources, cut)) = match portal_read(&state, &headers, &id, move |records, who| {
-        let patient = oxehr_fhir::ResourceId::parse(&pid)
-            .ok_or_else(|| RecordsError::NotFound(format!("Patient/{pid}")))?;
-        let mut out: Vec<Value> = Vec::new();
-        let mut page: Option<String> = None;
-        loop {
-            let mut pairs = vec![("_count".to_owned(), "1000".to_owned())];
-            if let Some(t) = &page {
-                pairs.push(("_page".to_owned(), t.clone()));
-            }
-            let search = oxehr_records::CompartmentSearch::parse(
-                &patient,
-                &oxehr_records::CompartmentScope::Everything(Vec::new()),
-                &pairs,
-                false,
-                None,
-            )?;
-            let found = records.search_compartment(&who, &search, 1000)?;
-            out.extend(found.matches.iter().filter_map(chart::body));
-            match found.next {
-                Some(t) if out.len() < MAX_DOWNLOAD => page = Some(t),
-                Some(_) => return Ok((out, true)),
-                None => return Ok((out, false)),
-            }
-        }
+        everything(&records, &who, &pid)
     })
     .await
     {
