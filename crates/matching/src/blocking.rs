@@ -35,7 +35,11 @@ pub fn candidate_queries(query: &Value) -> Vec<(String, String)> {
     for id in identifiers(query).into_iter().take(MAX_IDENTIFIERS) {
         push(
             "identifier",
-            format!("{}|{}", escape(&id.system), escape(&id.value)),
+            format!(
+                "{}|{}",
+                oxehr_search::escape_value(&id.system),
+                oxehr_search::escape_value(&id.value)
+            ),
         );
     }
     if let Some(date) = birth_date(query) {
@@ -58,31 +62,19 @@ pub fn candidate_queries(query: &Value) -> Vec<(String, String)> {
         })
         .find(|f| !f.is_empty());
     if let Some(family) = family {
-        push("family", escape(&family));
+        push("family", oxehr_search::escape_value(&family));
     }
     if let Some(phone) = telecom::values(query, &["phone", "sms"])
         .map(str::trim)
         .find(|p| !p.is_empty())
     {
-        push("phone", escape(phone));
+        push("phone", oxehr_search::escape_value(phone));
     }
     if let Some(email) = telecom::values(query, &["email"])
         .map(str::trim)
         .find(|e| e.contains('@'))
     {
-        push("email", escape(email));
-    }
-    out
-}
-
-/// FHIR search escaping of a value's reserved characters.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | ',' | '$' | '|') {
-            out.push('\\');
-        }
-        out.push(c);
+        push("email", oxehr_search::escape_value(email));
     }
     out
 }

@@ -145,22 +145,14 @@ fn share_directory_entries(bundle: &mut Value) {
         }
         let id = &entry["resource"]["identifier"][0];
         if let (Some(system), Some(value)) = (id["system"].as_str(), id["value"].as_str()) {
-            let condition = format!("identifier={}|{}", escape(system), escape(value));
+            let condition = format!(
+                "identifier={}|{}",
+                oxehr_search::escape_value(system),
+                oxehr_search::escape_value(value)
+            );
             entry["request"]["ifNoneExist"] = Value::String(condition);
         }
     }
-}
-
-/// A search value with FHIR's separators escaped.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | ',' | '$' | '|') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// One account per role, named `demo-<role>`.
