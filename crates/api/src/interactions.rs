@@ -56,7 +56,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
-fn params(q: &Option<String>) -> Vec<(String, String)> {
+pub(crate) fn params(q: &Option<String>) -> Vec<(String, String)> {
     q.as_deref().map(query::decode_pairs).unwrap_or_default()
 }
 
@@ -64,12 +64,12 @@ fn rtype(name: &str) -> Result<ResourceType, ApiError> {
     ResourceType::parse(name).ok_or_else(|| ApiError::unknown_type(name))
 }
 
-fn rid(id: &str) -> Result<ResourceId, ApiError> {
+pub(crate) fn rid(id: &str) -> Result<ResourceId, ApiError> {
     ResourceId::parse(id)
         .ok_or_else(|| ApiError::bad_request("the id in the URL is not a valid FHIR id"))
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request has no body"));
     }

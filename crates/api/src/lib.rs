@@ -23,6 +23,7 @@ mod audit_events;
 mod auth;
 mod bundle;
 mod capabilities;
+mod documents;
 mod error;
 mod format;
 mod interactions;

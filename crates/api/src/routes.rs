@@ -49,6 +49,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
                 .fallback(i::method_not_allowed),
         )
         .route("/_search", post(i::search_system_post))
+        .route("/$import-ccda", post(crate::documents::import_ccda))
         .route("/_history", get(i::history_system))
         .route(
             "/{type}",
@@ -70,6 +71,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         .route("/{type}/{id}/$validate", post(i::validate))
         .route("/Patient/{id}/$break-the-glass", post(i::break_the_glass))
         .route("/Patient/{id}/$everything", get(i::everything))
+        .route("/Patient/{id}/$ccda", get(crate::documents::export_ccda))
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
         .route("/{compartment}/{id}/{type}", get(i::search_compartment))

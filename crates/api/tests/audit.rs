@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{client_with, issue_token, Backend, TestServer};
+use common::{add_account, Backend, TestServer};
 use oxehr_store::audit::{AuditRecord, StoredAudit};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -80,53 +80,6 @@ fn got(r: &AuditRecord) -> (Option<&str>, &str, &str, Option<&str>, Option<&str>
         r.patient.as_deref(),
         r.resource.as_deref(),
     )
-}
-
-async fn add_account(
-    server: &TestServer,
-    name: &str,
-    role: &str,
-    org: Option<&str>,
-    person: Option<&str>,
-) -> reqwest::Client {
-    let store = server.records.store().clone();
-    let (n, o, p) = (
-        name.to_string(),
-        org.map(str::to_owned),
-        person.map(str::to_owned),
-    );
-    let r = oxehr_auth::Role::parse(role).expect("role");
-    tokio::task::spawn_blocking(move || {
-        oxehr_auth::accounts::add(
-            &store,
-            oxehr_auth::accounts::NewAccount {
-                name: n,
-                role: r,
-                organization: o,
-                person: p,
-                password: "audit-password-1".into(),
-                mfa_required: Some(false),
-            },
-        )
-    })
-    .await
-    .expect("join")
-    .expect("account");
-    let scope = if role == "patient" {
-        "patient/*.cruds"
-    } else {
-        "user/*.cruds"
-    };
-    let patient = person.and_then(|p| p.strip_prefix("Patient/"));
-    client_with(&issue_token(
-        &server.key,
-        name,
-        role,
-        scope,
-        org,
-        person,
-        patient,
-    ))
 }
 
 fn observation(id: &str, patient: &str) -> Value {

@@ -124,6 +124,45 @@ impl Records {
     ) -> Result<SearchPage, RecordsError> {
         self.search(who, &search.query, limit)
     }
+
+    /// The patient's record as `who` may see it, as `$everything` gives it: every
+    /// resource of the compartment (the Patient first when visible), at most `max`; true
+    /// when the record was cut there. For a whole-record document (a summary of care, a
+    /// download); the FHIR API's `$everything` pages instead.
+    pub fn patient_record(
+        &self,
+        who: &Caller,
+        patient: &ResourceId,
+        max: usize,
+    ) -> Result<(Vec<serde_json::Value>, bool), RecordsError> {
+        const PAGE: usize = 1000;
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut pairs = vec![("_count".to_owned(), PAGE.to_string())];
+            if let Some(t) = &page {
+                pairs.push(("_page".to_owned(), t.clone()));
+            }
+            let search = CompartmentSearch::parse(
+                patient,
+                &CompartmentScope::Everything(Vec::new()),
+                &pairs,
+                false,
+                None,
+            )?;
+            let found = self.search_compartment(who, &search, PAGE)?;
+            for m in &found.matches {
+                if m.body.is_some() {
+                    out.push(crate::interactions::parse_body(m)?);
+                }
+            }
+            match found.next {
+                Some(t) if out.len() < max => page = Some(t),
+                Some(_) => return Ok((out, true)),
+                None => return Ok((out, false)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

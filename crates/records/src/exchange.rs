@@ -104,6 +104,21 @@ pub enum PatientUpdate {
     /// The message only names the patient (a result, an immunization): the record's
     /// Patient is left as it is.
     Keep,
+    /// The document names the patient (a summary of care): a patient the record has is
+    /// left as it is; one it does not have is registered with the importing
+    /// organization.
+    Register,
+}
+
+/// Where ingested resources came from, for their Provenance: the organization that sent
+/// them and the message or document (an identifier and what it is, in words).
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    /// The Organization's id.
+    pub organization: String,
+    pub system: String,
+    pub value: String,
+    pub title: String,
 }
 
 impl Records {
@@ -425,6 +440,26 @@ impl Records {
         bundle: Value,
         patient: PatientUpdate,
     ) -> Result<Value, RecordsError> {
+        let source = Source {
+            organization: who.organization.clone().unwrap_or_default(),
+            system: MESSAGE_SYSTEM.to_owned(),
+            value: format!("{}|{}|{}", m.application, m.facility, m.control_id),
+            title: m.title.clone(),
+        };
+        self.with_provenance(bundle, patient, who.organization.as_deref(), &source)
+    }
+
+    /// `bundle` (a transaction whose first Patient entry names the patient by
+    /// identifier) with its patient resolved among all patients (a new one registered
+    /// with `register_with` when `patient` says so) and a Provenance entry naming the
+    /// source's organization and the message or document.
+    pub(crate) fn with_provenance(
+        &self,
+        bundle: Value,
+        patient: PatientUpdate,
+        register_with: Option<&str>,
+        source: &Source,
+    ) -> Result<Value, RecordsError> {
         let mut bundle = bundle;
         let entries = bundle
             .get_mut("entry")
@@ -435,7 +470,7 @@ impl Records {
                 e["fullUrl"] = json!(format!("urn:uuid:{}", uuid::Uuid::new_v4()));
             }
         }
-        let patient_ref = self.resolve_patient(entries, patient, who.organization.as_deref())?;
+        let patient_ref = self.resolve_patient(entries, patient, register_with)?;
         let mut targets: Vec<Value> = entries
             .iter()
             .filter_map(|e| e.get("fullUrl").cloned())
@@ -444,7 +479,7 @@ impl Records {
         if let Some(p) = patient_ref {
             targets.push(json!({ "reference": p }));
         }
-        let org = who.organization.clone().unwrap_or_default();
+        let org = &source.organization;
         let provenance = json!({
             "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
             "resource": {
@@ -466,11 +501,8 @@ impl Records {
                 "entity": [{
                     "role": "source",
                     "what": {
-                        "identifier": {
-                            "system": MESSAGE_SYSTEM,
-                            "value": format!("{}|{}|{}", m.application, m.facility, m.control_id),
-                        },
-                        "display": m.title,
+                        "identifier": { "system": source.system, "value": source.value },
+                        "display": source.title,
                     },
                 }],
             },
@@ -519,7 +551,11 @@ impl Records {
                 &["Patient".to_string()],
                 &[(
                     "identifier".to_string(),
-                    format!("{}|{}", escape(system), escape(value)),
+                    format!(
+                        "{}|{}",
+                        oxehr_search::escape_value(system),
+                        oxehr_search::escape_value(value)
+                    ),
                 )],
                 false,
                 None,
@@ -543,7 +579,7 @@ impl Records {
             // A registration of a patient the record does not hold registers them with
             // the sending organization, unless it names another.
             let resource = &mut entries[pos]["resource"];
-            if update == PatientUpdate::Replace && resource.get("managingOrganization").is_none() {
+            if update != PatientUpdate::Keep && resource.get("managingOrganization").is_none() {
                 if let Some(org) = organization {
                     resource["managingOrganization"] =
                         json!({ "reference": format!("Organization/{org}") });
@@ -561,7 +597,7 @@ impl Records {
                 entries[pos]["request"] = json!({ "method": "PUT", "url": reference });
                 Ok(None)
             }
-            PatientUpdate::Keep => {
+            PatientUpdate::Keep | PatientUpdate::Register => {
                 let removed = entries.remove(pos);
                 if let Some(full_url) = removed["fullUrl"].as_str() {
                     for e in entries.iter_mut() {
@@ -622,18 +658,6 @@ fn rewrite(v: &mut Value, from: &str, to: &str) {
         Value::Object(o) => o.values_mut().for_each(|x| rewrite(x, from, to)),
         _ => {}
     }
-}
-
-/// FHIR search escaping of a token's parts.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | '|' | ',' | '$') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn invalid(what: &str) -> RecordsError {

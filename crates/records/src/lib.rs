@@ -14,6 +14,7 @@ mod audit;
 pub mod audit_view;
 mod booking;
 mod compartment;
+mod documents;
 mod error;
 pub mod exchange;
 mod interactions;
@@ -39,6 +40,7 @@ pub use booking::{
     MAX_REASON_CHARS, REQUIRES_CONFIRMATION_URL,
 };
 pub use compartment::{CompartmentScope, CompartmentSearch};
+pub use documents::Document;
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 /// The identifier system a RelatedPerson names a proxy's account with.

@@ -1094,28 +1094,7 @@ fn everything(
 ) -> Result<(Vec<Value>, bool), RecordsError> {
     let patient = oxehr_fhir::ResourceId::parse(pid)
         .ok_or_else(|| RecordsError::NotFound(format!("Patient/{pid}")))?;
-    let mut out: Vec<Value> = Vec::new();
-    let mut page: Option<String> = None;
-    loop {
-        let mut pairs = vec![("_count".to_owned(), "1000".to_owned())];
-        if let Some(t) = &page {
-            pairs.push(("_page".to_owned(), t.clone()));
-        }
-        let search = oxehr_records::CompartmentSearch::parse(
-            &patient,
-            &oxehr_records::CompartmentScope::Everything(Vec::new()),
-            &pairs,
-            false,
-            None,
-        )?;
-        let found = records.search_compartment(who, &search, 1000)?;
-        out.extend(found.matches.iter().filter_map(chart::body));
-        match found.next {
-            Some(t) if out.len() < MAX_DOWNLOAD => page = Some(t),
-            Some(_) => return Ok((out, true)),
-            None => return Ok((out, false)),
-        }
-    }
+    records.patient_record(who, &patient, MAX_DOWNLOAD)
 }
 
 /// `GET /portal/{id}/download/record.xml`: the record as a C-CDA Continuity of Care

@@ -368,3 +368,52 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Adds an account with this role, organization and person, and gives a client with a
+/// token for it (`patient/*.cruds` for a patient, `user/*.cruds` for anyone else).
+pub async fn add_account(
+    server: &TestServer,
+    name: &str,
+    role: &str,
+    org: Option<&str>,
+    person: Option<&str>,
+) -> reqwest::Client {
+    let store = server.records.store().clone();
+    let (n, o, p) = (
+        name.to_string(),
+        org.map(str::to_owned),
+        person.map(str::to_owned),
+    );
+    let r = oxehr_auth::Role::parse(role).expect("role");
+    tokio::task::spawn_blocking(move || {
+        oxehr_auth::accounts::add(
+            &store,
+            oxehr_auth::accounts::NewAccount {
+                name: n,
+                role: r,
+                organization: o,
+                person: p,
+                password: "test-password-1".into(),
+                mfa_required: Some(false),
+            },
+        )
+    })
+    .await
+    .expect("join")
+    .expect("account");
+    let scope = if role == "patient" {
+        "patient/*.cruds"
+    } else {
+        "user/*.cruds"
+    };
+    let patient = person.and_then(|p| p.strip_prefix("Patient/"));
+    client_with(&issue_token(
+        &server.key,
+        name,
+        role,
+        scope,
+        org,
+        person,
+        patient,
+    ))
+}

@@ -46,6 +46,20 @@ pub struct DocumentInfo {
     pub type_code: Option<(String, String)>,
 }
 
+impl DocumentInfo {
+    /// The document's id as a FHIR identifier (system, value), as C-CDA on FHIR maps a
+    /// CDA `II`.
+    pub fn identifier(&self) -> Option<(String, String)> {
+        let id = self.id.as_deref().filter(|s| !s.is_empty())?;
+        Some(match id.split_once('^') {
+            Some((root, ext)) => {
+                crate::codes::identifier(root, Some(ext).filter(|e| !e.is_empty()))
+            }
+            None => crate::codes::identifier(id, None),
+        })
+    }
+}
+
 /// An imported document: the transaction Bundle and the document's header.
 #[derive(Debug, Clone)]
 pub struct Imported {
