@@ -27,6 +27,7 @@ mod documents;
 mod error;
 mod format;
 mod interactions;
+mod patients;
 mod routes;
 mod smart;
 

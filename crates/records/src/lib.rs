@@ -19,6 +19,7 @@ mod error;
 pub mod exchange;
 mod interactions;
 mod patch;
+pub mod patients;
 mod policy;
 mod prepare;
 pub mod query;
