@@ -12,7 +12,7 @@
 //! | the control id was used before for another message | AR 205 | nothing |
 //! | a message type or event not mapped | AR 200 / 201 | the message, in triage |
 //! | the message lacks or garbles what its mapping needs | AE 101 / 102 / 103 | the message, in triage |
-//! | the record refuses it (access rule, validation, two patients with its identifier) | AE 207 | the message, in triage |
+//! | the record refuses it (access rule, validation, two patients with its identifier, a merge of patients the record does not hold) | AE 207 | the message, in triage |
 //! | the store is busy or failing | AE 206 / 207 | nothing: the sender still holds it and sends again |
 //!
 //! A message in triage is processed again by [`reprocess`] (after a fix: a mapping, a
@@ -121,9 +121,15 @@ pub fn process(records: &Records, bytes: &[u8], peer: Option<IpAddr>) -> Answer 
     }
     let who = records.interface_caller(&interface, peer);
     match mapped(&message, &interface.organization) {
-        Ok((bundle, update)) => {
+        Ok(work) => {
             let aa = ack(&header, AckCode::AA, None);
-            match records.ingest(&who, &inbound, bundle, update, &aa) {
+            let stored = match work {
+                Work::Bundle(bundle, update) => records.ingest(&who, &inbound, bundle, update, &aa),
+                Work::Merge { survivor, merged } => {
+                    records.ingest_merge(&who, &inbound, &survivor, &merged, &aa)
+                }
+            };
+            match stored {
                 Ok(Ingested::Stored(_)) => Answer {
                     ack: aa,
                     outcome: Outcome::Stored,
@@ -156,9 +162,17 @@ pub fn reprocess(records: &Records, who: &Caller, id: &str) -> Result<Outcome, R
     let header = message.header();
     let caller = records.interface_caller(&interface, None);
     let failure = match mapped(&message, &interface.organization) {
-        Ok((bundle, update)) => {
+        Ok(work) => {
             let aa = ack(&header, AckCode::AA, None);
-            match records.reprocess(&caller, id, bundle, update, &title(&header), &aa) {
+            let stored = match work {
+                Work::Bundle(bundle, update) => {
+                    records.reprocess(&caller, id, bundle, update, &title(&header), &aa)
+                }
+                Work::Merge { survivor, merged } => {
+                    records.reprocess_merge(&caller, id, &survivor, &merged, &aa)
+                }
+            };
+            match stored {
                 Ok(_) => return Ok(Outcome::Stored),
                 Err(e) if transient(&e) => return Err(e),
                 Err(e) => refused(&e),
@@ -189,11 +203,19 @@ impl Held {
     }
 }
 
-/// The message as a transaction Bundle, and how it treats a known patient.
-fn mapped(
-    message: &Message,
-    organization: &str,
-) -> Result<(serde_json::Value, PatientUpdate), Held> {
+/// What a mapped message asks of the record.
+enum Work {
+    /// Store this transaction Bundle, treating a known patient so.
+    Bundle(serde_json::Value, PatientUpdate),
+    /// Merge the patient with one of `merged` into the one with one of `survivor`.
+    Merge {
+        survivor: Vec<(String, String)>,
+        merged: Vec<(String, String)>,
+    },
+}
+
+/// The message as the work it asks of the record.
+fn mapped(message: &Message, organization: &str) -> Result<Work, Held> {
     let ctx = oxehr_hl7v2::Context {
         organization: format!("Organization/{organization}"),
         local_system_base: format!("urn:oxehr:org:{organization}:"),
@@ -205,14 +227,9 @@ fn mapped(
             } else {
                 PatientUpdate::Keep
             };
-            Ok((bundle, update))
+            Ok(Work::Bundle(bundle, update))
         }
-        Ok(Mapped::Merge { .. }) => Err(Held {
-            code: AckCode::AE,
-            error: ErrorCode::ApplicationInternalError,
-            reason: "merging patients from a message is not supported yet".into(),
-            location: None,
-        }),
+        Ok(Mapped::Merge { survivor, merged }) => Ok(Work::Merge { survivor, merged }),
         Err(MapError::Unsupported { error, text }) => Err(Held {
             code: AckCode::AR,
             error,

@@ -24,7 +24,8 @@ const SAMPLES: &[(&str, &str)] = &[
     ("ADT-A13-01.hl7", "AA"),
     ("ADT-A28-01.hl7", "AA"),
     ("ADT-A31-01.hl7", "AA"),
-    // A merge of two patients the record does not hold.
+    // A merge of two patients the record does not hold (with both registered it is
+    // stored: `a40_merges_two_registered_patients`).
     ("ADT-A40-01.hl7", "AE"),
     // Two merges in one message: one per message is accepted.
     ("ADT-A40-02.hl7", "AR"),
@@ -342,5 +343,88 @@ async fn a_reused_control_id_is_refused_and_garbage_is_answered() {
         "AA",
         "the same message again, on the same connection"
     );
+    server.shut_down().await;
+}
+
+/// ADT^A40 merges: the sample `ADT-A40-01.hl7` names patient 56789 (MRG-1) to be merged
+/// into 12345 (PID-3). With both registered first by the same clinic, it is stored (AA):
+/// the merged record is inactive and points at the survivor, whose search gives the
+/// merged record's visit too; a resend changes nothing; and a later message naming the
+/// merged record's number is filed on the survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a40_merges_two_registered_patients() {
+    let raw = std::fs::read_to_string(samples_dir().join("ADT-A40-01.hl7")).expect("sample");
+    let server = start(Backend::Sqlite).await.expect("sqlite");
+    register(&server.records, "clinic", "Ntierprise Clinic", None).await;
+    // Both registrations as the clinic sends them (ADT^A04 with a visit), by the
+    // identifiers the merge message names.
+    let registration = |control: &str, id: &str, family: &str, visit: &str| {
+        format!(
+            "MSH|^~\\&|Ntierprise|Ntierprise Clinic|Healthmatics EHR|Healthmatics Clinic|20190423140000||ADT^A04^ADT_A01|{control}|P|2.8\r\
+             EVN|A04|20190423140000\r\
+             PID|1||{id}^^^BCBS^MR||{family}^Test^A||20180205|F\r\
+             PV1|1|O|||||||||||||||||{visit}\r"
+        )
+    };
+    for (control, id, family, visit) in [
+        ("reg-1", "12345", "Test", "V-1"),
+        ("reg-2", "56789", "Tset", "V-2"),
+    ] {
+        let ack = send(
+            server.addr,
+            registration(control, id, family, visit).as_bytes(),
+        )
+        .await;
+        assert_eq!(msa(&ack).0, "AA", "{ack}");
+    }
+    let survivor = search(&server.records, "Patient", &[("identifier", "12345")]).await;
+    let merged = search(&server.records, "Patient", &[("identifier", "56789")]).await;
+    assert_eq!((survivor.len(), merged.len()), (1, 1));
+    let (a, b) = (
+        survivor[0]["id"].as_str().expect("id").to_owned(),
+        merged[0]["id"].as_str().expect("id").to_owned(),
+    );
+    assert_eq!(
+        search(&server.records, "Encounter", &[("patient", &a)])
+            .await
+            .len(),
+        1
+    );
+
+    let ack = send(server.addr, raw.as_bytes()).await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    let merged = search(&server.records, "Patient", &[("_id", &b)]).await;
+    assert_eq!(merged[0]["active"], false);
+    assert_eq!(merged[0]["link"][0]["type"], "replaced-by");
+    assert_eq!(
+        merged[0]["link"][0]["other"]["reference"],
+        format!("Patient/{a}")
+    );
+    let visits = |p: String| {
+        let records = server.records.clone();
+        async move {
+            search(&records, "Encounter", &[("patient", &p)])
+                .await
+                .len()
+        }
+    };
+    assert_eq!(visits(a.clone()).await, 2);
+    assert_eq!(visits(b.clone()).await, 0);
+    // Sent again: the same answer; still one merge.
+    let before = search(&server.records, "Provenance", &[]).await.len();
+    assert_eq!(send(server.addr, raw.as_bytes()).await, ack);
+    assert_eq!(
+        search(&server.records, "Provenance", &[]).await.len(),
+        before
+    );
+    // A later visit under the merged-away number lands on the survivor.
+    let ack = send(
+        server.addr,
+        registration("reg-3", "56789", "Tset", "V-3").as_bytes(),
+    )
+    .await;
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert_eq!(visits(a).await, 3);
+    assert_eq!(visits(b).await, 0);
     server.shut_down().await;
 }

@@ -31,7 +31,8 @@ use oxehr_store::inbound::{self, InboundRow, InboundState, InterfaceRow};
 use oxehr_store::StoreError;
 use serde_json::{json, Value};
 
-use crate::{audit, time_fmt, EntryOutcome, Records, RecordsError};
+use crate::{audit, time_fmt, EntryOutcome, Records, RecordsError, StoredResource};
+use oxehr_fhir::ResourceId;
 
 /// The identifier system of an inbound message's Provenance entity: `MSH-3|MSH-4|MSH-10`.
 pub const MESSAGE_SYSTEM: &str = "urn:oxehr:hl7v2:message";
@@ -266,16 +267,76 @@ impl Records {
             return Ok(prior);
         }
         let bundle = self.with_source(who, m, bundle, patient)?;
-        let row = m.row(InboundState::Stored, None, ack);
-        let also: crate::Also = Arc::new(move |tx| {
-            if inbound::by_key(tx, &row.application, &row.facility, &row.control_id)?.is_some() {
-                return Err(StoreError::Aborted(Box::new(RecordsError::Internal(
-                    DUPLICATE.into(),
-                ))));
-            }
-            inbound::insert(tx, &row)
-        });
-        self.store_or_seen(who, m, bundle, also)
+        let also = new_row(m.row(InboundState::Stored, None, ack));
+        self.store_or_seen(m, self.transaction_with(who, bundle, also))
+    }
+
+    /// Stores a merge request (ADT^A40): the patient holding one of `merged` (MRG-1) is
+    /// merged into the one holding one of `survivor` (PID-3), as `who` (see
+    /// [`Records::merge_patients`]), with the message's row and `ack` in the same
+    /// transaction.
+    pub fn ingest_merge(
+        &self,
+        who: &Caller,
+        m: &Inbound,
+        survivor: &[(String, String)],
+        merged: &[(String, String)],
+        ack: &str,
+    ) -> Result<Ingested, RecordsError> {
+        if let Some(prior) = self.inbound_seen(m)? {
+            return Ok(prior);
+        }
+        let (source, target) = self.merge_pair(survivor, merged)?;
+        let also = new_row(m.row(InboundState::Stored, None, ack));
+        self.store_or_seen(m, self.merge_with(who, &source, &target, also))
+    }
+
+    /// [`Records::ingest_merge`] of a message held in triage (by its row id), marking it
+    /// stored with `ack` in the same transaction.
+    pub fn reprocess_merge(
+        &self,
+        who: &Caller,
+        id: &str,
+        survivor: &[(String, String)],
+        merged: &[(String, String)],
+        ack: &str,
+    ) -> Result<Vec<EntryOutcome>, RecordsError> {
+        self.held(id)?;
+        let (source, target) = self.merge_pair(survivor, merged)?;
+        self.merge_with(who, &source, &target, triage_to_stored(id, ack))
+    }
+
+    /// The records a merge message names: (merged away, surviving).
+    fn merge_pair(
+        &self,
+        survivor: &[(String, String)],
+        merged: &[(String, String)],
+    ) -> Result<(ResourceId, ResourceId), RecordsError> {
+        let target = self
+            .patient_by_identifiers(survivor)?
+            .ok_or_else(|| invalid("the surviving patient (PID-3) is not in the record"))?;
+        let source = self
+            .patient_by_identifiers(merged)?
+            .ok_or_else(|| invalid("the patient to merge (MRG-1) is not in the record"))?;
+        if source.id == target.id {
+            return Err(RecordsError::Conflict(
+                "the two patients of the merge are already one record".into(),
+            ));
+        }
+        Ok((source.id, target.id))
+    }
+
+    /// The row of a message held in triage.
+    fn held(&self, id: &str) -> Result<InboundRow, RecordsError> {
+        let row = self
+            .inbound_message(id)?
+            .ok_or_else(|| RecordsError::NotFound(format!("inbound message {id}")))?;
+        if row.state != InboundState::Triage {
+            return Err(RecordsError::Conflict(
+                "the message is no longer in triage".into(),
+            ));
+        }
+        Ok(row)
     }
 
     /// Stores a message held in triage (by its row id) after a fix, as [`ingest`] would,
@@ -291,14 +352,7 @@ impl Records {
         title: &str,
         ack: &str,
     ) -> Result<Vec<EntryOutcome>, RecordsError> {
-        let row = self
-            .inbound_message(id)?
-            .ok_or_else(|| RecordsError::NotFound(format!("inbound message {id}")))?;
-        if row.state != InboundState::Triage {
-            return Err(RecordsError::Conflict(
-                "the message is no longer in triage".into(),
-            ));
-        }
+        let row = self.held(id)?;
         let m = Inbound {
             interface: row.interface.clone(),
             application: row.application.clone(),
@@ -309,24 +363,7 @@ impl Records {
             message: row.message.clone(),
         };
         let bundle = self.with_source(who, &m, bundle, patient)?;
-        let (id, ack) = (id.to_owned(), ack.to_owned());
-        let also: crate::Also = Arc::new(move |tx| {
-            if inbound::set_state(
-                tx,
-                &id,
-                InboundState::Triage,
-                InboundState::Stored,
-                None,
-                &ack,
-            )? {
-                Ok(())
-            } else {
-                Err(StoreError::Aborted(Box::new(RecordsError::Conflict(
-                    "the message is no longer in triage".into(),
-                ))))
-            }
-        });
-        self.transaction_with(who, bundle, also)
+        self.transaction_with(who, bundle, triage_to_stored(id, ack))
     }
 
     /// Keeps a message that could not be stored in triage, with the reason (plain words,
@@ -415,14 +452,14 @@ impl Records {
         Ok(inbound::by_id(&mut *tx, id)?)
     }
 
+    /// What a commit with a new message row came to: stored, or (when the same message
+    /// was stored meanwhile by another connection) what was stored then.
     fn store_or_seen(
         &self,
-        who: &Caller,
         m: &Inbound,
-        bundle: Value,
-        also: crate::Also,
+        committed: Result<Vec<EntryOutcome>, RecordsError>,
     ) -> Result<Ingested, RecordsError> {
-        match self.transaction_with(who, bundle, also) {
+        match committed {
             Ok(outcomes) => Ok(Ingested::Stored(outcomes)),
             Err(RecordsError::Internal(ref s)) if s == DUPLICATE => self
                 .inbound_seen(m)?
@@ -544,37 +581,7 @@ impl Records {
                     .collect()
             })
             .unwrap_or_default();
-        let server = Caller::server();
-        let mut found = None;
-        for (system, value) in &identifiers {
-            let q = crate::query::parse(
-                &["Patient".to_string()],
-                &[(
-                    "identifier".to_string(),
-                    format!(
-                        "{}|{}",
-                        oxehr_search::escape_value(system),
-                        oxehr_search::escape_value(value)
-                    ),
-                )],
-                false,
-                None,
-            )?;
-            let hits = self.find(&server, &q, 2)?;
-            match hits.len() {
-                0 => continue,
-                1 => {
-                    found = hits.into_iter().next();
-                    break;
-                }
-                _ => {
-                    return Err(invalid(
-                        "more than one patient in the record has this patient's identifier; \
-                         they need to be merged first",
-                    ))
-                }
-            }
-        }
+        let found = self.patient_by_identifiers(&identifiers)?;
         let Some(existing) = found else {
             // A registration of a patient the record does not hold registers them with
             // the sending organization, unless it names another.
@@ -608,6 +615,102 @@ impl Records {
             }
         }
     }
+}
+
+impl Records {
+    /// The Patient that holds the first of `identifiers` (system, value) any Patient
+    /// holds, among all patients; a record merged away stands for the record it was
+    /// merged into. More than one person with it is an error: they need merging first.
+    pub(crate) fn patient_by_identifiers(
+        &self,
+        identifiers: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordsError> {
+        let server = Caller::server();
+        for (system, value) in identifiers {
+            let q = crate::query::parse(
+                &["Patient".to_string()],
+                &[(
+                    "identifier".to_string(),
+                    format!(
+                        "{}|{}",
+                        oxehr_search::escape_value(system),
+                        oxehr_search::escape_value(value)
+                    ),
+                )],
+                false,
+                None,
+            )?;
+            let mut people: Vec<StoredResource> = Vec::new();
+            for hit in self.find(&server, &q, 4)? {
+                let survivor = self.survivor(hit)?;
+                if !people.iter().any(|p| p.id == survivor.id) {
+                    people.push(survivor);
+                }
+            }
+            match people.len() {
+                0 => continue,
+                1 => return Ok(people.pop()),
+                _ => {
+                    return Err(invalid(
+                        "more than one patient in the record has this patient's identifier; \
+                         they need to be merged first",
+                    ))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record a Patient was merged into (following `replaced-by` links, at most a
+    /// few), or the Patient itself.
+    fn survivor(&self, patient: StoredResource) -> Result<StoredResource, RecordsError> {
+        let mut current = patient;
+        for _ in 0..4 {
+            let body = crate::interactions::parse_body(&current)?;
+            let Some(next) = crate::patients::replaced_by(&body)
+                .and_then(|r| r.strip_prefix("Patient/").and_then(ResourceId::parse))
+            else {
+                return Ok(current);
+            };
+            current = self.read(&Caller::server(), &current.rtype, &next)?;
+        }
+        Ok(current)
+    }
+}
+
+/// The commit hook that writes a new message's row, aborting when the row appeared
+/// meanwhile (the same message on another connection).
+fn new_row(row: InboundRow) -> crate::Also {
+    Arc::new(move |tx| {
+        if inbound::by_key(tx, &row.application, &row.facility, &row.control_id)?.is_some() {
+            return Err(StoreError::Aborted(Box::new(RecordsError::Internal(
+                DUPLICATE.into(),
+            ))));
+        }
+        inbound::insert(tx, &row)
+    })
+}
+
+/// The commit hook that marks a held message stored with `ack`, aborting when it left
+/// triage meanwhile.
+fn triage_to_stored(id: &str, ack: &str) -> crate::Also {
+    let (id, ack) = (id.to_owned(), ack.to_owned());
+    Arc::new(move |tx| {
+        if inbound::set_state(
+            tx,
+            &id,
+            InboundState::Triage,
+            InboundState::Stored,
+            None,
+            &ack,
+        )? {
+            Ok(())
+        } else {
+            Err(StoreError::Aborted(Box::new(RecordsError::Conflict(
+                "the message is no longer in triage".into(),
+            ))))
+        }
+    })
 }
 
 /// What the store's row says of a message with the same key.

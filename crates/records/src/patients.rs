@@ -128,6 +128,18 @@ impl Records {
         source: &ResourceId,
         target: &ResourceId,
     ) -> Result<Vec<EntryOutcome>, RecordsError> {
+        self.merge_with(who, source, target, Arc::new(|_| Ok(())))
+    }
+
+    /// [`Records::merge_patients`], committing `also` in the same transaction (the
+    /// merge message's row).
+    pub(crate) fn merge_with(
+        &self,
+        who: &Caller,
+        source: &ResourceId,
+        target: &ResourceId,
+        also: crate::Also,
+    ) -> Result<Vec<EntryOutcome>, RecordsError> {
         if source == target {
             return Err(invalid("a patient cannot be merged into itself"));
         }
@@ -198,7 +210,7 @@ impl Records {
         self.transaction_with(
             who,
             json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries }),
-            Arc::new(|_| Ok(())),
+            also,
         )
     }
 
