@@ -210,3 +210,72 @@ fn answer(
     });
     Ok(fhir_json_response(StatusCode::OK, &body, false))
 }
+
+/// `GET Patient/[id]/$transfer-bundle`: the patient's record as the caller may see it
+/// (only `_type`'s types, when given), as a transaction Bundle another FHIR server can
+/// store (`Patient/$receive` on an oxehr server; the base URL on any other), a resend
+/// of which creates nothing new. `destination` (optional) names where it goes, for the
+/// audit trail. This server never connects to another on a caller's behalf: the
+/// caller (or `oxehr transfer`) sends the Bundle.
+pub async fn transfer_bundle(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pairs = params(&q);
+    let rendering = Rendering::from_request(&pairs, &headers)?;
+    let patient = crate::interactions::rid(&id)?;
+    let mut types = Vec::new();
+    for (k, v) in &pairs {
+        if k == "_type" {
+            for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                types.push(
+                    oxehr_fhir::ResourceType::parse(t).ok_or_else(|| ApiError::unknown_type(t))?,
+                );
+            }
+        }
+    }
+    let destination = pairs
+        .iter()
+        .find(|(k, _)| k == "destination")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "(not named)".to_owned());
+    let base = state.config.base_url.clone();
+    let bundle = blocking(&state.records, move |rec| {
+        rec.transfer_bundle(&who, &patient, &types, &base, &destination)
+    })
+    .await?;
+    Ok(fhir_json_response(
+        StatusCode::OK,
+        &bundle,
+        rendering.pretty,
+    ))
+}
+
+/// `POST Patient/$receive`: a transferred record (a transaction Bundle, as
+/// `$transfer-bundle` makes) stored as the caller, filed on the patient this record
+/// already has (by identifier, or one certain demographic match), with a Provenance
+/// naming the caller's organization and the transfer. The answer is the
+/// transaction-response Bundle.
+pub async fn receive(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Caller>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let rendering = Rendering::from_request(&params(&q), &headers)?;
+    check_content_type(&headers, &[])?;
+    let bundle = parse_json(&body)?;
+    let outcomes = blocking(&state.records, move |rec| rec.receive_record(&who, bundle)).await?;
+    let b = crate::bundle::bundle_response(
+        &state.config.base_url,
+        oxehr_records::BundleKind::Transaction,
+        outcomes,
+        false,
+        &rendering,
+    );
+    Ok(fhir_json_response(StatusCode::OK, &b, rendering.pretty))
+}

@@ -75,6 +75,11 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         .route("/Patient/$match", post(crate::patients::match_patients))
         .route("/Patient/$merge", post(crate::patients::merge))
         .route("/Patient/$unmerge", post(crate::patients::unmerge))
+        .route("/Patient/$receive", post(crate::patients::receive))
+        .route(
+            "/Patient/{id}/$transfer-bundle",
+            get(crate::patients::transfer_bundle),
+        )
         .route("/{type}/{id}/_history", get(i::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(i::vread))
         .route("/{compartment}/{id}/{type}", get(i::search_compartment))

@@ -14,6 +14,7 @@ mod interface;
 mod secrets;
 mod serve;
 mod token;
+mod transfer;
 mod user;
 
 use anyhow::Result;
@@ -62,6 +63,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Register HL7 v2 interfaces and work through the messages in triage.
     Interface(interface::InterfaceArgs),
+    /// Send a patient's record to another FHIR server.
+    Transfer(transfer::TransferArgs),
 }
 
 fn main() {
@@ -88,5 +91,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Token(args) => token::token(args, &file),
         Command::Client(args) => client::client(args, &file),
         Command::Interface(args) => interface::interface(args, &file),
+        Command::Transfer(args) => transfer::transfer(args, &file),
     }
 }

@@ -12,7 +12,6 @@
 //! Where the install fails (no network), the test is skipped with a message, except
 //! under `CI`, where it fails.
 
-#[allow(dead_code)] // the PostgreSQL helpers are for other tests
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! that had been answered 2xx is readable.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,17 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::TempDatabase;
-
-fn oxehr() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_oxehr"))
-}
-
-fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel)
-}
+use common::{client_with, oxehr, shared, user_cmd, Server, TempDatabase};
 
 /// Removes ids, meta and every reference string, so content can be compared without
 /// knowing the ids the server assigned.
@@ -91,121 +80,6 @@ fn stored_resources(
         }
     }
     (by_type, all)
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    /// Sends an administrator's bearer token.
-    client: reqwest::blocking::Client,
-    /// Every line the server logged so far.
-    log: Arc<Mutex<Vec<String>>>,
-    _secrets: Option<tempfile::TempDir>,
-}
-
-/// A client sending `token` as its bearer token.
-fn client_with(token: &str) -> reqwest::blocking::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
-    );
-    reqwest::blocking::Client::builder()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-/// Adds a system administrator (once per store) and prints a token for it, as an
-/// operator would: `oxehr user add` then `oxehr token issue`.
-fn admin_token(storage: &[&str]) -> String {
-    let (ok, text) = user_cmd(
-        storage,
-        &[
-            "add",
-            "cli-admin",
-            "--role",
-            "system-admin",
-            "--password-stdin",
-        ],
-        "cli admin password\n",
-    );
-    assert!(ok || text.contains("taken"), "{text}");
-    let out = oxehr()
-        .args([
-            "token",
-            "issue",
-            "--user",
-            "cli-admin",
-            "--scope",
-            "system/*.cruds",
-        ])
-        .args(storage)
-        .env("OXEHR_LOG", "warn")
-        .output()
-        .expect("token issue");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
-
-impl Server {
-    /// Serves `storage` with an administrator added first (its token in `client`).
-    fn start(storage: &[&str]) -> Server {
-        // Secrets live in the data directory, also when the records are in PostgreSQL.
-        let mut storage: Vec<String> = storage.iter().map(|s| s.to_string()).collect();
-        let mut secrets = None;
-        if !storage.iter().any(|a| a == "--data") {
-            let dir = tempfile::tempdir().expect("tempdir");
-            storage.extend([
-                "--data".to_string(),
-                dir.path().to_str().expect("path").to_string(),
-            ]);
-            secrets = Some(dir);
-        }
-        let storage: Vec<&str> = storage.iter().map(String::as_str).collect();
-        let token = admin_token(&storage);
-        let mut server = Server::serve(&storage);
-        server.client = client_with(&token);
-        server._secrets = secrets;
-        server
-    }
-
-    /// `oxehr serve ARGS` as it is, its log kept in `log`; `client` has no credentials.
-    fn serve(args: &[&str]) -> Server {
-        let listen: &[&str] = if args.contains(&"--listen") {
-            &[]
-        } else {
-            &["--listen", "127.0.0.1:0"]
-        };
-        let mut cmd = oxehr();
-        cmd.args(["--log-format", "json", "serve"])
-            .args(listen)
-            .args(args);
-        let (child, addr, log) = common::spawn_logged(cmd);
-        Server {
-            child,
-            base: format!("http://{addr}/fhir"),
-            client: reqwest::blocking::Client::new(),
-            log,
-            _secrets: None,
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("wait");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn import_then_compare(storage: &[&str], data_dir: &Path) {
@@ -512,34 +386,6 @@ fn import_takes_ndjson_and_collection_bundles() {
         assert_eq!(content(&stored), content(r), "{url}");
         assert_eq!(stored["id"], r["id"], "imported with its own id");
     }
-}
-
-/// Runs `oxehr user …` with `stdin` on standard input; (success, stdout + stderr).
-fn user_cmd(storage: &[&str], args: &[&str], stdin: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = oxehr()
-        .arg("user")
-        .args(args)
-        .args(storage)
-        .env("OXEHR_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn oxehr user");
-    // A command that fails before reading its input closes the pipe: not an error here.
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes());
-    let out = child.wait_with_output().expect("oxehr user");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// `oxehr user`: accounts reference resources that exist, names are unique, the password

@@ -7,7 +7,6 @@
 //! - messages built by a third-party library (Python `hl7apy`, tools/hl7-client-test)
 //!   are stored as they say.
 
-#[allow(dead_code)]
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

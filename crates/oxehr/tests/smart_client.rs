@@ -7,7 +7,6 @@
 //! directory (`requirements.txt` pins it). Where that install fails — no network to
 //! PyPI — the test is skipped with a message, except under `CI`, where it fails.
 
-#[allow(dead_code)] // the PostgreSQL helpers are for other tests
 mod common;
 
 use std::io::Write;

@@ -109,6 +109,10 @@ pub enum PatientUpdate {
     /// left as it is; one it does not have is registered with the importing
     /// organization.
     Register,
+    /// As [`PatientUpdate::Register`], but a patient found by no identifier is looked
+    /// for by demographic matching too (one `certain` match is them): a record
+    /// transferred from a server whose numbers this record does not know.
+    Match,
 }
 
 /// Where ingested resources came from, for their Provenance: the organization that sent
@@ -581,12 +585,19 @@ impl Records {
                     .collect()
             })
             .unwrap_or_default();
-        let found = self.patient_by_identifiers(&identifiers)?;
+        let mut found = self.patient_by_identifiers(&identifiers)?;
+        if found.is_none() && update == PatientUpdate::Match {
+            found = self.certain_match(&entries[pos]["resource"])?;
+        }
         let Some(existing) = found else {
             // A registration of a patient the record does not hold registers them with
-            // the sending organization, unless it names another.
+            // the sending organization, unless it names another (a transferred record
+            // names the sender's copy of its organization: the receiver's wins).
             let resource = &mut entries[pos]["resource"];
-            if update != PatientUpdate::Keep && resource.get("managingOrganization").is_none() {
+            let replace = update == PatientUpdate::Match
+                || (update != PatientUpdate::Keep
+                    && resource.get("managingOrganization").is_none());
+            if replace {
                 if let Some(org) = organization {
                     resource["managingOrganization"] =
                         json!({ "reference": format!("Organization/{org}") });
@@ -604,7 +615,7 @@ impl Records {
                 entries[pos]["request"] = json!({ "method": "PUT", "url": reference });
                 Ok(None)
             }
-            PatientUpdate::Keep | PatientUpdate::Register => {
+            PatientUpdate::Keep | PatientUpdate::Register | PatientUpdate::Match => {
                 let removed = entries.remove(pos);
                 if let Some(full_url) = removed["fullUrl"].as_str() {
                     for e in entries.iter_mut() {
@@ -663,7 +674,7 @@ impl Records {
 
     /// The record a Patient was merged into (following `replaced-by` links, at most a
     /// few), or the Patient itself.
-    fn survivor(&self, patient: StoredResource) -> Result<StoredResource, RecordsError> {
+    pub(crate) fn survivor(&self, patient: StoredResource) -> Result<StoredResource, RecordsError> {
         let mut current = patient;
         for _ in 0..4 {
             let body = crate::interactions::parse_body(&current)?;

@@ -28,6 +28,7 @@ mod search;
 mod sharing;
 mod time_fmt;
 mod transaction;
+mod transfer;
 
 use std::sync::Arc;
 

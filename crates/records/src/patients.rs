@@ -120,6 +120,30 @@ impl Records {
         Ok((out, patients))
     }
 
+    /// The one patient (a record merged away stands for its survivor) that `query`
+    /// matches with grade `certain`, among all patients; `None` when none or several do.
+    pub(crate) fn certain_match(
+        &self,
+        query: &Value,
+    ) -> Result<Option<StoredResource>, RecordsError> {
+        if oxehr_matching::candidate_queries(query).is_empty() {
+            return Ok(None);
+        }
+        let (found, _) = self.match_inner(&Caller::server(), query, 3, true)?;
+        let mut people: Vec<StoredResource> = Vec::new();
+        for m in found {
+            let p = self.survivor(m.patient)?;
+            if !people.iter().any(|x| x.id == p.id) {
+                people.push(p);
+            }
+        }
+        Ok(if people.len() == 1 {
+            people.pop()
+        } else {
+            None
+        })
+    }
+
     /// Merges `source` into `target` (both Patient ids), as `who`: see the module doc.
     /// Returns the outcomes of the one transaction (the Provenance last).
     pub fn merge_patients(
