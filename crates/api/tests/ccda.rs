@@ -306,3 +306,102 @@ async fn import_and_export_on_sqlite() {
 async fn import_and_export_on_postgres() {
     import_and_export(Backend::Postgres).await;
 }
+
+/// A document for a person the record knows under another number registers a new
+/// patient, and the pair goes on the likely-duplicates list (for staff who see both,
+/// never for others); merging it from the list leaves one record.
+async fn arrival_lists_a_likely_duplicate(backend: Backend) {
+    let Some(s) = common::start(backend).await else {
+        return;
+    };
+    for id in ["org-a", "org-b"] {
+        put(
+            &s,
+            json!({"resourceType": "Organization", "id": id, "name": id}),
+        )
+        .await;
+    }
+    let doc_a = add_account(&s, "dup-doc-a", "clinician", Some("org-a"), None).await;
+    let xml = shared_text(DOC);
+    // The person as the practice registered them earlier: the document's patient, under
+    // the practice's own number instead of the document's.
+    let (st, first) = import(&s, &doc_a, &xml, None).await;
+    assert_eq!(st, 200, "{first}");
+    let (_, found) = get(&s, &s.client, &format!("Patient?identifier={MRN}")).await;
+    let mut known = found["entry"][0]["resource"].clone();
+    let known_id = known["id"].as_str().expect("id").to_owned();
+    known["identifier"] = json!([{"system": "urn:oid:2.16.840.1.113883.3.999", "value": "A-1"}]);
+    let (status, b, _) = s.put(&format!("Patient/{known_id}"), &known).await;
+    assert_eq!(status, 200, "{b}");
+    let list = |who: oxehr_records::Caller| {
+        let r = s.records.clone();
+        async move {
+            tokio::task::spawn_blocking(move || r.duplicates(&who, 50).expect("list"))
+                .await
+                .expect("join")
+        }
+    };
+    assert!(list(oxehr_records::Caller::server()).await.is_empty());
+
+    // The same document arrives again: its number is unknown now, so a new patient.
+    let (st, second) = import(&s, &doc_a, &xml, None).await;
+    assert_eq!(st, 200, "{second}");
+    let new_id = created(&second)
+        .into_iter()
+        .find_map(|r| r.strip_prefix("Patient/").map(str::to_owned))
+        .expect("a new patient");
+    let pairs = list(oxehr_records::Caller::server()).await;
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(
+        (pairs[0].patient.as_str(), pairs[0].other.as_str()),
+        (new_id.as_str(), known_id.as_str())
+    );
+    assert_eq!(pairs[0].grade, "certain");
+    // Staff of a practice that sees neither patient are not shown the pair.
+    let outsider = oxehr_records::Caller {
+        user: "dup-outsider".into(),
+        role: oxehr_auth::Role::Clinician,
+        organization: Some("org-b".into()),
+        ..oxehr_records::Caller::server()
+    };
+    assert!(list(outsider.clone()).await.is_empty());
+    let r = s.records.clone();
+    let id = pairs[0].id.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        r.decide_duplicate(&outsider, &id, oxehr_records::Decision::Merge)
+    })
+    .await
+    .expect("join");
+    assert!(refused.is_err());
+
+    // Merged from the list: one active record, the list empty.
+    let r = s.records.clone();
+    let id = pairs[0].id.clone();
+    tokio::task::spawn_blocking(move || {
+        r.decide_duplicate(
+            &oxehr_records::Caller::server(),
+            &id,
+            oxehr_records::Decision::Merge,
+        )
+    })
+    .await
+    .expect("join")
+    .expect("merge");
+    assert!(list(oxehr_records::Caller::server()).await.is_empty());
+    let (_, merged) = get(&s, &s.client, &format!("Patient/{new_id}")).await;
+    assert_eq!(merged["link"][0]["type"], "replaced-by");
+    assert_eq!(
+        merged["link"][0]["other"]["reference"],
+        format!("Patient/{known_id}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_lists_a_likely_duplicate_on_sqlite() {
+    arrival_lists_a_likely_duplicate(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_lists_a_likely_duplicate_on_postgres() {
+    arrival_lists_a_likely_duplicate(Backend::Postgres).await;
+}

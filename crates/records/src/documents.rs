@@ -92,6 +92,8 @@ impl Records {
             who.organization.as_deref(),
             &source,
         )?;
-        self.transaction_with(who, bundle, Arc::new(|_| Ok(())))
+        let outcomes = self.transaction_with(who, bundle, Arc::new(|_| Ok(())))?;
+        self.note_duplicates(&outcomes);
+        Ok(outcomes)
     }
 }

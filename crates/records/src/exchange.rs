@@ -272,7 +272,11 @@ impl Records {
         }
         let bundle = self.with_source(who, m, bundle, patient)?;
         let also = new_row(m.row(InboundState::Stored, None, ack));
-        self.store_or_seen(m, self.transaction_with(who, bundle, also))
+        let stored = self.store_or_seen(m, self.transaction_with(who, bundle, also))?;
+        if let Ingested::Stored(outcomes) = &stored {
+            self.note_duplicates(outcomes);
+        }
+        Ok(stored)
     }
 
     /// Stores a merge request (ADT^A40): the patient holding one of `merged` (MRG-1) is

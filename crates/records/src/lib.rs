@@ -15,6 +15,7 @@ pub mod audit_view;
 mod booking;
 mod compartment;
 mod documents;
+mod duplicates;
 mod error;
 pub mod exchange;
 mod interactions;
@@ -43,10 +44,12 @@ pub use booking::{
 };
 pub use compartment::{CompartmentScope, CompartmentSearch};
 pub use documents::Document;
+pub use duplicates::Decision;
 pub use error::{Category, RecordsError};
 pub use interactions::{HistoryPage, HistoryRequest, WriteOutcome};
 /// The identifier system a RelatedPerson names a proxy's account with.
 pub use oxehr_store::access::PROXY_ACCOUNT_SYSTEM;
+pub use oxehr_store::duplicates::DuplicateRow;
 pub use patch::MAX_PATCH_OPERATIONS;
 pub use policy::ProxyPatient;
 pub use requests::RefillAnswer;

@@ -356,7 +356,7 @@ impl Records {
     }
 }
 
-fn patient_type() -> Result<ResourceType, RecordsError> {
+pub(crate) fn patient_type() -> Result<ResourceType, RecordsError> {
     ResourceType::parse("Patient").ok_or_else(|| RecordsError::Internal("no Patient type".into()))
 }
 

@@ -216,7 +216,9 @@ impl Records {
             who.organization.as_deref(),
             &source,
         )?;
-        self.transaction_with(who, bundle, std::sync::Arc::new(|_| Ok(())))
+        let outcomes = self.transaction_with(who, bundle, std::sync::Arc::new(|_| Ok(())))?;
+        self.note_duplicates(&outcomes);
+        Ok(outcomes)
     }
 }
 

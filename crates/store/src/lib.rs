@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod care;
 pub mod conformance;
+pub mod duplicates;
 pub mod inbound;
 pub mod interrupt;
 pub mod oauth;
@@ -238,6 +239,7 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
         (8, care::schema().into()),
         (9, audit::PATIENT_SEQ_INDEXES.into()),
         (10, inbound::SCHEMA.into()),
+        (12, duplicates::SCHEMA.into()),
     ]
 }
 
