@@ -163,3 +163,17 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         framing::write_frame(&mut write, answer.ack.as_bytes()).await?;
     }
 }
+
+/// [`reprocess`] as `oxehr_records` calls it ([`oxehr_records::Records::set_reprocessor`]),
+/// so a page can offer "try again" on a message in triage: what became of it, in words.
+pub fn reprocessor() -> oxehr_records::exchange::Reprocessor {
+    oxehr_records::exchange::Reprocessor(std::sync::Arc::new(|records, who, id| {
+        Ok(match reprocess(records, who, id)? {
+            Outcome::Stored => "filed in the record".to_owned(),
+            Outcome::Resent => "it had been filed already".to_owned(),
+            Outcome::Held { reason }
+            | Outcome::Rejected { reason }
+            | Outcome::Failed { reason } => format!("still waiting: {reason}"),
+        })
+    }))
+}

@@ -105,6 +105,7 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         records_config.statement_timeout = Some(std::time::Duration::from_secs(secs));
     }
     let records = args.storage.open_with(file, records_config)?;
+    records.set_reprocessor(oxehr_hl7_listener::reprocessor());
     let identity = oxehr_auth::Identity::new(
         records.store().clone(),
         crate::secrets::token_signing_key(&args.storage.data_dir(file))?,

@@ -82,6 +82,21 @@ impl Inbound {
     }
 }
 
+/// Processes a message held in triage again (by its row id) as `who`, and says what
+/// became of it in words: set once by the program that knows how to map the messages
+/// (the HL7 listener's mapping, which this crate does not depend on), so any adapter —
+/// a page, the command line — can offer "try again".
+#[derive(Clone)]
+pub struct Reprocessor(
+    pub Arc<dyn Fn(&Records, &Caller, &str) -> Result<String, RecordsError> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Reprocessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reprocessor")
+    }
+}
+
 /// What [`Records::ingest`] and [`Records::hold`] did.
 #[derive(Debug)]
 pub enum Ingested {
@@ -372,6 +387,21 @@ impl Records {
         };
         let bundle = self.with_source(who, &m, bundle, patient)?;
         self.transaction_with(who, bundle, triage_to_stored(id, ack))
+    }
+
+    /// Sets how held messages are processed again (once; later calls are ignored).
+    pub fn set_reprocessor(&self, r: Reprocessor) {
+        let _ = self.reprocessor.set(r);
+    }
+
+    /// Processes a held message again as `who` (a system administrator), with the
+    /// reprocessor the program set; says what became of it.
+    pub fn reprocess_held(&self, who: &Caller, id: &str) -> Result<String, RecordsError> {
+        only_admin(who)?;
+        let r = self.reprocessor.get().cloned().ok_or_else(|| {
+            RecordsError::Unsupported("messages cannot be processed again here".into())
+        })?;
+        (r.0)(self, who, id)
     }
 
     /// Keeps a message that could not be stored in triage, with the reason (plain words,

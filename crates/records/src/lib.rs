@@ -112,6 +112,7 @@ pub struct Records {
     store: Arc<dyn Store>,
     config: RecordsConfig,
     auditor: Arc<audit::Auditor>,
+    reprocessor: Arc<std::sync::OnceLock<exchange::Reprocessor>>,
 }
 
 /// A version the record layer writes on the caller's behalf, after checking rules of its
@@ -156,6 +157,7 @@ impl Records {
             store,
             config,
             auditor,
+            reprocessor: Arc::new(std::sync::OnceLock::new()),
         }
     }
 

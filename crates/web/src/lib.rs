@@ -26,6 +26,7 @@ mod forms;
 mod inbox;
 mod pages;
 mod portal;
+mod review;
 mod schedule;
 mod session;
 mod trend;
@@ -158,6 +159,9 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/refills/{task}", post(inbox::answer_refill))
         .route("/schedule", get(schedule::schedule))
+        .route("/review", get(review::review))
+        .route("/review/duplicates/{id}", post(review::decide))
+        .route("/review/messages/{id}", post(review::message_decision))
         .route(
             "/auth/authorize",
             get(authorize::start).post(authorize::submit),

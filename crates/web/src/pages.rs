@@ -100,6 +100,8 @@ pub(crate) struct Nav {
     pub user: String,
     pub csrf: String,
     pub staff_chart: bool,
+    /// Whether "Incoming records" is theirs to review.
+    pub review: bool,
     /// The portal pages' base (`/portal/{patient id}`) and whose record it is
     /// (`None` for a patient's own: "My record").
     pub portal: Option<PortalNav>,
@@ -117,6 +119,7 @@ impl Nav {
             user: s.caller.user.clone(),
             csrf: s.csrf.clone(),
             staff_chart: uses_chart(&s.caller),
+            review: crate::review::may_review(&s.caller),
             portal: s.caller.patient.as_ref().map(|p| PortalNav {
                 base: format!("/portal/{p}"),
                 whose: String::new(),
