@@ -87,9 +87,12 @@ impl Inbound {
 /// (the HL7 listener's mapping, which this crate does not depend on), so any adapter —
 /// a page, the command line — can offer "try again".
 #[derive(Clone)]
-pub struct Reprocessor(
-    pub Arc<dyn Fn(&Records, &Caller, &str) -> Result<String, RecordsError> + Send + Sync>,
-);
+pub struct Reprocessor(pub Arc<ReprocessFn>);
+
+/// The function a [`Reprocessor`] holds: (records, who, held message id) → what became
+/// of it.
+pub type ReprocessFn =
+    dyn Fn(&Records, &Caller, &str) -> Result<String, RecordsError> + Send + Sync;
 
 impl std::fmt::Debug for Reprocessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
