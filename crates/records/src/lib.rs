@@ -13,6 +13,7 @@
 mod audit;
 pub mod audit_view;
 mod booking;
+pub mod bulk;
 mod compartment;
 mod error;
 pub mod exchange;
@@ -84,6 +85,8 @@ pub struct RecordsConfig {
     /// each request under an [`interrupt::Interrupt`] with this deadline;
     /// past it a read stops and answers `Busy`.
     pub statement_timeout: Option<std::time::Duration>,
+    /// Bulk Data export (`bulk`).
+    pub bulk: bulk::BulkConfig,
 }
 
 impl Default for RecordsConfig {
@@ -95,6 +98,7 @@ impl Default for RecordsConfig {
             durable_read_audit: false,
             max_resource_bytes: 64 * 1024 * 1024,
             statement_timeout: Some(std::time::Duration::from_secs(30)),
+            bulk: bulk::BulkConfig::default(),
         }
     }
 }
@@ -105,6 +109,7 @@ pub struct Records {
     store: Arc<dyn Store>,
     config: RecordsConfig,
     auditor: Arc<audit::Auditor>,
+    bulk: Arc<bulk::Runner>,
 }
 
 /// A version the record layer writes on the caller's behalf, after checking rules of its
@@ -146,6 +151,7 @@ impl Records {
             config.durable_read_audit,
         ));
         Records {
+            bulk: Arc::new(bulk::Runner::new(config.bulk.clone())),
             store,
             config,
             auditor,
