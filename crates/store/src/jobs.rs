@@ -12,7 +12,13 @@ use crate::sql::{Columns, SqlArg};
 use crate::{ReadTx, StoreError, Tx};
 
 /// Migration 11 (both backends). Times are microseconds since the Unix epoch.
+///
+/// `resource_type_rid` lets an export page through one type by key: without it, each
+/// page of `rtype = ? AND rid > ? ORDER BY rid` read every resource of the type from the
+/// `(rtype, id)` index and sorted them, so a type was read once per page (measured: 36k
+/// resources/s for 1,000 patients, 94k with the index; `BENCHMARKS.md`).
 pub const SCHEMA: &str = r#"
+CREATE INDEX IF NOT EXISTS resource_type_rid ON resource (rtype, rid);
 CREATE TABLE bulk_job (
     id               TEXT PRIMARY KEY,
     owner            TEXT NOT NULL,
