@@ -78,6 +78,7 @@ pub fn capability_statement(base_url: &str, backend: &str, date: &str) -> Value 
                 {"code": "transaction"}, {"code": "batch"}, {"code": "history-system"},
                 {"code": "search-system"}
             ],
+            "operation": crate::bulk::capability_operations(),
             "searchParam": [
                 {"name": "_id", "type": "token"},
                 {"name": "_lastUpdated", "type": "date"},

@@ -21,6 +21,7 @@
 
 mod audit_events;
 mod auth;
+mod bulk;
 mod bundle;
 mod capabilities;
 mod documents;

@@ -19,6 +19,7 @@ use tracing::Level;
 use oxehr_fhir::IssueCode;
 use oxehr_records::Records;
 
+use crate::bulk;
 use crate::error::ApiError;
 use crate::format::FHIR_JSON;
 use crate::interactions as i;
@@ -51,6 +52,20 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         .route("/_search", post(i::search_system_post))
         .route("/$import-ccda", post(crate::documents::import_ccda))
         .route("/_history", get(i::history_system))
+        .route(
+            "/$export",
+            get(bulk::export_system).post(bulk::export_system),
+        )
+        .route(
+            "/Patient/$export",
+            get(bulk::export_patient).post(bulk::export_patient),
+        )
+        .route(
+            "/Group/{id}/$export",
+            get(bulk::export_group).post(bulk::export_group),
+        )
+        .route("/bulk-status/{job}", get(bulk::status).delete(bulk::cancel))
+        .route("/bulk-files/{job}/{file}", get(bulk::file))
         .route(
             "/{type}",
             get(i::search_type)

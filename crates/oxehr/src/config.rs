@@ -76,10 +76,13 @@ impl StorageArgs {
 
     /// The record layer's settings from the flags and the file.
     pub fn records_config(&self, file: &FileConfig) -> RecordsConfig {
-        RecordsConfig {
+        let mut config = RecordsConfig {
             validate: self.validate.or(file.validate).unwrap_or(true),
             ..RecordsConfig::default()
-        }
+        };
+        // Bulk export files live next to the database (`docs/bulk.md`).
+        config.bulk.dir = Some(self.data_dir(file).join("exports"));
+        config
     }
 
     /// Opens the configured store and the record layer over it, with `config`.

@@ -1,6 +1,7 @@
 //! `oxehr`: the binary and composition root — the only crate that sees every other.
 //!
 //! `oxehr serve` runs the FHIR server; `oxehr import` loads Bundles and NDJSON files;
+//! `oxehr export` writes NDJSON files;
 //! `user`, `token` and `client` manage accounts, tokens and OAuth clients.
 //! Configuration is layered once at start-up: defaults, then an optional TOML file
 //! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
@@ -9,6 +10,7 @@ mod audit;
 mod client;
 mod config;
 mod demo;
+mod export;
 mod import;
 mod interface;
 mod secrets;
@@ -53,6 +55,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Import transaction/batch/collection Bundles and NDJSON files (resumable).
     Import(import::ImportArgs),
+    /// Write the record as NDJSON files (Bulk Data format), straight from the database.
+    Export(export::ExportArgs),
     /// Manage user accounts.
     User(user::UserArgs),
     /// Check the tamper-evident audit log (`audit verify`).
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args, &file),
         Command::Import(args) => import::import(args, &file),
+        Command::Export(args) => export::export(args, &file),
         Command::User(args) => user::user(args, &file),
         Command::Audit(args) => audit::audit(args, &file),
         Command::Token(args) => token::token(args, &file),

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// A browser session ends after this many minutes without a request (default 15).
     #[arg(long, env = "OXEHR_SESSION_IDLE_MINUTES")]
     pub session_idle_minutes: Option<u64>,
+    /// How long the files of a finished `$export` are kept, in hours (default 24).
+    #[arg(long, env = "OXEHR_EXPORT_EXPIRY_HOURS")]
+    pub export_expiry_hours: Option<u64>,
     /// Also receive HL7 v2 messages over MLLP on this address (`0.0.0.0:2575`); a
     /// message is accepted only from a registered interface (`oxehr interface add`).
     #[arg(long, env = "OXEHR_MLLP")]
@@ -104,8 +107,16 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         }
         records_config.statement_timeout = Some(std::time::Duration::from_secs(secs));
     }
+    if let Some(h) = args.export_expiry_hours {
+        if h == 0 || h > 24 * 30 {
+            bail!("--export-expiry-hours must be between 1 and 720");
+        }
+        records_config.bulk.expiry = std::time::Duration::from_secs(h * 3600);
+    }
     let records = args.storage.open_with(file, records_config)?;
     records.set_reprocessor(oxehr_hl7_listener::reprocessor());
+    // Export jobs a stopped server left running run again now.
+    records.start_export_runner();
     let identity = oxehr_auth::Identity::new(
         records.store().clone(),
         crate::secrets::token_signing_key(&args.storage.data_dir(file))?,

@@ -13,6 +13,7 @@
 mod audit;
 pub mod audit_view;
 mod booking;
+pub mod bulk;
 mod compartment;
 mod documents;
 mod duplicates;
@@ -91,6 +92,8 @@ pub struct RecordsConfig {
     /// each request under an [`interrupt::Interrupt`] with this deadline;
     /// past it a read stops and answers `Busy`.
     pub statement_timeout: Option<std::time::Duration>,
+    /// Bulk Data export (`bulk`).
+    pub bulk: bulk::BulkConfig,
 }
 
 impl Default for RecordsConfig {
@@ -102,6 +105,7 @@ impl Default for RecordsConfig {
             durable_read_audit: false,
             max_resource_bytes: 64 * 1024 * 1024,
             statement_timeout: Some(std::time::Duration::from_secs(30)),
+            bulk: bulk::BulkConfig::default(),
         }
     }
 }
@@ -113,6 +117,7 @@ pub struct Records {
     config: RecordsConfig,
     auditor: Arc<audit::Auditor>,
     reprocessor: Arc<std::sync::OnceLock<exchange::Reprocessor>>,
+    bulk: Arc<bulk::Runner>,
 }
 
 /// A version the record layer writes on the caller's behalf, after checking rules of its
@@ -154,6 +159,7 @@ impl Records {
             config.durable_read_audit,
         ));
         Records {
+            bulk: Arc::new(bulk::Runner::new(config.bulk.clone())),
             store,
             config,
             auditor,

@@ -18,6 +18,7 @@ pub mod conformance;
 pub mod duplicates;
 pub mod inbound;
 pub mod interrupt;
+pub mod jobs;
 pub mod oauth;
 pub mod search;
 pub mod sessions;
@@ -239,6 +240,7 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
         (8, care::schema().into()),
         (9, audit::PATIENT_SEQ_INDEXES.into()),
         (10, inbound::SCHEMA.into()),
+        (11, jobs::SCHEMA.into()),
         (12, duplicates::SCHEMA.into()),
     ]
 }
