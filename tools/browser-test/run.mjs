@@ -983,6 +983,52 @@ scenario('the portal and the inbox give no data to the wrong person', async ({ p
 });
 
 // ---------------------------------------------------------------------------------
+scenario('incoming records: a registration from another system that may be a known patient is compared and merged; a message that could not be filed waits for the administrator', async ({ page, signIn }) => {
+  // The demo's registration system registered, under its own number, a person the
+  // practice knows (oxehr's demo: crates/oxehr/src/demo/exchange.rs).
+  const [arrived] = entries(await fhir(CLINICIAN, 'Patient?identifier=DR-40417'));
+  check(arrived, 'the demo registration arrived');
+  const same = entries(await fhir(CLINICIAN, `Patient?family=${encodeURIComponent(arrived.name[0].family)}&birthdate=${arrived.birthDate}&_count=10`))
+    .filter((p) => p.id !== arrived.id);
+  check(same.length === 1, `one known patient of that name and birth date: ${same.length}`);
+  const known = same[0];
+  // The chart names where the arrival came from.
+  await signIn(CLINICIAN);
+  await visit(page, `/patients/${arrived.id}`, { shot: 'chart-hl7-source' });
+  const sources = await page.locator('main').innerText();
+  check(sources.includes('registration message (HL7 v2 ADT^A04)'), 'the chart names the HL7 message an entry came from');
+  // The review page: the two records side by side, the clinician sees no message queue.
+  await visit(page, '/review', { shot: 'review' });
+  const pair = page.locator('article.pair');
+  check(await pair.count() === 1, `one pair listed: ${await pair.count()}`);
+  const text = await pair.innerText();
+  check(text.includes(nameOf(arrived).split(' ').pop()) && text.includes('DR-40417'), 'the arrived record is shown with its number');
+  check(text.includes('date of birth') && text.includes('Almost certainly the same person'), `what agrees and how sure: ${text}`);
+  check(await page.getByRole('heading', { name: 'Messages that could not be filed' }).count() === 0, 'the message queue is for administrators');
+  await signOut(page);
+  // The administrator sees the message that could not be filed, with its reason.
+  await signIn('demo-system-admin');
+  await visit(page, '/review', { shot: 'review-admin' });
+  const held = await page.locator('#h-held ~ ul li').allInnerTexts();
+  check(held.length === 1 && held[0].includes('ORU^R01') && held[0].includes('OBX'), `held: ${JSON.stringify(held)}`);
+  await signOut(page);
+  // The clinician merges them: one record, which holds the arrival's visit.
+  await signIn(CLINICIAN);
+  await page.goto(`${BASE}/review`);
+  await page.getByRole('button', { name: `Merge into ${nameOf(known)}'s record` }).click();
+  check((await page.locator('[role=status]').innerText()).includes('now one'), 'merged');
+  const after = (await fhir(CLINICIAN, `Patient/${arrived.id}`));
+  check(after.active === false && after.link?.[0]?.other?.reference === `Patient/${known.id}`, 'the arrival points to the known record');
+  const visits = entries(await fhir(CLINICIAN, `Encounter?patient=${known.id}&_count=200`));
+  check(visits.some((e) => JSON.stringify(e).includes('DV-1001')), "the arrival's visit is on the known record");
+  check(await page.locator('article.pair').count() === 0, 'the pair left the list');
+  // The merged-away chart says where its entries went.
+  await visit(page, `/patients/${arrived.id}`, { shot: 'chart-merged' });
+  await page.getByRole('link', { name: 'Open the record it was merged into' }).click();
+  check(page.url().endsWith(`/patients/${known.id}`), `the link leads to the known record: ${page.url()}`);
+});
+
+// ---------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

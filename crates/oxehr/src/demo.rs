@@ -11,6 +11,7 @@
 //! also at other organizations), so five patients are in the demo clinician's care; the
 //! last one (Lahey) is not, and opens only by breaking the glass.
 
+mod exchange;
 mod notes;
 mod portal;
 mod schedule;
@@ -121,6 +122,15 @@ fn load_if_empty(records: &Records) -> Result<()> {
             portal::write(records, &staff, p.id.as_str())?;
         }
         portal::link_proxy(records)?;
+        let in_care = patients_in_care(records, &staff.organization, 50)?;
+        let portal_patient = patient.map(|p| p.id.as_str().to_owned());
+        if let Some(lookalike) = in_care
+            .iter()
+            .rev()
+            .find(|p| p["id"].as_str() != portal_patient.as_deref())
+        {
+            exchange::write(records, &staff, lookalike)?;
+        }
     }
     Ok(())
 }

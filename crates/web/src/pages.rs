@@ -502,6 +502,8 @@ struct ChartPage {
     sections: Vec<Section>,
     saved: Option<&'static str>,
     forms: &'static [forms::FormSpec],
+    /// This record was merged into another: that one's page, where its entries now are.
+    merged_into: Option<String>,
 }
 
 #[derive(Template)]
@@ -632,6 +634,8 @@ async fn summary(
             trend_url: frame.trend,
             name: display::person_name(&p),
             facts: facts(&p, &today()),
+            merged_into: oxehr_records::patients::replaced_by(&p)
+                .and_then(|r| r.strip_prefix("Patient/").map(|id| view.base(id))),
             sections,
             saved,
             forms: if view == View::Chart {
