@@ -12,12 +12,15 @@
 //! - `pages`: the web pages (`crates/web`): each client signs in through the sign-in
 //!   form, then each page runs for `--seconds` (every answer must be 200); reports the
 //!   pages' weight too. `--base` is the server's root here.
+//! - `mllp`: HL7 v2 ORU^R01 lab results over MLLP connections (`--addr`), each
+//!   acknowledgement waited for (every one must be AA).
 //! - `synth`: writes N patient bundles by copying the shipped Synthea bundles with fresh
 //!   ids, names and dates.
 //!
 //! `--base`, `--clients` and `--seconds` may be given before or after the mode.
 
 mod http;
+mod mllp;
 mod pages;
 mod search;
 mod synth;
@@ -79,6 +82,8 @@ enum Mode {
     Search(search::SearchArgs),
     /// Web page latency and weight: sign in through the form, then each page in turn.
     Pages(pages::PagesArgs),
+    /// HL7 v2 ORU^R01 ingest over MLLP: messages/s and acknowledgement latency.
+    Mllp(mllp::MllpArgs),
     /// Generate N Synthea patients by copying the shipped bundles with fresh ids.
     Synth(synth::SynthArgs),
 }
@@ -97,6 +102,7 @@ fn main() -> Result<()> {
         Mode::Reads { r#type, ids } => rt.block_on(creates_or_reads(cli.load, Some((r#type, ids)))),
         Mode::Search(args) => rt.block_on(search::run(cli.load, args)),
         Mode::Pages(args) => rt.block_on(pages::run(cli.load, args)),
+        Mode::Mllp(args) => rt.block_on(mllp::run(cli.load, args)),
         Mode::Synth(_) => Ok(()),
     }
 }
