@@ -33,11 +33,36 @@ pub struct MllpArgs {
 
 /// LOINC codes of a basic metabolic panel, with a unit and a normal value.
 const TESTS: [(&str, &str, &str, f64); 5] = [
-    ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 95.0),
-    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 140.0),
-    ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 4.2),
-    ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.9),
-    ("3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma", "mg/dL", 14.0),
+    (
+        "2345-7",
+        "Glucose [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        95.0,
+    ),
+    (
+        "2951-2",
+        "Sodium [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        140.0,
+    ),
+    (
+        "2823-3",
+        "Potassium [Moles/volume] in Serum or Plasma",
+        "mmol/L",
+        4.2,
+    ),
+    (
+        "2160-0",
+        "Creatinine [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        0.9,
+    ),
+    (
+        "3094-0",
+        "Urea nitrogen [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        14.0,
+    ),
 ];
 
 fn message(args: &MllpArgs, run: u64, client: usize, n: u64, rng: &mut Rng) -> String {

@@ -94,6 +94,29 @@ impl StorageArgs {
 
     /// Opens the configured store (migrating its schema).
     pub fn open_store(&self, file: &FileConfig) -> Result<Arc<dyn Store>> {
+        self.open_store_with(file, Default::default())
+    }
+
+    /// The record layer for a command that reads the database once from end to end
+    /// (`oxehr export`): SQLite neither maps the file nor keeps a large page cache, since
+    /// no page is read twice; the process's memory is then what it holds itself.
+    pub fn open_for_scan(&self, file: &FileConfig) -> Result<Records> {
+        let sqlite = oxehr_store_sqlite::SqliteConfig {
+            readers: 2,
+            cache_kib: 8 * 1024,
+            mmap_bytes: 0,
+            ..Default::default()
+        };
+        let store = self.open_store_with(file, sqlite)?;
+        warm_up();
+        Ok(Records::new(store, self.records_config(file)))
+    }
+
+    fn open_store_with(
+        &self,
+        file: &FileConfig,
+        sqlite: oxehr_store_sqlite::SqliteConfig,
+    ) -> Result<Arc<dyn Store>> {
         let database = self.database.clone().or(file.database.clone());
         let store: Arc<dyn Store> = match database {
             Some(url) => {
@@ -111,13 +134,14 @@ impl StorageArgs {
             None => {
                 let dir = self.data_dir(file);
                 data_dir_owner_only(&dir)?;
-                let store = oxehr_store_sqlite::SqliteStore::open(
-                    &dir.join("oxehr.sqlite"),
-                    Default::default(),
-                )
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot open the SQLite database in {}: {e}", dir.display())
-                })?;
+                let store =
+                    oxehr_store_sqlite::SqliteStore::open(&dir.join("oxehr.sqlite"), sqlite)
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "cannot open the SQLite database in {}: {e}",
+                                dir.display()
+                            )
+                        })?;
                 Arc::new(store)
             }
         };

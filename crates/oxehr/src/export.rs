@@ -110,7 +110,7 @@ pub fn export(args: ExportArgs, file: &FileConfig) -> Result<()> {
     };
     let req = ExportRequest::parse(level, &pairs, false, "oxehr export".into())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let records = args.storage.open(file)?;
+    let records = args.storage.open_for_scan(file)?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
