@@ -999,7 +999,7 @@ scenario('incoming records: a registration from another system that may be a kno
   check(sources.includes('registration message (HL7 v2 ADT^A04)'), 'the chart names the HL7 message an entry came from');
   // The review page: the two records side by side, the clinician sees no message queue.
   await visit(page, '/review', { shot: 'review' });
-  const pair = page.locator('article.pair');
+  const pair = page.locator('article.dup-pair');
   check(await pair.count() === 1, `one pair listed: ${await pair.count()}`);
   const text = await pair.innerText();
   check(text.includes(nameOf(arrived).split(' ').pop()) && text.includes('DR-40417'), 'the arrived record is shown with its number');
@@ -1021,7 +1021,7 @@ scenario('incoming records: a registration from another system that may be a kno
   check(after.active === false && after.link?.[0]?.other?.reference === `Patient/${known.id}`, 'the arrival points to the known record');
   const visits = entries(await fhir(CLINICIAN, `Encounter?patient=${known.id}&_count=200`));
   check(visits.some((e) => JSON.stringify(e).includes('DV-1001')), "the arrival's visit is on the known record");
-  check(await page.locator('article.pair').count() === 0, 'the pair left the list');
+  check(await page.locator('article.dup-pair').count() === 0, 'the pair left the list');
   // The merged-away chart says where its entries went.
   await visit(page, `/patients/${arrived.id}`, { shot: 'chart-merged' });
   await page.getByRole('link', { name: 'Open the record it was merged into' }).click();
