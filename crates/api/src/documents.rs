@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::bundle;
 use crate::error::ApiError;
 use crate::format::{fhir_json_response, Rendering};
-use crate::interactions::{blocking, params, parse_json, rid};
+use crate::interactions::{blocking, parameter, params, parse_json, rid};
 use crate::AppState;
 
 /// The most resources one `$ccda` document is written from. A larger record is
@@ -127,12 +127,7 @@ fn from_parameters(p: &Value) -> Result<(Vec<u8>, Option<String>), ApiError> {
             "$import-ccda takes the document as XML, or a Parameters resource with a 'document'",
         ));
     }
-    let find = |name: &str| {
-        p.get("parameter")
-            .and_then(Value::as_array)
-            .and_then(|ps| ps.iter().find(|x| x["name"] == name))
-    };
-    let doc = find("document").ok_or_else(|| {
+    let doc = parameter(p, "document").ok_or_else(|| {
         ApiError::bad_request("the Parameters resource has no 'document' parameter")
     })?;
     let xml = if let Some(s) = doc.get("valueString").and_then(Value::as_str) {
@@ -146,7 +141,7 @@ fn from_parameters(p: &Value) -> Result<(Vec<u8>, Option<String>), ApiError> {
             "'document' needs a valueAttachment with data, or a valueString",
         ));
     };
-    let org = find("organization")
+    let org = parameter(p, "organization")
         .and_then(|o| o["valueReference"]["reference"].as_str())
         .map(str::to_owned);
     Ok((xml, org))

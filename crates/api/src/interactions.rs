@@ -64,6 +64,14 @@ fn rtype(name: &str) -> Result<ResourceType, ApiError> {
     ResourceType::parse(name).ok_or_else(|| ApiError::unknown_type(name))
 }
 
+/// The parameter `name` of a Parameters resource, if any (the first).
+pub(crate) fn parameter<'a>(p: &'a Value, name: &str) -> Option<&'a Value> {
+    p.get("parameter").and_then(Value::as_array).and_then(|ps| {
+        ps.iter()
+            .find(|x| x.get("name").and_then(Value::as_str) == Some(name))
+    })
+}
+
 pub(crate) fn rid(id: &str) -> Result<ResourceId, ApiError> {
     ResourceId::parse(id)
         .ok_or_else(|| ApiError::bad_request("the id in the URL is not a valid FHIR id"))
@@ -872,13 +880,7 @@ pub async fn validate(
     if value.get("resourceType").and_then(Value::as_str) == Some("Parameters")
         && rt.as_str() != "Parameters"
     {
-        let found = value
-            .get("parameter")
-            .and_then(Value::as_array)
-            .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
-            })
+        let found = parameter(&value, "resource")
             .and_then(|p| p.get("resource"))
             .cloned();
         value = found.ok_or_else(|| {
@@ -942,13 +944,7 @@ pub async fn break_the_glass(
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let id = rid(&id)?;
     let value = fhir_body(&headers, &body)?;
-    let reason = value
-        .get("parameter")
-        .and_then(Value::as_array)
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p.get("name").and_then(Value::as_str) == Some("reason"))
-        })
+    let reason = parameter(&value, "reason")
         .and_then(|p| p.get("valueString"))
         .and_then(Value::as_str)
         .map(str::to_owned)

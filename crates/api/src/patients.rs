@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::bundle::resource_value;
 use crate::error::ApiError;
 use crate::format::{check_content_type, fhir_json_response, Rendering};
-use crate::interactions::{blocking, params, parse_json};
+use crate::interactions::{blocking, parameter, params, parse_json};
 use crate::AppState;
 
 /// The most matches `$match` returns (its `count`, when larger, is lowered to this).
@@ -27,12 +27,6 @@ pub const MAX_MATCHES: usize = 100;
 const MATCH_GRADE: &str = "http://hl7.org/fhir/StructureDefinition/match-grade";
 /// oxehr's extension saying how each field compared (field, agreement, weight in bits).
 const MATCH_EVIDENCE: &str = "https://oxehr.org/fhir/StructureDefinition/match-evidence";
-
-fn parameter<'a>(p: &'a Value, name: &str) -> Option<&'a Value> {
-    p.get("parameter")
-        .and_then(Value::as_array)
-        .and_then(|ps| ps.iter().find(|x| x["name"] == name))
-}
 
 fn parameters(headers: &HeaderMap, body: &Bytes, op: &str) -> Result<Value, ApiError> {
     check_content_type(headers, &[])?;

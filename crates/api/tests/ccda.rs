@@ -64,28 +64,14 @@ async fn get(s: &TestServer, who: &Client, path: &str) -> (u16, Value) {
     (status, body)
 }
 
-/// Every resource id of the patient's record as the administrator sees it, by type.
+/// Every resource of the patient's record as the administrator sees it (`Type/id`).
 async fn record(s: &TestServer, patient: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut next = Some(s.url(&format!("Patient/{patient}/$everything?_count=500")));
-    while let Some(url) = next.take() {
-        let (status, b, _) = common::split(s.client.get(url).send().await.expect("GET")).await;
-        assert_eq!(status, 200, "{b}");
-        for e in b["entry"].as_array().into_iter().flatten() {
-            out.push(format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap_or(""),
-                e["resource"]["id"].as_str().unwrap_or("")
-            ));
-        }
-        next = b["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .map(str::to_owned);
-    }
+    let mut out: Vec<String> =
+        common::all_pages(s, &format!("Patient/{patient}/$everything?_count=500"))
+            .await
+            .iter()
+            .map(common::key_of)
+            .collect();
     out.sort();
     out
 }

@@ -29,29 +29,12 @@ fn location_key(l: &str) -> String {
 /// `$everything` of a patient as the administrator sees it: `Type/id`, Provenance left
 /// out (the merge's own records).
 async fn everything(s: &TestServer, patient: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut next = Some(s.url(&format!("Patient/{patient}/$everything?_count=500")));
-    while let Some(url) = next.take() {
-        let (status, b, _) = common::split(s.client.get(url).send().await.expect("GET")).await;
-        assert_eq!(status, 200, "{b}");
-        for e in b["entry"].as_array().into_iter().flatten() {
-            let t = e["resource"]["resourceType"].as_str().unwrap_or("");
-            if t != "Provenance" {
-                out.insert(format!(
-                    "{t}/{}",
-                    e["resource"]["id"].as_str().unwrap_or("")
-                ));
-            }
-        }
-        next = b["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .map(str::to_owned);
-    }
-    out
+    common::all_pages(s, &format!("Patient/{patient}/$everything?_count=500"))
+        .await
+        .iter()
+        .filter(|r| r["resourceType"] != "Provenance")
+        .map(common::key_of)
+        .collect()
 }
 
 async fn total(s: &TestServer, query: &str) -> u64 {

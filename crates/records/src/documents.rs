@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use oxehr_auth::{Caller, Role};
+use oxehr_auth::Caller;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType};
 
 use crate::exchange::{PatientUpdate, Source};
@@ -44,11 +44,7 @@ impl Records {
         document: &Document,
         bundle: serde_json::Value,
     ) -> Result<Vec<EntryOutcome>, RecordsError> {
-        if !(who.uses_grants() || who.role == Role::SystemAdmin) {
-            return Err(RecordsError::Forbidden(
-                "documents are imported by a practice's staff".into(),
-            ));
-        }
+        crate::exchange::only_staff_or_admin(who, "documents are imported by a practice's staff")?;
         let organization = document
             .organization
             .clone()

@@ -96,11 +96,7 @@ impl Records {
         who: &Caller,
         limit: usize,
     ) -> Result<Vec<DuplicateRow>, RecordsError> {
-        if !(who.uses_grants() || who.role == Role::SystemAdmin) {
-            return Err(RecordsError::Forbidden(
-                "the duplicates list is for a practice's staff".into(),
-            ));
-        }
+        crate::exchange::only_staff_or_admin(who, "the duplicates list is for a practice's staff")?;
         let rows = {
             let mut tx = self.reader()?;
             duplicates::in_state(&mut *tx, "open", limit.saturating_mul(4).max(limit))?

@@ -815,6 +815,17 @@ fn invalid(what: &str) -> RecordsError {
     RecordsError::invalid(IssueCode::Invalid, what)
 }
 
+/// Refuses (with `why`) anyone but an organization's staff who see records by care
+/// relationship (clinicians, nurses, front desk) and system administrators: who may
+/// bring records in from outside and sort out what came.
+pub(crate) fn only_staff_or_admin(who: &Caller, why: &str) -> Result<(), RecordsError> {
+    if who.uses_grants() || who.role == Role::SystemAdmin {
+        Ok(())
+    } else {
+        Err(RecordsError::Forbidden(why.to_owned()))
+    }
+}
+
 fn only_admin(who: &Caller) -> Result<(), RecordsError> {
     if who.role == Role::SystemAdmin {
         Ok(())

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use oxehr_auth::{Caller, Role};
+use oxehr_auth::Caller;
 use oxehr_fhir::{Definitions, IssueCode, ResourceId, ResourceType};
 use serde_json::{json, Value};
 
@@ -159,11 +159,10 @@ impl Records {
         who: &Caller,
         bundle: Value,
     ) -> Result<Vec<EntryOutcome>, RecordsError> {
-        if !(who.uses_grants() || who.role == Role::SystemAdmin) {
-            return Err(RecordsError::Forbidden(
-                "records are received by a practice's staff or its systems".into(),
-            ));
-        }
+        crate::exchange::only_staff_or_admin(
+            who,
+            "records are received by a practice's staff or its systems",
+        )?;
         if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle")
             || bundle.get("type").and_then(Value::as_str) != Some("transaction")
         {

@@ -417,3 +417,38 @@ pub async fn add_account(
         patient,
     ))
 }
+
+/// Every resource of a search or `$everything` (`path` relative to the base), following
+/// `next` links, as the test administrator; each page must answer 200.
+pub async fn all_pages(s: &TestServer, path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut next = Some(s.url(path));
+    while let Some(url) = next.take() {
+        let (status, b, _) = split(s.client.get(url).send().await.expect("GET")).await;
+        assert_eq!(status, 200, "{b}");
+        out.extend(
+            b["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["resource"].clone()),
+        );
+        next = b["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .and_then(|l| l["url"].as_str())
+            .map(str::to_owned);
+    }
+    out
+}
+
+/// `Type/id` of a resource.
+pub fn key_of(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r["resourceType"].as_str().unwrap_or(""),
+        r["id"].as_str().unwrap_or("")
+    )
+}
