@@ -264,3 +264,87 @@ async fn match_merge_unmerge_on_sqlite() {
 async fn match_merge_unmerge_on_postgres() {
     match_merge_unmerge(Backend::Postgres).await;
 }
+
+/// `$transfer-bundle` gives the record as a transaction of conditional creates (no
+/// server ids, every reference to a sent resource a `urn:uuid:` entry), only the types
+/// asked for beside the Patient, and nothing to a caller who may not read the patient.
+async fn transfer_bundle_shape(backend: Backend) {
+    let Some(s) = common::start(backend).await else {
+        return;
+    };
+    let bundle = common::shared(SYNTHEA);
+    let (status, resp, _) = s.post("", &bundle).await;
+    assert_eq!(status, 200, "{resp}");
+    let pid = resp["entry"][0]["response"]["location"]
+        .as_str()
+        .map(location_key)
+        .and_then(|k| k.strip_prefix("Patient/").map(str::to_owned))
+        .expect("patient");
+    let observations = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Observation")
+        .count();
+    let (status, t, _) = s
+        .get(&format!(
+            "Patient/{pid}/$transfer-bundle?_type=Observation&destination=https://b.example/fhir"
+        ))
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["type"], "transaction");
+    let entries = t["entry"].as_array().expect("entries");
+    let count = |ty: &str| {
+        entries
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == ty)
+            .count()
+    };
+    assert_eq!(count("Patient"), 1);
+    assert_eq!(count("Observation"), observations);
+    assert_eq!(count("Condition"), 0, "only the types asked for");
+    let full_urls: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e["fullUrl"].as_str())
+        .collect();
+    for e in entries {
+        assert!(
+            e["resource"].get("id").is_none(),
+            "a server id was sent: {e}"
+        );
+        assert_eq!(e["request"]["method"], "POST");
+        let t = e["resource"]["resourceType"].as_str().unwrap_or("");
+        if t == "Observation" {
+            assert!(e["request"]["ifNoneExist"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("identifier=")));
+            let subject = e["resource"]["subject"]["reference"].as_str().unwrap_or("");
+            assert!(
+                full_urls.contains(subject),
+                "the subject is not the sent Patient: {subject}"
+            );
+        }
+    }
+    // A clinician of a practice with no care relationship gets no record.
+    put_org(&s, "org-far").await;
+    let far = add_account(&s, "transfer-far", "clinician", Some("org-far"), None).await;
+    let resp = far
+        .get(s.url(&format!("Patient/{pid}/$transfer-bundle")))
+        .send()
+        .await
+        .expect("GET");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("text");
+    assert!(status == 403 || status == 404, "{status}");
+    assert!(!body.contains("\"Observation\""), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_bundle_shape_on_sqlite() {
+    transfer_bundle_shape(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_bundle_shape_on_postgres() {
+    transfer_bundle_shape(Backend::Postgres).await;
+}
