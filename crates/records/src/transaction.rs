@@ -330,7 +330,10 @@ impl Records {
         also: Option<crate::Also>,
     ) -> Result<Vec<Option<EntryOutcome>>, RecordsError> {
         let now = time_fmt::now_micros();
-        let mut reader = self.reader()?;
+        // No read connection is held across this plan: the conditional matches below take
+        // their own from the pool, and a plan holding one while it waits for another
+        // deadlocks once as many transactions as the pool has readers do it at once. The
+        // commit re-checks every version the plan read.
         let mut outcomes: Vec<Option<EntryOutcome>> = (0..entries.len()).map(|_| None).collect();
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut guards = Vec::new();
@@ -436,7 +439,7 @@ impl Records {
             let current = if e.verb == Verb::Post {
                 None
             } else {
-                reader.current(&rt, &id)?
+                self.reader()?.current(&rt, &id)?
             };
             if e.verb == Verb::Delete {
                 match current {
@@ -487,7 +490,6 @@ impl Records {
             versions.push(v);
             results.push((i, created));
         }
-        drop(reader);
         let stored: Vec<StoredResource> = versions.iter().map(|v| v.resource.clone()).collect();
         self.commit_vouched(who, guards, versions, Vec::new(), also)?;
         for ((i, created), r) in results.into_iter().zip(stored) {
