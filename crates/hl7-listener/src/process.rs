@@ -368,15 +368,7 @@ fn kind(h: &Header) -> String {
 
 /// What a message is, in words a clinician reads under an entry.
 pub fn title(h: &Header) -> String {
-    let what = match h.message_code.as_str() {
-        "ADT" => "a registration message",
-        "ORU" => "a result message",
-        "VXU" => "an immunization message",
-        "SIU" => "a scheduling message",
-        "MDM" => "a document message",
-        _ => "a message",
-    };
-    format!("{what} (HL7 v2 {})", kind(h))
+    oxehr_hl7v2::message_title(&kind(h))
 }
 
 /// The names an HD field of the header goes by: as sent, its namespace id (HD.1) and

@@ -39,3 +39,30 @@ pub use error::{ErrorCode, MapError};
 pub use header::{Hd, Header};
 pub use map::{map, Context, Mapped};
 pub use parse::{Encoding, Message, ParseError};
+
+/// What a message of `kind` (`ORU^R01`, or `ADT`) is, in words a clinician or an
+/// administrator reads: "a result message (HL7 v2 ORU^R01)".
+pub fn message_title(kind: &str) -> String {
+    let code = kind.split('^').next().unwrap_or("");
+    let what = match code {
+        "ADT" => "a registration message",
+        "ORU" => "a result message",
+        "VXU" => "an immunization message",
+        "SIU" => "a scheduling message",
+        "MDM" => "a document message",
+        _ => "a message",
+    };
+    format!("{what} (HL7 v2 {kind})")
+}
+
+#[cfg(test)]
+mod title_tests {
+    #[test]
+    fn a_message_kind_reads_as_words() {
+        assert_eq!(
+            super::message_title("ORU^R01"),
+            "a result message (HL7 v2 ORU^R01)"
+        );
+        assert_eq!(super::message_title("QRY"), "a message (HL7 v2 QRY)");
+    }
+}

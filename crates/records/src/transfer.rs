@@ -112,11 +112,15 @@ impl Records {
             })
             .collect();
         let mut entries = Vec::with_capacity(resources.len());
+        let mut shapes: HashMap<String, IdentifierShape> = HashMap::new();
         for mut r in resources {
             let t = r["resourceType"].as_str().unwrap_or("").to_owned();
             let id = r["id"].as_str().unwrap_or("").to_owned();
             let full_url = full_urls[&format!("{t}/{id}")].clone();
-            let key = transfer_key(&mut r, &t, &id, source);
+            let shape = *shapes
+                .entry(t.clone())
+                .or_insert_with(|| IdentifierShape::of(&t));
+            let key = transfer_key(&mut r, &t, &id, source, shape);
             strip_local(&mut r);
             point_at(&mut r, &full_urls);
             let mut request = json!({ "method": "POST", "url": t });
@@ -242,18 +246,43 @@ fn collect_references(v: &Value, out: &mut BTreeSet<(String, String)>) {
     }
 }
 
-/// The identifier a transferred resource is created on (system, value), added to it
-/// when it is its address at the source; `None` for a type without identifiers.
-fn transfer_key(r: &mut Value, t: &str, id: &str, source: &str) -> Option<(String, String)> {
-    let defs = Definitions::r4();
-    let has_identifier = defs.element_at(&format!("{t}.identifier")).is_some()
-        && defs
+/// Whether a type has an `identifier` element the search can match on (and whether it
+/// repeats): worked out once per type from the definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdentifierShape {
+    None,
+    Searchable { is_array: bool },
+}
+
+impl IdentifierShape {
+    fn of(t: &str) -> IdentifierShape {
+        let defs = Definitions::r4();
+        let element = defs.element_at(&format!("{t}.identifier"));
+        let searchable = defs
             .search_params()
             .iter()
             .any(|p| p.code == "identifier" && p.base.iter().any(|b| b == t));
-    if !has_identifier {
-        return None;
+        match element {
+            Some(e) if searchable => IdentifierShape::Searchable {
+                is_array: e.is_array(),
+            },
+            _ => IdentifierShape::None,
+        }
     }
+}
+
+/// The identifier a transferred resource is created on (system, value), added to it
+/// when it is its address at the source; `None` for a type without identifiers.
+fn transfer_key(
+    r: &mut Value,
+    t: &str,
+    id: &str,
+    source: &str,
+    shape: IdentifierShape,
+) -> Option<(String, String)> {
+    let IdentifierShape::Searchable { is_array } = shape else {
+        return None;
+    };
     if DIRECTORY.contains(&t) || t == "Patient" {
         // A directory resource's (or the patient's) own identifier finds the receiver's
         // copy.
@@ -274,9 +303,6 @@ fn transfer_key(r: &mut Value, t: &str, id: &str, source: &str) -> Option<(Strin
         id.to_owned(),
     );
     let ident = json!({ "system": key.0, "value": key.1 });
-    let is_array = defs
-        .element_at(&format!("{t}.identifier"))
-        .is_some_and(|e| e.is_array());
     if is_array {
         match r.get_mut("identifier").and_then(Value::as_array_mut) {
             Some(ids) => ids.push(ident),
@@ -346,7 +372,13 @@ mod tests {
     #[test]
     fn a_resource_is_keyed_on_its_address_at_the_source() {
         let mut obs = json!({ "resourceType": "Observation", "id": "o1", "status": "final" });
-        let key = transfer_key(&mut obs, "Observation", "o1", "https://a.example/fhir/");
+        let key = transfer_key(
+            &mut obs,
+            "Observation",
+            "o1",
+            "https://a.example/fhir/",
+            IdentifierShape::of("Observation"),
+        );
         assert_eq!(
             key,
             Some(("https://a.example/fhir/Observation".into(), "o1".into()))
@@ -356,13 +388,29 @@ mod tests {
         let mut org = json!({ "resourceType": "Organization",
             "identifier": [{ "system": "http://hl7.org/fhir/sid/us-npi", "value": "123" }] });
         assert_eq!(
-            transfer_key(&mut org, "Organization", "x", "https://a.example/fhir"),
+            transfer_key(
+                &mut org,
+                "Organization",
+                "x",
+                "https://a.example/fhir",
+                IdentifierShape::of("Organization")
+            ),
             Some(("http://hl7.org/fhir/sid/us-npi".into(), "123".into()))
         );
         assert_eq!(org["identifier"].as_array().map(Vec::len), Some(1));
         // Provenance has no identifier.
         let mut p = json!({ "resourceType": "Provenance" });
-        assert_eq!(transfer_key(&mut p, "Provenance", "p", "https://a"), None);
+        assert_eq!(IdentifierShape::of("Provenance"), IdentifierShape::None);
+        assert_eq!(
+            transfer_key(
+                &mut p,
+                "Provenance",
+                "p",
+                "https://a",
+                IdentifierShape::None
+            ),
+            None
+        );
     }
 
     #[test]

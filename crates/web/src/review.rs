@@ -70,6 +70,14 @@ struct ReviewPage {
     done: Option<String>,
 }
 
+/// `text` with its first letter in upper case, to open a line.
+fn capitalized(text: &str) -> String {
+    let mut c = text.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn grade_words(grade: &str) -> &'static str {
     match grade {
         "certain" => "Almost certainly the same person",
@@ -228,7 +236,7 @@ pub async fn review(
                         id: m.id,
                         received: display::date_time(&oxehr_records::format_instant(m.received)),
                         from: m.interface,
-                        kind: m.kind,
+                        kind: capitalized(&oxehr_hl7v2::message_title(&m.kind)),
                         reason: m.reason.unwrap_or_default(),
                     })
                     .collect(),
