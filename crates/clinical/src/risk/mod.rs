@@ -39,9 +39,11 @@
 //! The codes each criterion looks for are listed, with reasons, in `value_sets.rs`.
 
 mod ascvd;
+mod cha2ds2_vasc;
 mod value_sets;
 
 pub use ascvd::{ascvd_10_year, pooled_cohort, PceGroup, PooledCohortInputs, PooledCohortResult};
+pub use cha2ds2_vasc::{cha2ds2_vasc, cha2ds2_vasc_points, Cha2ds2VascCriteria};
 
 use time::Date;
 
@@ -226,6 +228,7 @@ impl Outcome {
 pub fn all(record: &Record<'_>, on: Date) -> Vec<Outcome> {
     vec![
         ascvd_10_year(record, on),
+        cha2ds2_vasc(record, on),
     ]
 }
 

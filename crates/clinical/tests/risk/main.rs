@@ -10,4 +10,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod ascvd;
+mod cha2ds2_vasc;
 mod fhir;
