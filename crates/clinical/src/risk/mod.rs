@@ -40,10 +40,12 @@
 
 mod ascvd;
 mod cha2ds2_vasc;
+mod egfr;
 mod value_sets;
 
 pub use ascvd::{ascvd_10_year, pooled_cohort, PceGroup, PooledCohortInputs, PooledCohortResult};
 pub use cha2ds2_vasc::{cha2ds2_vasc, cha2ds2_vasc_points, Cha2ds2VascCriteria};
+pub use egfr::{ckd_epi_2021_creatinine, egfr_ckd_epi_2021, kdigo_gfr_category};
 
 use time::Date;
 
@@ -229,6 +231,7 @@ pub fn all(record: &Record<'_>, on: Date) -> Vec<Outcome> {
     vec![
         ascvd_10_year(record, on),
         cha2ds2_vasc(record, on),
+        egfr_ckd_epi_2021(record, on),
     ]
 }
 

@@ -11,4 +11,5 @@
 
 mod ascvd;
 mod cha2ds2_vasc;
+mod egfr;
 mod fhir;
