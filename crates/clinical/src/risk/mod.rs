@@ -39,11 +39,13 @@
 //! The codes each criterion looks for are listed, with reasons, in `value_sets.rs`.
 
 mod ascvd;
+mod bmi;
 mod cha2ds2_vasc;
 mod egfr;
 mod value_sets;
 
 pub use ascvd::{ascvd_10_year, pooled_cohort, PceGroup, PooledCohortInputs, PooledCohortResult};
+pub use bmi::{bmi, bmi_value, who_bmi_category};
 pub use cha2ds2_vasc::{cha2ds2_vasc, cha2ds2_vasc_points, Cha2ds2VascCriteria};
 pub use egfr::{ckd_epi_2021_creatinine, egfr_ckd_epi_2021, kdigo_gfr_category};
 
@@ -232,6 +234,7 @@ pub fn all(record: &Record<'_>, on: Date) -> Vec<Outcome> {
         ascvd_10_year(record, on),
         cha2ds2_vasc(record, on),
         egfr_ckd_epi_2021(record, on),
+        bmi(record, on),
     ]
 }
 

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod ascvd;
+mod bmi;
 mod cha2ds2_vasc;
 mod egfr;
 mod fhir;
