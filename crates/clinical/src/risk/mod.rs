@@ -42,12 +42,14 @@ mod ascvd;
 mod bmi;
 mod cha2ds2_vasc;
 mod egfr;
+mod observation;
 mod value_sets;
 
 pub use ascvd::{ascvd_10_year, pooled_cohort, PceGroup, PooledCohortInputs, PooledCohortResult};
 pub use bmi::{bmi, bmi_value, who_bmi_category};
 pub use cha2ds2_vasc::{cha2ds2_vasc, cha2ds2_vasc_points, Cha2ds2VascCriteria};
 pub use egfr::{ckd_epi_2021_creatinine, egfr_ckd_epi_2021, kdigo_gfr_category};
+pub use observation::to_observation;
 
 use time::Date;
 

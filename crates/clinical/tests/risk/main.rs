@@ -14,3 +14,4 @@ mod bmi;
 mod cha2ds2_vasc;
 mod egfr;
 mod fhir;
+mod observation;
