@@ -100,7 +100,7 @@ impl ScoreKind {
                 code: "79423-0",
                 display: "Cardiovascular disease 10Y risk [Likelihood] ACC-AHA Pooled Cohort by Goff 2013",
             },
-            // No LOINC term for CHA2DS2-VASc was found (checked May 2026).
+            // No LOINC term for CHA2DS2-VASc was found when this was written; the code is ours.
             ScoreKind::Cha2ds2Vasc => ScoreCode {
                 system: RISK_SCORE_SYSTEM,
                 code: "cha2ds2-vasc",
