@@ -232,9 +232,7 @@ fn criterion(ctx: &Ctx<'_, '_>, c: &Criterion) -> Option<Input> {
         if !holds {
             return None;
         }
-        format!("{} {}", words::number(q.value), q.unit.unwrap_or_default())
-            .trim_end()
-            .to_owned()
+        words::amount(q.value, q.unit)
     };
     Some(Input {
         name: capitalized(&c.name),
@@ -304,22 +302,15 @@ fn recurring(
     };
     let repeat = match (&opt.sooner_if, sooner) {
         (Some(s), true) => format!(
-            "{} when it is {}{} or more",
+            "{} when it is {} or more",
             interval.every(),
-            words::number(s.at_least),
-            s.unit.as_deref().unwrap_or_default()
+            words::amount(s.at_least, s.unit.as_deref())
         ),
         _ => interval.every(),
     };
     let value = e
         .quantity
-        .map(|q| {
-            format!(
-                " ({}{})",
-                words::number(q.value),
-                q.unit.unwrap_or_default()
-            )
-        })
+        .map(|q| format!(" ({})", words::amount(q.value, q.unit)))
         .unwrap_or_default();
     let last_done = Some((e.date, reference_of(e.resource)));
     if until > ctx.today {
@@ -372,9 +363,8 @@ fn options_words(options: &[Satisfier]) -> String {
 fn event_words(e: &Event<'_>) -> String {
     match e.quantity {
         Some(q) => format!(
-            "{} {} on {}",
-            words::number(q.value),
-            q.unit.unwrap_or_default(),
+            "{} on {}",
+            words::amount(q.value, q.unit),
             words::date(e.date)
         ),
         None => words::date(e.date),
@@ -435,7 +425,7 @@ fn seasonal(
         Some((o, e)) if e.date >= start => {
             let next = season_due(add_months(start, 12), season.due_by);
             let reason = format!(
-                "Up to date: {} on {}, this season (from {}); next one due by {}.",
+                "Up to date: {} on {}, this season (since {}); next one due by {}.",
                 o.name,
                 words::date(e.date),
                 words::date(start),
@@ -452,17 +442,17 @@ fn seasonal(
         }
         _ => {
             let before = last.map_or(String::new(), |(_, e)| {
-                format!(" (last one {})", words::date(e.date))
+                format!("; last one {}", words::date(e.date))
             });
             let reason = if ctx.today <= due {
                 format!(
-                    "Due by {}: no {name} yet this season (from {}){before}; one every season.",
+                    "Due by {}: no {name} yet this season (since {}{before}); one every season.",
                     words::date(due),
                     words::date(start)
                 )
             } else {
                 format!(
-                    "Due: no {name} this season (from {}){before}; it was due by {}.",
+                    "Due: no {name} this season (since {}{before}); it was due by {}.",
                     words::date(start),
                     words::date(due)
                 )
@@ -604,11 +594,7 @@ fn follow_up(
             .iter()
             .map(|v| v.map_or("?".into(), words::number))
             .collect();
-        let unit = f
-            .measures
-            .first()
-            .and_then(|m| m.unit.as_deref())
-            .unwrap_or_default();
+        let unit = words::unit(f.measures.first().and_then(|m| m.unit.as_deref()));
         format!("{} {unit}", parts.join("/")).trim_end().to_owned()
     };
     let (&last_day, earlier) = days.split_last()?;
@@ -730,13 +716,22 @@ fn dose_series(ctx: &Ctx<'_, '_>, rule: &Rule, s: &Series, evidence: &[Input]) -
         );
         Some(g(GapStatus::Open, Some(due), reason))
     } else {
-        let reason = format!(
-            "Up to date: {given} of {total} {} doses on record; dose {} is due {} ({}).",
-            s.name,
-            given + 1,
-            age_words(next.due_months),
-            words::date(due)
-        );
+        let reason = if given == 0 {
+            format!(
+                "Not yet due: {} dose 1 of {total} is due {} ({}).",
+                s.name,
+                age_words(next.due_months),
+                words::date(due)
+            )
+        } else {
+            format!(
+                "Up to date: {given} of {total} {} doses on record; dose {} is due {} ({}).",
+                s.name,
+                given + 1,
+                age_words(next.due_months),
+                words::date(due)
+            )
+        };
         Some(g(GapStatus::Closed, Some(due), reason))
     }
 }
@@ -745,7 +740,7 @@ fn dose_series(ctx: &Ctx<'_, '_>, rule: &Rule, s: &Series, evidence: &[Input]) -
 fn age_words(months: u32) -> String {
     if months == 0 {
         "at birth".to_owned()
-    } else if months >= 24 && months % 12 == 0 {
+    } else if months >= 24 && months.is_multiple_of(12) {
         format!("by age {} years", months / 12)
     } else if months == 1 {
         "by age 1 month".to_owned()

@@ -147,6 +147,24 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// A value with its unit: `8.1%`, `140 mmHg`, `12 ng/mL`, `3`.
+pub fn amount(v: f64, u: Option<&str>) -> String {
+    match unit(u) {
+        "" => number(v),
+        "%" => format!("{}%", number(v)),
+        u => format!("{} {u}", number(v)),
+    }
+}
+
+/// A UCUM unit as people write it: `mm[Hg]` → `mmHg`; others as they are.
+pub fn unit(u: Option<&str>) -> &str {
+    match u {
+        Some("mm[Hg]") => "mmHg",
+        Some(u) => u,
+        None => "",
+    }
+}
+
 /// `a`, `a or b`, `a, b or c`.
 pub fn or_list(items: &[String]) -> String {
     match items {
