@@ -5,6 +5,7 @@
 //!
 //! **Invariant**: pure — no I/O, no clock. "Today" is a parameter.
 
+pub mod gaps;
 pub mod record;
 pub mod risk;
 
