@@ -24,6 +24,7 @@ mod auth;
 mod bulk;
 mod bundle;
 mod capabilities;
+mod clinical;
 mod documents;
 mod error;
 mod format;

@@ -20,3 +20,15 @@ pub struct Input {
     pub value: String,
     pub source: Option<String>,
 }
+
+/// The resource types the rules and equations read. A write of any of them may change a
+/// patient's gaps and scores; `records` marks the patient for working them out again.
+pub const READS: &[&str] = &[
+    "Patient",
+    "Observation",
+    "Condition",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "MedicationRequest",
+];

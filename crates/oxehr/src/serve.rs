@@ -117,6 +117,8 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     records.set_reprocessor(oxehr_hl7_listener::reprocessor());
     // Export jobs a stopped server left running run again now.
     records.start_export_runner();
+    // Care gaps and risk scores are worked out in the background as writes mark them.
+    records.start_findings_refresher();
     let identity = oxehr_auth::Identity::new(
         records.store().clone(),
         crate::secrets::token_signing_key(&args.storage.data_dir(file))?,

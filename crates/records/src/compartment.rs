@@ -135,6 +135,18 @@ impl Records {
         patient: &ResourceId,
         max: usize,
     ) -> Result<(Vec<serde_json::Value>, bool), RecordsError> {
+        self.compartment_resources(who, patient, Vec::new(), max)
+    }
+
+    /// [`patient_record`](Self::patient_record), of the listed types only (none listed:
+    /// all).
+    pub(crate) fn compartment_resources(
+        &self,
+        who: &Caller,
+        patient: &ResourceId,
+        types: Vec<ResourceType>,
+        max: usize,
+    ) -> Result<(Vec<serde_json::Value>, bool), RecordsError> {
         const PAGE: usize = 1000;
         let mut out = Vec::new();
         let mut page: Option<String> = None;
@@ -145,7 +157,7 @@ impl Records {
             }
             let search = CompartmentSearch::parse(
                 patient,
-                &CompartmentScope::Everything(Vec::new()),
+                &CompartmentScope::Everything(types.clone()),
                 &pairs,
                 false,
                 None,

@@ -14,12 +14,14 @@ mod audit;
 pub mod audit_view;
 mod booking;
 pub mod bulk;
+pub mod clinical;
 mod compartment;
 mod documents;
 mod duplicates;
 mod error;
 pub mod exchange;
 mod interactions;
+pub mod lastn;
 mod patch;
 pub mod patients;
 mod policy;
@@ -258,7 +260,9 @@ impl Records {
             }
             // No lock per resource: `put` itself refuses a version that is not the
             // current one plus one, so a lost race is a `Conflict` and a retry.
+            let touched = clinical::touched_patients(tx, &versions)?;
             oxehr_store::care::store_versions(tx, &versions)?;
+            oxehr_store::clinical::mark(tx, &touched)?;
             if let Some(also) = &also {
                 also(tx)?;
             }

@@ -74,7 +74,7 @@ fn the_care_table_is_filled_when_an_older_database_is_opened() {
     // migrations create their indexes if missing).
     conn.execute_batch(
         "DROP TABLE care; DROP TABLE inbound_message; DROP TABLE interface; \
-         DROP TABLE duplicate_candidate; \
+         DROP TABLE duplicate_candidate; DROP TABLE clinical_state; DROP TABLE clinical_finding; \
          DROP TABLE bulk_file; DROP TABLE bulk_job; \
          DELETE FROM schema_version WHERE version >= 8",
     )

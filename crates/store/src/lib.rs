@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod care;
 pub mod conformance;
+pub mod clinical;
 pub mod duplicates;
 pub mod inbound;
 pub mod interrupt;
@@ -242,6 +243,7 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
         (10, inbound::SCHEMA.into()),
         (11, jobs::SCHEMA.into()),
         (12, duplicates::SCHEMA.into()),
+        (13, clinical::SCHEMA.into()),
     ]
 }
 

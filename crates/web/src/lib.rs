@@ -22,6 +22,7 @@ mod chart;
 pub mod csrf;
 pub mod display;
 mod document;
+mod findings;
 mod forms;
 mod inbox;
 mod pages;
@@ -30,6 +31,7 @@ mod review;
 mod schedule;
 mod session;
 mod trend;
+mod worklist;
 
 use std::sync::Arc;
 
@@ -159,6 +161,7 @@ pub fn router(records: Records, identity: Arc<Identity>, config: WebConfig) -> R
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/refills/{task}", post(inbox::answer_refill))
         .route("/schedule", get(schedule::schedule))
+        .route("/care-due", get(worklist::worklist))
         .route("/review", get(review::review))
         .route("/review/duplicates/{id}", post(review::decide))
         .route("/review/messages/{id}", post(review::message_decision))

@@ -504,6 +504,11 @@ struct ChartPage {
     forms: &'static [forms::FormSpec],
     /// This record was merged into another: that one's page, where its entries now are.
     merged_into: Option<String>,
+    /// Care due (the chart: all, with why; the portal: in plain words).
+    gaps: Vec<crate::findings::GapCard>,
+    /// Risk scores with why (the chart only).
+    scores: Vec<crate::findings::ScoreCard>,
+    portal: bool,
 }
 
 #[derive(Template)]
@@ -618,12 +623,29 @@ async fn summary(
         let p = chart::patient(&records, &who, &pid)?;
         let specs: Vec<&chart::SectionSpec> = chart::SECTIONS.iter().collect();
         let sections = chart::sections(&records, &who, &pid, &specs, chart::SUMMARY_ROWS)?;
-        Ok((p, sections))
+        // A merged-away record has no care due of its own: its entries are elsewhere.
+        let findings = match oxehr_records::patients::replaced_by(&p) {
+            Some(_) => None,
+            None => oxehr_fhir::ResourceId::parse(&pid)
+                .map(|id| records.findings(&who, &id, time::OffsetDateTime::now_utc().date()))
+                .transpose()?,
+        };
+        Ok((p, (sections, findings)))
     })
     .await
     {
         Ok(x) => x,
         Err(r) => return r,
+    };
+    let (sections, findings) = sections;
+    let day = today();
+    let gaps = findings
+        .as_ref()
+        .map(|f| crate::findings::gap_cards(f, &day))
+        .unwrap_or_default();
+    let scores = match (&findings, view) {
+        (Some(f), View::Chart) => crate::findings::score_cards(f),
+        _ => Vec::new(),
     };
     let frame = Frame::of(&s, view, &id, &p);
     Page::render(
@@ -638,6 +660,9 @@ async fn summary(
                 .and_then(|r| r.strip_prefix("Patient/").map(|id| view.base(id))),
             sections,
             saved,
+            gaps,
+            scores,
+            portal: view != View::Chart,
             forms: if view == View::Chart {
                 forms::FORMS
             } else {

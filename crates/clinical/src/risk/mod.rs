@@ -81,6 +81,16 @@ pub struct ScoreCode {
 }
 
 impl ScoreKind {
+    /// A stable id for the score (`ascvd-10y`), for APIs and stored findings.
+    pub fn id(self) -> &'static str {
+        match self {
+            ScoreKind::Ascvd10Year => "ascvd-10y",
+            ScoreKind::Cha2ds2Vasc => "cha2ds2-vasc",
+            ScoreKind::EgfrCkdEpi2021 => "egfr-ckd-epi-2021",
+            ScoreKind::Bmi => "bmi",
+        }
+    }
+
     /// The score's name in plain words.
     pub fn title(self) -> &'static str {
         match self {
