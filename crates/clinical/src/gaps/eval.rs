@@ -1,6 +1,8 @@
 //! Evaluating one compiled rule against an indexed record: who the rule applies to, then
 //! one of the five kinds of rule body. Every sentence a gap carries is written here.
 
+use std::collections::BTreeMap;
+
 use time::{Date, Month};
 
 use super::index::{coded_value_in, concept_in, Event, Index};
@@ -126,6 +128,9 @@ fn applicability(ctx: &Ctx<'_, '_>, rule: &Rule) -> Applicability {
             ctx.record.age_on(ctx.today),
             ctx.record.age_months_on(ctx.today),
         ) else {
+            if ctx.record.birth_date().is_some() {
+                return Applicability::NotApplicable; // born after `today`
+            }
             return Applicability::Undetermined(
                 "Cannot decide: no birth date on record.".into(),
                 evidence,
@@ -544,36 +549,30 @@ fn follow_up(
     f: &FollowUp,
     mut evidence: Vec<Input>,
 ) -> Option<Gap> {
-    // Readings by day: per measure, the mean of that day's values in the measure's unit.
-    let mut days: Vec<Date> = Vec::new();
-    for m in &f.measures {
-        days.extend(ctx.index.events(m.group).iter().map(|e| e.date));
+    // Readings by day, in one pass: per measure, the sum and count of that day's values in
+    // the measure's unit, and the first resource read that day.
+    let n = f.measures.len();
+    let mut days: BTreeMap<Date, (Vec<f64>, Vec<u32>, &serde_json::Value)> = BTreeMap::new();
+    for (i, m) in f.measures.iter().enumerate() {
+        for e in ctx.index.events(m.group) {
+            let Some(q) = e
+                .quantity
+                .filter(|q| unit_matches(m.unit.as_deref(), q.unit))
+            else {
+                continue;
+            };
+            let day = days
+                .entry(e.date)
+                .or_insert_with(|| (vec![0.0; n], vec![0; n], e.resource));
+            day.0[i] += q.value;
+            day.1[i] += 1;
+        }
     }
-    days.sort_unstable();
-    days.dedup();
-    let day_values = |day: Date| -> (Vec<Option<f64>>, Option<String>) {
-        let mut source = None;
-        let values = f
-            .measures
-            .iter()
-            .map(|m| {
-                let vals: Vec<f64> = ctx
-                    .index
-                    .events(m.group)
-                    .iter()
-                    .filter(|e| e.date == day)
-                    .filter_map(|e| {
-                        let q = e.quantity?;
-                        unit_matches(m.unit.as_deref(), q.unit).then(|| {
-                            source.get_or_insert_with(|| reference_of(e.resource));
-                            q.value
-                        })
-                    })
-                    .collect();
-                (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
-            })
-            .collect();
-        (values, source)
+    let mean = |(sums, counts, _): &(Vec<f64>, Vec<u32>, &serde_json::Value)| -> Vec<Option<f64>> {
+        sums.iter()
+            .zip(counts)
+            .map(|(s, &c)| (c > 0).then(|| s / f64::from(c)))
+            .collect()
     };
     let tier_of = |values: &[Option<f64>]| {
         f.tiers.iter().find(|t| {
@@ -597,9 +596,9 @@ fn follow_up(
         let unit = words::unit(f.measures.first().and_then(|m| m.unit.as_deref()));
         format!("{} {unit}", parts.join("/")).trim_end().to_owned()
     };
-    let (&last_day, earlier) = days.split_last()?;
-    let (values, source) = day_values(last_day);
-    let source = source?;
+    let (&last_day, last) = days.iter().next_back()?;
+    let values = mean(last);
+    let source = reference_of(last.2);
     evidence.push(Input {
         name: format!("Last {}", f.reading),
         value: format!("{} on {}", reading_words(&values), words::date(last_day)),
@@ -630,16 +629,16 @@ fn follow_up(
         ));
     }
     // Not raised now: closed if it follows a raised reading, else nothing to follow up.
-    let (day, values, t) = earlier.iter().rev().find_map(|&d| {
-        let (values, _) = day_values(d);
+    let (day, earlier, t) = days.iter().rev().skip(1).find_map(|(&d, readings)| {
+        let values = mean(readings);
         tier_of(&values).map(|t| (d, values, t))
     })?;
     let reason = format!(
         "Followed up: {} was {} on {}, after {} on {} ({}).",
         f.reading,
-        reading_words(&day_values(last_day).0),
-        words::date(last_day),
         reading_words(&values),
+        words::date(last_day),
+        reading_words(&earlier),
         words::date(day),
         t.name
     );

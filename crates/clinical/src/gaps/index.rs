@@ -37,14 +37,16 @@ impl<'a> Index<'a> {
         let mut ix = Index {
             groups: vec![Vec::new(); rules.groups.len()],
         };
+        let reads_requests = rules.kinds & ResourceKind::MedicationRequest.bit() != 0;
         let mut medications: HashMap<&'a str, &'a Value> = HashMap::new();
         let mut by_reference: Vec<(&'a Value, Date, bool, &'a str)> = Vec::new();
-        let mut seen: Vec<GroupId> = Vec::new();
+        // The groups this resource's codes fall in, with the component that matched.
+        let mut hits: Vec<(GroupId, Option<&'a Value>)> = Vec::new();
         for r in record.resources {
             let Some(rt) = r.get("resourceType").and_then(Value::as_str) else {
                 continue;
             };
-            if rt == "Medication" {
+            if rt == "Medication" && reads_requests {
                 if let Some(id) = r.get("id").and_then(Value::as_str) {
                     medications.insert(id, r);
                 }
@@ -53,11 +55,39 @@ impl<'a> Index<'a> {
             let Some(kind) = ResourceKind::from_type(rt) else {
                 continue;
             };
-            if rules.kinds & (1 << (kind as u8)) == 0 {
+            if rules.kinds & kind.bit() == 0 {
+                continue;
+            }
+            // Codes first: most resources match no rule, and then nothing else is read.
+            hits.clear();
+            let field = match kind {
+                ResourceKind::Immunization => "vaccineCode",
+                ResourceKind::MedicationRequest => "medicationCodeableConcept",
+                _ => "code",
+            };
+            matches(rules, kind, r.get(field), None, &mut hits);
+            if kind == ResourceKind::Observation {
+                for comp in r
+                    .get("component")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    matches(rules, kind, comp.get("code"), Some(comp), &mut hits);
+                }
+            }
+            let reference = (kind == ResourceKind::MedicationRequest && hits.is_empty())
+                .then(|| {
+                    r.get("medicationReference")
+                        .and_then(|m| m.get("reference"))
+                        .and_then(Value::as_str)
+                })
+                .flatten();
+            if hits.is_empty() && reference.is_none() {
                 continue;
             }
             let status = r.get("status").and_then(Value::as_str);
-            let (date, active, field) = match kind {
+            let (date, active) = match kind {
                 ResourceKind::Observation | ResourceKind::DiagnosticReport => {
                     if matches!(
                         status,
@@ -65,21 +95,20 @@ impl<'a> Index<'a> {
                     ) {
                         continue;
                     }
-                    let date = effective_date(r).or_else(|| date_of(r, &["issued"]));
-                    (date, true, "code")
+                    (effective_date(r).or_else(|| date_of(r, &["issued"])), true)
                 }
                 ResourceKind::Procedure => {
                     if status != Some("completed") {
                         continue;
                     }
                     let date = date_of(r, &["performedDateTime", "performedPeriod.start"]);
-                    (date, true, "code")
+                    (date, true)
                 }
                 ResourceKind::Immunization => {
                     if status != Some("completed") {
                         continue;
                     }
-                    (date_of(r, &["occurrenceDateTime"]), true, "vaccineCode")
+                    (date_of(r, &["occurrenceDateTime"]), true)
                 }
                 ResourceKind::Condition => {
                     if matches!(
@@ -89,55 +118,28 @@ impl<'a> Index<'a> {
                         continue;
                     }
                     let date = date_of(r, &["onsetDateTime", "onsetPeriod.start", "recordedDate"]);
-                    (date, condition_active(r, today), "code")
+                    (date, condition_active(r, today))
                 }
                 ResourceKind::MedicationRequest => {
                     if matches!(status, Some("entered-in-error" | "cancelled" | "draft")) {
                         continue;
                     }
-                    let date = date_of(r, &["authoredOn"]);
-                    let active = status == Some("active");
-                    if let (Some(d), Some(reference)) = (
-                        date,
-                        r.get("medicationReference")
-                            .and_then(|m| m.get("reference"))
-                            .and_then(Value::as_str),
-                    ) {
-                        if d <= today {
-                            by_reference.push((r, d, active, reference));
-                        }
-                    }
-                    (date, active, "medicationCodeableConcept")
+                    (date_of(r, &["authoredOn"]), status == Some("active"))
                 }
             };
             let Some(date) = date.filter(|d| *d <= today) else {
                 continue;
             };
-            seen.clear();
-            let quantity = quantity_of(r.get("valueQuantity"));
-            let event = Event {
-                date,
-                resource: r,
-                quantity,
-                active,
-            };
-            ix.file(rules, kind, r.get(field), &mut seen, event);
-            if kind == ResourceKind::Observation {
-                for comp in r
-                    .get("component")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let quantity = quantity_of(comp.get("valueQuantity"));
-                    let event = Event {
-                        date,
-                        resource: r,
-                        quantity,
-                        active,
-                    };
-                    ix.file(rules, kind, comp.get("code"), &mut seen, event);
-                }
+            if let Some(reference) = reference {
+                by_reference.push((r, date, active, reference));
+            }
+            for &(g, comp) in &hits {
+                ix.groups[g].push(Event {
+                    date,
+                    resource: r,
+                    quantity: quantity_of(comp.unwrap_or(r).get("valueQuantity")),
+                    active,
+                });
             }
         }
         for (r, date, active, reference) in by_reference {
@@ -153,21 +155,22 @@ impl<'a> Index<'a> {
                     .unwrap_or(reference);
                 medications.get(id).copied()
             };
-            if let Some(m) = medication {
-                seen.clear();
-                let event = Event {
+            let Some(m) = medication else { continue };
+            hits.clear();
+            matches(
+                rules,
+                ResourceKind::MedicationRequest,
+                m.get("code"),
+                None,
+                &mut hits,
+            );
+            for &(g, _) in &hits {
+                ix.groups[g].push(Event {
                     date,
                     resource: r,
                     quantity: None,
                     active,
-                };
-                ix.file(
-                    rules,
-                    ResourceKind::MedicationRequest,
-                    m.get("code"),
-                    &mut seen,
-                    event,
-                );
+                });
             }
         }
         ix
@@ -176,38 +179,36 @@ impl<'a> Index<'a> {
     pub fn events(&self, group: GroupId) -> &[Event<'a>] {
         self.groups.get(group).map_or(&[], Vec::as_slice)
     }
+}
 
-    /// Files `event` under every group that a coding of `concept` belongs to and that reads
-    /// `kind`, once per group (`seen` holds the groups this resource already went to).
-    fn file(
-        &mut self,
-        rules: &RuleSet,
-        kind: ResourceKind,
-        concept: Option<&Value>,
-        seen: &mut Vec<GroupId>,
-        event: Event<'a>,
-    ) {
-        let Some(codings) = concept
-            .and_then(|c| c.get("coding"))
-            .and_then(Value::as_array)
-        else {
-            return;
+/// Adds to `hits` every group that a coding of `concept` belongs to and that reads `kind`,
+/// once per group (the first match wins: the resource's own code before its components).
+fn matches<'a>(
+    rules: &RuleSet,
+    kind: ResourceKind,
+    concept: Option<&'a Value>,
+    component: Option<&'a Value>,
+    hits: &mut Vec<(GroupId, Option<&'a Value>)>,
+) {
+    let Some(codings) = concept
+        .and_then(|c| c.get("coding"))
+        .and_then(Value::as_array)
+    else {
+        return;
+    };
+    for c in codings {
+        let (Some(system), Some(code)) = (
+            c.get("system").and_then(Value::as_str),
+            c.get("code").and_then(Value::as_str),
+        ) else {
+            continue;
         };
-        for c in codings {
-            let (Some(system), Some(code)) = (
-                c.get("system").and_then(Value::as_str),
-                c.get("code").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            let Some(groups) = rules.codes.get(system).and_then(|m| m.get(code)) else {
-                continue;
-            };
-            for &g in groups {
-                if rules.groups[g].reads(kind) && !seen.contains(&g) {
-                    seen.push(g);
-                    self.groups[g].push(event);
-                }
+        let Some(groups) = rules.codes.get(system).and_then(|m| m.get(code)) else {
+            continue;
+        };
+        for &g in groups {
+            if rules.groups[g].reads(kind) && !hits.iter().any(|(h, _)| *h == g) {
+                hits.push((g, component));
             }
         }
     }

@@ -93,7 +93,7 @@ mod tests;
 use serde::Serialize;
 use time::Date;
 
-pub use rules::{ResourceKind, Rule, RuleError, RuleSet, Sex};
+pub use rules::{Rule, RuleError, RuleSet};
 
 use crate::{Input, Record};
 

@@ -57,7 +57,7 @@ pub enum RuleError {
 
 /// The FHIR resource types a rule reads, named as the spec names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum ResourceKind {
+pub(crate) enum ResourceKind {
     Observation,
     Procedure,
     Immunization,
@@ -79,7 +79,7 @@ impl ResourceKind {
         })
     }
 
-    fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u8 {
         1 << (self as u8)
     }
 }
@@ -87,7 +87,7 @@ impl ResourceKind {
 /// `Patient.gender` a rule is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Sex {
+pub(crate) enum Sex {
     Female,
     Male,
 }
