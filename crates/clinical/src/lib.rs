@@ -5,6 +5,7 @@
 //!
 //! **Invariant**: pure — no I/O, no clock. "Today" is a parameter.
 
+pub mod measures;
 pub mod record;
 
 pub use record::{Code, Dated, Record};
