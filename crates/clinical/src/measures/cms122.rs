@@ -21,7 +21,7 @@
 use super::events::{self, Period};
 use super::exclusions::{self, FrailtyRule};
 use super::value_sets as vs;
-use super::{age_in, nest, qualifying_encounter, Membership};
+use super::{age_in, nest, number, qualifying_encounter, Membership};
 use crate::record::Record;
 use crate::Input;
 
@@ -74,7 +74,8 @@ pub(super) fn evaluate(record: &Record, period: Period) -> Membership {
                 Some(v) => {
                     let percent = matches!(unit, None | Some("%"));
                     found.value = format!(
-                        "{v} {} on {}{}",
+                        "{} {} on {}{}",
+                        number(v),
                         unit.unwrap_or("%"),
                         test.end,
                         if !percent {
@@ -289,6 +290,31 @@ mod tests {
                     .with(frailty("2024-03-01"))
                     .with(dementia_medication("2024-01-01")),
                 false,
+            ),
+            // Dementia medication: ordered in the year before the period, or still active.
+            (
+                old()
+                    .with(frailty("2024-03-01"))
+                    .with(dementia_medication("2023-01-01")),
+                true,
+            ),
+            (
+                old().with(frailty("2024-03-01")).with(medication_request(
+                    "d",
+                    "997223",
+                    "2022-12-31",
+                    "completed",
+                )),
+                false,
+            ),
+            (
+                old().with(frailty("2024-03-01")).with(medication_request(
+                    "d",
+                    "997223",
+                    "2020-05-01",
+                    "active",
+                )),
+                true,
             ),
             (old().with(nursing_home("2023-05-01")), true),
             (diabetic().with(nursing_home("2023-05-01")), false),

@@ -30,7 +30,7 @@ use time::Date;
 use super::events::{self, Period};
 use super::exclusions::{self, FrailtyRule};
 use super::value_sets::{self as vs, ValueSet};
-use super::{age_in, nest, qualifying_encounter, Membership};
+use super::{age_in, nest, number, qualifying_encounter, Membership};
 use crate::record::{reference_of, Record};
 use crate::Input;
 
@@ -168,7 +168,8 @@ fn controlled(record: &Record, (start, end): Period, evidence: &mut Vec<Input>) 
     evidence.push(Input {
         name: "Lowest systolic on the most recent blood pressure day".into(),
         value: format!(
-            "{sys} mmHg on {day} ({} 140)",
+            "{} mmHg on {day} ({} 140)",
+            number(sys),
             if sys < 140.0 { "<" } else { "≥" }
         ),
         source: Some(sys_source),
@@ -176,7 +177,8 @@ fn controlled(record: &Record, (start, end): Period, evidence: &mut Vec<Input>) 
     evidence.push(Input {
         name: "Lowest diastolic on the most recent blood pressure day".into(),
         value: format!(
-            "{dia} mmHg on {day} ({} 90)",
+            "{} mmHg on {day} ({} 90)",
+            number(dia),
             if dia < 90.0 { "<" } else { "≥" }
         ),
         source: Some(dia_source),
@@ -339,12 +341,15 @@ mod tests {
         };
         let cases = [
             (
-                hypertensive().with(condition(
-                    "preg",
-                    "72892002",
-                    "2024-02-01",
-                    Some("2024-10-01"),
-                )),
+                Fixture::patient("1990-04-20", "female")
+                    .with(condition("htn", "59621000", "2022-01-01", None))
+                    .with(office_visit("2024-03-04"))
+                    .with(condition(
+                        "preg",
+                        "72892002",
+                        "2024-02-01",
+                        Some("2024-10-01"),
+                    )),
                 true,
             ),
             (

@@ -255,9 +255,28 @@ fn qualifying_encounter(record: &Record, (start, end): Period, evidence: &mut Ve
     }
 }
 
+/// A measured value for evidence: at most two decimals, no trailing zeros (`157.2`).
+fn number(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_print_with_at_most_two_decimals() {
+        let cases = [
+            (157.19609, "157.2"),
+            (110.0, "110"),
+            (9.004, "9"),
+            (9.05, "9.05"),
+        ];
+        for (v, expected) in cases {
+            assert_eq!(number(v), expected);
+        }
+    }
 
     #[test]
     fn score_divides_by_denominator_less_exclusions() {
