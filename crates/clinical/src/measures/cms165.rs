@@ -24,6 +24,8 @@
 //! the day of a test or procedure that changes diet or medication. Values are read as
 //! mmHg whatever unit they carry.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use time::Date;
 
@@ -100,6 +102,8 @@ struct Reading<'a> {
 fn controlled(record: &Record, (start, end): Period, evidence: &mut Vec<Input>) -> bool {
     let mut systolic = Vec::new();
     let mut diastolic = Vec::new();
+    // Encounter classes by id, built once: readings look theirs up.
+    let mut classes: Option<HashMap<&str, &str>> = None;
     for obs in record.of_type("Observation") {
         if !matches!(
             obs.get("status").and_then(Value::as_str),
@@ -118,11 +122,18 @@ fn controlled(record: &Record, (start, end): Period, evidence: &mut Vec<Input>) 
         if sys.is_none() && dia.is_none() {
             continue;
         }
-        let class = events::encounter_of(record, obs)
-            .and_then(|e| e.get("class"))
-            .and_then(|c| c.get("code"))
-            .and_then(Value::as_str);
-        if class.is_some_and(|c| INPATIENT_OR_EMERGENCY.contains(&c)) {
+        let classes = classes.get_or_insert_with(|| {
+            record
+                .of_type("Encounter")
+                .filter_map(|e| {
+                    let id = e.get("id")?.as_str()?;
+                    let class = e.get("class")?.get("code")?.as_str()?;
+                    Some((id, class))
+                })
+                .collect()
+        });
+        let class = events::encounter_id(obs).and_then(|id| classes.get(id));
+        if class.is_some_and(|c| INPATIENT_OR_EMERGENCY.contains(c)) {
             continue;
         }
         if let Some(value) = sys {

@@ -260,17 +260,16 @@ pub fn has_value(o: &Value) -> bool {
         .is_some_and(|m| m.keys().any(|k| k.starts_with("value")))
 }
 
-/// The Encounter a resource's `encounter` reference points at (`Encounter/id` or a
-/// bundle's `urn:uuid:id`).
-pub fn encounter_of<'a>(record: &Record<'a>, r: &Value) -> Option<&'a Value> {
+/// The id of the Encounter a resource's `encounter` reference points at (`Encounter/id`
+/// or a bundle's `urn:uuid:id`).
+pub fn encounter_id(r: &Value) -> Option<&str> {
     let reference = r.get("encounter")?.get("reference")?.as_str()?;
-    let id = reference
-        .rsplit_once('/')
-        .or_else(|| reference.rsplit_once(':'))
-        .map_or(reference, |(_, id)| id);
-    record
-        .of_type("Encounter")
-        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))
+    Some(
+        reference
+            .rsplit_once('/')
+            .or_else(|| reference.rsplit_once(':'))
+            .map_or(reference, |(_, id)| id),
+    )
 }
 
 /// The same day `n` years earlier (29 February becomes the 28th).
