@@ -6,6 +6,7 @@
 //! **Invariant**: pure — no I/O, no clock. "Today" is a parameter.
 
 pub mod gaps;
+pub mod measures;
 pub mod record;
 pub mod risk;
 
