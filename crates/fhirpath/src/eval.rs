@@ -10,14 +10,16 @@ use crate::item::{Item, Node};
 use crate::model::{self, Member, Resolved};
 use crate::ops;
 use crate::parser::{Ast, BinOp, Lit, TypeOp, TypeSpec};
-use crate::Error;
+use crate::{Error, Variables};
 
-/// The evaluation context: `%resource`, the focus (`$this`), `$index` and `$total`.
+/// The evaluation context: `%resource`, the focus (`$this`), `$index`, `$total` and the
+/// caller's variables.
 pub(crate) struct Ctx<'a, 'c> {
     pub root: &'a Value,
     pub this: &'c [Item<'a>],
     pub index: Option<i64>,
     pub total: Option<&'c [Item<'a>]>,
+    pub vars: &'c dyn Variables<'a>,
 }
 
 impl<'a, 'c> Ctx<'a, 'c> {
@@ -31,6 +33,7 @@ impl<'a, 'c> Ctx<'a, 'c> {
             this,
             index,
             total: self.total,
+            vars: self.vars,
         }
     }
 }
@@ -201,6 +204,8 @@ fn variable<'a>(name: &str, ctx: &Ctx<'a, '_>) -> Result<Coll<'a>, Error> {
                 s(format!("http://hl7.org/fhir/ValueSet/{vs}"))
             } else if let Some(ext) = name.strip_prefix("ext-") {
                 s(format!("http://hl7.org/fhir/StructureDefinition/{ext}"))
+            } else if let Some(v) = ctx.vars.variable(name) {
+                Ok(v)
             } else {
                 Err(Error::eval(format!("unknown variable %{name}")))
             }
