@@ -1,6 +1,7 @@
-//! `lowBoundary([precision])` and `highBoundary([precision])` (FHIRPath 3.0, §5.7
-//! "Utility functions", added in 2.1): the least and greatest value a decimal, quantity,
-//! date, dateTime or time could have, given the precision it was written with.
+//! `lowBoundary([precision])` and `highBoundary([precision])` (FHIRPath 3.0 STU, the
+//! functions of those names, added in 2.1; https://hl7.org/fhirpath/): the least and
+//! greatest value a decimal, quantity, date, dateTime or time could have, given the
+//! precision it was written with.
 //!
 //! Decimals are worked in exact integer arithmetic on their written digits (the f64 value
 //! is only the carrier), so `1.587.lowBoundary()` is `1.58650000`, not a binary

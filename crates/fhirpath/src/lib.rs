@@ -122,21 +122,22 @@ impl Expr {
         root: &'a Value,
         focus: &Item<'a>,
     ) -> Result<Vec<Item<'a>>, Error> {
-        self.evaluate_with(root, focus, &NoVariables)
+        self.evaluate_with(root, std::slice::from_ref(focus), &NoVariables)
     }
 
-    /// Evaluates with `focus` as the context item, `root` as `%resource`, and `vars`
-    /// answering the `%name` variables that are not built in.
+    /// Evaluates with `focus` as the input collection (usually one item; empty is
+    /// allowed, and then paths give nothing while literals and variables still have
+    /// their values), `root` as `%resource`, and `vars` answering the `%name` variables
+    /// that are not built in.
     pub fn evaluate_with<'a>(
         &self,
         root: &'a Value,
-        focus: &Item<'a>,
+        focus: &[Item<'a>],
         vars: &dyn Variables<'a>,
     ) -> Result<Vec<Item<'a>>, Error> {
-        let this = [focus.clone()];
         let ctx = eval::Ctx {
             root,
-            this: &this,
+            this: focus,
             index: None,
             total: None,
             vars,
@@ -180,7 +181,7 @@ mod tests {
         assert_eq!(e.variables(), ["use", "ucum"]);
         let focus = Item::Node(Node::resource(&p));
         let out = e
-            .evaluate_with(&p, &focus, &Use("official"))
+            .evaluate_with(&p, std::slice::from_ref(&focus), &Use("official"))
             .expect("evaluates");
         let texts: Vec<_> = out.iter().filter_map(Item::to_text).collect();
         assert_eq!(texts, ["Smith", "http://unitsofmeasure.org"]);
