@@ -258,7 +258,7 @@ pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Coll<'a>) {
         }
     };
     let Some(ctx) = n.context else {
-        push_values(obj.get(name), obj.get(&format!("_{name}")), None, out);
+        push_values(obj.get(name), companion_of(obj, name), None, out);
         return;
     };
     match model::member(ctx, name) {
@@ -303,10 +303,16 @@ fn model_member(context: &str, name: &str) -> Option<Resolved> {
 }
 
 fn companion_of<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
-    let mut k = String::with_capacity(key.len() + 1);
-    k.push('_');
-    k.push_str(key);
-    obj.get(&k)
+    // `_key` built on the stack: this runs for every primitive member a path reads.
+    let mut buf = [0u8; 64];
+    if let Some(dst) = buf.get_mut(1..=key.len()) {
+        dst.copy_from_slice(key.as_bytes());
+        buf[0] = b'_';
+        return std::str::from_utf8(&buf[..=key.len()])
+            .ok()
+            .and_then(|k| obj.get(k));
+    }
+    obj.get(&format!("_{key}"))
 }
 
 pub(crate) fn is_primitive(ty: &str) -> bool {
