@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::Column;
 
-/// Writes rows as CSV as they come, after the header.
+/// Writes rows as CSV as they come, after the header (RFC 4180, the `csv` output format
+/// of the spec's `$viewdefinition-run` operation).
 #[derive(Debug)]
 pub struct CsvWriter<W: Write> {
     out: W,
@@ -71,7 +72,8 @@ fn field(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(b"\"")
 }
 
-/// Writes a header and `rows` as CSV to `out`.
+/// Writes a header and `rows` as CSV to `out` (the `csv` output format of the spec's
+/// `$viewdefinition-run` operation), then flushes it.
 pub fn write_csv<R: AsRef<[Value]>>(
     columns: &[Column],
     rows: impl IntoIterator<Item = R>,

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::Column;
 
-/// Writes rows as NDJSON as they come.
+/// Writes rows as NDJSON as they come (the `ndjson` output format of the spec's
+/// `$viewdefinition-run` operation).
 #[derive(Debug)]
 pub struct NdjsonWriter<W: Write> {
     out: W,
@@ -17,6 +18,7 @@ pub struct NdjsonWriter<W: Write> {
 }
 
 impl<W: Write> NdjsonWriter<W> {
+    /// A writer whose objects are keyed by `columns`' names.
     pub fn new(out: W, columns: &[Column]) -> NdjsonWriter<W> {
         let keys = columns
             .iter()
@@ -44,7 +46,8 @@ impl<W: Write> NdjsonWriter<W> {
     }
 }
 
-/// Writes `rows` as NDJSON to `out`.
+/// Writes `rows` as NDJSON to `out` (the `ndjson` output format of the spec's
+/// `$viewdefinition-run` operation), then flushes it.
 pub fn write_ndjson<R: AsRef<[Value]>>(
     columns: &[Column],
     rows: impl IntoIterator<Item = R>,
