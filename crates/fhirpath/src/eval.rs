@@ -10,14 +10,16 @@ use crate::item::{Item, Node};
 use crate::model::{self, Member, Resolved};
 use crate::ops;
 use crate::parser::{Ast, BinOp, Lit, TypeOp, TypeSpec};
-use crate::Error;
+use crate::{Error, Variables};
 
-/// The evaluation context: `%resource`, the focus (`$this`), `$index` and `$total`.
+/// The evaluation context: `%resource`, the focus (`$this`), `$index`, `$total` and the
+/// caller's variables.
 pub(crate) struct Ctx<'a, 'c> {
     pub root: &'a Value,
     pub this: &'c [Item<'a>],
     pub index: Option<i64>,
     pub total: Option<&'c [Item<'a>]>,
+    pub vars: &'c dyn Variables<'a>,
 }
 
 impl<'a, 'c> Ctx<'a, 'c> {
@@ -31,6 +33,7 @@ impl<'a, 'c> Ctx<'a, 'c> {
             this,
             index,
             total: self.total,
+            vars: self.vars,
         }
     }
 }
@@ -201,6 +204,8 @@ fn variable<'a>(name: &str, ctx: &Ctx<'a, '_>) -> Result<Coll<'a>, Error> {
                 s(format!("http://hl7.org/fhir/ValueSet/{vs}"))
             } else if let Some(ext) = name.strip_prefix("ext-") {
                 s(format!("http://hl7.org/fhir/StructureDefinition/{ext}"))
+            } else if let Some(v) = ctx.vars.variable(name) {
+                Ok(v)
             } else {
                 Err(Error::eval(format!("unknown variable %{name}")))
             }
@@ -253,7 +258,7 @@ pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Coll<'a>) {
         }
     };
     let Some(ctx) = n.context else {
-        push_values(obj.get(name), obj.get(&format!("_{name}")), None, out);
+        push_values(obj.get(name), companion_of(obj, name), None, out);
         return;
     };
     match model::member(ctx, name) {
@@ -298,10 +303,16 @@ fn model_member(context: &str, name: &str) -> Option<Resolved> {
 }
 
 fn companion_of<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
-    let mut k = String::with_capacity(key.len() + 1);
-    k.push('_');
-    k.push_str(key);
-    obj.get(&k)
+    // `_key` built on the stack: this runs for every primitive member a path reads.
+    let mut buf = [0u8; 64];
+    if let Some(dst) = buf.get_mut(1..=key.len()) {
+        dst.copy_from_slice(key.as_bytes());
+        buf[0] = b'_';
+        return std::str::from_utf8(&buf[..=key.len()])
+            .ok()
+            .and_then(|k| obj.get(k));
+    }
+    obj.get(&format!("_{key}"))
 }
 
 pub(crate) fn is_primitive(ty: &str) -> bool {

@@ -1,6 +1,7 @@
 //! The FHIRPath function library: existence, filtering and projection, subsetting,
-//! combining, conversion, string, math, tree navigation, utility, and the FHIR
-//! additions (`resolve()`, `extension()`). Each function is resolved at compile time.
+//! combining, conversion, string, math, tree navigation, utility, the FHIR additions
+//! (`resolve()`, `extension()`) and the SQL on FHIR ones (`getResourceKey()`,
+//! `getReferenceKey()`, in `keys`). Each function is resolved at compile time.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ funcs! {
     HasValue "hasValue" 0 0, GetValue "getValue" 0 0, Type "type" 0 0,
     Aggregate "aggregate" 1 2, Encode "encode" 1 1, Decode "decode" 1 1,
     Escape "escape" 1 1, Unescape "unescape" 1 1,
+    LowBoundary "lowBoundary" 0 1, HighBoundary "highBoundary" 0 1,
+    GetResourceKey "getResourceKey" 0 0, GetReferenceKey "getReferenceKey" 0 1,
 }
 
 fn s<'a>(v: String) -> Item<'a> {
@@ -318,6 +321,7 @@ pub(crate) fn call<'a>(
                     this: &one,
                     index: Some(i as i64),
                     total: Some(&total),
+                    vars: ctx.vars,
                 };
                 let r = eval::eval(&args[0], &c)?;
                 total = r;
@@ -333,6 +337,18 @@ pub(crate) fn call<'a>(
                 .filter_map(|i| i.as_str().map(str::to_string))
                 .collect();
             Ok(vec![s(parts.join(&sep))])
+        }
+        LowBoundary | HighBoundary => {
+            let precision = arg_int(args, 0, ctx)?;
+            Ok(singleton(&input)?
+                .and_then(|i| crate::boundary::boundary(i, precision, f == HighBoundary))
+                .into_iter()
+                .collect())
+        }
+        GetResourceKey => Ok(crate::keys::resource_keys(&input)),
+        GetReferenceKey => {
+            let ty = arg_str(args, 0, ctx)?;
+            Ok(crate::keys::reference_keys(&input, ty.as_deref()))
         }
         _ => crate::functions_text::call(f, input, args, ctx),
     }

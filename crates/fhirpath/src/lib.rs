@@ -12,10 +12,12 @@
 //!
 //! **Invariant**: pure — no I/O.
 
+mod boundary;
 mod eval;
 mod functions;
 mod functions_text;
 mod item;
+mod keys;
 mod lexer;
 mod model;
 mod ops;
@@ -59,6 +61,34 @@ impl Error {
     }
 }
 
+/// Values the caller supplies for `%name` environment variables (FHIRPath N1 §1.5.8
+/// "Environment variables"), besides the built-in ones ([`is_builtin_variable`]). A SQL on
+/// FHIR view uses it for its constants and `%rowIndex`.
+pub trait Variables<'a> {
+    /// The value of `%name`, or `None` when this environment does not define it.
+    fn variable(&self, name: &str) -> Option<Vec<Item<'a>>>;
+}
+
+/// No variables besides the built-in ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoVariables;
+
+impl<'a> Variables<'a> for NoVariables {
+    fn variable(&self, _name: &str) -> Option<Vec<Item<'a>>> {
+        None
+    }
+}
+
+/// True for the variables every evaluation defines: `%resource`, `%rootResource`,
+/// `%context`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*`.
+pub fn is_builtin_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "resource" | "rootResource" | "context" | "ucum" | "sct" | "loinc"
+    ) || name.starts_with("vs-")
+        || name.starts_with("ext-")
+}
+
 /// A compiled FHIRPath expression. `Send + Sync`; evaluate it as often as needed.
 #[derive(Debug, Clone)]
 pub struct Expr {
@@ -92,14 +122,35 @@ impl Expr {
         root: &'a Value,
         focus: &Item<'a>,
     ) -> Result<Vec<Item<'a>>, Error> {
-        let this = [focus.clone()];
+        self.evaluate_with(root, std::slice::from_ref(focus), &NoVariables)
+    }
+
+    /// Evaluates with `focus` as the input collection (usually one item; empty is
+    /// allowed, and then paths give nothing while literals and variables still have
+    /// their values), `root` as `%resource`, and `vars` answering the `%name` variables
+    /// that are not built in.
+    pub fn evaluate_with<'a>(
+        &self,
+        root: &'a Value,
+        focus: &[Item<'a>],
+        vars: &dyn Variables<'a>,
+    ) -> Result<Vec<Item<'a>>, Error> {
         let ctx = eval::Ctx {
             root,
-            this: &this,
+            this: focus,
             index: None,
             total: None,
+            vars,
         };
         eval::eval(&self.ast, &ctx)
+    }
+
+    /// The names of the `%variables` the expression refers to (without the `%`), in
+    /// order of appearance, so a caller can reject an undefined one before evaluating.
+    pub fn variables(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        parser::variables(&self.ast, &mut out);
+        out
     }
 }
 
@@ -112,5 +163,30 @@ mod tests {
     #[test]
     fn expr_is_send_and_sync() {
         assert_send_sync::<Expr>();
+    }
+
+    struct Use(&'static str);
+
+    impl<'a> Variables<'a> for Use {
+        fn variable(&self, name: &str) -> Option<Vec<Item<'a>>> {
+            (name == "use").then(|| vec![Item::String(self.0.into())])
+        }
+    }
+
+    #[test]
+    fn caller_variables_are_looked_up_and_listed() {
+        let p = serde_json::json!({"resourceType": "Patient", "name": [
+            {"use": "usual", "family": "Block"}, {"use": "official", "family": "Smith"}]});
+        let e = Expr::parse("name.where(use = %use).family | %ucum").expect("parses");
+        assert_eq!(e.variables(), ["use", "ucum"]);
+        let focus = Item::Node(Node::resource(&p));
+        let out = e
+            .evaluate_with(&p, std::slice::from_ref(&focus), &Use("official"))
+            .expect("evaluates");
+        let texts: Vec<_> = out.iter().filter_map(Item::to_text).collect();
+        assert_eq!(texts, ["Smith", "http://unitsofmeasure.org"]);
+        // Without the variable, evaluation fails rather than guessing.
+        assert!(e.evaluate(&p).is_err());
+        assert!(is_builtin_variable("ucum") && !is_builtin_variable("use"));
     }
 }

@@ -323,6 +323,15 @@ impl Parser {
             self.expect(")")?;
             return Ok(Ast::Type(recv, op, spec));
         }
+        // `getReferenceKey(Patient)` (SQL on FHIR) takes a type specifier too; it is kept
+        // as the type's name.
+        if name == "getReferenceKey" && !matches!(self.peek(), Tok::Sym(")") | Tok::Str(_)) {
+            let spec = self.type_spec()?;
+            self.expect(")")?;
+            let func = Func::resolve(&name, 1)
+                .ok_or_else(|| Error::semantic(pos, "unknown function getReferenceKey/1"))?;
+            return Ok(Ast::Call(recv, func, vec![Ast::Lit(Lit::Str(spec.name))]));
+        }
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
@@ -387,6 +396,32 @@ impl Parser {
             namespace: None,
             name: first,
         })
+    }
+}
+
+/// Appends the names of the `%variables` in `ast` to `out`.
+pub(crate) fn variables<'t>(ast: &'t Ast, out: &mut Vec<&'t str>) {
+    match ast {
+        Ast::Var(name) => out.push(name),
+        Ast::Lit(_) | Ast::Empty | Ast::This | Ast::Index | Ast::Total => {}
+        Ast::Member(recv, _) | Ast::Type(recv, _, _) => {
+            if let Some(r) = recv {
+                variables(r, out);
+            }
+        }
+        Ast::Call(recv, _, args) => {
+            if let Some(r) = recv {
+                variables(r, out);
+            }
+            for a in args {
+                variables(a, out);
+            }
+        }
+        Ast::Indexer(a, b) | Ast::Bin(_, a, b) => {
+            variables(a, out);
+            variables(b, out);
+        }
+        Ast::Neg(a) => variables(a, out),
     }
 }
 
