@@ -82,7 +82,10 @@ pub async fn patient_care_gaps(
         }
     }
     let patient = rid(&id)?;
-    let found = blocking(&state.records, move |rec| rec.findings(&who, &patient, today())).await?;
+    let found = blocking(&state.records, move |rec| {
+        rec.findings(&who, &patient, today())
+    })
+    .await?;
     let base = &state.config.base_url;
     let gaps: Vec<&CareGap> = found
         .gaps
@@ -198,7 +201,8 @@ fn gaps_bundle(base: &str, f: &Findings, gaps: &[&CareGap]) -> Value {
     if !sections.is_empty() {
         composition["section"] = json!(sections);
     }
-    entries.push(json!({ "fullUrl": format!("urn:uuid:{composition_id}"), "resource": composition }));
+    entries
+        .push(json!({ "fullUrl": format!("urn:uuid:{composition_id}"), "resource": composition }));
     entries.push(json!({ "fullUrl": patient_url, "resource": f.patient_resource }));
     for (url, r) in resources {
         entries.push(json!({ "fullUrl": url, "resource": r }));
@@ -271,7 +275,12 @@ pub async fn worklist(
     };
     let mut entries = Vec::new();
     for row in &page.rows {
-        let mut di = detected_issue(&row.patient, &day, &row.gap, &format!("{RULE_BASE}{}", row.gap.rule));
+        let mut di = detected_issue(
+            &row.patient,
+            &day,
+            &row.gap,
+            &format!("{RULE_BASE}{}", row.gap.rule),
+        );
         // The evidence's GuidanceResponse is the patient's own $care-gaps.
         di["evidence"][0]["detail"][0] =
             json!({ "reference": format!("Patient/{}/$care-gaps", row.patient) });
@@ -315,7 +324,11 @@ pub async fn worklist(
             e.push(json!({ "resource": warning, "search": { "mode": "outcome" } }));
         }
     }
-    Ok(fhir_json_response(StatusCode::OK, &bundle, rendering.pretty))
+    Ok(fhir_json_response(
+        StatusCode::OK,
+        &bundle,
+        rendering.pretty,
+    ))
 }
 
 fn urlencode(s: &str) -> String {
@@ -389,7 +402,10 @@ pub async fn patient_risk_scores(
     let rendering = Rendering::from_request(&q, &headers)?;
     only(&q, &[])?;
     let patient = rid(&id)?;
-    let found = blocking(&state.records, move |rec| rec.findings(&who, &patient, today())).await?;
+    let found = blocking(&state.records, move |rec| {
+        rec.findings(&who, &patient, today())
+    })
+    .await?;
     let out = json!({
         "resourceType": "Parameters",
         "parameter": found.scores.iter().map(score_parameter).collect::<Vec<_>>(),
@@ -414,7 +430,10 @@ pub async fn lastn(
         .collect();
     let base = state.config.base_url.clone();
     let base2 = base.clone();
-    let found = blocking(&state.records, move |rec| rec.lastn(&who, &search, Some(&base2))).await?;
+    let found = blocking(&state.records, move |rec| {
+        rec.lastn(&who, &search, Some(&base2))
+    })
+    .await?;
     let page = oxehr_records::SearchPage {
         total: Some(found.len() as u64),
         matches: found,
@@ -424,7 +443,10 @@ pub async fn lastn(
         ignored: Vec::new(),
         includes_truncated: false,
     };
-    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
     let links = vec![json!({
         "relation": "self",
         "url": format!("{base}/Observation/$lastn?{}", query.join("&")),

@@ -29,6 +29,7 @@ mod documents;
 mod error;
 mod format;
 mod interactions;
+mod measures;
 mod patients;
 mod routes;
 mod smart;

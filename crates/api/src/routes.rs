@@ -90,8 +90,19 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         .route("/Patient/$match", post(crate::patients::match_patients))
         .route("/Patient/$care-gaps", get(crate::clinical::worklist))
         .route("/Observation/$lastn", get(crate::clinical::lastn))
-        .route("/Patient/{id}/$care-gaps", get(crate::clinical::patient_care_gaps))
-        .route("/Patient/{id}/$risk-scores", get(crate::clinical::patient_risk_scores))
+        .route(
+            "/Measure/{id}/$evaluate-measure",
+            get(crate::measures::evaluate).post(crate::measures::evaluate),
+        )
+        .route("/measure-status/{job}", get(crate::measures::status))
+        .route(
+            "/Patient/{id}/$care-gaps",
+            get(crate::clinical::patient_care_gaps),
+        )
+        .route(
+            "/Patient/{id}/$risk-scores",
+            get(crate::clinical::patient_risk_scores),
+        )
         .route("/Patient/$merge", post(crate::patients::merge))
         .route("/Patient/$unmerge", post(crate::patients::unmerge))
         .route("/Patient/$receive", post(crate::patients::receive))

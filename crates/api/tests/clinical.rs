@@ -54,7 +54,11 @@ async fn post(s: &TestServer, client: &reqwest::Client, path: &str, body: &Value
 }
 
 async fn put(s: &TestServer, r: Value) {
-    let path = format!("{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+    let path = format!(
+        "{}/{}",
+        r["resourceType"].as_str().unwrap_or(""),
+        r["id"].as_str().unwrap_or("")
+    );
     let (st, b, _) = s.put(&path, &r).await;
     assert!(st == 200 || st == 201, "{path}: {st} {b}");
 }
@@ -78,8 +82,14 @@ fn lab(patient: &str, code: &str, display: &str, value: f64, unit: &str, when: D
 fn gaps_of(parameters: &Value) -> Vec<(String, String, Option<String>, String)> {
     let bundle = &parameters["parameter"][0]["resource"];
     assert_eq!(bundle["type"], "document", "{parameters}");
-    assert_eq!(bundle["entry"][0]["resource"]["resourceType"], "Composition");
-    assert_eq!(bundle["entry"][0]["resource"]["type"]["coding"][0]["code"], "96315-7");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["resourceType"],
+        "Composition"
+    );
+    assert_eq!(
+        bundle["entry"][0]["resource"]["type"]["coding"][0]["code"],
+        "96315-7"
+    );
     let guidance: Vec<&Value> = bundle["entry"]
         .as_array()
         .expect("entries")
@@ -95,7 +105,9 @@ fn gaps_of(parameters: &Value) -> Vec<(String, String, Option<String>, String)> 
         .filter(|r| r["resourceType"] == "DetectedIssue")
         .map(|di| {
             assert_eq!(di["code"]["coding"][0]["code"], "CAREGAP");
-            let gr_ref = di["evidence"][0]["detail"][0]["reference"].as_str().expect("evidence");
+            let gr_ref = di["evidence"][0]["detail"][0]["reference"]
+                .as_str()
+                .expect("evidence");
             let gr = guidance
                 .iter()
                 .find(|g| format!("urn:uuid:{}", g["id"].as_str().unwrap_or("")) == gr_ref)
@@ -136,12 +148,19 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
         return;
     };
     for (id, name) in [("clinic-a", "Practice A"), ("clinic-b", "Practice B")] {
-        put(&s, json!({"resourceType": "Organization", "id": id, "name": name})).await;
+        put(
+            &s,
+            json!({"resourceType": "Organization", "id": id, "name": name}),
+        )
+        .await;
     }
     let born = years_ago(56);
-    put(&s, json!({"resourceType": "Patient", "id": "dm-1", "gender": "male",
+    put(
+        &s,
+        json!({"resourceType": "Patient", "id": "dm-1", "gender": "male",
         "birthDate": day(born), "name": [{"family": "Okafor", "given": ["Ben"]}],
-        "managingOrganization": {"reference": "Organization/clinic-a"}}))
+        "managingOrganization": {"reference": "Organization/clinic-a"}}),
+    )
     .await;
     let doc_a = add_account(&s, "gaps-doc-a", "clinician", Some("clinic-a"), None).await;
     let doc_b = add_account(&s, "gaps-doc-b", "clinician", Some("clinic-b"), None).await;
@@ -156,7 +175,20 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
     })).await;
     assert_eq!(st, 201, "{b}");
     let eight_months_ago = today() - Duration::days(243);
-    let (st, b) = post(&s, &doc_a, "Observation", &lab("dm-1", "4548-4", "Hemoglobin A1c", 7.4, "%", eight_months_ago)).await;
+    let (st, b) = post(
+        &s,
+        &doc_a,
+        "Observation",
+        &lab(
+            "dm-1",
+            "4548-4",
+            "Hemoglobin A1c",
+            7.4,
+            "%",
+            eight_months_ago,
+        ),
+    )
+    .await;
     assert_eq!(st, 201, "{b}");
 
     // Open: the last HbA1c was 8 months ago, more than 6.
@@ -169,12 +201,7 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
         .collect();
     assert_eq!(a1c.len(), 1, "one HbA1c gap: {gaps:?}");
     assert_eq!(a1c[0].1, "open-gap", "{gaps:?}");
-    let rule = a1c[0]
-        .3
-        .rsplit('/')
-        .next()
-        .expect("rule id")
-        .to_owned();
+    let rule = a1c[0].3.rsplit('/').next().expect("rule id").to_owned();
 
     // The worklist: the practice sees its patient; another practice sees nobody; a
     // patient may not read it.
@@ -195,12 +222,21 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
     let (st, _) = get(&s, &patient, &format!("Patient/$care-gaps?rule={rule}")).await;
     assert_eq!(st, 403);
     let (st, _) = get(&s, &doc_b, "Patient/dm-1/$care-gaps").await;
-    assert!(st == 403 || st == 404, "another practice read the gaps: {st}");
+    assert!(
+        st == 403 || st == 404,
+        "another practice read the gaps: {st}"
+    );
     let (st, w) = get(&s, &doc_a, "Patient/$care-gaps?rule=no-such-rule").await;
     assert_eq!(st, 400, "{w}");
 
     // The closing result, then the very next request.
-    let (st, b) = post(&s, &doc_a, "Observation", &lab("dm-1", "4548-4", "Hemoglobin A1c", 6.9, "%", today())).await;
+    let (st, b) = post(
+        &s,
+        &doc_a,
+        "Observation",
+        &lab("dm-1", "4548-4", "Hemoglobin A1c", 6.9, "%", today()),
+    )
+    .await;
     assert_eq!(st, 201, "{b}");
     let (st, p) = get(&s, &patient, "Patient/dm-1/$care-gaps").await;
     assert_eq!(st, 200, "{p}");
@@ -211,14 +247,26 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
         .collect();
     assert_eq!(a1c[0].1, "closed-gap", "{gaps:?}");
     // Due again 6 months after today's test (ADA: twice a year); allow the month's end.
-    let due = a1c[0].2.clone().expect("a closed gap says when it falls due");
+    let due = a1c[0]
+        .2
+        .clone()
+        .expect("a closed gap says when it falls due");
     let six_months = today() + Duration::days(181);
     let lo = day(six_months - Duration::days(4));
     let hi = day(six_months + Duration::days(4));
-    assert!(due >= lo && due <= hi, "due {due}, expected about {}", day(six_months));
+    assert!(
+        due >= lo && due <= hi,
+        "due {due}, expected about {}",
+        day(six_months)
+    );
     let (_, w) = get(&s, &doc_a, &format!("Patient/$care-gaps?rule={rule}")).await;
     assert!(worklist_patients(&w).is_empty(), "{w}");
-    let (_, w) = get(&s, &doc_a, &format!("Patient/$care-gaps?rule={rule}&status=closed")).await;
+    let (_, w) = get(
+        &s,
+        &doc_a,
+        &format!("Patient/$care-gaps?rule={rule}&status=closed"),
+    )
+    .await;
     assert_eq!(worklist_patients(&w), ["dm-1"], "{w}");
 
     // Entered in error: the gap opens again at once.
@@ -230,18 +278,19 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
     let (_, p) = get(&s, &doc_a, "Patient/dm-1/$care-gaps?status=open-gap").await;
     let gaps = gaps_of(&p);
     assert!(
-        gaps.iter().any(|g| g.0.to_lowercase().contains("a1c") && g.1 == "open-gap"),
+        gaps.iter()
+            .any(|g| g.0.to_lowercase().contains("a1c") && g.1 == "open-gap"),
         "{gaps:?}"
     );
-    assert!(gaps.iter().all(|g| g.1 == "open-gap"), "the status filter: {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| g.1 == "open-gap"),
+        "the status filter: {gaps:?}"
+    );
 }
 
 /// The parameter `name` of a score part list.
 fn part<'a>(score: &'a Value, name: &str) -> Option<&'a Value> {
-    score["part"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
+    score["part"].as_array()?.iter().find(|p| p["name"] == name)
 }
 
 fn score<'a>(parameters: &'a Value, id_contains: &str) -> &'a Value {
@@ -261,7 +310,11 @@ async fn risk_score_explains_itself(backend: Backend) {
     let Some(s) = common::start(backend).await else {
         return;
     };
-    put(&s, json!({"resourceType": "Organization", "id": "clinic-a", "name": "Practice A"})).await;
+    put(
+        &s,
+        json!({"resourceType": "Organization", "id": "clinic-a", "name": "Practice A"}),
+    )
+    .await;
     // Goff et al. 2013, Table A: a 55-year-old white man.
     put(&s, json!({"resourceType": "Patient", "id": "cv-1", "gender": "male",
         "birthDate": day(years_ago(55)),
@@ -274,7 +327,14 @@ async fn risk_score_explains_itself(backend: Backend) {
     let when = today() - Duration::days(10);
     let mut made = Vec::new();
     for body in [
-        lab("cv-1", "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", 213.0, "mg/dL", when),
+        lab(
+            "cv-1",
+            "2093-3",
+            "Cholesterol [Mass/volume] in Serum or Plasma",
+            213.0,
+            "mg/dL",
+            when,
+        ),
         json!({"resourceType": "Observation", "status": "final",
             "code": loinc("85354-9", "Blood pressure panel"),
             "subject": {"reference": "Patient/cv-1"}, "effectiveDateTime": day(when),
@@ -294,7 +354,11 @@ async fn risk_score_explains_itself(backend: Backend) {
     let (st, p) = get(&s, &doc, "Patient/cv-1/$risk-scores").await;
     assert_eq!(st, 200, "{p}");
     let ascvd = score(&p, "ascvd");
-    assert_eq!(part(ascvd, "status").expect("status")["valueCode"], "missing", "{ascvd}");
+    assert_eq!(
+        part(ascvd, "status").expect("status")["valueCode"],
+        "missing",
+        "{ascvd}"
+    );
     let missing: Vec<String> = ascvd["part"]
         .as_array()
         .expect("parts")
@@ -303,19 +367,37 @@ async fn risk_score_explains_itself(backend: Backend) {
         .map(|p| p["valueString"].as_str().unwrap_or("").to_lowercase())
         .collect();
     assert!(missing.iter().any(|m| m.contains("hdl")), "{missing:?}");
-    assert!(part(ascvd, "value").is_none(), "a value was guessed: {ascvd}");
+    assert!(
+        part(ascvd, "value").is_none(),
+        "a value was guessed: {ascvd}"
+    );
 
-    let (st, b) = post(&s, &doc, "Observation", &lab("cv-1", "2085-9", "HDL Cholesterol", 50.0, "mg/dL", when)).await;
+    let (st, b) = post(
+        &s,
+        &doc,
+        "Observation",
+        &lab("cv-1", "2085-9", "HDL Cholesterol", 50.0, "mg/dL", when),
+    )
+    .await;
     assert_eq!(st, 201, "{b}");
     made.push(format!("Observation/{}", b["id"].as_str().expect("id")));
     let (st, p) = get(&s, &doc, "Patient/cv-1/$risk-scores").await;
     assert_eq!(st, 200, "{p}");
     let ascvd = score(&p, "ascvd");
-    assert_eq!(part(ascvd, "status").expect("status")["valueCode"], "computed", "{ascvd}");
-    let value = part(ascvd, "value").expect("value")["valueDecimal"].as_f64().expect("number");
+    assert_eq!(
+        part(ascvd, "status").expect("status")["valueCode"],
+        "computed",
+        "{ascvd}"
+    );
+    let value = part(ascvd, "value").expect("value")["valueDecimal"]
+        .as_f64()
+        .expect("number");
     // Table A prints 5.3%, worked from its sum printed to two decimals (60.69); the
     // equation's unrounded sum (60.6995) gives 5.38%, shown as 5.4%.
-    assert!((5.3..=5.4).contains(&value), "Table A gives 5.3% (5.38% unrounded), got {value}");
+    assert!(
+        (5.3..=5.4).contains(&value),
+        "Table A gives 5.3% (5.38% unrounded), got {value}"
+    );
     assert!(part(ascvd, "citation").expect("citation")["valueString"]
         .as_str()
         .unwrap_or("")
@@ -367,38 +449,67 @@ async fn lastn_groups_by_code(backend: Backend) {
     // Weights on days 1..5 ago, heights on days 2 and 9 ago, one other patient's weight.
     let mut weights = Vec::new();
     for d in 1..=5 {
-        let (st, b, _) = s.post("Observation", &vital("29463-7", "Body weight", 80.0 + d as f64, d, "ln-1")).await;
+        let (st, b, _) = s
+            .post(
+                "Observation",
+                &vital("29463-7", "Body weight", 80.0 + d as f64, d, "ln-1"),
+            )
+            .await;
         assert_eq!(st, 201, "{b}");
         weights.push((d, b["id"].as_str().expect("id").to_owned()));
     }
     let mut heights = Vec::new();
     for d in [2, 9] {
-        let (st, b, _) = s.post("Observation", &vital("8302-2", "Body height", 180.0, d, "ln-1")).await;
+        let (st, b, _) = s
+            .post(
+                "Observation",
+                &vital("8302-2", "Body height", 180.0, d, "ln-1"),
+            )
+            .await;
         assert_eq!(st, 201, "{b}");
         heights.push(b["id"].as_str().expect("id").to_owned());
     }
-    let (st, _, _) = s.post("Observation", &vital("29463-7", "Body weight", 60.0, 0, "ln-2")).await;
+    let (st, _, _) = s
+        .post(
+            "Observation",
+            &vital("29463-7", "Body weight", 60.0, 0, "ln-2"),
+        )
+        .await;
     assert_eq!(st, 201);
 
     let ids = |b: &Value| -> Vec<String> {
         let mut v: Vec<String> = b["entry"]
             .as_array()
-            .map(|e| e.iter().map(|e| e["resource"]["id"].as_str().unwrap_or("").to_owned()).collect())
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     };
-    let (st, b, _) = s.get("Observation/$lastn?patient=ln-1&category=vital-signs").await;
+    let (st, b, _) = s
+        .get("Observation/$lastn?patient=ln-1&category=vital-signs")
+        .await;
     assert_eq!(st, 200, "{b}");
     let mut expected = vec![weights[0].1.clone(), heights[0].clone()];
     expected.sort();
     assert_eq!(ids(&b), expected);
-    let (st, b, _) = s.get("Observation/$lastn?patient=ln-1&category=vital-signs&max=3").await;
+    let (st, b, _) = s
+        .get("Observation/$lastn?patient=ln-1&category=vital-signs&max=3")
+        .await;
     assert_eq!(st, 200, "{b}");
-    let mut expected: Vec<String> = weights[..3].iter().map(|w| w.1.clone()).chain(heights.clone()).collect();
+    let mut expected: Vec<String> = weights[..3]
+        .iter()
+        .map(|w| w.1.clone())
+        .chain(heights.clone())
+        .collect();
     expected.sort();
     assert_eq!(ids(&b), expected);
-    let (st, b, _) = s.get("Observation/$lastn?patient=ln-1&code=http://loinc.org|8302-2&max=5").await;
+    let (st, b, _) = s
+        .get("Observation/$lastn?patient=ln-1&code=http://loinc.org|8302-2&max=5")
+        .await;
     assert_eq!(st, 200, "{b}");
     let mut expected = heights.clone();
     expected.sort();
@@ -408,7 +519,9 @@ async fn lastn_groups_by_code(backend: Backend) {
     assert_eq!(st, 400);
     let (st, _, _) = s.get("Observation/$lastn?patient=ln-1").await;
     assert_eq!(st, 400);
-    let (st, _, _) = s.get("Observation/$lastn?patient=ln-1&category=vital-signs&max=0").await;
+    let (st, _, _) = s
+        .get("Observation/$lastn?patient=ln-1&category=vital-signs&max=0")
+        .await;
     assert_eq!(st, 400);
 }
 

@@ -33,3 +33,18 @@ pub const READS: &[&str] = &[
     "DiagnosticReport",
     "MedicationRequest",
 ];
+
+/// The resource types the quality measures read (qualifying encounters, orders and
+/// devices besides what the rules read).
+pub const MEASURE_READS: &[&str] = &[
+    "Patient",
+    "Observation",
+    "Condition",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "Encounter",
+    "ServiceRequest",
+    "DeviceRequest",
+];

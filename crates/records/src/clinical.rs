@@ -312,7 +312,11 @@ impl From<risk::Outcome> for Scored {
 /// (ours, from before) or names none and was taken on or after the newest input (the
 /// source recorded the number itself, as Synthea records BMI): then nothing new is
 /// stored.
-fn stored_score(resources: &[Value], candidate: &Value, newest_input: Option<&str>) -> Option<String> {
+fn stored_score(
+    resources: &[Value],
+    candidate: &Value,
+    newest_input: Option<&str>,
+) -> Option<String> {
     let code = candidate.pointer("/code/coding/0/code")?;
     let newest = resources
         .iter()
@@ -325,7 +329,11 @@ fn stored_score(resources: &[Value], candidate: &Value, newest_input: Option<&st
         })
         .max_by_key(|r| {
             (
-                r["effectiveDateTime"].as_str().unwrap_or_default().get(..10).map(str::to_owned),
+                r["effectiveDateTime"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .get(..10)
+                    .map(str::to_owned),
                 r.pointer("/meta/lastUpdated")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
@@ -358,10 +366,11 @@ fn newest_input_date(resources: &[Value], candidate: &Value) -> Option<String> {
         .iter()
         .filter(|r| {
             refs.iter().any(|x| {
-                x.split_once('/').is_some_and(|(t, id)| r["resourceType"] == t && r["id"] == id)
+                x.split_once('/')
+                    .is_some_and(|(t, id)| r["resourceType"] == t && r["id"] == id)
             })
         })
-        .filter_map(|r| oxehr_clinical::record::effective_date(r))
+        .filter_map(oxehr_clinical::record::effective_date)
         .max()
         .map(day)
 }
@@ -384,13 +393,16 @@ impl Records {
         let restricted = {
             let mut reader = self.reader()?;
             match self.access(who, &mut *reader)? {
-                Access::Proxy { restricted, .. } => restricted.iter().any(|p| p == patient.as_str()),
+                Access::Proxy { restricted, .. } => {
+                    restricted.iter().any(|p| p == patient.as_str())
+                }
                 _ => false,
             }
         };
         if restricted {
             // Only what this proxy may see, worked out now and not kept.
-            let (resources, cut) = self.compartment_resources(who, patient, read_types(), MAX_RECORD)?;
+            let (resources, cut) =
+                self.compartment_resources(who, patient, read_types(), MAX_RECORD)?;
             return Ok(from_resources(patient_resource, &resources, today, cut));
         }
         self.refresh(patient.as_str(), today, true)?;
@@ -483,7 +495,10 @@ impl Records {
                 detail: serde_json::to_string(&s.view).unwrap_or_default(),
             }));
             if cut {
-                tracing::warn!(patient_resources = MAX_RECORD, "a record was cut for its findings");
+                tracing::warn!(
+                    patient_resources = MAX_RECORD,
+                    "a record was cut for its findings"
+                );
             }
             if self.store_rows(patient, generation, &today_s, rows)? {
                 return Ok(true);
@@ -502,8 +517,7 @@ impl Records {
             .iter()
             .filter(|r| r.kind.starts_with("score/") && r.status == "computed")
             .all(|r| {
-                serde_json::from_str::<RiskScore>(&r.detail)
-                    .is_ok_and(|s| s.observation.is_some())
+                serde_json::from_str::<RiskScore>(&r.detail).is_ok_and(|s| s.observation.is_some())
             }))
     }
 
@@ -607,7 +621,14 @@ impl Records {
         let next = (rows.len() > limit).then(|| {
             rows.truncate(limit);
             rows.last()
-                .map(|r| format!("{}|{}|{}", r.due.as_deref().unwrap_or_default(), r.patient, r.kind))
+                .map(|r| {
+                    format!(
+                        "{}|{}|{}",
+                        r.due.as_deref().unwrap_or_default(),
+                        r.patient,
+                        r.kind
+                    )
+                })
                 .unwrap_or_default()
         });
         let rows = rows
@@ -623,7 +644,11 @@ impl Records {
         let mut record = crate::audit::record(who, "worklist", "success", None, None);
         record.detail = Some(format!("care gaps {rule} {status}"));
         self.auditor.record(vec![record])?;
-        Ok(Worklist { rows, next, pending })
+        Ok(Worklist {
+            rows,
+            next,
+            pending,
+        })
     }
 }
 

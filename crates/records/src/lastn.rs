@@ -151,7 +151,10 @@ fn code_keys(obs: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|c| {
             let code = c["code"].as_str()?;
-            Some(format!("{}|{code}", c["system"].as_str().unwrap_or_default()))
+            Some(format!(
+                "{}|{code}",
+                c["system"].as_str().unwrap_or_default()
+            ))
         })
         .collect();
     if keys.is_empty() {
@@ -258,15 +261,27 @@ mod tests {
         // OperationDefinition/Observation-lastn, the table of codes a, b, c.
         let t = ["2024-03-01", "2024-02-01", "2024-01-01"];
         assert_eq!(
-            groups(&[obs(&["a"], None, t[0]), obs(&["b"], None, t[1]), obs(&["c"], None, t[2])]),
+            groups(&[
+                obs(&["a"], None, t[0]),
+                obs(&["b"], None, t[1]),
+                obs(&["c"], None, t[2])
+            ]),
             3
         );
         assert_eq!(
-            groups(&[obs(&["a"], None, t[0]), obs(&["b"], None, t[1]), obs(&["a", "c"], None, t[2])]),
+            groups(&[
+                obs(&["a"], None, t[0]),
+                obs(&["b"], None, t[1]),
+                obs(&["a", "c"], None, t[2])
+            ]),
             2
         );
         assert_eq!(
-            groups(&[obs(&["a"], None, t[0]), obs(&["b"], None, t[1]), obs(&["a", "b"], None, t[2])]),
+            groups(&[
+                obs(&["a"], None, t[0]),
+                obs(&["b"], None, t[1]),
+                obs(&["a", "b"], None, t[2])
+            ]),
             1
         );
         assert_eq!(

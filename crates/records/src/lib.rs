@@ -22,6 +22,7 @@ mod error;
 pub mod exchange;
 mod interactions;
 pub mod lastn;
+pub mod measures;
 mod patch;
 pub mod patients;
 mod policy;

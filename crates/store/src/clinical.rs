@@ -159,7 +159,10 @@ pub fn store<T: Tx + ?Sized>(
 }
 
 /// A patient's rows, by rule.
-pub fn findings<T: ReadTx + ?Sized>(tx: &mut T, patient: &str) -> Result<Vec<FindingRow>, StoreError> {
+pub fn findings<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    patient: &str,
+) -> Result<Vec<FindingRow>, StoreError> {
     tx.query(
         "SELECT patient, kind, status, due, detail FROM clinical_finding WHERE patient = ? ORDER BY kind",
         &[SqlArg::Text(patient.to_owned())],
@@ -215,9 +218,8 @@ pub fn worklist<T: ReadTx + ?Sized>(
     after: Option<(&str, &str, &str)>,
     limit: usize,
 ) -> Result<Vec<FindingRow>, StoreError> {
-    let mut sql = String::from(
-        "SELECT g.patient, g.kind, g.status, g.due, g.detail FROM clinical_finding g",
-    );
+    let mut sql =
+        String::from("SELECT g.patient, g.kind, g.status, g.due, g.detail FROM clinical_finding g");
     let mut args = Vec::new();
     if let Some(org) = org {
         sql.push_str(" JOIN care c ON c.patient_id = g.patient AND c.org_id = ?");
@@ -241,5 +243,42 @@ pub fn worklist<T: ReadTx + ?Sized>(
     }
     sql.push_str(" ORDER BY COALESCE(g.due, ''), g.patient, g.kind LIMIT ?");
     args.push(SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX)));
-    tx.query(&sql, &args)?.into_iter().map(finding_row).collect()
+    tx.query(&sql, &args)?
+        .into_iter()
+        .map(finding_row)
+        .collect()
+}
+
+/// The ids of the patients of `org`'s care (None: every Patient not deleted), in id
+/// order, after `after`, at most `limit`: the population a measure or worklist covers.
+pub fn patients<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    org: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let limit = SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX));
+    let after = SqlArg::Text(after.unwrap_or("").to_owned());
+    let (column, rows) = match org {
+        Some(org) => (
+            "patient_id",
+            tx.query(
+                "SELECT c.patient_id FROM care c JOIN resource r ON r.rtype = 'Patient' \
+                 AND r.id = c.patient_id AND NOT r.deleted \
+                 WHERE c.org_id = ? AND c.patient_id > ? ORDER BY c.patient_id LIMIT ?",
+                &[SqlArg::Text(org.to_owned()), after, limit],
+            )?,
+        ),
+        None => (
+            "id",
+            tx.query(
+                "SELECT r.id FROM resource r WHERE r.rtype = 'Patient' AND NOT r.deleted \
+                 AND r.id > ? ORDER BY r.id LIMIT ?",
+                &[after, limit],
+            )?,
+        ),
+    };
+    rows.into_iter()
+        .map(|values| Columns::new("patients", values).text(column))
+        .collect()
 }

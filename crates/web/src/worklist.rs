@@ -71,7 +71,12 @@ pub async fn worklist(
         .find(|(id, _)| *id == rule)
         .map(|(_, t)| t.clone())
         .unwrap_or_default();
-    let (records, who, r, after) = (state.records.clone(), s.caller.clone(), rule.clone(), q.after);
+    let (records, who, r, after) = (
+        state.records.clone(),
+        s.caller.clone(),
+        rule.clone(),
+        q.after,
+    );
     let today = pages::today();
     let day = today.clone();
     let found = pages::blocking(move || {
