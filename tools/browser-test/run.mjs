@@ -1028,6 +1028,67 @@ scenario('incoming records: a registration from another system that may be a kno
   check(page.url().endsWith(`/patients/${known.id}`), `the link leads to the known record: ${page.url()}`);
 });
 
+scenario('the chart shows care due and risk scores with why; the worklist lists who is due; the portal says what is due', async ({ page, signIn }) => {
+  await signIn(CLINICIAN);
+  // A patient in my care with a gap open, as the FHIR API's $care-gaps says.
+  const mine = entries(await fhir(CLINICIAN, 'Patient?_count=50'));
+  let p = null;
+  let open = [];
+  for (const candidate of mine) {
+    const gaps = await fhir(CLINICIAN, `Patient/${candidate.id}/$care-gaps?status=open-gap`);
+    const issues = gaps.parameter[0].resource.entry.map((e) => e.resource).filter((r) => r.resourceType === 'DetectedIssue');
+    if (issues.length > 0) { p = candidate; open = issues; break; }
+  }
+  check(p, 'a demo patient in my care has a care gap open');
+  await visit(page, `/patients/${p.id}`, { shot: 'chart-care-due' });
+  const due = page.locator('.care-due .gap-open');
+  check(await due.count() === open.length, `open gaps on the page ${await due.count()} vs the API ${open.length}`);
+  const titles = await page.locator('.care-due .gap-open .what').allInnerTexts();
+  for (const di of open) check(titles.includes(di.code.text), `the chart lists "${di.code.text}": ${JSON.stringify(titles)}`);
+  // Why: the rule's reason, in the record's own words, and the guideline.
+  const first = page.locator('.care-due .gap-open').first();
+  await first.locator('summary').click();
+  const why = await first.locator('details').innerText();
+  const firstDi = open.find((di) => di.code.text === (titles[0] ?? ''));
+  check(why.includes(firstDi.detail), `the reason "${firstDi.detail}" in "${why}"`);
+  check(why.includes('Guideline'), 'the guideline is named');
+  // Risk scores: the ones the API worked out, with their values.
+  const scores = (await fhir(CLINICIAN, `Patient/${p.id}/$risk-scores`)).parameter ?? [];
+  const part = (s, n) => s.part.find((x) => x.name === n);
+  const computed = scores.filter((s) => part(s, 'status').valueCode === 'computed');
+  const shown = await page.locator('.risk-scores li').allInnerTexts();
+  for (const s of computed) {
+    check(shown.some((t) => t.includes(part(s, 'title').valueString) && t.includes(part(s, 'display').valueString)),
+      `the chart shows ${part(s, 'title').valueString} ${part(s, 'display').valueString}`);
+  }
+  // The worklist of that rule: the patient is on it, with the API's count of rows.
+  const rule = (await fhir(CLINICIAN, `Patient/${p.id}/$care-gaps?status=open-gap`)).parameter[0].resource.entry
+    .map((e) => e.resource).find((r) => r.resourceType === 'GuidanceResponse').moduleUri.split('care-gap-rule/')[1];
+  const ruleId = rule.split('/')[0];
+  const list = await fhir(CLINICIAN, `Patient/$care-gaps?rule=${ruleId}&_count=50`);
+  const rows = (list.entry ?? []).filter((e) => e.resource.resourceType === 'DetectedIssue');
+  await page.goto(`${BASE}/`);
+  await page.getByRole('link', { name: 'Open the list' }).click();
+  await page.getByLabel('Care').selectOption(ruleId);
+  await page.getByRole('button', { name: 'Show' }).click();
+  await visit(page, page.url().replace(BASE, ''), { shot: 'care-due' });
+  check(await page.locator('table.worklist tbody tr').count() === rows.length, `worklist rows vs the API's ${rows.length}`);
+  check((await page.locator('table.worklist').innerText()).includes(nameOf(p)), `${nameOf(p)} is on the list`);
+  await page.getByRole('link', { name: nameOf(p) }).first().click();
+  check(page.url().endsWith(`/patients/${p.id}`), 'the list links to the chart');
+  await signOut(page);
+  // The patient's own portal: "Due for", in plain words, the same gaps.
+  await signIn(PATIENT);
+  const [me] = entries(await fhir(PATIENT, 'Patient?_count=1'));
+  const myGaps = (await fhir(PATIENT, `Patient/${me.id}/$care-gaps`)).parameter[0].resource.entry
+    .map((e) => e.resource).filter((r) => r.resourceType === 'DetectedIssue');
+  await visit(page, `/portal/${me.id}`, { shot: 'portal-due-for' });
+  if (myGaps.length > 0) {
+    check(await page.getByRole('heading', { name: 'Due for' }).count() === 1, 'the portal says what is due');
+    check(await page.locator('.risk-scores').count() === 0, 'risk scores are for the care team');
+  }
+});
+
 // ---------------------------------------------------------------------------------
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

@@ -49,10 +49,12 @@ fn lines(inputs: &[InputView]) -> Vec<InputLine> {
         .collect()
 }
 
-fn when(g: &CareGap, today: &str) -> String {
+/// When a gap is or was due, in words.
+pub fn when(g: &CareGap, today: &str) -> String {
     match (g.status.as_str(), g.due.as_deref()) {
-        ("open", Some(due)) if due < today => format!("Due since {}", display::date(due)),
-        ("open", _) => "Due now".to_owned(),
+        ("open", Some(due)) if due <= today => format!("Due since {}", display::date(due)),
+        ("open", Some(due)) => format!("Due by {}", display::date(due)),
+        ("open", None) => "Due now".to_owned(),
         ("undetermined", _) => "Cannot tell yet".to_owned(),
         (_, Some(due)) => format!("Up to date — next due {}", display::date(due)),
         _ => "Up to date".to_owned(),

@@ -112,10 +112,7 @@ pub async fn worklist(
                     display::person_name(&p)
                 },
                 born,
-                when: match row.gap.due.as_deref() {
-                    Some(d) if d < day.as_str() => format!("Due since {}", display::date(d)),
-                    _ => "Due now".to_owned(),
-                },
+                when: crate::findings::when(&row.gap, &day),
                 reason: row.gap.reason.clone(),
             });
         }
