@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use oxehr_auth::Caller;
 use oxehr_records::clinical::{CareGap, Findings, InputView, RiskScore};
-use oxehr_records::RecordsError;
 use serde_json::{json, Value};
 
 use crate::bundle::resource_value;
@@ -251,20 +250,9 @@ pub async fn worklist(
     let (rule2, status2) = (rule.clone(), status.clone());
     let (page, patients) = blocking(&state.records, move |rec| {
         let page = rec.worklist(&who, &rule2, &status2, cursor.as_deref(), count, today())?;
-        // The names on the list: each patient's read is audited like any other.
-        let patient_type = oxehr_fhir::ResourceType::parse("Patient")
-            .ok_or_else(|| RecordsError::Internal("Patient type".into()))?;
-        let mut patients = Vec::new();
-        for row in &page.rows {
-            let Some(id) = oxehr_fhir::ResourceId::parse(&row.patient) else {
-                continue;
-            };
-            match rec.read(&who, &patient_type, &id) {
-                Ok(p) => patients.push(p),
-                Err(RecordsError::Gone(_) | RecordsError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // The names on the list: one search, audited per patient like any other.
+        let ids: Vec<String> = page.rows.iter().map(|r| r.patient.clone()).collect();
+        let patients = rec.patients_named(&who, &ids)?;
         Ok((page, patients))
     })
     .await?;

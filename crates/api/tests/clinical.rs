@@ -221,6 +221,69 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
     assert!(worklist_patients(&w).is_empty(), "{w}");
     let (st, _) = get(&s, &patient, &format!("Patient/$care-gaps?rule={rule}")).await;
     assert_eq!(st, 403);
+
+    // A second patient due, older result: the list pages, earliest due first, with no
+    // patient twice.
+    put(
+        &s,
+        json!({"resourceType": "Patient", "id": "dm-2", "gender": "female",
+        "birthDate": day(years_ago(61)), "name": [{"family": "Lindqvist", "given": ["Ana"]}],
+        "managingOrganization": {"reference": "Organization/clinic-a"}}),
+    )
+    .await;
+    let (st, b) = post(&s, &doc_a, "Condition", &json!({
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+        "subject": {"reference": "Patient/dm-2"}, "onsetDateTime": day(years_ago(3)),
+    })).await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = post(
+        &s,
+        &doc_a,
+        "Observation",
+        &lab(
+            "dm-2",
+            "4548-4",
+            "Hemoglobin A1c",
+            6.5,
+            "%",
+            today() - Duration::days(400),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, w) = get(
+        &s,
+        &doc_a,
+        &format!("Patient/$care-gaps?rule={rule}&_count=1"),
+    )
+    .await;
+    assert_eq!(st, 200, "{w}");
+    assert_eq!(
+        worklist_patients(&w),
+        ["dm-2"],
+        "the longest overdue first: {w}"
+    );
+    let next = w["link"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        .and_then(|l| l["url"].as_str())
+        .expect("a next page")
+        .to_owned();
+    let resp = doc_a.get(&next).send().await.expect("next");
+    let (st, w, _) = common::split(resp).await;
+    assert_eq!(st, 200, "{w}");
+    assert_eq!(worklist_patients(&w), ["dm-1"], "{w}");
+    if let Some(next) = w["link"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        .and_then(|l| l["url"].as_str())
+    {
+        let resp = doc_a.get(next).send().await.expect("next");
+        let (_, w, _) = common::split(resp).await;
+        assert!(worklist_patients(&w).is_empty(), "{w}");
+    }
     let (st, _) = get(&s, &doc_b, "Patient/dm-1/$care-gaps").await;
     assert!(
         st == 403 || st == 404,
@@ -260,7 +323,7 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
         day(six_months)
     );
     let (_, w) = get(&s, &doc_a, &format!("Patient/$care-gaps?rule={rule}")).await;
-    assert!(worklist_patients(&w).is_empty(), "{w}");
+    assert_eq!(worklist_patients(&w), ["dm-2"], "{w}");
     let (_, w) = get(
         &s,
         &doc_a,

@@ -14,7 +14,7 @@ use crate::sql::{Columns, SqlArg};
 use crate::{ReadTx, StoreError, Tx};
 
 /// Migration 13 (both backends). `computed_on` is the day (`YYYY-MM-DD`) the rows were
-/// worked out for; `due` likewise a day; `detail` is the gap as JSON (title, reason,
+/// worked out for; `due` likewise a day, '' when there is none; `detail` is the gap as JSON (title, reason,
 /// evidence, citation) for display.
 pub const SCHEMA: &str = r#"
 CREATE TABLE clinical_state (
@@ -28,7 +28,7 @@ CREATE TABLE clinical_finding (
     patient TEXT NOT NULL,
     kind    TEXT NOT NULL,
     status  TEXT NOT NULL,
-    due     TEXT,
+    due     TEXT NOT NULL,
     detail  TEXT NOT NULL,
     PRIMARY KEY (patient, kind)
 );
@@ -56,7 +56,7 @@ fn finding_row(values: Vec<SqlValue>) -> Result<FindingRow, StoreError> {
         patient: c.text("patient")?,
         kind: c.text("kind")?,
         status: c.text("status")?,
-        due: c.opt_text("due")?,
+        due: c.opt_text("due")?.filter(|d| !d.is_empty()),
         detail: c.text("detail")?,
     })
 }
@@ -150,7 +150,8 @@ pub fn store<T: Tx + ?Sized>(
                 SqlArg::Text(g.patient.clone()),
                 SqlArg::Text(g.kind.clone()),
                 SqlArg::Text(g.status.clone()),
-                SqlArg::opt_text(g.due.as_deref()),
+                // No due date is stored as '' so that both backends order it first.
+                SqlArg::Text(g.due.clone().unwrap_or_default()),
                 SqlArg::Text(g.detail.clone()),
             ],
         )?;
@@ -218,6 +219,17 @@ pub fn worklist<T: ReadTx + ?Sized>(
     after: Option<(&str, &str, &str)>,
     limit: usize,
 ) -> Result<Vec<FindingRow>, StoreError> {
+    // A rule with series (childhood immunizations) keeps a row per series under it,
+    // `kind/series`; one index probe says whether this kind has any.
+    let series = !tx
+        .query(
+            "SELECT kind FROM clinical_finding WHERE kind > ? AND kind < ? LIMIT 1",
+            &[
+                SqlArg::Text(format!("{kind}/")),
+                SqlArg::Text(format!("{kind}0")),
+            ],
+        )?
+        .is_empty();
     let mut sql =
         String::from("SELECT g.patient, g.kind, g.status, g.due, g.detail FROM clinical_finding g");
     let mut args = Vec::new();
@@ -225,15 +237,21 @@ pub fn worklist<T: ReadTx + ?Sized>(
         sql.push_str(" JOIN care c ON c.patient_id = g.patient AND c.org_id = ?");
         args.push(SqlArg::Text(org.to_owned()));
     }
-    // A rule with series (childhood immunizations) keeps a row per series under it.
-    sql.push_str(" WHERE (g.kind = ? OR g.kind LIKE ?) AND g.status = ?");
-    args.push(SqlArg::Text(kind.to_owned()));
-    args.push(SqlArg::Text(format!("{kind}/%")));
+    if series {
+        sql.push_str(" WHERE (g.kind = ? OR (g.kind > ? AND g.kind < ?)) AND g.status = ?");
+        args.push(SqlArg::Text(kind.to_owned()));
+        args.push(SqlArg::Text(format!("{kind}/")));
+        args.push(SqlArg::Text(format!("{kind}0")));
+    } else {
+        // One kind: the index (kind, status, due, patient) gives the order, and the walk
+        // stops at the page's end.
+        sql.push_str(" WHERE g.kind = ? AND g.status = ?");
+        args.push(SqlArg::Text(kind.to_owned()));
+    }
     args.push(SqlArg::Text(status.to_owned()));
     if let Some((due, patient, kind)) = after {
         sql.push_str(
-            " AND (COALESCE(g.due, '') > ? OR (COALESCE(g.due, '') = ? AND (g.patient > ? \
-             OR (g.patient = ? AND g.kind > ?))))",
+            " AND (g.due > ? OR (g.due = ? AND (g.patient > ? OR (g.patient = ? AND g.kind > ?))))",
         );
         args.push(SqlArg::Text(due.to_owned()));
         args.push(SqlArg::Text(due.to_owned()));
@@ -241,7 +259,7 @@ pub fn worklist<T: ReadTx + ?Sized>(
         args.push(SqlArg::Text(patient.to_owned()));
         args.push(SqlArg::Text(kind.to_owned()));
     }
-    sql.push_str(" ORDER BY COALESCE(g.due, ''), g.patient, g.kind LIMIT ?");
+    sql.push_str(" ORDER BY g.due, g.patient, g.kind LIMIT ?");
     args.push(SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX)));
     tx.query(&sql, &args)?
         .into_iter()

@@ -88,13 +88,19 @@ pub async fn worklist(
             PAGE_ROWS,
             time::OffsetDateTime::now_utc().date(),
         )?;
+        let ids: Vec<String> = page.rows.iter().map(|r| r.patient.clone()).collect();
+        let named: Vec<Value> = records
+            .patients_named(&who, &ids)?
+            .iter()
+            .filter_map(crate::chart::body)
+            .collect();
         let mut rows = Vec::new();
         for row in &page.rows {
-            // Each name is a read of the patient, audited.
-            let p = match crate::chart::patient(&records, &who, &row.patient) {
-                Ok(p) => p,
-                Err(_) => Value::Null,
-            };
+            let p = named
+                .iter()
+                .find(|p| p["id"] == row.patient.as_str())
+                .cloned()
+                .unwrap_or(Value::Null);
             let born = p["birthDate"]
                 .as_str()
                 .map(|b| {
