@@ -32,6 +32,7 @@ mod interactions;
 mod patients;
 mod routes;
 mod smart;
+mod views;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,352 @@
+//! SQL on FHIR views run over the store, for every adapter: the `$viewdefinition-run`
+//! operation of the API and `oxehr view run`.
+//!
+//! A run pages through the view's resource type with the search engine, under the
+//! caller's access (the same rights on the type and the same visibility SQL as a
+//! search), parses each resource of a page and hands its rows to a [`ViewSink`] as they
+//! come: one page of bodies is held at a time, never the type. It can be limited to
+//! some patients' records (the operation's `patient` and `group`, read in chunks as a
+//! Patient-level export reads them), to resources changed after an instant (`_since`)
+//! and to a number of rows (`_limit`).
+//!
+//! Audit: a run is a read of every resource it reads, so it is recorded as a search is,
+//! one `view-run` record per patient whose records it read (gathered over pages and
+//! appended in batches, also when the run stops half-way), with the view's name as
+//! detail. The server's own runs (`oxehr view run`) write one record for the whole run,
+//! durable before the run returns.
+
+use std::collections::{BTreeSet, HashSet};
+
+use oxehr_auth::scope::Perm;
+use oxehr_auth::Caller;
+use oxehr_fhir::IssueCode;
+use oxehr_search::query::{Condition, Filter, Query};
+use oxehr_store::access::Access;
+use oxehr_store::search::{self as engine, Position};
+use serde_json::Value;
+
+pub use oxehr_views::{Column, View};
+
+use crate::{audit, query, Records, RecordsError};
+
+/// Resources read per statement.
+const PAGE: usize = 1000;
+/// Patients per statement when a run is limited to patients.
+const PATIENT_CHUNK: usize = 200;
+/// Patients gathered before their audit records are appended.
+const AUDIT_BATCH: usize = 1000;
+/// The audit action of a view run.
+pub const ACTION: &str = "view-run";
+
+/// Which resources a run reads, and how many rows it gives at most.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewFilter {
+    /// Only the records of these patients (Patient ids): resources of their
+    /// compartments (a Patient is in its own).
+    pub patients: Vec<String>,
+    /// Only the records of the members of these Groups (Group ids), read as the caller
+    /// (members marked inactive left out). With `patients`, the union of both.
+    pub groups: Vec<String>,
+    /// Only resources changed after this instant (microseconds since the epoch).
+    pub since: Option<i64>,
+    /// At most this many rows (`None`: all).
+    pub limit: Option<u64>,
+}
+
+/// How far a run got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewRunStats {
+    /// Resources read from the store and run through the view.
+    pub resources: u64,
+    /// Rows given to the sink.
+    pub rows: u64,
+    /// The run stopped at the filter's `limit` (more rows may have followed).
+    pub limited: bool,
+}
+
+/// Where a run's rows go. Any `FnMut(Vec<Value>) -> Result<(), RecordsError>` is one; an
+/// error from it stops the run (the client went away, the disk is full).
+pub trait ViewSink {
+    /// One row, its values in [`View::columns`] order.
+    fn row(&mut self, row: Vec<Value>) -> Result<(), RecordsError>;
+    /// Called after each page of resources (for a progress bar).
+    fn progress(&mut self, _stats: &ViewRunStats) {}
+}
+
+impl<F: FnMut(Vec<Value>) -> Result<(), RecordsError>> ViewSink for F {
+    fn row(&mut self, row: Vec<Value>) -> Result<(), RecordsError> {
+        self(row)
+    }
+}
+
+/// Compiles a ViewDefinition (`oxehr_views::View::compile`); one that breaks the spec's
+/// rules is invalid, with the views crate's message (where in the definition, and why).
+pub fn compile(definition: &Value) -> Result<View, RecordsError> {
+    View::compile(definition).map_err(view_error)
+}
+
+fn view_error(e: oxehr_views::Error) -> RecordsError {
+    let code = match e {
+        oxehr_views::Error::Definition { .. } => IssueCode::Invalid,
+        oxehr_views::Error::Evaluation { .. } => IssueCode::Processing,
+    };
+    RecordsError::invalid(code, e.to_string())
+}
+
+/// The audit records of a run, gathered over its pages.
+struct RunAudit<'a> {
+    records: &'a Records,
+    who: &'a Caller,
+    rtype: String,
+    detail: String,
+    pending: BTreeSet<String>,
+    /// Whether a record was appended already.
+    appended: bool,
+}
+
+impl RunAudit<'_> {
+    fn append(&mut self, final_: bool) -> Result<(), RecordsError> {
+        if self.who.internal || (self.pending.is_empty() && (self.appended || !final_)) {
+            return Ok(());
+        }
+        let patients: Vec<String> = std::mem::take(&mut self.pending).into_iter().collect();
+        let mut records = audit::per_patient(
+            self.who,
+            ACTION,
+            "success",
+            Some(self.rtype.clone()),
+            patients,
+        );
+        for r in &mut records {
+            r.detail = Some(self.detail.clone());
+        }
+        self.appended = true;
+        self.records.auditor.record(records)
+    }
+
+    fn read(&mut self, patients: Vec<String>) -> Result<(), RecordsError> {
+        self.pending.extend(patients);
+        if self.pending.len() >= AUDIT_BATCH {
+            self.append(false)?;
+        }
+        Ok(())
+    }
+}
+
+impl Records {
+    /// Runs `view` over the resources of its type that `who` may see and `filter`
+    /// selects, in the store's key order, giving each row to `out` as it is made.
+    ///
+    /// Refused (403) when the caller may not read and search the type; invalid (400) when
+    /// the type is the audit trail, when `patient`/`group` is asked of a type outside
+    /// the Patient compartment, or when the view fails on a resource (a column that is
+    /// not a `collection` gives several values). Rows given before an error stay given.
+    pub fn run_view(
+        &self,
+        who: &Caller,
+        view: &View,
+        filter: &ViewFilter,
+        out: &mut impl ViewSink,
+    ) -> Result<ViewRunStats, RecordsError> {
+        let rtype = view.resource_type().to_owned();
+        let detail = match view.name() {
+            Some(n) => format!("view {n}"),
+            None => "view".to_owned(),
+        };
+        let mut run_audit = RunAudit {
+            records: self,
+            who,
+            rtype: rtype.clone(),
+            detail,
+            pending: BTreeSet::new(),
+            appended: false,
+        };
+        let res = self.run_view_inner(who, view, filter, out, &mut run_audit);
+        match &res {
+            Err(e) if audit::is_denial(e) => {
+                if !who.internal {
+                    let mut r = audit::record(who, ACTION, "denied", Some(rtype), None);
+                    r.detail = Some(run_audit.detail.clone());
+                    self.auditor.record(vec![r])?;
+                }
+            }
+            Err(_) => {
+                // What was read before the failure was read: recorded all the same.
+                run_audit.append(false)?;
+            }
+            Ok(stats) if who.internal => {
+                let mut r = audit::record(who, ACTION, "success", Some(rtype), None);
+                r.detail = Some(format!(
+                    "{}: {} rows from {} resources",
+                    run_audit.detail, stats.rows, stats.resources
+                ));
+                self.auditor.record_with(vec![r], true)?;
+            }
+            Ok(_) => run_audit.append(true)?,
+        }
+        res
+    }
+
+    fn run_view_inner(
+        &self,
+        who: &Caller,
+        view: &View,
+        filter: &ViewFilter,
+        out: &mut impl ViewSink,
+        run_audit: &mut RunAudit<'_>,
+    ) -> Result<ViewRunStats, RecordsError> {
+        let rtype = view.resource_type();
+        if crate::audit_view::is_audit_event(rtype) {
+            return Err(RecordsError::invalid(
+                IssueCode::NotSupported,
+                "AuditEvent is the audit trail, searched on its own: AuditEvent?patient=…",
+            ));
+        }
+        crate::policy::check_type(who, rtype, Perm::Read)?;
+        let mut pairs = Vec::new();
+        if let Some(since) = filter.since {
+            pairs.push((
+                "_lastUpdated".to_owned(),
+                format!("gt{}", crate::format_instant(since)),
+            ));
+        }
+        let mut q = query::parse(&[rtype.to_owned()], &pairs, false, None)?;
+        // Key order: pages that neither skip nor repeat while others write.
+        q.sort.clear();
+        q.page = None;
+        crate::policy::check_query(who, &q)?;
+        if filter.limit == Some(0) {
+            return Ok(ViewRunStats {
+                limited: true,
+                ..ViewRunStats::default()
+            });
+        }
+        let access = {
+            let mut reader = self.reader()?;
+            self.access(who, &mut *reader)?
+        };
+        let mut run = Run {
+            who,
+            view,
+            access: &access,
+            limit: filter.limit,
+            stats: ViewRunStats::default(),
+            out,
+            run_audit,
+            seen: None,
+        };
+        if filter.patients.is_empty() && filter.groups.is_empty() {
+            run.query(self, &q)?;
+            return Ok(run.stats);
+        }
+        if !crate::bulk::in_patient_compartment(rtype) && rtype != "Patient" {
+            return Err(RecordsError::invalid(
+                IssueCode::NotSupported,
+                format!(
+                    "patient and group select records of patients; {rtype} is not in the Patient compartment"
+                ),
+            ));
+        }
+        let mut patients: Vec<String> = filter.patients.clone();
+        for g in &filter.groups {
+            patients.extend(self.group_members(who, g)?);
+        }
+        patients.sort();
+        patients.dedup();
+        // A resource in two listed patients' records is read for each chunk it is in.
+        run.seen = Some(HashSet::new());
+        for chunk in patients.chunks(PATIENT_CHUNK) {
+            let mut q = q.clone();
+            q.filters.push(Filter {
+                negated: false,
+                any_of: chunk
+                    .iter()
+                    .map(|p| Condition::InPatientCompartment(p.clone()))
+                    .collect(),
+            });
+            if !run.query(self, &q)? {
+                break;
+            }
+        }
+        Ok(run.stats)
+    }
+}
+
+/// One run's state while it pages.
+struct Run<'a, 'b, S: ViewSink> {
+    who: &'a Caller,
+    view: &'a View,
+    access: &'a Access,
+    limit: Option<u64>,
+    stats: ViewRunStats,
+    out: &'a mut S,
+    run_audit: &'a mut RunAudit<'b>,
+    /// Resources read already, when several statements may read one.
+    seen: Option<HashSet<i64>>,
+}
+
+impl<S: ViewSink> Run<'_, '_, S> {
+    /// Pages through `q`; `false` when the run is over (the limit was reached).
+    fn query(&mut self, records: &Records, q: &Query) -> Result<bool, RecordsError> {
+        let mut position = Position::First;
+        loop {
+            let hits = {
+                let mut reader = records.reader()?;
+                let hits = engine::page(&mut *reader, self.access, q, &position, PAGE)?;
+                if !self.who.internal && !hits.is_empty() {
+                    let rids: Vec<i64> = hits.iter().map(|h| h.rid).collect();
+                    self.run_audit
+                        .read(oxehr_store::access::patients_of(&mut *reader, &rids)?)?;
+                }
+                hits
+            };
+            let full = hits.len() >= PAGE;
+            let last = hits.last().map(|h| (h.keys.clone(), h.rid));
+            for h in &hits {
+                if let Some(seen) = &mut self.seen {
+                    if !seen.insert(h.rid) {
+                        continue;
+                    }
+                }
+                let Some(body) = &h.resource.body else {
+                    continue;
+                };
+                if !self.resource(body)? {
+                    return Ok(false);
+                }
+            }
+            self.out.progress(&self.stats);
+            match (full, last) {
+                (true, Some((keys, rid))) => position = Position::After(keys, rid),
+                _ => return Ok(true),
+            }
+        }
+    }
+
+    /// Runs the view over one stored body; `false` when the limit is reached.
+    fn resource(&mut self, body: &str) -> Result<bool, RecordsError> {
+        let resource: Value = serde_json::from_str(body)
+            .map_err(|e| RecordsError::Internal(format!("a stored resource is not JSON: {e}")))?;
+        self.stats.resources += 1;
+        let mut failed: Option<RecordsError> = None;
+        let (limit, stats, out) = (self.limit, &mut self.stats, &mut *self.out);
+        self.view
+            .rows(&resource, &mut |row| {
+                if failed.is_some() || limit.is_some_and(|l| stats.rows >= l) {
+                    return;
+                }
+                match out.row(row) {
+                    Ok(()) => stats.rows += 1,
+                    Err(e) => failed = Some(e),
+                }
+            })
+            .map_err(view_error)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if self.limit.is_some_and(|l| self.stats.rows >= l) {
+            self.stats.limited = true;
+        }
+        Ok(!self.stats.limited)
+    }
+}
