@@ -3,8 +3,9 @@
 //!
 //! A run pages through the view's resource type with the search engine, under the
 //! caller's access (the same rights on the type and the same visibility SQL as a
-//! search), parses each resource of a page and hands its rows to a [`ViewSink`] as they
-//! come: one page of bodies is held at a time, never the type. It can be limited to
+//! search), parses and runs the view over each page's resources (one thread per core)
+//! and hands the rows to a [`ViewSink`] in order: one page of bodies and its rows are
+//! held at a time, never the type. It can be limited to
 //! some patients' records (the operation's `patient` and `group`, read in chunks as a
 //! Patient-level export reads them), to resources changed after an instant (`_since`)
 //! and to a number of rows (`_limit`).
