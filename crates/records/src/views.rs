@@ -288,21 +288,54 @@ struct Run<'a, 'b, S: ViewSink> {
 
 impl<S: ViewSink> Run<'_, '_, S> {
     /// Pages through `q`; `false` when the run is over (the limit was reached).
+    ///
+    /// A thread of its own reads the pages (and whose records each holds, for the
+    /// audit), one page ahead of the views run over the page before: reading and
+    /// running overlap. Each read takes a snapshot of its own, so no transaction stays
+    /// open while rows are written.
     fn query(&mut self, records: &Records, q: &Query) -> Result<bool, RecordsError> {
-        let mut position = Position::First;
-        loop {
-            let hits = {
-                let mut reader = records.reader()?;
-                let hits = engine::page(&mut *reader, self.access, q, &position, PAGE)?;
-                if !self.who.internal && !hits.is_empty() {
-                    let rids: Vec<i64> = hits.iter().map(|h| h.rid).collect();
-                    self.run_audit
-                        .read(oxehr_store::access::patients_of(&mut *reader, &rids)?)?;
-                }
-                hits
-            };
-            let full = hits.len() >= PAGE;
-            let last = hits.last().map(|h| (h.keys.clone(), h.rid));
+        type Page = (Vec<engine::Hit>, Vec<String>);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, RecordsError>>(1);
+        let (access, internal) = (self.access, self.who.internal);
+        let interrupt = oxehr_store::interrupt::current();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                oxehr_store::interrupt::scope(interrupt, || {
+                    let mut position = Position::First;
+                    loop {
+                        let page = read_page(records, access, q, &position, internal);
+                        let next = match &page {
+                            Ok((hits, _)) if hits.len() >= PAGE => {
+                                hits.last().map(|h| Position::After(h.keys.clone(), h.rid))
+                            }
+                            _ => None,
+                        };
+                        // The reader is gone: the run stopped.
+                        if tx.send(page).is_err() {
+                            return;
+                        }
+                        match next {
+                            Some(p) => position = p,
+                            None => return,
+                        }
+                    }
+                })
+            });
+            let result = self.consume(&rx);
+            // Unblocks the reader if the run stopped before the last page.
+            drop(rx);
+            result
+        })
+    }
+
+    /// Runs the view over the pages `rx` brings; `false` when the limit was reached.
+    fn consume(
+        &mut self,
+        rx: &std::sync::mpsc::Receiver<Result<(Vec<engine::Hit>, Vec<String>), RecordsError>>,
+    ) -> Result<bool, RecordsError> {
+        for page in rx.iter() {
+            let (hits, patients) = page?;
+            self.run_audit.read(patients)?;
             let mut bodies: Vec<&str> = Vec::with_capacity(hits.len());
             for h in &hits {
                 if let Some(seen) = &mut self.seen {
@@ -320,11 +353,8 @@ impl<S: ViewSink> Run<'_, '_, S> {
                 }
             }
             self.out.progress(&self.stats);
-            match (full, last) {
-                (true, Some((keys, rid))) => position = Position::After(keys, rid),
-                _ => return Ok(true),
-            }
         }
+        Ok(true)
     }
 
     /// Gives one resource's rows to the sink; `false` when the limit is reached.
@@ -342,6 +372,26 @@ impl<S: ViewSink> Run<'_, '_, S> {
         }
         Ok(!self.stats.limited)
     }
+}
+
+/// One page of `q` after `position`, and (for a caller whose reads are audited) the
+/// patients whose records it holds.
+fn read_page(
+    records: &Records,
+    access: &Access,
+    q: &Query,
+    position: &Position,
+    internal: bool,
+) -> Result<(Vec<engine::Hit>, Vec<String>), RecordsError> {
+    let mut reader = records.reader()?;
+    let hits = engine::page(&mut *reader, access, q, position, PAGE)?;
+    let patients = if internal || hits.is_empty() {
+        Vec::new()
+    } else {
+        let rids: Vec<i64> = hits.iter().map(|h| h.rid).collect();
+        oxehr_store::access::patients_of(&mut *reader, &rids)?
+    };
+    Ok((hits, patients))
 }
 
 /// Resources of a page below which it is run on one thread.
