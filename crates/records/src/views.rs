@@ -30,6 +30,9 @@ pub use oxehr_views::{Column, View};
 
 use crate::{audit, query, Records, RecordsError};
 
+/// One page of resources, and the patients whose records it holds (for the audit).
+type Page = (Vec<engine::Hit>, Vec<String>);
+
 /// Resources read per statement.
 const PAGE: usize = 1000;
 /// Patients per statement when a run is limited to patients.
@@ -294,7 +297,6 @@ impl<S: ViewSink> Run<'_, '_, S> {
     /// running overlap. Each read takes a snapshot of its own, so no transaction stays
     /// open while rows are written.
     fn query(&mut self, records: &Records, q: &Query) -> Result<bool, RecordsError> {
-        type Page = (Vec<engine::Hit>, Vec<String>);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, RecordsError>>(1);
         let (access, internal) = (self.access, self.who.internal);
         let interrupt = oxehr_store::interrupt::current();
@@ -331,7 +333,7 @@ impl<S: ViewSink> Run<'_, '_, S> {
     /// Runs the view over the pages `rx` brings; `false` when the limit was reached.
     fn consume(
         &mut self,
-        rx: &std::sync::mpsc::Receiver<Result<(Vec<engine::Hit>, Vec<String>), RecordsError>>,
+        rx: &std::sync::mpsc::Receiver<Result<Page, RecordsError>>,
     ) -> Result<bool, RecordsError> {
         for page in rx.iter() {
             let (hits, patients) = page?;
@@ -382,7 +384,7 @@ fn read_page(
     q: &Query,
     position: &Position,
     internal: bool,
-) -> Result<(Vec<engine::Hit>, Vec<String>), RecordsError> {
+) -> Result<Page, RecordsError> {
     let mut reader = records.reader()?;
     let hits = engine::page(&mut *reader, access, q, position, PAGE)?;
     let patients = if internal || hits.is_empty() {
