@@ -361,7 +361,7 @@ fn newest_input_date(resources: &[Value], candidate: &Value) -> Option<String> {
                 x.split_once('/').is_some_and(|(t, id)| r["resourceType"] == t && r["id"] == id)
             })
         })
-        .filter_map(|r| oxehr_clinical::record::effective_date(r))
+        .filter_map(oxehr_clinical::record::effective_date)
         .max()
         .map(day)
 }
