@@ -3,8 +3,8 @@
 //! value) runs over HTTP, and its rows — as NDJSON, CSV and a JSON array — equal the rows
 //! this test works out itself by walking the bundles it posted (the ids the server gave
 //! each entry are read from the transaction responses). A clinician of one organization
-//! gets the rows of that organization's patient only; `patient`, `_limit` and `_since`
-//! narrow the rows; a definition that does not compile is a 400 OperationOutcome naming
+//! gets the rows of that organization's patient only; `patient`, `group`, `_limit` and
+//! `_since` narrow the rows; a definition that does not compile is a 400 OperationOutcome naming
 //! the problem; every run is in the audit trail.
 
 mod common;
@@ -302,6 +302,26 @@ async fn a_view_runs_over_the_stored_observations(s: &TestServer) {
         .cloned()
         .collect();
     assert!(!theirs.is_empty());
+    assert_eq!(sorted(ndjson_rows(&body)), theirs);
+
+    // `group`: its members' rows (the same patient, as a Group's only member).
+    let (st, b, _) = s
+        .put(
+            "Group/view-group",
+            &json!({"resourceType": "Group", "id": "view-group", "type": "person",
+                "actual": true, "member": [{"entity": {"reference": format!("Patient/{one}")}}]}),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{b}");
+    let (st, _, body) = run(
+        s,
+        &s.client,
+        "$viewdefinition-run",
+        &view(),
+        &[json!({"name": "group", "valueReference": {"reference": "Group/view-group"}})],
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
     assert_eq!(sorted(ndjson_rows(&body)), theirs);
 
     // `_limit` bounds the rows; `_since` after everything leaves none.
