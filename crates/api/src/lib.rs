@@ -33,6 +33,7 @@ mod measures;
 mod patients;
 mod routes;
 mod smart;
+mod views;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -64,6 +64,20 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
             "/Group/{id}/$export",
             get(bulk::export_group).post(bulk::export_group),
         )
+        .route("/$viewdefinition-run", post(crate::views::run))
+        .route(
+            "/ViewDefinition/$viewdefinition-run",
+            post(crate::views::run),
+        )
+        .route("/ViewDefinition/$run", post(crate::views::run))
+        .route(
+            "/ViewDefinition/{id}/$viewdefinition-run",
+            get(crate::views::run_stored).post(crate::views::run_stored),
+        )
+        .route(
+            "/ViewDefinition/{id}/$run",
+            get(crate::views::run_stored).post(crate::views::run_stored),
+        )
         .route("/bulk-status/{job}", get(bulk::status).delete(bulk::cancel))
         .route("/bulk-files/{job}/{file}", get(bulk::file))
         .route(

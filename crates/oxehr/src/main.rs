@@ -1,7 +1,7 @@
 //! `oxehr`: the binary and composition root — the only crate that sees every other.
 //!
 //! `oxehr serve` runs the FHIR server; `oxehr import` loads Bundles and NDJSON files;
-//! `oxehr export` writes NDJSON files;
+//! `oxehr export` writes NDJSON files; `oxehr view run` runs a SQL on FHIR view;
 //! `user`, `token` and `client` manage accounts, tokens and OAuth clients.
 //! Configuration is layered once at start-up: defaults, then an optional TOML file
 //! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
@@ -18,6 +18,7 @@ mod serve;
 mod token;
 mod transfer;
 mod user;
+mod view;
 
 use anyhow::Result;
 
@@ -69,6 +70,8 @@ enum Command {
     Interface(interface::InterfaceArgs),
     /// Send a patient's record to another FHIR server.
     Transfer(transfer::TransferArgs),
+    /// Run SQL on FHIR ViewDefinitions over the record (`view run FILE`).
+    View(view::ViewArgs),
 }
 
 fn main() {
@@ -97,5 +100,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Client(args) => client::client(args, &file),
         Command::Interface(args) => interface::interface(args, &file),
         Command::Transfer(args) => transfer::transfer(args, &file),
+        Command::View(args) => view::view(args, &file),
     }
 }

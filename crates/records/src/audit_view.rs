@@ -60,7 +60,7 @@ pub(crate) fn refuse_write(rtype: &str) -> Result<(), RecordsError> {
 fn actions_of(code: &str) -> Option<&'static [&'static str]> {
     Some(match code {
         "C" => &["create"],
-        "R" => &["read", "vread", "search", "history"],
+        "R" => &["read", "vread", "search", "history", "view-run"],
         "U" => &["update", "patch"],
         "D" => &["delete"],
         "E" => &["break-the-glass", "login", "login-failed", "import"],

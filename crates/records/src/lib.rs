@@ -34,6 +34,7 @@ mod sharing;
 mod time_fmt;
 mod transaction;
 mod transfer;
+pub mod views;
 
 use std::sync::Arc;
 

@@ -34,6 +34,11 @@ impl<W: Write> CsvWriter<W> {
         Ok(CsvWriter { out })
     }
 
+    /// A writer that writes no header row (the operation's `header=false`).
+    pub fn without_header(out: W) -> CsvWriter<W> {
+        CsvWriter { out }
+    }
+
     /// Writes one row (values in column order).
     pub fn write_row(&mut self, row: &[Value]) -> io::Result<()> {
         for (i, v) in row.iter().enumerate() {
@@ -55,6 +60,11 @@ impl<W: Write> CsvWriter<W> {
     /// The underlying writer (flush it when done).
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// The underlying writer, between rows.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 }
 

@@ -1,6 +1,8 @@
 //! SQL on FHIR v2 views: a ViewDefinition (https://sql-on-fhir.org/ig/) compiled once
 //! into a [`View`], which turns each FHIR resource into zero or more rows of JSON values,
-//! and writers for the rows as CSV ([`write_csv`]) and NDJSON ([`write_ndjson`]).
+//! and writers for the rows as CSV ([`write_csv`]) and NDJSON ([`write_ndjson`]), and,
+//! with the cargo feature `parquet` (not in the default build), Parquet
+//! (`ParquetWriter`, `write_parquet`).
 //!
 //! ```
 //! let def = serde_json::json!({
@@ -27,12 +29,16 @@ mod compile;
 mod constant;
 mod csv;
 mod ndjson;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod rows;
 mod value;
 
 pub use compile::{Column, View};
 pub use csv::{write_csv, CsvWriter};
 pub use ndjson::{write_ndjson, NdjsonWriter};
+#[cfg(feature = "parquet")]
+pub use parquet::{write_parquet, ParquetWriter};
 
 /// Why a view could not be compiled or run. Both are of the *invalid* category (the
 /// definition, or the data it meets, breaks the spec's rules); neither message carries

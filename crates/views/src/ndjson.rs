@@ -44,6 +44,11 @@ impl<W: Write> NdjsonWriter<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+
+    /// The underlying writer, between rows (a JSON array's commas go there).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
 }
 
 /// Writes `rows` as NDJSON to `out` (the `ndjson` output format of the spec's
