@@ -65,7 +65,10 @@ fn bench(c: &mut Criterion) {
     // and fsync, as every write does.
     for (name, marked) in [
         ("mark-1", vec![patient.clone()]),
-        ("mark-2", vec![patient.clone(), "zz-another-patient".to_owned()]),
+        (
+            "mark-2",
+            vec![patient.clone(), "zz-another-patient".to_owned()],
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
