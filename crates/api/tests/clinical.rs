@@ -301,6 +301,28 @@ async fn care_gap_closes_within_the_request(backend: Backend) {
     )
     .await;
     assert_eq!(st, 201, "{b}");
+    // Eight readers at once find the patient marked and work the gaps out together:
+    // every one gets the answer, none an error.
+    let url = s.url("Patient/dm-1/$care-gaps");
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, u) = (doc_a.clone(), url.clone());
+            tokio::spawn(async move {
+                let resp = c.get(&u).send().await.expect("get");
+                common::split(resp).await
+            })
+        })
+        .collect();
+    for r in readers {
+        let (st, p, _) = r.await.expect("reader");
+        assert_eq!(st, 200, "{p}");
+        assert!(
+            gaps_of(&p)
+                .iter()
+                .any(|g| g.0.to_lowercase().contains("a1c") && g.1 == "closed-gap"),
+            "{p}"
+        );
+    }
     let (st, p) = get(&s, &patient, "Patient/dm-1/$care-gaps").await;
     assert_eq!(st, 200, "{p}");
     let gaps = gaps_of(&p);

@@ -117,6 +117,8 @@ pub fn store<T: Tx + ?Sized>(
     today: &str,
     findings: &[FindingRow],
 ) -> Result<bool, StoreError> {
+    // Two readers may work the same patient out at once: one stores at a time.
+    tx.lock(&format!("clinical:{patient}"))?;
     let now = tx.query(
         "SELECT generation FROM clinical_state WHERE patient = ?",
         &[SqlArg::Text(patient.to_owned())],
@@ -145,7 +147,9 @@ pub fn store<T: Tx + ?Sized>(
     )?;
     for g in findings {
         tx.execute(
-            "INSERT INTO clinical_finding (patient, kind, status, due, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO clinical_finding (patient, kind, status, due, detail) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (patient, kind) DO UPDATE SET status = excluded.status, \
+             due = excluded.due, detail = excluded.detail",
             &[
                 SqlArg::Text(g.patient.clone()),
                 SqlArg::Text(g.kind.clone()),
