@@ -1068,6 +1068,13 @@ scenario('the chart shows care due and risk scores with why; the worklist lists 
   const list = await fhir(CLINICIAN, `Patient/$care-gaps?rule=${ruleId}&_count=50`);
   const rows = (list.entry ?? []).filter((e) => e.resource.resourceType === 'DetectedIssue');
   await page.goto(`${BASE}/`);
+  // The home page counts the patients due for each rule, as the worklist lists them.
+  const everyone = (await fhir(CLINICIAN, `Patient/$care-gaps?rule=${ruleId}&_count=500`)).entry ?? [];
+  const duePatients = new Set(everyone.filter((e) => e.resource.resourceType === 'DetectedIssue').map((e) => e.resource.patient.reference)).size;
+  const ruleLine = await page.locator('.due-summary li').filter({ has: page.locator(`a[href="/care-due?rule=${ruleId}"]`) }).innerText();
+  check(ruleLine.endsWith(duePatients === 1 ? ': 1 patient' : `: ${duePatients} patients`),
+    `the home page counts ${duePatients} due: "${ruleLine}"`);
+  await shoot(page, 'home-care-due');
   await page.getByRole('link', { name: 'Open the list' }).click();
   await page.getByLabel('Care').selectOption(ruleId);
   await page.getByRole('button', { name: 'Show' }).click();

@@ -750,3 +750,38 @@ impl Records {
         Ok(self.search(who, &q, ids.len())?.matches)
     }
 }
+
+impl Records {
+    /// For the home page: each rule with how many of `who`'s patients are due for it
+    /// (their organization's care; everyone for administrators), after working out the
+    /// stale ones (as [`Records::worklist`] does). Patients and people who act for them
+    /// get 403.
+    pub fn worklist_summary(
+        &self,
+        who: &Caller,
+        today: Date,
+    ) -> Result<Vec<(String, String, i64)>, RecordsError> {
+        let org = {
+            let mut reader = self.reader()?;
+            match self.access(who, &mut *reader)? {
+                Access::All => None,
+                Access::Staff { org, .. } => Some(org),
+                Access::Patients(_) | Access::Proxy { .. } => {
+                    return Err(RecordsError::Forbidden(
+                        "worklists are for a practice's staff".into(),
+                    ))
+                }
+            }
+        };
+        self.refresh_stale(org.as_deref(), today, MAX_REFRESH_PER_REQUEST)?;
+        let mut reader = self.reader()?;
+        rule_titles()
+            .into_iter()
+            .map(|(id, title)| {
+                let n =
+                    store_clinical::open_count(&mut *reader, org.as_deref(), &format!("gap/{id}"))?;
+                Ok((id, title, n))
+            })
+            .collect()
+    }
+}

@@ -304,3 +304,27 @@ pub fn patients<T: ReadTx + ?Sized>(
         .map(|values| Columns::new("patients", values).text(column))
         .collect()
 }
+
+/// How many patients of `org`'s care (None: everyone) have an open gap of `kind` or of
+/// one of its series (`kind/…`).
+pub fn open_count<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    org: Option<&str>,
+    kind: &str,
+) -> Result<i64, StoreError> {
+    let mut sql = String::from("SELECT COUNT(DISTINCT g.patient) AS n FROM clinical_finding g");
+    let mut args = Vec::new();
+    if let Some(org) = org {
+        sql.push_str(" JOIN care c ON c.patient_id = g.patient AND c.org_id = ?");
+        args.push(SqlArg::Text(org.to_owned()));
+    }
+    sql.push_str(" WHERE g.status = 'open' AND (g.kind = ? OR (g.kind > ? AND g.kind < ?))");
+    args.push(SqlArg::Text(kind.to_owned()));
+    args.push(SqlArg::Text(format!("{kind}/")));
+    args.push(SqlArg::Text(format!("{kind}0")));
+    let rows = tx.query(&sql, &args)?;
+    match rows.into_iter().next() {
+        Some(values) => Columns::new("clinical_finding", values).int("n"),
+        None => Ok(0),
+    }
+}

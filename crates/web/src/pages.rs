@@ -161,6 +161,8 @@ fn role_text(role: Role) -> &'static str {
 struct Home<'a> {
     nav: Nav,
     role_text: &'a str,
+    /// Care due in the organization: (rule id, title, patients due).
+    due: Vec<(String, String, i64)>,
 }
 
 /// `GET /`: the sign-in page, or the home page of the signed-in person's role.
@@ -173,11 +175,23 @@ pub async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response
         }
         Ok(s) => {
             let nav = Nav::of(&s);
+            // The population worklist at a glance, for the staff who open charts.
+            let due = if nav.staff_chart {
+                let (records, who) = (state.records.clone(), s.caller.clone());
+                blocking(move || {
+                    records.worklist_summary(&who, time::OffsetDateTime::now_utc().date())
+                })
+                .await
+                .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             Page::render(
                 StatusCode::OK,
                 &Home {
                     nav,
                     role_text: role_text(s.caller.role),
+                    due,
                 },
             )
             .into_response()
