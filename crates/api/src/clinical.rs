@@ -19,7 +19,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use oxehr_auth::Caller;
-use oxehr_records::clinical::{CareGap, Findings, InputView, RiskScore};
+use oxehr_records::clinical::{CareGap, Findings, Input, RiskScore};
 use serde_json::{json, Value};
 
 use crate::bundle::resource_value;
@@ -103,8 +103,7 @@ pub async fn patient_care_gaps(
 }
 
 fn day_of(f: &Findings) -> String {
-    let d = f.today;
-    format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+    oxehr_records::clinical::format_day(f.today)
 }
 
 /// A DetectedIssue for one gap (DEQM Gaps In Care DetectedIssue), its evidence a
@@ -257,10 +256,7 @@ pub async fn worklist(
     })
     .await?;
     let base = &state.config.base_url;
-    let day = {
-        let d = today();
-        format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
-    };
+    let day = oxehr_records::clinical::format_day(today());
     let mut entries = Vec::new();
     for row in &page.rows {
         let mut di = detected_issue(
@@ -328,7 +324,7 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn inputs_part(inputs: &[InputView]) -> Vec<Value> {
+fn inputs_part(inputs: &[Input]) -> Vec<Value> {
     inputs
         .iter()
         .map(|i| {

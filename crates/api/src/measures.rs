@@ -70,9 +70,7 @@ fn parse_day(name: &str, v: &str) -> Result<Date, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("{name} must be a date such as 2024-01-01")))
 }
 
-fn day(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
-}
+use oxehr_records::clinical::format_day as day;
 
 struct Request {
     measure: MeasureId,

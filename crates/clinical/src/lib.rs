@@ -15,7 +15,7 @@ pub use record::{Code, Dated, Record};
 /// An input a result used, as a person reads it: what it is (`Total cholesterol`), its
 /// value with unit and date (`213 mg/dL on 12 Mar 2024`), and the resource it came from
 /// (`Observation/123`), when it came from one (age and sex come from the Patient).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Input {
     pub name: String,
     pub value: String,

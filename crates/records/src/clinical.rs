@@ -25,7 +25,8 @@
 //! from what they may see, and not kept.
 
 use oxehr_auth::Caller;
-use oxehr_clinical::{gaps, risk, Input, Record};
+pub use oxehr_clinical::Input;
+use oxehr_clinical::{gaps, risk, Record};
 use oxehr_fhir::{ResourceId, ResourceType};
 use oxehr_store::access::Access;
 use oxehr_store::clinical::{self as store_clinical, FindingRow};
@@ -91,7 +92,7 @@ pub struct CareGap {
     /// Plain words a patient could read.
     pub reason: String,
     /// What the decision used.
-    pub evidence: Vec<InputView>,
+    pub evidence: Vec<Input>,
     /// The guideline.
     pub citation: String,
 }
@@ -112,29 +113,11 @@ pub struct RiskScore {
     /// The inputs it lacks, in plain words (status `missing`), or why it does not apply.
     pub missing: Vec<String>,
     pub reason: Option<String>,
-    pub inputs: Vec<InputView>,
+    pub inputs: Vec<Input>,
     pub equation: Option<String>,
     pub citation: Option<String>,
     /// The stored Observation that holds it (`Observation/…`).
     pub observation: Option<String>,
-}
-
-/// An input a finding used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputView {
-    pub name: String,
-    pub value: String,
-    pub source: Option<String>,
-}
-
-impl From<&Input> for InputView {
-    fn from(i: &Input) -> Self {
-        InputView {
-            name: i.name.clone(),
-            value: i.value.clone(),
-            source: i.source.clone(),
-        }
-    }
 }
 
 /// A patient's findings on one day.
@@ -195,7 +178,8 @@ pub fn rule_titles() -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn day(d: Date) -> String {
+/// A date as FHIR writes it, `YYYY-MM-DD`.
+pub fn format_day(d: Date) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day]");
     d.format(&f).unwrap_or_default()
 }
@@ -234,11 +218,11 @@ fn gap_view(g: &gaps::Gap) -> CareGap {
             gaps::GapStatus::Undetermined => "undetermined",
         }
         .to_owned(),
-        due: g.due.map(day),
-        last_done: g.last_done.as_ref().map(|(d, _)| day(*d)),
+        due: g.due.map(format_day),
+        last_done: g.last_done.as_ref().map(|(d, _)| format_day(*d)),
         last_done_source: g.last_done.as_ref().map(|(_, s)| s.clone()),
         reason: g.reason.clone(),
-        evidence: g.evidence.iter().map(InputView::from).collect(),
+        evidence: g.evidence.clone(),
         citation: g.citation.clone(),
     }
 }
@@ -249,57 +233,52 @@ struct Scored {
     score: Option<risk::Score>,
 }
 
+impl RiskScore {
+    /// A score's outcome with nothing worked out yet: its name and status.
+    fn named(kind: risk::ScoreKind, status: &str) -> RiskScore {
+        RiskScore {
+            id: kind.id().to_owned(),
+            title: kind.title().to_owned(),
+            status: status.to_owned(),
+            value: None,
+            display: None,
+            interpretation: None,
+            missing: Vec::new(),
+            reason: None,
+            inputs: Vec::new(),
+            equation: None,
+            citation: None,
+            observation: None,
+        }
+    }
+}
+
 impl From<risk::Outcome> for Scored {
     fn from(o: risk::Outcome) -> Self {
         match o {
             risk::Outcome::Computed(s) => Scored {
                 view: RiskScore {
-                    id: s.kind.id().to_owned(),
-                    title: s.kind.title().to_owned(),
-                    status: "computed".into(),
                     value: Some(s.value),
                     display: Some(s.display.clone()),
                     interpretation: s.interpretation.clone(),
-                    missing: Vec::new(),
-                    reason: None,
-                    inputs: s.inputs.iter().map(InputView::from).collect(),
+                    inputs: s.inputs.clone(),
                     equation: Some(s.equation.to_owned()),
                     citation: Some(s.citation.to_owned()),
-                    observation: None,
+                    ..RiskScore::named(s.kind, "computed")
                 },
                 score: Some(s),
             },
             risk::Outcome::Missing { score, missing } => Scored {
                 view: RiskScore {
-                    id: score.id().to_owned(),
-                    title: score.title().to_owned(),
-                    status: "missing".into(),
-                    value: None,
-                    display: None,
-                    interpretation: None,
                     missing: missing.iter().map(|m| (*m).to_owned()).collect(),
-                    reason: None,
-                    inputs: Vec::new(),
-                    equation: None,
-                    citation: None,
-                    observation: None,
+                    ..RiskScore::named(score, "missing")
                 },
                 score: None,
             },
             risk::Outcome::NotApplicable { score, reason } => Scored {
                 view: RiskScore {
-                    id: score.id().to_owned(),
-                    title: score.title().to_owned(),
-                    status: "not-applicable".into(),
-                    value: None,
-                    display: None,
-                    interpretation: None,
-                    missing: Vec::new(),
-                    reason: Some(reason.to_string()),
-                    inputs: Vec::new(),
-                    equation: None,
-                    citation: None,
-                    observation: None,
+                    reason: Some(reason),
+                    ..RiskScore::named(score, "not-applicable")
                 },
                 score: None,
             },
@@ -372,7 +351,7 @@ fn newest_input_date(resources: &[Value], candidate: &Value) -> Option<String> {
         })
         .filter_map(oxehr_clinical::record::effective_date)
         .max()
-        .map(day)
+        .map(format_day)
 }
 
 impl Records {
@@ -424,7 +403,7 @@ impl Records {
         store_scores: bool,
     ) -> Result<bool, RecordsError> {
         let server = Caller::server();
-        let today_s = day(today);
+        let today_s = format_day(today);
         // Twice at most: a stored score marks the patient, and the second pass finds the
         // scores already stored.
         for _ in 0..3 {
@@ -547,7 +526,7 @@ impl Records {
     ) -> Result<(usize, bool), RecordsError> {
         let stale = {
             let mut reader = self.reader()?;
-            store_clinical::stale(&mut *reader, org, &day(today), limit + 1)?
+            store_clinical::stale(&mut *reader, org, &format_day(today), limit + 1)?
         };
         let more = stale.len() > limit;
         let mut done = 0;
@@ -583,22 +562,12 @@ impl Records {
                 "status must be open or closed",
             ));
         }
-        let org = {
-            let mut reader = self.reader()?;
-            match self.access(who, &mut *reader)? {
-                Access::All => None,
-                Access::Staff { org, .. } => Some(org),
-                Access::Patients(_) | Access::Proxy { .. } => {
-                    return Err(RecordsError::Forbidden(
-                        "worklists are for a practice's staff".into(),
-                    ))
-                }
-            }
-        };
+        let org = self.population_org(who, "worklists are for a practice's staff")?;
         let (_, more) = self.refresh_stale(org.as_deref(), today, MAX_REFRESH_PER_REQUEST)?;
         let pending = if more {
             let mut reader = self.reader()?;
-            store_clinical::stale(&mut *reader, org.as_deref(), &day(today), usize::MAX)?.len()
+            store_clinical::stale(&mut *reader, org.as_deref(), &format_day(today), usize::MAX)?
+                .len()
         } else {
             0
         };
@@ -649,6 +618,27 @@ impl Records {
             next,
             pending,
         })
+    }
+}
+
+impl Records {
+    /// Whose patients a population tool (worklist, measure) covers for `who`: `None`
+    /// for everyone (system administrators, backend services), their organization's
+    /// care for staff; patients and the people who act for them are refused with
+    /// `refusal`.
+    pub(crate) fn population_org(
+        &self,
+        who: &Caller,
+        refusal: &str,
+    ) -> Result<Option<String>, RecordsError> {
+        let mut reader = self.reader()?;
+        match self.access(who, &mut *reader)? {
+            Access::All => Ok(None),
+            Access::Staff { org, .. } => Ok(Some(org)),
+            Access::Patients(_) | Access::Proxy { .. } => {
+                Err(RecordsError::Forbidden(refusal.to_owned()))
+            }
+        }
     }
 }
 
@@ -761,18 +751,7 @@ impl Records {
         who: &Caller,
         today: Date,
     ) -> Result<Vec<(String, String, i64)>, RecordsError> {
-        let org = {
-            let mut reader = self.reader()?;
-            match self.access(who, &mut *reader)? {
-                Access::All => None,
-                Access::Staff { org, .. } => Some(org),
-                Access::Patients(_) | Access::Proxy { .. } => {
-                    return Err(RecordsError::Forbidden(
-                        "worklists are for a practice's staff".into(),
-                    ))
-                }
-            }
-        };
+        let org = self.population_org(who, "worklists are for a practice's staff")?;
         self.refresh_stale(org.as_deref(), today, MAX_REFRESH_PER_REQUEST)?;
         let mut reader = self.reader()?;
         rule_titles()

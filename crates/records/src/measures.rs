@@ -19,7 +19,6 @@ use oxehr_auth::Caller;
 use oxehr_clinical::measures::{self, Counts, MeasureId, Membership};
 use oxehr_clinical::Record;
 use oxehr_fhir::{IssueCode, ResourceId, ResourceType};
-use oxehr_store::access::Access;
 use serde_json::Value;
 use time::Date;
 
@@ -92,20 +91,10 @@ impl Records {
 
     /// The patients `who`'s population holds (see the module doc), in id order.
     pub fn measure_population(&self, who: &Caller) -> Result<Vec<String>, RecordsError> {
-        let org = {
-            let mut reader = self.reader()?;
-            match self.access(who, &mut *reader)? {
-                Access::All => None,
-                Access::Staff { org, .. } => Some(org),
-                Access::Patients(_) | Access::Proxy { .. } => {
-                    return Err(RecordsError::Forbidden(
-                        "population measures are for a practice's staff; ask for one patient \
-                         with subject"
-                            .into(),
-                    ))
-                }
-            }
-        };
+        let org = self.population_org(
+            who,
+            "population measures are for a practice's staff; ask for one patient with subject",
+        )?;
         let mut out = Vec::new();
         loop {
             let page = {

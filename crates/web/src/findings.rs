@@ -2,7 +2,7 @@
 //! and in the portal ("Due for", in plain words). The findings are `records`'s
 //! ([`oxehr_records::clinical`]); this module only words them for a page.
 
-use oxehr_records::clinical::{CareGap, Findings, InputView, RiskScore};
+use oxehr_records::clinical::{CareGap, Findings, Input, RiskScore};
 
 use crate::display;
 
@@ -39,7 +39,7 @@ pub struct ScoreCard {
     pub citation: String,
 }
 
-fn lines(inputs: &[InputView]) -> Vec<InputLine> {
+fn lines(inputs: &[Input]) -> Vec<InputLine> {
     inputs
         .iter()
         .map(|i| InputLine {
