@@ -71,25 +71,7 @@ fn parameters(body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::bad_request("a parameter without a name"))?;
-        let value = p.as_object().and_then(|o| {
-            o.iter()
-                .find(|(k, _)| k.starts_with("value"))
-                .and_then(|(_, v)| match v {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Object(r) => r
-                        .get("reference")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    Value::Bool(b) => Some(b.to_string()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-        });
-        let value = value.ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "the parameter '{name}' has no value this server reads"
-            ))
-        })?;
+        let value = crate::interactions::parameter_text(name, p)?;
         out.push((name.to_owned(), value));
     }
     Ok(out)

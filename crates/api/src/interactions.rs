@@ -72,6 +72,30 @@ pub(crate) fn parameter<'a>(p: &'a Value, name: &str) -> Option<&'a Value> {
     })
 }
 
+/// A Parameters entry's value as text, from whichever `value[x]` it has (a reference's
+/// `reference`).
+pub(crate) fn parameter_text(name: &str, p: &Value) -> Result<String, ApiError> {
+    let value = p.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.starts_with("value"))
+            .and_then(|(_, v)| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Object(r) => r
+                    .get("reference")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    });
+    value.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "the parameter '{name}' has no value this server reads"
+        ))
+    })
+}
+
 pub(crate) fn rid(id: &str) -> Result<ResourceId, ApiError> {
     ResourceId::parse(id)
         .ok_or_else(|| ApiError::bad_request("the id in the URL is not a valid FHIR id"))

@@ -158,12 +158,10 @@ fn body_pairs(headers: &HeaderMap, body: &Bytes) -> Result<Vec<(String, String)>
     let mut out = Vec::new();
     for name in ["periodStart", "periodEnd", "reportType", "subject"] {
         if let Some(v) = parameter(&p, name) {
-            let s = ["valueDate", "valueDateTime", "valueCode", "valueString"]
-                .iter()
-                .find_map(|k| v[*k].as_str())
-                .or_else(|| v["valueReference"]["reference"].as_str())
-                .ok_or_else(|| ApiError::bad_request(format!("{name} has no value")))?;
-            out.push((name.to_owned(), s.to_owned()));
+            out.push((
+                name.to_owned(),
+                crate::interactions::parameter_text(name, v)?,
+            ));
         }
     }
     Ok(out)

@@ -120,30 +120,6 @@ struct RunRequest {
     filter: ViewFilter,
 }
 
-/// A Parameters entry's value as text, from whichever `value[x]` it has (a reference's
-/// `reference`).
-fn scalar(name: &str, p: &Value) -> Result<String, ApiError> {
-    let value = p.as_object().and_then(|o| {
-        o.iter()
-            .find(|(k, _)| k.starts_with("value"))
-            .and_then(|(_, v)| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Object(r) => r
-                    .get("reference")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                Value::Bool(b) => Some(b.to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-    });
-    value.ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "the parameter '{name}' has no value this server reads"
-        ))
-    })
-}
-
 /// `Type/id` or `id` → `id`, checked.
 fn id_of(name: &str, rtype: &str, value: &str) -> Result<String, ApiError> {
     let id = match value.split_once('/') {
@@ -200,7 +176,10 @@ impl RunRequest {
                         "resource: this server runs views over the data it stores only",
                     ));
                 } else {
-                    pairs.push((name.to_owned(), scalar(name, p)?));
+                    pairs.push((
+                        name.to_owned(),
+                        crate::interactions::parameter_text(name, p)?,
+                    ));
                 }
             }
         }
