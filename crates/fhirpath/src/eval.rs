@@ -44,7 +44,7 @@ pub(crate) fn eval<'a>(ast: &Ast, ctx: &Ctx<'a, '_>) -> Result<Coll<'a>, Error> 
     match ast {
         Ast::Lit(l) => Ok(vec![literal(l)]),
         Ast::Empty => Ok(Vec::new()),
-        Ast::Member(None, name) => {
+        Ast::Member(None, name, cache) => {
             let mut out = Vec::new();
             let type_name = name.starts_with(|c: char| c.is_ascii_uppercase());
             for item in ctx.this {
@@ -56,15 +56,15 @@ pub(crate) fn eval<'a>(ast: &Ast, ctx: &Ctx<'a, '_>) -> Result<Coll<'a>, Error> 
                         }
                     }
                 }
-                member(item, name, &mut out);
+                member_in(item, name, Some(cache), &mut out);
             }
             Ok(out)
         }
-        Ast::Member(Some(recv), name) => {
+        Ast::Member(Some(recv), name, cache) => {
             let input = eval(recv, ctx)?;
             let mut out = Vec::new();
             for item in &input {
-                member(item, name, &mut out);
+                member_in(item, name, Some(cache), &mut out);
             }
             Ok(out)
         }
@@ -244,6 +244,16 @@ pub(crate) fn type_matches(item: &Item<'_>, spec: &TypeSpec, exact_primitive: bo
 
 /// Appends the children named `name` of `item` to `out`.
 pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Coll<'a>) {
+    member_in(item, name, None, out)
+}
+
+/// [`member`] for a compiled member step, with the step's lookup cache.
+fn member_in<'a>(
+    item: &Item<'a>,
+    name: &str,
+    cache: Option<&model::MemberCache>,
+    out: &mut Coll<'a>,
+) {
     let Item::Node(n) = item else { return };
     let obj = match n.value {
         Value::Object(o) => o,
@@ -261,7 +271,11 @@ pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Coll<'a>) {
         push_values(obj.get(name), companion_of(obj, name), None, out);
         return;
     };
-    match model::member(ctx, name) {
+    let found = match cache {
+        Some(c) => model::member_cached(ctx, name, c),
+        None => model::member(ctx, name),
+    };
+    match found {
         Member::Plain(r) => {
             let v = obj.get(name);
             let companion = if r.type_code.is_some_and(is_primitive) {

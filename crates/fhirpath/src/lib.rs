@@ -14,6 +14,7 @@
 
 mod boundary;
 mod eval;
+mod footprint;
 mod functions;
 mod functions_text;
 mod item;
@@ -26,6 +27,7 @@ pub mod temporal;
 
 use serde_json::Value;
 
+pub use footprint::{Footprint, Scope};
 pub use item::{Decimal, Item, Node};
 pub use temporal::{Precision, Temporal};
 
@@ -143,6 +145,14 @@ impl Expr {
             vars,
         };
         eval::eval(&self.ast, &ctx)
+    }
+
+    /// Adds to `fp` the top-level elements of the resource the expression may read when
+    /// evaluated with items of `focus` as its context (`Scope::Root` for the resource
+    /// itself), or marks it `all`; gives where its result's items come from, to walk
+    /// the expressions evaluated on them next ([`footprint`](crate::Footprint)).
+    pub fn footprint(&self, focus: Scope, fp: &mut Footprint) -> Scope {
+        footprint::walk(&self.ast, focus, fp)
     }
 
     /// The names of the `%variables` the expression refers to (without the `%`), in

@@ -69,6 +69,28 @@ fn resolved(c: oxehr_fhir::definitions::Child<'static>) -> Resolved {
     }
 }
 
+/// One member step's last lookup, kept in the compiled expression: a step nearly always
+/// meets values of the same context, so it answers without the shared cache's lock and
+/// hashing. Contexts are `'static` model names, so the same address is the same context.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemberCache(OnceLock<(&'static str, &'static Member)>);
+
+/// [`member`], answered from the step's `cache` when it last met the same context.
+pub(crate) fn member_cached(
+    context: &'static str,
+    name: &str,
+    cache: &MemberCache,
+) -> &'static Member {
+    if let Some((c, m)) = cache.0.get() {
+        if std::ptr::eq(*c, context) {
+            return m;
+        }
+    }
+    let m = member(context, name);
+    let _ = cache.0.set((context, m));
+    m
+}
+
 /// The member `name` of a value whose children are defined at `context`.
 pub(crate) fn member(context: &str, name: &str) -> &'static Member {
     if let Ok(map) = cache().read() {

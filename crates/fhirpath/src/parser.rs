@@ -65,7 +65,7 @@ pub(crate) enum Ast {
     Lit(Lit),
     Empty,
     /// `receiver.name`, or a bare `name` (which may also name the context's type).
-    Member(Option<Box<Ast>>, String),
+    Member(Option<Box<Ast>>, String, crate::model::MemberCache),
     Call(Option<Box<Ast>>, Func, Vec<Ast>),
     /// `x is T`, `x as T`, `x.is(T)`, `x.as(T)`, `x.ofType(T)`.
     Type(Option<Box<Ast>>, TypeOp, TypeSpec),
@@ -309,7 +309,7 @@ impl Parser {
             _ => return Err(Error::syntax(pos, "expected a name")),
         };
         if quoted || !self.eat("(") {
-            return Ok(Ast::Member(recv, name));
+            return Ok(Ast::Member(recv, name, Default::default()));
         }
         // Type functions take a type specifier, not an expression.
         let type_op = match name.as_str() {
@@ -404,7 +404,7 @@ pub(crate) fn variables<'t>(ast: &'t Ast, out: &mut Vec<&'t str>) {
     match ast {
         Ast::Var(name) => out.push(name),
         Ast::Lit(_) | Ast::Empty | Ast::This | Ast::Index | Ast::Total => {}
-        Ast::Member(recv, _) | Ast::Type(recv, _, _) => {
+        Ast::Member(recv, _, _) | Ast::Type(recv, _, _) => {
             if let Some(r) = recv {
                 variables(r, out);
             }

@@ -17,6 +17,10 @@
 //! durable before the run returns.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
@@ -323,9 +327,12 @@ impl<S: ViewSink> Run<'_, '_, S> {
                     }
                 })
             });
-            let result = self.consume(&rx);
-            // Unblocks the reader if the run stopped before the last page.
+            let workers = Workers::start(scope, self.view);
+            let result = self.consume(&rx, workers.as_ref());
+            // Unblocks the reader if the run stopped before the last page, and ends the
+            // workers.
             drop(rx);
+            drop(workers);
             result
         })
     }
@@ -334,22 +341,27 @@ impl<S: ViewSink> Run<'_, '_, S> {
     fn consume(
         &mut self,
         rx: &std::sync::mpsc::Receiver<Result<Page, RecordsError>>,
+        workers: Option<&Workers>,
     ) -> Result<bool, RecordsError> {
         for page in rx.iter() {
             let (hits, patients) = page?;
             self.run_audit.read(patients)?;
-            let mut bodies: Vec<&str> = Vec::with_capacity(hits.len());
-            for h in &hits {
+            let mut bodies: Vec<String> = Vec::with_capacity(hits.len());
+            for h in hits {
                 if let Some(seen) = &mut self.seen {
                     if !seen.insert(h.rid) {
                         continue;
                     }
                 }
-                if let Some(body) = &h.resource.body {
+                if let Some(body) = h.resource.body {
                     bodies.push(body);
                 }
             }
-            for rows in page_rows(self.view, &bodies) {
+            let rows = match workers {
+                Some(w) if bodies.len() >= PARALLEL_FROM => w.run(Arc::new(bodies)),
+                _ => bodies.iter().map(|b| resource_rows(self.view, b)).collect(),
+            };
+            for rows in rows {
                 if !self.emit(rows?)? {
                     return Ok(false);
                 }
@@ -399,43 +411,93 @@ fn read_page(
 /// Resources of a page below which it is run on one thread.
 const PARALLEL_FROM: usize = 64;
 
-/// The rows of each body of a page, in order. Parsing and running the view are most of
-/// a run's work once the page is read, and each resource is independent: the page is
-/// cut into one slice per core, each run on a thread of its own (scoped, so nothing
-/// outlives the page), and the rows are handed on in the page's order.
-fn page_rows(view: &View, bodies: &[&str]) -> Vec<Result<Vec<Vec<Value>>, RecordsError>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(1);
-    if threads < 2 || bodies.len() < PARALLEL_FROM {
-        return bodies.iter().map(|b| resource_rows(view, b)).collect();
-    }
-    let per = bodies.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = bodies
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|b| resource_rows(view, b))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| {
-                p.join().unwrap_or_else(|_| {
-                    vec![Err(RecordsError::Internal("a view thread panicked".into()))]
-                })
-            })
-            .collect()
-    })
+/// One resource's rows, or why it failed.
+type ResourceRows = Result<Vec<Vec<Value>>, RecordsError>;
+
+/// A part of a page for a worker: the page's bodies and the part's range.
+type Job = (Arc<Vec<String>>, Range<usize>);
+
+/// Threads that parse and run the view over parts of each page, one per core, for the
+/// whole run. Parsing and running the view are most of a run's work once a page is read,
+/// and each resource is independent; threads kept for the run (rather than started per
+/// page) keep their allocator's memory warm. Rows are handed on in the page's order.
+struct Workers {
+    jobs: Vec<SyncSender<Job>>,
+    results: Vec<Receiver<Vec<ResourceRows>>>,
 }
 
-/// One stored body's rows.
+impl Workers {
+    /// `None` on a single core: the page is run on the calling thread.
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        view: &'scope View,
+    ) -> Option<Workers> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(1);
+        if threads < 2 {
+            return None;
+        }
+        let mut w = Workers {
+            jobs: Vec::with_capacity(threads),
+            results: Vec::with_capacity(threads),
+        };
+        for _ in 0..threads {
+            let (job_tx, job_rx) = sync_channel::<Job>(1);
+            let (res_tx, res_rx) = sync_channel(1);
+            scope.spawn(move || {
+                for (bodies, range) in job_rx {
+                    // A panic stays in its resource's result: the scope would re-raise
+                    // it in the caller.
+                    let rows = bodies[range]
+                        .iter()
+                        .map(|b| {
+                            std::panic::catch_unwind(AssertUnwindSafe(|| resource_rows(view, b)))
+                                .unwrap_or_else(|_| {
+                                    Err(RecordsError::Internal("a view thread panicked".into()))
+                                })
+                        })
+                        .collect();
+                    if res_tx.send(rows).is_err() {
+                        return;
+                    }
+                }
+            });
+            w.jobs.push(job_tx);
+            w.results.push(res_rx);
+        }
+        Some(w)
+    }
+
+    /// The rows of each body of a page, in order.
+    fn run(&self, bodies: Arc<Vec<String>>) -> Vec<ResourceRows> {
+        let per = bodies.len().div_ceil(self.jobs.len());
+        let mut sent = 0;
+        for (i, job) in self.jobs.iter().enumerate() {
+            let range = (i * per).min(bodies.len())..((i + 1) * per).min(bodies.len());
+            if job.send((bodies.clone(), range)).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        let mut out = Vec::with_capacity(bodies.len());
+        for r in &self.results[..sent] {
+            match r.recv() {
+                Ok(rows) => out.extend(rows),
+                Err(_) => out.push(Err(RecordsError::Internal("a view thread stopped".into()))),
+            }
+        }
+        if sent < self.jobs.len() {
+            out.push(Err(RecordsError::Internal("a view thread stopped".into())));
+        }
+        out
+    }
+}
+
+/// One stored body's rows. Only the elements the view's paths may read are parsed.
 fn resource_rows(view: &View, body: &str) -> Result<Vec<Vec<Value>>, RecordsError> {
-    let resource: Value = serde_json::from_str(body)
+    let resource: Value = view
+        .parse(body)
         .map_err(|e| RecordsError::Internal(format!("a stored resource is not JSON: {e}")))?;
     let mut rows = Vec::new();
     view.rows(&resource, &mut |row| rows.push(row))

@@ -1,6 +1,7 @@
 //! Rows per second of a view over the Observations of the Synthea v3 bundles: id,
 //! patient key, first code, effective dateTime, value and unit — alone, and written to
-//! CSV. Run: `cargo bench -p oxehr-views --bench run`.
+//! CSV, and from each resource's JSON text (parsed whole, or only the elements the view
+//! reads). Run: `cargo bench -p oxehr-views --bench run`.
 //!
 //! The bundles are transactions whose references are `urn:uuid:` full URLs; the server
 //! rewrites them to `Type/id` when it stores the bundle, so the loader does the same, and
@@ -120,6 +121,37 @@ fn bench(c: &mut Criterion) {
             black_box(buf.len());
         })
     });
+    // From the JSON text, as a run over the store reads each stored body: the whole
+    // resource parsed, against only what the view's paths may read (`View::parse`).
+    let texts: Vec<String> = observations.iter().map(Value::to_string).collect();
+    g.bench_function(
+        format!("observation_values_{rows}_rows_from_text_whole"),
+        |b| {
+            b.iter(|| {
+                for t in &texts {
+                    let o: Value = serde_json::from_str(black_box(t)).expect("json");
+                    view.rows(&o, &mut |row| {
+                        black_box(row);
+                    })
+                    .expect("runs");
+                }
+            })
+        },
+    );
+    g.bench_function(
+        format!("observation_values_{rows}_rows_from_text_partial"),
+        |b| {
+            b.iter(|| {
+                for t in &texts {
+                    let o = view.parse(black_box(t)).expect("json");
+                    view.rows(&o, &mut |row| {
+                        black_box(row);
+                    })
+                    .expect("runs");
+                }
+            })
+        },
+    );
     g.finish();
 }
 

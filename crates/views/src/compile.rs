@@ -34,6 +34,8 @@ pub struct View {
     /// The view's `select` list, as the nested selections of a root with no columns.
     pub(crate) root: Select,
     pub(crate) columns: Vec<Column>,
+    /// What the view's paths may read of a resource ([`View::parse`]).
+    pub(crate) footprint: oxehr_fhirpath::Footprint,
 }
 
 /// A compiled FHIRPath expression and where in the definition it was written.
@@ -149,14 +151,17 @@ impl View {
             union_all: Vec::new(),
             iteration: Iteration::Parent,
         };
-        Ok(View {
+        let mut view = View {
             resource: resource.to_string(),
             name: obj.get("name").and_then(Value::as_str).map(str::to_string),
             constants,
             wheres,
             root,
             columns,
-        })
+            footprint: oxehr_fhirpath::Footprint::default(),
+        };
+        view.footprint = crate::parse::footprint(&view);
+        Ok(view)
     }
 
     /// The resource type the view is over (`ViewDefinition.resource`).

@@ -31,6 +31,7 @@ mod csv;
 mod ndjson;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod parse;
 mod rows;
 mod value;
 
