@@ -224,32 +224,62 @@ async fn conditional_create_does_not_duplicate(s: &TestServer) {
     assert_eq!(found["total"], 1);
 }
 
+/// 16 clients create the same patient at once with `If-None-Exist`, half by REST and
+/// half as a transaction Bundle entry with `ifNoneExist`: one resource is made, every
+/// other request answers with it (200), none fails.
 async fn concurrent_conditional_creates_make_exactly_one(s: &TestServer) {
     let mut p = example("Patient-example.json");
     p["identifier"] = json!([{"system": "urn:test", "value": "race-1"}]);
+    let condition = "identifier=urn:test|race-1";
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "fullUrl": "urn:uuid:5a0c1f52-0000-4000-8000-000000000016",
+        "resource": p,
+        "request": {"method": "POST", "url": "Patient", "ifNoneExist": condition}}]});
     let mut tasks = Vec::new();
-    for _ in 0..12 {
+    for i in 0..16 {
         let client = s.client.clone();
-        let url = s.url("Patient");
-        let body = serde_json::to_vec(&p).expect("json");
+        let (url, body, header) = if i % 2 == 0 {
+            (
+                s.url("Patient"),
+                serde_json::to_vec(&p).expect("json"),
+                Some(condition),
+            )
+        } else {
+            (s.url(""), serde_json::to_vec(&bundle).expect("json"), None)
+        };
         tasks.push(tokio::spawn(async move {
-            client
+            let mut req = client
                 .post(url)
                 .header("content-type", "application/fhir+json")
-                .header("if-none-exist", "identifier=urn:test|race-1")
-                .body(body)
-                .send()
-                .await
-                .expect("post")
-                .status()
-                .as_u16()
+                .body(body);
+            if let Some(h) = header {
+                req = req.header("if-none-exist", h);
+            }
+            let resp = req.send().await.expect("post");
+            let st = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("json");
+            // A transaction's own status is 200; the entry's says what happened.
+            match body["resourceType"].as_str() {
+                Some("Bundle") => {
+                    assert_eq!(st, 200, "{body}");
+                    let entry = body["entry"][0]["response"]["status"]
+                        .as_str()
+                        .expect("entry status")
+                        .to_owned();
+                    (
+                        entry.starts_with("201"),
+                        entry.starts_with("200") || entry.starts_with("201"),
+                    )
+                }
+                _ => (st == 201, st == 200 || st == 201),
+            }
         }));
     }
     let mut created = 0;
     for t in tasks {
-        let st = t.await.expect("join");
-        assert!(st == 200 || st == 201, "status {st}");
-        created += usize::from(st == 201);
+        let (made, ok) = t.await.expect("join");
+        assert!(ok, "a request failed");
+        created += usize::from(made);
     }
     assert_eq!(created, 1);
     let (_, found, _) = s.get("Patient?identifier=urn:test|race-1").await;
