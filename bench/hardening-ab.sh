@@ -24,7 +24,7 @@ for round in 1 2; do
   for v in old new; do
     bin=$(eval echo \$$v)/oxehr
     port=$((19000 + RANDOM % 500))
-    OXEHR_LOG=warn $bin serve --listen 127.0.0.1:$port --data $w/$v & pid=$!
+    OXEHR_LOG=warn OXEHR_RATE_LIMIT=0 $bin serve --listen 127.0.0.1:$port --data $w/$v & pid=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/fhir/metadata" >/dev/null && break; sleep 0.1; done
     echo "== $v round $round reads"
     $new/oxehr-load --base "http://127.0.0.1:$port/fhir" --token "$(cat $w/$v.token)" --clients 32 --seconds 8 reads --type Observation --ids 3000 | tail -2

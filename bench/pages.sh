@@ -109,7 +109,7 @@ serve_with() {
   port=$((18000 + RANDOM % 1000))
   base="http://127.0.0.1:$port"
   # shellcheck disable=SC2046
-  OXEHR_LOG=warn $1 serve --listen 127.0.0.1:$port $(storage_args "$backend") &
+  OXEHR_LOG=warn OXEHR_RATE_LIMIT=0 $1 serve --listen 127.0.0.1:$port $(storage_args "$backend") &
   server=$!
   for _ in $(seq 1 300); do curl -sf "$base/fhir/metadata" >/dev/null && break; sleep 0.1; done
 }

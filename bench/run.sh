@@ -52,7 +52,7 @@ run_backend() {
     export OXEHR_TOKEN
     port=$((18000 + RANDOM % 1000))
     # shellcheck disable=SC2046
-    OXEHR_LOG=warn $bin serve --listen 127.0.0.1:$port $(storage_args "$backend") &
+    OXEHR_LOG=warn OXEHR_RATE_LIMIT=0 $bin serve --listen 127.0.0.1:$port $(storage_args "$backend") &
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/fhir/metadata" >/dev/null && break; sleep 0.1; done
     $load --base "http://127.0.0.1:$port/fhir" --clients 32 --seconds "$seconds" reads --type Observation --ids 6000

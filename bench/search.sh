@@ -112,7 +112,7 @@ run_backend() {
   export OXEHR_TOKEN
   port=$((18000 + RANDOM % 1000))
   # shellcheck disable=SC2046
-  OXEHR_LOG=warn $bin serve --listen 127.0.0.1:$port $(storage_args "$backend") &
+  OXEHR_LOG=warn OXEHR_RATE_LIMIT=0 $bin serve --listen 127.0.0.1:$port $(storage_args "$backend") &
   server=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/fhir/metadata" >/dev/null && break; sleep 0.1; done
   $load search --base "http://127.0.0.1:$port/fhir" --clients "$clients" --seconds "$seconds" --warmup 2 \

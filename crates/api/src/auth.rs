@@ -13,9 +13,13 @@
 //! No credential: 401 with `WWW-Authenticate: Bearer` and an OperationOutcome (`login`).
 //! A credential that fails: 401 too (`invalid_token`), saying why in general terms.
 //! Tokens never appear in logs.
+//!
+//! Rate limits (`limits`) are applied here, once the caller is known: by account, or by
+//! address for credentials that fail (429 with `Retry-After`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -127,6 +131,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             return match found {
                 Ok(Ok(mut caller)) => {
                     caller.client = client;
+                    if let Some(resp) = over_limit(&state, &caller) {
+                        return resp;
+                    }
                     req.extensions_mut().insert(Arc::new(caller));
                     next.run(req).await
                 }
@@ -149,11 +156,49 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             };
         }
     }
+    // An address whose credentials keep failing is refused before they are checked.
+    let failures = client.as_deref().map(|ip| format!("failed:{ip}"));
+    if let (Some(limiter), Some(key)) = (&state.limiter, &failures) {
+        if let Err(secs) = limiter.check(key, Instant::now()) {
+            return throttled(secs);
+        }
+    }
     match caller_of(&state, authorization, client).await {
         Ok(caller) => {
+            if let Some(resp) = over_limit(&state, &caller) {
+                return resp;
+            }
             req.extensions_mut().insert(Arc::new(caller));
             next.run(req).await
         }
-        Err(resp) => resp,
+        Err(resp) => {
+            if let (Some(limiter), Some(key)) = (&state.limiter, &failures) {
+                // Counted, not refused: this answer is the 401 already decided.
+                let _ = limiter.take(key, Instant::now());
+            }
+            resp
+        }
     }
+}
+
+/// The 429 to answer when the caller's account has used its requests (`limits`).
+fn over_limit(state: &AppState, caller: &Caller) -> Option<Response> {
+    let limiter = state.limiter.as_ref()?;
+    limiter
+        .take(&format!("user:{}", caller.user), Instant::now())
+        .err()
+        .map(throttled)
+}
+
+/// 429 with an OperationOutcome and `Retry-After` (`limits`).
+fn throttled(secs: u64) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        IssueCode::Throttled,
+        format!("too many requests from this client; try again in {secs} s"),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }

@@ -29,6 +29,7 @@ mod documents;
 mod error;
 mod format;
 mod interactions;
+pub mod limits;
 mod measures;
 mod patients;
 mod routes;
@@ -57,7 +58,16 @@ pub struct ApiConfig {
     /// Default and largest page sizes of search and history.
     pub default_count: usize,
     pub max_count: usize,
+    /// Requests each client may make (`limits`): by account once authenticated, by
+    /// address while its credentials fail. `None`: no limit.
+    pub rate_limit: Option<limits::RateLimit>,
 }
+
+/// Requests per second each client may make by default, with a burst of twice that:
+/// far above what a person's pages or an interface send, low enough that one runaway
+/// script cannot take the server's capacity (tens of thousands of reads a second) from
+/// the rest.
+pub const DEFAULT_RATE_LIMIT: u32 = 1000;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -67,6 +77,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(120),
             default_count: 50,
             max_count: 1000,
+            rate_limit: Some(limits::RateLimit::per_second(DEFAULT_RATE_LIMIT)),
         }
     }
 }
@@ -81,6 +92,8 @@ pub struct AppState {
     /// Who is calling: sign-in, sessions, bearer tokens, the OAuth grants (with the
     /// rules of the authorization server at `/auth/*`).
     pub identity: oxehr_auth::Identity,
+    /// The per-client buckets, when requests are limited.
+    pub limiter: Option<Arc<limits::RateLimiter>>,
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes (tests bind

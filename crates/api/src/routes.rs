@@ -40,6 +40,9 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         config: Arc::new(config.clone()),
         capabilities: Arc::new(capabilities),
         identity,
+        limiter: config
+            .rate_limit
+            .map(|l| Arc::new(crate::limits::RateLimiter::new(l))),
     };
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))

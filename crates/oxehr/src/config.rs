@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub insecure_http: Option<bool>,
     pub session_idle_minutes: Option<u64>,
     pub statement_timeout_secs: Option<u64>,
+    pub rate_limit: Option<u32>,
 }
 
 impl FileConfig {

@@ -21,6 +21,11 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "OXEHR_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Requests per second each FHIR API client may make (by account; by address while
+    /// its credentials fail), with a burst of twice that; over it, 429 with
+    /// `Retry-After`. 0 turns the limit off (load benchmarks). Default 1000.
+    #[arg(long, env = "OXEHR_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
     /// Load the bundled demo patients (Synthea) when the record holds no Patient yet.
     #[arg(long)]
     pub demo: bool,
@@ -88,6 +93,9 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     let mut identity_config = oxehr_auth::IdentityConfig::default();
     if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
         api.max_body_bytes = n;
+    }
+    if let Some(n) = args.rate_limit.or(file.rate_limit) {
+        api.rate_limit = (n > 0).then(|| oxehr_api::limits::RateLimit::per_second(n));
     }
     if let Some(m) = args.session_idle_minutes.or(file.session_idle_minutes) {
         if m == 0 || m > 24 * 60 {

@@ -492,6 +492,15 @@ impl Records {
         who: &Caller,
         request: &HistoryRequest,
     ) -> Result<HistoryPage, RecordsError> {
+        if request.offset > crate::MAX_HISTORY_OFFSET {
+            return Err(RecordsError::invalid(
+                IssueCode::TooCostly,
+                format!(
+                    "a history page may start at most {} versions deep; narrow it with _since",
+                    crate::MAX_HISTORY_OFFSET
+                ),
+            ));
+        }
         // Every version to start with; `history_inner` narrows to the caller's.
         let q = &HistoryQuery {
             scope: request.scope.clone(),

@@ -65,6 +65,12 @@ pub use sharing::SharingRow;
 pub const DEFAULT_COUNT: usize = 50;
 /// The largest page a search returns, whatever its `_count`.
 pub const MAX_COUNT: usize = 1000;
+/// The deepest a history page may start (its `_offset`): the maximum result window.
+/// History is the one listing paged by offset, and a database skips an offset's rows
+/// one by one, so a request far down a long history costs in proportion to its depth;
+/// searches page by keyset and cost the same at any depth. Past it, a client narrows
+/// with `_since` (or starts again from a later `_before`).
+pub const MAX_HISTORY_OFFSET: usize = 100_000;
 pub use time_fmt::{format_instant, now_micros, parse_instant};
 pub use transaction::{parse_etag, BundleKind, EntryOutcome};
 
