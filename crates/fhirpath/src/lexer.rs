@@ -148,14 +148,17 @@ fn quoted(src: &str, start: usize, q: u8) -> Result<(String, usize), Error> {
             return Ok((s, i + 1));
         }
         if c == b'\\' {
-            let Some(&e) = b.get(i + 1) else { break };
-            i += 2;
+            // The escaped character may be any character, several bytes long.
+            let Some(e) = src[i + 1..].chars().next() else {
+                break;
+            };
+            i += 1 + e.len_utf8();
             match e {
-                b'n' => s.push('\n'),
-                b'r' => s.push('\r'),
-                b't' => s.push('\t'),
-                b'f' => s.push('\u{c}'),
-                b'u' => {
+                'n' => s.push('\n'),
+                'r' => s.push('\r'),
+                't' => s.push('\t'),
+                'f' => s.push('\u{c}'),
+                'u' => {
                     let hex = src
                         .get(i..i + 4)
                         .ok_or_else(|| Error::syntax(i, "bad \\u escape"))?;
@@ -164,7 +167,7 @@ fn quoted(src: &str, start: usize, q: u8) -> Result<(String, usize), Error> {
                     s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
                     i += 4;
                 }
-                other => s.push(other as char),
+                other => s.push(other),
             }
             continue;
         }
@@ -241,5 +244,26 @@ mod tests {
         assert!(toks.contains(&Tok::Dec("1.50".into())));
         assert!(toks.contains(&Tok::Sym(">=")));
         assert!(toks.contains(&Tok::Sym("!=")));
+    }
+
+    /// Found by the fuzz harness (`crates/fuzz`, `fhirpath::arbitrary_text`): a
+    /// backslash before a character of several bytes cut the string inside it and
+    /// panicked. The escaped character stands for itself (FHIRPath §"String").
+    #[test]
+    fn an_escaped_multibyte_character_stands_for_itself() {
+        for (src, want) in [("'a\\¡b'", "a¡b"), ("`\\¡`", "¡"), ("'\\日本'", "日本")] {
+            let toks: Vec<Tok> = tokenize(src)
+                .expect("tokens")
+                .into_iter()
+                .map(|t| t.tok)
+                .collect();
+            let text = match &toks[0] {
+                Tok::Str(s) | Tok::Quoted(s) => s.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(text, want, "{src}");
+        }
+        // Cut short after the backslash: an error, not a panic.
+        assert!(tokenize("'\\").is_err());
     }
 }

@@ -80,7 +80,11 @@ pub(crate) enum Ast {
 
 pub(crate) fn parse(src: &str) -> Result<Ast, Error> {
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        level: 0,
+    };
     let ast = p.expr(0)?;
     if p.peek() != &Tok::Eof {
         return Err(Error::syntax(p.pos(), "unexpected token"));
@@ -91,7 +95,16 @@ pub(crate) fn parse(src: &str) -> Result<Ast, Error> {
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// How deep the tree being built may already be: one level per nested expression
+    /// and per step of a chain (`a.b.c`, `1 + 2 + 3`), so it bounds the tree's depth.
+    level: usize,
 }
+
+/// The deepest an expression's tree may be. Evaluating and dropping a tree recurse
+/// along it, so without a bound a long chain or deep nesting (`((((…))))`, `1 + 1 + …`)
+/// in a request would overflow the stack and abort the server. Real expressions (the R4
+/// search parameters and invariants) stay far below.
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Binding power of infix operators, lowest first (the grammar's order reversed).
 fn infix(tok: &Tok) -> Option<(u8, BinOp)> {
@@ -161,7 +174,26 @@ impl Parser {
         }
     }
 
+    /// One level deeper; an error past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), Error> {
+        self.level += 1;
+        if self.level > MAX_DEPTH {
+            return Err(Error::syntax(
+                self.pos(),
+                format!("the expression nests too deeply (at most {MAX_DEPTH} levels)"),
+            ));
+        }
+        Ok(())
+    }
+
     fn expr(&mut self, min_bp: u8) -> Result<Ast, Error> {
+        let entry = self.level;
+        let r = self.deeper().and_then(|()| self.expr_chain(min_bp));
+        self.level = entry;
+        r
+    }
+
+    fn expr_chain(&mut self, min_bp: u8) -> Result<Ast, Error> {
         let mut lhs = self.prefix()?;
         loop {
             let tok = self.peek().clone();
@@ -171,6 +203,7 @@ impl Parser {
                         break;
                     }
                     self.i += 1;
+                    self.deeper()?;
                     let spec = self.type_spec()?;
                     let op = if s == "is" { TypeOp::Is } else { TypeOp::As };
                     lhs = Ast::Type(Some(Box::new(lhs)), op, spec);
@@ -182,6 +215,7 @@ impl Parser {
                 break;
             }
             self.i += 1;
+            self.deeper()?;
             let rhs = self.expr(bp + 1)?;
             lhs = Ast::Bin(op, Box::new(lhs), Box::new(rhs));
         }
@@ -203,6 +237,9 @@ impl Parser {
         }
         let mut e = self.term()?;
         loop {
+            if matches!(self.peek(), Tok::Sym(".") | Tok::Sym("[")) {
+                self.deeper()?;
+            }
             if self.eat(".") {
                 e = self.invocation(Some(Box::new(e)))?;
             } else if self.eat("[") {
@@ -445,4 +482,41 @@ pub(crate) fn is_calendar_unit(u: &str) -> bool {
             | "millisecond"
             | "milliseconds"
     )
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    /// Found by the fuzz harness (`crates/fuzz`, `fhirpath::deep_nesting_is_an_error_not_a_crash`):
+    /// 50,000 nested parentheses overflowed the stack and aborted the process. Past
+    /// [`MAX_DEPTH`] levels, nested or chained, the expression is a syntax error.
+    #[test]
+    fn nesting_and_chains_past_the_bound_are_errors() {
+        let n = MAX_DEPTH + 10;
+        for src in [
+            format!("{}1{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}1", "-".repeat(n)),
+            format!("1{}", " + 1".repeat(n)),
+            format!("a{}", ".b".repeat(n)),
+            format!("a{}", "[0]".repeat(n)),
+            format!("{}1{}", "a.where(".repeat(n), ")".repeat(n)),
+        ] {
+            let err = parse(&src).expect_err("too deep");
+            assert!(err.to_string().contains("nests too deeply"), "{err}");
+        }
+        // Just inside the bound, each shape parses and evaluates (in a debug build, on a
+        // test thread's stack).
+        let n = MAX_DEPTH / 2 - 2;
+        let patient = serde_json::json!({"resourceType": "Patient", "id": "p"});
+        for src in [
+            format!("{}1{}", "(".repeat(n), ")".repeat(n)),
+            format!("1{}", " + 1".repeat(n)),
+            format!("id{}", ".first()".repeat(n)),
+            format!("{}id{}", "iif(true, ".repeat(n), ", 0)".repeat(n)),
+        ] {
+            let e = crate::Expr::parse(&src).expect("inside the bound");
+            assert!(e.evaluate(&patient).is_ok(), "{src}");
+        }
+    }
 }
