@@ -179,3 +179,38 @@ proptest! {
         check(&b)?;
     }
 }
+
+/// Sections nested far deeper than any document (each `component/section` inside the
+/// last): the import answers, with a Bundle or an error, without running out of stack.
+#[test]
+fn deeply_nested_sections_do_not_crash() {
+    let Some(seed) = seeds().first() else { return };
+    let text = String::from_utf8_lossy(seed).into_owned();
+    let Some(at) = text.find("<section>").or_else(|| text.find("<section ")) else {
+        panic!("the seed has a section");
+    };
+    for depth in [100, 2_000] {
+        let nested = format!(
+            "{}{}",
+            "<section><component>".repeat(depth),
+            "</component></section>".repeat(depth)
+        );
+        let mut doc = text.clone();
+        doc.insert_str(at, &nested);
+        let _ = check(doc.as_bytes());
+        // Narrative markup nested as deep, inside a section's text.
+        let Some(t) = text.find("<text>") else {
+            panic!("the seed has narrative text");
+        };
+        let mut doc = text.clone();
+        doc.insert_str(
+            t + "<text>".len(),
+            &format!(
+                "{}deep{}",
+                "<content>".repeat(depth),
+                "</content>".repeat(depth)
+            ),
+        );
+        let _ = check(doc.as_bytes());
+    }
+}

@@ -86,8 +86,73 @@ pub(crate) fn location(n: N<'_>) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Parses the document, refusing DTDs, and checks that it is a CDA `ClinicalDocument`.
+/// How deep elements may nest. `roxmltree` reads nested elements by recursion, so a
+/// document of thousands of nested elements (a few kilobytes) would overflow the
+/// stack and abort the server; C-CDA documents nest a few dozen levels.
+pub(crate) const MAX_XML_DEPTH: usize = 256;
+
+/// The deepest element nesting of `xml`, counted before it is parsed, or the position
+/// where it passes `max`. A light scan: it skips comments, CDATA, processing
+/// instructions, declarations and quoted attribute values, and counts every other `<…>`
+/// that does not end in `/>` as an open element and every `</` as a close, so it never
+/// counts less than the parser would nest (it may count more in a malformed document,
+/// which the parser refuses anyway).
+pub(crate) fn too_deep(xml: &str, max: usize) -> Option<usize> {
+    let b = xml.as_bytes();
+    let find = |from: usize, pat: &[u8]| {
+        b.get(from..)
+            .and_then(|rest| rest.windows(pat.len()).position(|w| w == pat))
+            .map(|p| from + p + pat.len())
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(p) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'<')) {
+        let at = i + p;
+        let rest = &b[at..];
+        i = if rest.starts_with(b"<!--") {
+            find(at + 4, b"-->").unwrap_or(b.len())
+        } else if rest.starts_with(b"<![CDATA[") {
+            find(at + 9, b"]]>").unwrap_or(b.len())
+        } else if rest.starts_with(b"<?") {
+            find(at + 2, b"?>").unwrap_or(b.len())
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            find(at + 2, b">").unwrap_or(b.len())
+        } else if rest.starts_with(b"<!") {
+            find(at + 2, b">").unwrap_or(b.len())
+        } else {
+            // An element's start tag: to its `>`, past quoted values.
+            let mut j = at + 1;
+            let mut quote = None;
+            while j < b.len() {
+                match (quote, b[j]) {
+                    (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'>') => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j < b.len() && b[j - 1] != b'/' {
+                depth += 1;
+                if depth > max {
+                    return Some(at);
+                }
+            }
+            j + 1
+        };
+    }
+    None
+}
+
+/// Parses the document, refusing DTDs and nesting past [`MAX_XML_DEPTH`], and checks
+/// that it is a CDA `ClinicalDocument`.
 pub(crate) fn parse(xml: &str) -> Result<roxmltree::Document<'_>, CcdaError> {
+    if let Some(at) = too_deep(xml, MAX_XML_DEPTH) {
+        return Err(CcdaError::NotXml(format!(
+            "elements nest more than {MAX_XML_DEPTH} levels deep (at byte {at})"
+        )));
+    }
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: 5_000_000,
@@ -103,4 +168,39 @@ pub(crate) fn parse(xml: &str) -> Result<roxmltree::Document<'_>, CcdaError> {
         )));
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_as_the_parser_nests() {
+        assert_eq!(too_deep("<a><b/><c x='>'><d></d></c></a>", 3), None);
+        assert_eq!(too_deep("<a><b><c><d/></c></b></a>", 2), Some(6));
+        // Comments, CDATA, instructions and closed siblings do not nest.
+        let flat = format!(
+            "<r>{}</r>",
+            "<!-- <x> --><![CDATA[<y>]]><?p <z>?><e/><f></f>".repeat(500)
+        );
+        assert_eq!(too_deep(&flat, 2), None);
+        // A quoted '>' or '/>' does not end a start tag.
+        assert_eq!(too_deep("<a t=\"/>\"><b t='>'><c/></b></a>", 1), Some(10));
+    }
+
+    /// Found by the fuzz harness (`crates/fuzz`, `ccda::deeply_nested_sections_do_not_crash`):
+    /// 2,000 nested elements overflowed the stack inside `roxmltree`. They are refused.
+    #[test]
+    fn deep_documents_are_refused_before_parsing() {
+        let n = MAX_XML_DEPTH * 20;
+        let xml = format!(
+            "<ClinicalDocument xmlns=\"{V3}\">{}{}</ClinicalDocument>",
+            "<component>".repeat(n),
+            "</component>".repeat(n)
+        );
+        match parse(&xml) {
+            Err(CcdaError::NotXml(m)) => assert!(m.contains("nest"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 }

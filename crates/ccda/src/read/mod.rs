@@ -203,7 +203,21 @@ pub fn import(xml: &str, ctx: &ImportContext) -> Result<Imported, CcdaError> {
 }
 
 /// One section (and its subsections).
+/// How deep sections may nest (`component/section` inside a section). Real documents
+/// nest one or two levels; the bound keeps a hostile one from overflowing the stack.
+const MAX_SECTION_DEPTH: usize = 16;
+
 fn section(s: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<(), CcdaError> {
+    section_at(s, cx, 0)
+}
+
+fn section_at(s: N<'_>, cx: &mut Ctx<'_, '_>, depth: usize) -> Result<(), CcdaError> {
+    if depth >= MAX_SECTION_DEPTH {
+        return Err(CcdaError::invalid(
+            location(s),
+            format!("sections nest more than {MAX_SECTION_DEPTH} levels deep"),
+        ));
+    }
     let mapped = match section_kind(s) {
         Section::Problems => problems::problems(s, cx)?,
         Section::Medications => medications::medications(s, cx)?,
@@ -222,7 +236,7 @@ fn section(s: N<'_>, cx: &mut Ctx<'_, '_>) -> Result<(), CcdaError> {
     }
     for comp in children(s, "component") {
         if let Some(sub) = child(comp, "section") {
-            section(sub, cx)?;
+            section_at(sub, cx, depth + 1)?;
         }
     }
     Ok(())

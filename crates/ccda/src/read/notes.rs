@@ -22,9 +22,22 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// How deep narrative markup is kept as markup; deeper, an element's text is kept as
+/// plain text. Real narratives nest a few levels (a table in a list item); without a
+/// bound, a document nesting thousands would overflow the stack.
+const MAX_NARRATIVE_DEPTH: usize = 64;
+
 /// CDA narrative (StrucDocText) as HTML: the element names CDA borrowed from HTML keep
 /// their meaning; `content` becomes a span, `list` a ul/ol, `paragraph` a p.
 pub(crate) fn html(n: N<'_>, out: &mut String) {
+    html_at(n, out, 0)
+}
+
+fn html_at(n: N<'_>, out: &mut String, depth: usize) {
+    if depth >= MAX_NARRATIVE_DEPTH {
+        out.push_str(&esc(&crate::read::dom::text(n)));
+        return;
+    }
     for c in n.children() {
         if c.is_text() {
             out.push_str(&esc(c.text().unwrap_or("")));
@@ -58,7 +71,7 @@ pub(crate) fn html(n: N<'_>, out: &mut String) {
             }
         }
         out.push('>');
-        html(c, out);
+        html_at(c, out, depth + 1);
         out.push_str(&format!("</{tag}>"));
     }
 }
