@@ -42,11 +42,15 @@ struct Env {
     /// Alice's Patient id and another patient's.
     alice: String,
     bob: String,
+    /// The key the server seals authenticator secrets with.
+    secrets_key: oxehr_auth::SecretKey,
 }
 
 async fn start(backend: Backend) -> Option<Env> {
     let ahead = Arc::new(AtomicU64::new(0));
+    let secrets_key = oxehr_auth::SecretKey::generate();
     let rules = IdentityConfig {
+        secrets_key: secrets_key.clone(),
         clock: Clock::ahead_by(ahead.clone()),
         login_throttle: ThrottlePolicy {
             free_failures: FREE_FAILURES,
@@ -91,6 +95,7 @@ async fn start(backend: Backend) -> Option<Env> {
         http,
         alice,
         bob,
+        secrets_key,
     })
 }
 
@@ -853,6 +858,14 @@ async fn an_authenticator_is_required_when_enrolled(e: &Env) {
     let (status, consent, page) = e.sign_in(&handle, "carol", PASSWORD, &code).await;
     assert_eq!(status, 200, "{page}");
     assert!(consent.is_some());
+    // The secret was stored in plain text (as before sealing): the sign-in sealed it.
+    let stored = stored_secret(e, "carol").await;
+    assert!(oxehr_auth::SecretKey::is_sealed(&stored), "{stored}");
+    assert!(!stored.contains(&secret.to_base32()));
+    assert_eq!(
+        e.secrets_key.open(&stored, "carol").expect("opens"),
+        secret.to_base32()
+    );
     // The same code cannot be used again.
     assert_eq!(e.sign_in(&handle, "carol", PASSWORD, &code).await.0, 401);
 
@@ -907,11 +920,17 @@ async fn an_authenticator_is_required_when_enrolled(e: &Env) {
     let (status, consent, page) = e.sign_in(&handle, "dr-dave", PASSWORD, "").await;
     assert_eq!((status, consent), (403, None), "not enrolled");
     assert!(page.contains("enrol"), "{page}");
-    let (_, totp) =
-        tokio::task::spawn_blocking(move || oxehr_auth::accounts::enrol_mfa(&secret, "dr-dave"))
-            .await
-            .expect("join")
-            .expect("enrol");
+    let key = e.secrets_key.clone();
+    let (_, totp) = tokio::task::spawn_blocking(move || {
+        oxehr_auth::accounts::enrol_mfa(&secret, "dr-dave", &key)
+    })
+    .await
+    .expect("join")
+    .expect("enrol");
+    // Stored sealed, never in plain text.
+    let stored = stored_secret(e, "dr-dave").await;
+    assert!(oxehr_auth::SecretKey::is_sealed(&stored), "{stored}");
+    assert!(!stored.contains(&totp.to_base32()));
     assert_eq!(
         e.sign_in(&handle, "dr-dave", PASSWORD, "").await.0,
         401,
@@ -928,6 +947,20 @@ async fn an_authenticator_is_required_when_enrolled(e: &Env) {
         .await;
     assert_eq!(status, 200);
     assert!(consent.is_some());
+}
+
+/// The authenticator secret as the database holds it.
+async fn stored_secret(e: &Env, name: &str) -> String {
+    let (store, name) = (e.s.records.store().clone(), name.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut tx = store.read().expect("read");
+        oxehr_store::accounts::get(tx.as_mut(), &name)
+            .expect("account")
+            .and_then(|a| a.totp_secret)
+            .expect("a secret")
+    })
+    .await
+    .expect("join")
 }
 
 #[path = "smart/backend.rs"]

@@ -229,6 +229,33 @@ fn modify(
     }
 }
 
+/// Seals every authenticator secret still stored in plain text (from before secrets were
+/// sealed) with `key`, in one transaction; gives how many it sealed. The server runs it
+/// at start, so no plaintext secret outlives an upgrade.
+pub fn seal_secrets(store: &Arc<dyn Store>, key: &crate::SecretKey) -> Result<usize, AuthError> {
+    let key = key.clone();
+    let out = store
+        .write(Box::new(move |tx| {
+            let mut sealed = 0usize;
+            for mut row in accounts::list(tx)? {
+                let Some(secret) = row.totp_secret.clone() else {
+                    continue;
+                };
+                if crate::SecretKey::is_sealed(&secret) {
+                    continue;
+                }
+                row.totp_secret = Some(key.seal(&secret, &row.name));
+                accounts::update(tx, &row)?;
+                sealed += 1;
+            }
+            Ok(Box::new(sealed))
+        }))
+        .map_err(store_err)?;
+    out.downcast::<usize>()
+        .map(|n| *n)
+        .map_err(|_| AuthError::Internal("unexpected job output".into()))
+}
+
 /// Disables (or enables again) an account: a disabled account cannot log in, and its
 /// sessions and tokens stop working.
 pub fn set_disabled(
@@ -242,14 +269,18 @@ pub fn set_disabled(
 /// Gives the account a new authenticator (TOTP) secret, replacing any it had, and
 /// returns it: the person adds it to their authenticator app (as the `otpauth://` URI or
 /// its base32 text). From then on signing in needs a code from it.
+///
+/// The secret is stored sealed with `key` (the server's secrets key, `sealed`).
 pub fn enrol_mfa(
     store: &Arc<dyn Store>,
     name: &str,
+    key: &crate::SecretKey,
 ) -> Result<(AccountRow, TotpSecret), AuthError> {
     let secret = TotpSecret::generate();
-    let b32 = secret.to_base32();
+    let (b32, key) = (secret.to_base32(), key.clone());
     let row = modify(store, name, move |row| {
-        row.totp_secret = Some(b32);
+        // Sealed for the account's name as stored.
+        row.totp_secret = Some(key.seal(&b32, &row.name));
         row.totp_last_step = None;
     })?;
     Ok((row, secret))

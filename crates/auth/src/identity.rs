@@ -104,6 +104,10 @@ pub struct IdentityConfig {
     /// A web session ends after this many seconds without a request (default 900).
     pub session_idle_secs: u64,
     pub clock: Clock,
+    /// The key TOTP secrets are sealed with in the database (`sealed`); the server
+    /// keeps it in `<data>/secrets/secrets-key`. The default is a new random key,
+    /// good for one process (tests).
+    pub secrets_key: crate::SecretKey,
 }
 
 impl Default for IdentityConfig {
@@ -117,6 +121,7 @@ impl Default for IdentityConfig {
             login_throttle: ThrottlePolicy::default(),
             session_idle_secs: 15 * 60,
             clock: Clock::system(),
+            secrets_key: crate::SecretKey::generate(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod password;
 pub mod policy;
 pub mod role;
 pub mod scope;
+pub mod sealed;
 pub mod throttle;
 pub mod token;
 pub mod totp;
@@ -49,5 +50,6 @@ pub use password::{check_password_policy, hash_password, needs_rehash, verify_pa
 pub use policy::Caller;
 pub use role::Role;
 pub use scope::{parse_scope, parse_scopes, Context, Perm, Permissions, ResourceScope, Scope};
+pub use sealed::SecretKey;
 pub use throttle::{Throttle, ThrottlePolicy};
 pub use totp::TotpSecret;

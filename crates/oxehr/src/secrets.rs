@@ -19,6 +19,42 @@ pub fn token_key_path(data_dir: &Path) -> PathBuf {
 /// The token signing key, generated (and stored 0600) the first time it is needed.
 pub fn token_signing_key(data_dir: &Path) -> Result<SigningKey> {
     let path = token_key_path(data_dir);
+    let bytes = key_file(data_dir, &path, "token signing key", || {
+        SigningKey::generate().as_bytes().to_vec()
+    })?;
+    SigningKey::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; remove it to generate a new key", path.display()))
+}
+
+/// `<data>/secrets/secrets-key`: 32 raw bytes, the key TOTP secrets are sealed with in
+/// the database. Losing it means enrolling every authenticator again
+/// (`oxehr user enrol-mfa`); keep it with the backups, apart from the database.
+pub fn secrets_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secrets").join("secrets-key")
+}
+
+/// The key secrets are sealed with at rest, generated (and stored 0600) the first time.
+pub fn secrets_key(data_dir: &Path) -> Result<oxehr_auth::SecretKey> {
+    let path = secrets_key_path(data_dir);
+    let bytes = key_file(data_dir, &path, "secrets key", || {
+        oxehr_auth::SecretKey::generate().as_bytes().to_vec()
+    })?;
+    oxehr_auth::SecretKey::from_bytes(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}; it is needed to read the authenticator secrets",
+            path.display()
+        )
+    })
+}
+
+/// A key file's bytes: read (refused when others could read it), or made with `make`
+/// and written 0600 the first time.
+fn key_file(
+    data_dir: &Path,
+    path: &Path,
+    what: &str,
+    make: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>> {
     let dir = path.parent().unwrap_or(data_dir);
     fs::DirBuilder::new()
         .recursive(true)
@@ -29,22 +65,22 @@ pub fn token_signing_key(data_dir: &Path) -> Result<SigningKey> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
     {
         Ok(mut f) => {
-            let key = SigningKey::generate();
-            f.write_all(key.as_bytes())
+            let key = make();
+            f.write_all(&key)
                 .and_then(|()| f.sync_all())
                 .with_context(|| format!("writing {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated the token signing key");
+            tracing::info!(path = %path.display(), "generated the {what}");
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path),
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }
 
-fn read_key(path: &Path) -> Result<SigningKey> {
+fn read_key(path: &Path) -> Result<Vec<u8>> {
     let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mode = f.metadata()?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -56,8 +92,7 @@ fn read_key(path: &Path) -> Result<SigningKey> {
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", path.display()))?;
-    SigningKey::from_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; remove it to generate a new key", path.display()))
+    Ok(bytes)
 }
 
 /// `<data>/secrets/initial-admin-password`: the first administrator's password.

@@ -127,6 +127,16 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     records.start_export_runner();
     // Care gaps and risk scores are worked out in the background as writes mark them.
     records.start_findings_refresher();
+    // Authenticator secrets are sealed with the server's key; any stored before are
+    // sealed now.
+    identity_config.secrets_key = crate::secrets::secrets_key(&args.storage.data_dir(file))?;
+    let sealed = oxehr_auth::accounts::seal_secrets(records.store(), &identity_config.secrets_key)?;
+    if sealed > 0 {
+        tracing::info!(
+            accounts = sealed,
+            "sealed the authenticator secrets stored in plain text"
+        );
+    }
     let identity = oxehr_auth::Identity::new(
         records.store().clone(),
         crate::secrets::token_signing_key(&args.storage.data_dir(file))?,

@@ -115,7 +115,8 @@ pub fn user(args: UserArgs, file: &FileConfig) -> Result<()> {
             println!("enabled {}", row.name);
         }
         UserCommand::EnrolMfa { name } => {
-            let (row, secret) = accounts::enrol_mfa(&store, &name)?;
+            let key = crate::secrets::secrets_key(&args.storage.data_dir(file))?;
+            let (row, secret) = accounts::enrol_mfa(&store, &name, &key)?;
             println!(
                 "authenticator of {} replaced; add it to the person's app (shown once):",
                 row.name

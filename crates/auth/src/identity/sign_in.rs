@@ -198,9 +198,19 @@ impl Identity {
                 Checked::Ok(Box::new(account))
             });
         };
-        let Ok(secret) = TotpSecret::from_base32(&secret) else {
+        let key = &self.config().secrets_key;
+        let Ok(opened) = key.open(&secret, &account.name) else {
+            tracing::warn!("an authenticator secret does not open with this server's secrets key");
             return Ok(Checked::Refused);
         };
+        let Ok(secret_value) = TotpSecret::from_base32(&opened) else {
+            return Ok(Checked::Refused);
+        };
+        let secret = secret_value;
+        // A secret stored before sealing is sealed in the same write that records the step.
+        let reseal =
+            (!crate::SecretKey::is_sealed(&account.totp_secret.clone().unwrap_or_default()))
+                .then(|| key.seal(&opened, &account.name));
         // The step is checked and recorded in one write, so a code works once even when
         // two sign-ins race.
         let n = name.to_owned();
@@ -213,6 +223,9 @@ impl Identity {
             match secret.verify(&code, now, last) {
                 Some(step) => {
                     row.totp_last_step = i64::try_from(step).ok();
+                    if let Some(sealed) = &reseal {
+                        row.totp_secret = Some(sealed.clone());
+                    }
                     accounts::update(tx, &row)?;
                     Ok(true)
                 }

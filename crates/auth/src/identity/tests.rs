@@ -454,3 +454,40 @@ fn sign_in_throttles_and_audits() {
         vec![failed.clone(), failed.clone(), failed, ok]
     );
 }
+
+/// Secrets stored in plain text before sealing are sealed by `accounts::seal_secrets`
+/// (run when the server starts), bound to their accounts; sealed ones are left as they
+/// are, and running it again seals nothing.
+#[test]
+fn plaintext_authenticator_secrets_are_sealed_at_start() {
+    let e = env();
+    let key = crate::SecretKey::generate();
+    let plain = crate::TotpSecret::generate().to_base32();
+    let mut ann = account("ann", Role::Clinician, "x");
+    ann.totp_secret = Some(plain.clone());
+    e.put_account(ann);
+    let mut bea = account("bea", Role::Clinician, "x");
+    let already = key.seal(&plain, "bea");
+    bea.totp_secret = Some(already.clone());
+    e.put_account(bea);
+    e.put_account(account("cy", Role::Clinician, "x"));
+    assert_eq!(
+        crate::accounts::seal_secrets(&e.store, &key).expect("seal"),
+        1
+    );
+    let stored = |name: &str| {
+        crate::accounts::get(&e.store, name)
+            .expect("read")
+            .expect("account")
+            .totp_secret
+    };
+    let ann = stored("ann").expect("a secret");
+    assert!(crate::SecretKey::is_sealed(&ann) && !ann.contains(&plain));
+    assert_eq!(key.open(&ann, "ann").expect("opens"), plain);
+    assert_eq!(stored("bea"), Some(already));
+    assert_eq!(stored("cy"), None);
+    assert_eq!(
+        crate::accounts::seal_secrets(&e.store, &key).expect("again"),
+        0
+    );
+}
