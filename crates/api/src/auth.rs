@@ -71,16 +71,23 @@ pub(crate) async fn caller_of(
             Some("invalid_request"),
         ));
     };
-    let identity = state.identity.clone();
-    let token = bearer.to_owned();
-    let found = tokio::task::spawn_blocking(move || identity.identify_bearer(&token))
-        .await
-        .map_err(|_| {
-            ApiError::from(oxehr_records::RecordsError::Internal(
-                "worker failed".into(),
-            ))
-            .into_response()
-        })?;
+    // A token found current a moment ago, or one that does not verify, is answered
+    // here; otherwise the store is asked, on a thread that may block.
+    let found = match state.identity.identify_bearer_fast(bearer) {
+        Some(found) => found,
+        None => {
+            let identity = state.identity.clone();
+            let token = bearer.to_owned();
+            tokio::task::spawn_blocking(move || identity.identify_bearer(&token))
+                .await
+                .map_err(|_| {
+                    ApiError::from(oxehr_records::RecordsError::Internal(
+                        "worker failed".into(),
+                    ))
+                    .into_response()
+                })?
+        }
+    };
     let mut caller = found.map_err(|refusal| match refusal {
         BearerRefusal::Unavailable => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -172,7 +172,14 @@ fn observation(id: &str, patient: &str, focus: Option<&str>) -> Value {
 }
 
 async fn fixture(backend: Backend) -> Option<Fixture> {
-    let server = common::start(backend).await?;
+    // Tokens checked against their accounts on every request (not remembered for the
+    // default 5 s, whose bound `oxehr-auth` tests), so disabling one shows at once.
+    let rules = oxehr_auth::IdentityConfig {
+        token_check_secs: 0,
+        ..Default::default()
+    };
+    let server =
+        common::start_with_identity(backend, oxehr_api::ApiConfig::default(), rules).await?;
     for org in [ORG_A, ORG_B] {
         put(
             &server,
@@ -1039,7 +1046,7 @@ async fn unauthenticated(backend: Backend) {
     )
     .expect("token");
     check(client_with(&expired).get(&url).send().await.expect("get")).await;
-    // A disabled account's token stops working at once.
+    // A disabled account's token stops working at once (`token_check_secs` 0).
     assert_eq!(f.get(Role::Nurse, "Patient").await.0, 200);
     let store = f.server.records.store().clone();
     tokio::task::spawn_blocking(move || {

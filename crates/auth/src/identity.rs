@@ -108,6 +108,12 @@ pub struct IdentityConfig {
     /// keeps it in `<data>/secrets/secrets-key`. The default is a new random key,
     /// good for one process (tests).
     pub secrets_key: crate::SecretKey,
+    /// How long, in seconds, an access token found current (its account or client
+    /// enabled and holding the role, the token not revoked) is taken as current without
+    /// reading the store again (default 5; 0 checks every request). Disabling an account
+    /// or revoking a token elsewhere takes effect within this time; a revocation through
+    /// this server's own endpoint takes effect at once.
+    pub token_check_secs: u64,
 }
 
 impl Default for IdentityConfig {
@@ -122,6 +128,7 @@ impl Default for IdentityConfig {
             session_idle_secs: 15 * 60,
             clock: Clock::system(),
             secrets_key: crate::SecretKey::generate(),
+            token_check_secs: 5,
         }
     }
 }
@@ -155,6 +162,9 @@ struct Inner {
     /// Failed sign-ins, in memory: a restart forgets them (acceptable for a lock-out
     /// measured in minutes; several servers each keep their own).
     throttle: Mutex<Throttle>,
+    /// Access tokens found current, by `jti` (`bearer`): subject, role, and until when
+    /// (by the configured clock) the finding stands without asking the store again.
+    current: Mutex<std::collections::HashMap<String, bearer::Current>>,
 }
 
 /// Prints neither the key nor the throttle's keys (user names, addresses).
@@ -181,6 +191,7 @@ impl Identity {
                 key,
                 issuer: issuer.into(),
                 throttle: Mutex::new(Throttle::new(config.login_throttle)),
+                current: Mutex::new(std::collections::HashMap::new()),
                 config,
             }),
         }

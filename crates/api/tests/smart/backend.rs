@@ -168,5 +168,8 @@ pub async fn backend_services_use_signed_assertions(e: &Env) {
     .await
     .expect("join")
     .expect("disable");
+    // Disabled outside the identity service (as another process would): the token stops
+    // working once its check is due again (`token_check_secs`, 5 s by default).
+    e.advance(oxehr_auth::IdentityConfig::default().token_check_secs);
     assert_eq!(e.fhir_status(&token, "Observation").await, 401);
 }

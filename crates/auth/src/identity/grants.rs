@@ -205,8 +205,10 @@ impl Identity {
     /// answer is the token response (RFC 6749 §5.1, SMART §2.0.9).
     pub fn token(&self, req: &TokenRequest, token_endpoint: &str) -> Result<Value, GrantError> {
         match req.grant_type.as_deref() {
-            Some("authorization_code") => self.authorization_code(req),
-            Some("refresh_token") => self.refresh_token(req),
+            // A reused code or refresh token revokes its grant: its access tokens must
+            // not stay taken as current (`bearer`).
+            Some("authorization_code") => self.forgetting_on_invalid(self.authorization_code(req)),
+            Some("refresh_token") => self.forgetting_on_invalid(self.refresh_token(req)),
             Some("client_credentials") => self.client_credentials(req, token_endpoint),
             Some(_) => Err(GrantError::new(
                 "unsupported_grant_type",
@@ -377,6 +379,15 @@ impl Identity {
             refresh,
             has_patient_context(access_scope),
         )))
+    }
+
+    /// `out`, after forgetting every token found current when it is `invalid_grant`
+    /// (which may have revoked a grant).
+    fn forgetting_on_invalid(&self, out: Result<Value, GrantError>) -> Result<Value, GrantError> {
+        if matches!(&out, Err(e) if e.error == "invalid_grant") {
+            self.forget_current_tokens();
+        }
+        out
     }
 
     /// `grant_type=authorization_code`.

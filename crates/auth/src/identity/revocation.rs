@@ -83,7 +83,9 @@ impl Identity {
             }
             Ok(Ok(()))
         })
-        .map_err(GrantError::storage)?
+        .map_err(GrantError::storage)??;
+        self.forget_current_tokens();
+        Ok(())
     }
 
     /// Introspects `value` (an access or refresh token) for `caller` (RFC 7662): a

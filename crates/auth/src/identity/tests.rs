@@ -491,3 +491,46 @@ fn plaintext_authenticator_secrets_are_sealed_at_start() {
         0
     );
 }
+
+/// A token found current is taken as current for `token_check_secs` without reading the
+/// store: disabling its account takes effect within that time (by the configured
+/// clock), and at once when the time is 0.
+#[test]
+fn a_current_token_is_rechecked_within_the_configured_time() {
+    for secs in [5u64, 0] {
+        let e = env_with(IdentityConfig {
+            token_check_secs: secs,
+            ..IdentityConfig::default()
+        });
+        e.put_account(account("ann", Role::SystemAdmin, "x"));
+        let signed =
+            token::issue(&e.key, &claims("ann", Role::SystemAdmin, "system/*.rs")).expect("sign");
+        assert!(e.identity.identify_bearer(&signed).is_ok());
+        let fast = e.identity.identify_bearer_fast(&signed);
+        assert_eq!(
+            matches!(fast, Some(Ok(_))),
+            secs > 0,
+            "token_check_secs {secs}"
+        );
+        e.put_account(AccountRow {
+            disabled: true,
+            ..account("ann", Role::SystemAdmin, "x")
+        });
+        if secs > 0 {
+            // Within the time: still taken as current, without the store.
+            assert!(e.identity.identify_bearer(&signed).is_ok());
+            e.ahead.store(secs, Ordering::Relaxed);
+        }
+        assert_eq!(
+            e.identity.identify_bearer(&signed).map(|c| c.user),
+            Err(BearerRefusal::NotCurrent),
+            "token_check_secs {secs}"
+        );
+        assert!(e.identity.identify_bearer_fast(&signed).is_none());
+        // A token that does not verify is refused without the store.
+        assert!(matches!(
+            e.identity.identify_bearer_fast("not-a-token"),
+            Some(Err(BearerRefusal::Invalid(_)))
+        ));
+    }
+}

@@ -31,6 +31,12 @@ fn have(cmd: &str) -> bool {
 /// Whether xmllint and xsltproc can run: under CI they are installed when missing
 /// (tools/ccda-check/install.sh); outside CI a missing tool skips the check (one line).
 pub fn tools() -> bool {
+    // Once per test process: two tests installing at once would fight over apt's lock.
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(install_tools)
+}
+
+fn install_tools() -> bool {
     if have("xmllint") && have("xsltproc") {
         return true;
     }
