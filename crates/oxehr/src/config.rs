@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub session_idle_minutes: Option<u64>,
     pub statement_timeout_secs: Option<u64>,
     pub rate_limit: Option<u32>,
+    pub read_audit_window_ms: Option<u64>,
+    pub durable_read_audit: Option<bool>,
 }
 
 impl FileConfig {

@@ -38,7 +38,7 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// TOML configuration file (keys: listen, data, database, database_pool, base_url, max_body_bytes,
     /// log_format, validate, tls_cert, tls_key, insecure_http, session_idle_minutes,
-    /// statement_timeout_secs, rate_limit).
+    /// statement_timeout_secs, rate_limit, read_audit_window_ms, durable_read_audit).
     #[arg(long, global = true, env = "OXEHR_CONFIG")]
     config: Option<std::path::PathBuf>,
 

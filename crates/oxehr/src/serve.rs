@@ -26,6 +26,15 @@ pub struct ServeArgs {
     /// `Retry-After`. 0 turns the limit off (load benchmarks). Default 1000.
     #[arg(long, env = "OXEHR_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// How long, in milliseconds, the audit records of reads gather before they are
+    /// written together (default 20): the most of them a crash can lose. 0 writes them
+    /// as they come.
+    #[arg(long, env = "OXEHR_READ_AUDIT_WINDOW_MS")]
+    pub read_audit_window_ms: Option<u64>,
+    /// Answer a read only once its audit record is on disk (slower: every read waits
+    /// for a commit).
+    #[arg(long, env = "OXEHR_DURABLE_READ_AUDIT")]
+    pub durable_read_audit: bool,
     /// Load the bundled demo patients (Synthea) when the record holds no Patient yet.
     #[arg(long)]
     pub demo: bool,
@@ -106,6 +115,14 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     // A patched resource may be as large as one sent whole.
     let mut records_config = args.storage.records_config(file);
     records_config.max_resource_bytes = api.max_body_bytes;
+    if let Some(ms) = args.read_audit_window_ms.or(file.read_audit_window_ms) {
+        if ms > 1000 {
+            bail!("--read-audit-window-ms must be at most 1000");
+        }
+        records_config.read_audit_window = std::time::Duration::from_millis(ms);
+    }
+    records_config.durable_read_audit =
+        args.durable_read_audit || file.durable_read_audit.unwrap_or(false);
     if let Some(secs) = args.statement_timeout_secs.or(file.statement_timeout_secs) {
         if secs == 0 || secs >= api.request_timeout.as_secs() {
             bail!(

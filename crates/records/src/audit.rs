@@ -5,7 +5,8 @@
 //! - **Reads** (read, vread, history, search) cannot write in their read snapshot, so
 //!   their records go to the [`Auditor`], one thread that appends whatever has arrived
 //!   in one write transaction (group commit). By default a read answers once its record
-//!   is queued (a crash can lose the last few milliseconds of read records: measured,
+//!   is queued (a crash can lose the read records of the last gathering window,
+//!   `RecordsConfig::read_audit_window`, 20 ms by default: measured,
 //!   waiting for durability cut reads from ~24k/s to ~5k/s on the reference machine);
 //!   with `RecordsConfig::durable_read_audit` it answers only after the record is
 //!   durable. If an append fails, every later read is refused until the server is
@@ -29,9 +30,9 @@ use crate::{time_fmt, RecordsError};
 
 /// Records appended per write transaction at most.
 const MAX_BATCH: usize = 4096;
-/// How long a batch of read records gathers before it is appended (not when reads
-/// wait for durability).
-const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a batch of read records gathers before it is appended, by default
+/// (`RecordsConfig::read_audit_window`).
+pub const DEFAULT_READ_AUDIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 struct Job {
     records: Vec<AuditRecord>,
@@ -55,7 +56,13 @@ impl std::fmt::Debug for Auditor {
 }
 
 impl Auditor {
-    pub(crate) fn start(store: Arc<dyn Store>, durable: bool) -> Auditor {
+    /// `window`: how long read records gather before they are appended (not when
+    /// reads wait for durability).
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        durable: bool,
+        window: std::time::Duration,
+    ) -> Auditor {
         let (sender, receiver) = mpsc::channel::<Job>();
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let failed_flag = failed.clone();
@@ -66,8 +73,8 @@ impl Auditor {
                     // Let a batch gather (unless someone waits for durability): while
                     // this thread sleeps, senders do not wake it, which on a busy
                     // server saves a thread switch per request.
-                    if !durable {
-                        std::thread::sleep(GATHER);
+                    if !durable && !window.is_zero() {
+                        std::thread::sleep(window);
                     }
                     let mut batch = vec![first];
                     let mut n = batch[0].records.len();

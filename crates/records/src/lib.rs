@@ -11,6 +11,7 @@
 //! Methods are blocking; async callers run them on a blocking thread.
 
 mod audit;
+pub use audit::DEFAULT_READ_AUDIT_WINDOW;
 pub mod audit_view;
 mod booking;
 pub mod bulk;
@@ -95,6 +96,12 @@ pub struct RecordsConfig {
     /// a crash can lose the last few milliseconds of read records; writes always
     /// record in their own transaction). Either way a failed append stops all reads.
     pub durable_read_audit: bool,
+    /// How long read audit records gather before they are appended together (not with
+    /// `durable_read_audit`): the longest a read's record may wait, and so what a crash
+    /// can lose of them. Longer windows append bigger batches with fewer thread wakes;
+    /// zero appends as soon as records arrive. Default 20 ms
+    /// ([`DEFAULT_READ_AUDIT_WINDOW`]).
+    pub read_audit_window: std::time::Duration,
     /// Largest resource a JSON Patch may make, in bytes of JSON (the binary sets the
     /// request body limit: a patched resource may be as large as a sent one).
     pub max_resource_bytes: usize,
@@ -113,6 +120,7 @@ impl Default for RecordsConfig {
             max_retries: 8,
             max_bundle_entries: 10_000,
             durable_read_audit: false,
+            read_audit_window: audit::DEFAULT_READ_AUDIT_WINDOW,
             max_resource_bytes: 64 * 1024 * 1024,
             statement_timeout: Some(std::time::Duration::from_secs(30)),
             bulk: bulk::BulkConfig::default(),
@@ -167,6 +175,7 @@ impl Records {
         let auditor = Arc::new(audit::Auditor::start(
             store.clone(),
             config.durable_read_audit,
+            config.read_audit_window,
         ));
         Records {
             bulk: Arc::new(bulk::Runner::new(config.bulk.clone())),
