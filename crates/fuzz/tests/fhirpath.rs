@@ -4,7 +4,7 @@
 //!
 //! For every expression: compiling gives an expression or a syntax/semantic error, and
 //! evaluating gives a collection or an evaluation error — never a panic, and the same
-//! answer twice.
+//! answer twice (unless it reads the clock).
 
 mod common;
 
@@ -217,7 +217,12 @@ proptest! {
     fn generated_expressions(src in expr(), seed in any::<prop::sample::Index>()) {
         if let Ok(e) = Expr::parse(&src) {
             let r = seed.get(seeds());
-            prop_assert_eq!(outcome(&e, r), outcome(&e, r));
+            let (a, b) = (outcome(&e, r), outcome(&e, r));
+            // The clock moves between two evaluations.
+            let clock = ["now()", "today()", "timeOfDay()"].iter().any(|f| src.contains(f));
+            if !clock {
+                prop_assert_eq!(a, b);
+            }
         }
     }
 
