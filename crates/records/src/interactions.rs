@@ -9,7 +9,7 @@ use oxehr_store::{HistoryQuery, HistoryScope, Method, StoredResource};
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
 
-use crate::patch::{apply_patch, MAX_PATCH_OPERATIONS};
+use crate::patch::apply_patch;
 use crate::prepare::{new_id, Incoming};
 use crate::query;
 use crate::{audit, audit_view, policy};
@@ -235,18 +235,19 @@ impl Records {
         if_match: Option<VersionId>,
     ) -> Result<WriteOutcome, RecordsError> {
         audit_view::refuse_write(rtype.as_str())?;
-        let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            RecordsError::invalid(
-                IssueCode::Invalid,
-                format!("not a JSON Patch document: {e}"),
-            )
-        })?;
-        if patch.0.len() > MAX_PATCH_OPERATIONS {
-            return Err(RecordsError::invalid(
-                IssueCode::TooCostly,
-                format!("a JSON Patch may hold at most {MAX_PATCH_OPERATIONS} operations"),
-            ));
-        }
+        let patch = crate::patch::parse_patch(patch)?;
+        self.patch_parsed(who, rtype, id, &patch, if_match)
+    }
+
+    /// [`patch`](Self::patch) with the patch already checked (a Bundle entry's).
+    pub(crate) fn patch_parsed(
+        &self,
+        who: &Caller,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        patch: &json_patch::Patch,
+        if_match: Option<VersionId>,
+    ) -> Result<WriteOutcome, RecordsError> {
         self.with_retries(|| {
             let current = self.current(rtype, id)?;
             // Before the patch meets the stored body: its `test` operations (and its
@@ -254,7 +255,7 @@ impl Records {
             self.check_may_patch(who, &current)?;
             check_if_match(if_match, Some(&current))?;
             let mut doc = parse_body(&current)?;
-            apply_patch(&mut doc, &patch, self.config.max_resource_bytes)?;
+            apply_patch(&mut doc, patch, self.config.max_resource_bytes)?;
             let incoming = Incoming::new(doc, Some(rtype))?;
             if incoming.body_id()?.as_ref() != Some(id) {
                 return Err(RecordsError::invalid_at(

@@ -9,6 +9,68 @@ use crate::RecordsError;
 /// Most operations in one JSON Patch: each may cost a pass over the document.
 pub const MAX_PATCH_OPERATIONS: usize = 256;
 
+/// A JSON Patch document, checked: well-formed and at most [`MAX_PATCH_OPERATIONS`]
+/// operations.
+pub(crate) fn parse_patch(patch: Value) -> Result<json_patch::Patch, RecordsError> {
+    let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+        RecordsError::invalid(
+            IssueCode::Invalid,
+            format!("not a JSON Patch document: {e}"),
+        )
+    })?;
+    if patch.0.len() > MAX_PATCH_OPERATIONS {
+        return Err(RecordsError::invalid(
+            IssueCode::TooCostly,
+            format!("a JSON Patch may hold at most {MAX_PATCH_OPERATIONS} operations"),
+        ));
+    }
+    Ok(patch)
+}
+
+/// The JSON Patch a Bundle entry's PATCH carries: a Binary whose `contentType` is
+/// `application/json-patch+json` and whose `data` is the patch, base64-encoded (FHIR R4
+/// http.html#patch, "Patch using Bundles"). FHIRPath Patch (a Parameters resource) is
+/// not supported.
+pub(crate) fn patch_of_binary(resource: &Value) -> Result<json_patch::Patch, RecordsError> {
+    use base64::Engine as _;
+    let not = |why: &str| RecordsError::invalid(IssueCode::NotSupported, why.to_owned());
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Binary") => {}
+        Some("Parameters") => {
+            return Err(not(
+                "FHIRPath Patch (a Parameters resource) is not supported; send a JSON Patch as a Binary",
+            ))
+        }
+        _ => {
+            return Err(not(
+                "a PATCH entry's resource is a Binary holding a JSON Patch (contentType application/json-patch+json)",
+            ))
+        }
+    }
+    let content_type = resource
+        .get("contentType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json-patch+json") {
+        return Err(not(
+            "a PATCH entry's Binary must have contentType application/json-patch+json",
+        ));
+    }
+    let data = resource.get("data").and_then(Value::as_str).unwrap_or("");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|_| {
+            RecordsError::invalid(IssueCode::Invalid, "the Binary's data is not base64")
+        })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        RecordsError::invalid(
+            IssueCode::Invalid,
+            format!("the Binary's data is not JSON: {e}"),
+        )
+    })?;
+    parse_patch(value)
+}
+
 /// The length of `v` as compact JSON, without building the text.
 fn json_len(v: &Value) -> usize {
     struct Count(usize);

@@ -71,6 +71,8 @@ struct Entry {
     resource: Option<Value>,
     if_none_exist: Option<String>,
     if_match: Option<VersionId>,
+    /// A PATCH entry's JSON Patch (from its Binary).
+    patch: Option<json_patch::Patch>,
 }
 
 impl Records {
@@ -225,6 +227,14 @@ impl Records {
                     EntryOutcome::Updated(out.resource)
                 })
             }
+            (Verb::Patch, Target::Instance(rt, id)) => {
+                let patch = entry
+                    .patch
+                    .as_ref()
+                    .ok_or_else(|| missing_resource(entry.index))?;
+                let out = self.patch_parsed(who, &rt, &id, patch, entry.if_match)?;
+                Ok(EntryOutcome::Updated(out.resource))
+            }
             (Verb::Delete, Target::Instance(rt, id)) => {
                 Ok(EntryOutcome::Deleted(self.delete(who, &rt, &id)?))
             }
@@ -377,6 +387,7 @@ impl Records {
                     (rt.clone(), new_id())
                 }
                 (Verb::Put, Target::Instance(rt, id))
+                | (Verb::Patch, Target::Instance(rt, id))
                 | (Verb::Delete, Target::Instance(rt, id)) => (rt.clone(), id.clone()),
                 (Verb::Put, Target::Type(rt, Some(cond)))
                 | (Verb::Delete, Target::Type(rt, Some(cond))) => {
@@ -462,11 +473,29 @@ impl Records {
                     ));
                 }
             }
-            let mut body = e.resource.clone().ok_or_else(|| missing_resource(i))?;
+            let mut body = match (&e.patch, &current) {
+                // The current version, patched: what a caller may not see is not found,
+                // so the patch's `test` operations cannot probe it.
+                (Some(patch), Some(c)) if !c.is_deleted() => {
+                    self.check_may_patch(who, c)
+                        .map_err(|err| at_entry(i, err))?;
+                    let mut doc = crate::interactions::parse_body(c)?;
+                    crate::patch::apply_patch(&mut doc, patch, self.config.max_resource_bytes)
+                        .map_err(|err| at_entry(i, err))?;
+                    doc
+                }
+                (Some(_), _) => {
+                    return Err(at_entry(
+                        i,
+                        RecordsError::NotFound(format!("{rt}/{id} does not exist to patch")),
+                    ))
+                }
+                (None, _) => e.resource.clone().ok_or_else(|| missing_resource(i))?,
+            };
             rewrite_references(&mut body, &ids);
             self.resolve_conditional_references(who, &mut body, &mut cond_refs, i)?;
             let incoming = Incoming::new(body, Some(&rt)).map_err(|err| at_entry(i, err))?;
-            if e.verb == Verb::Put {
+            if matches!(e.verb, Verb::Put | Verb::Patch) {
                 if let Some(bid) = incoming.body_id()? {
                     if bid != id {
                         return Err(at_entry(
@@ -482,6 +511,7 @@ impl Records {
             let (version, method, created) = match (&current, e.verb) {
                 (_, Verb::Post) => (VersionId(1), Method::Create, true),
                 (None, _) => (VersionId(1), Method::Create, true),
+                (Some(c), Verb::Patch) => (c.version.next(), Method::Patch, false),
                 (Some(c), _) => (c.version.next(), Method::Update, c.is_deleted()),
             };
             let v = self
@@ -701,13 +731,19 @@ fn parse_entry(index: usize, entry: Value) -> Result<Entry, RecordsError> {
         };
         crate::audit_view::refuse_write(rtype.as_str()).map_err(|e| at_entry(index, e))?;
     }
-    if verb == Verb::Patch {
-        return Err(RecordsError::invalid_at(
-            IssueCode::NotSupported,
-            "PATCH inside a Bundle is not supported yet; use PATCH on the resource URL",
-            &at(".request.method"),
-        ));
-    }
+    let patch = if verb == Verb::Patch {
+        if !matches!(target, Target::Instance(..)) {
+            return Err(RecordsError::invalid_at(
+                IssueCode::NotSupported,
+                "a PATCH entry names one resource: Type/id",
+                &at(".request.url"),
+            ));
+        }
+        let resource = e.get("resource").ok_or_else(|| missing_resource(index))?;
+        Some(crate::patch::patch_of_binary(resource).map_err(|err| at_entry(index, err))?)
+    } else {
+        None
+    };
     Ok(Entry {
         index,
         full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
@@ -716,6 +752,7 @@ fn parse_entry(index: usize, entry: Value) -> Result<Entry, RecordsError> {
         resource: e.remove("resource"),
         if_none_exist,
         if_match,
+        patch,
     })
 }
 
