@@ -1,8 +1,15 @@
 //! Response formats: `_format` / `Accept`, `_pretty`, `_summary` and `_elements`.
 //!
 //! oxehr speaks FHIR JSON. A request that wants only XML or another format gets 406.
-//! `_summary` and `_elements` filter the top-level elements of each resource (using the
-//! `isSummary` flags of the core definitions) and mark the result `SUBSETTED`.
+//! `_summary` and `_elements` filter each resource and mark the result `SUBSETTED`:
+//! - `_summary=true` keeps the elements the core definitions flag `isSummary` (or
+//!   require), at every level: a kept element's own children are filtered by their
+//!   flags too (`Observation.component` keeps `code` and `value[x]`, drops
+//!   `interpretation`); contained resources are kept whole. `text` keeps `text`, `id`,
+//!   `meta` and the required elements; `data` drops `text`.
+//! - `_elements` names elements by path: `name` keeps every name whole, `name.family`
+//!   keeps only each name's family (R5's nested paths; R4 names only top-level ones,
+//!   which are the same). A leading resource type (`Patient.name`) is allowed.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -102,28 +109,50 @@ impl Rendering {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let keep: Box<dyn Fn(&str) -> bool> = match (&self.elements, self.summary) {
-            (Some(list), _) => {
-                let list = list.clone();
-                Box::new(move |k: &str| list.iter().any(|e| e == k))
+        if let Some(list) = &self.elements {
+            let tree = element_tree(list, &rtype);
+            let before = map.len();
+            let mut changed = false;
+            map.retain(|k, _| {
+                matches!(k.as_str(), "resourceType" | "id" | "meta")
+                    || tree.contains_key(k.strip_prefix('_').unwrap_or(k))
+            });
+            for (k, v) in map.iter_mut() {
+                if let Some(sub) = tree.get(k.strip_prefix('_').unwrap_or(k)) {
+                    changed |= keep_paths(v, sub);
+                }
             }
-            (None, Summary::True) => {
+            if map.len() != before || changed {
+                mark_subsetted(map);
+            }
+            return;
+        }
+        if self.summary == Summary::True {
+            let defs = Definitions::r4();
+            for (k, v) in map.iter_mut() {
+                if let Some(c) = defs.child(&rtype, k.strip_prefix('_').unwrap_or(k)) {
+                    summarize(defs, c.context, v, 0);
+                }
+            }
+        }
+        let keep: Box<dyn Fn(&str) -> bool> = match self.summary {
+            Summary::True => {
                 let defs = Definitions::r4();
                 let rt = rtype.clone();
                 Box::new(move |k: &str| {
-                    defs.child(&rt, k)
+                    defs.child(&rt, k.strip_prefix('_').unwrap_or(k))
                         .is_some_and(|c| c.element.summary || c.element.min > 0)
                 })
             }
-            (None, Summary::Text) => {
+            Summary::Text => {
                 let defs = Definitions::r4();
                 let rt = rtype.clone();
                 Box::new(move |k: &str| {
                     k == "text" || defs.child(&rt, k).is_some_and(|c| c.element.min > 0)
                 })
             }
-            (None, Summary::Data) => Box::new(|k: &str| k != "text"),
-            (None, _) => return,
+            Summary::Data => Box::new(|k: &str| k != "text"),
+            _ => return,
         };
         let before = map.len();
         map.retain(|k, _| k == "resourceType" || k == "id" || k == "meta" || keep(k));
@@ -155,6 +184,94 @@ impl Rendering {
             }
             Err(_) => body.as_bytes().to_vec(),
         }
+    }
+}
+
+/// Nested `_elements` paths as a tree: `name.family,name.given,identifier` →
+/// {name: {family, given}, identifier (whole)}. A path that ends at an element keeps it
+/// whole, which wins over paths into it.
+#[derive(Debug, Default, Clone)]
+struct Paths {
+    whole: bool,
+    children: std::collections::BTreeMap<String, Paths>,
+}
+
+fn element_tree(list: &[String], rtype: &str) -> std::collections::BTreeMap<String, Paths> {
+    let mut root = Paths::default();
+    for path in list {
+        let path = path
+            .strip_prefix(rtype)
+            .and_then(|p| p.strip_prefix('.'))
+            .unwrap_or(path);
+        let mut parts = path.split('.').filter(|p| !p.is_empty()).peekable();
+        let mut node = &mut root;
+        while let Some(p) = parts.next() {
+            node = node.children.entry(p.to_owned()).or_default();
+            if parts.peek().is_none() {
+                node.whole = true;
+            }
+        }
+    }
+    root.children
+}
+
+/// Keeps, in `v` (an element, or a list of them), only the children `sub` names;
+/// true when something was dropped.
+fn keep_paths(v: &mut Value, sub: &Paths) -> bool {
+    if sub.whole || sub.children.is_empty() {
+        return false;
+    }
+    match v {
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| keep_paths(item, sub) | changed),
+        Value::Object(obj) => {
+            let before = obj.len();
+            obj.retain(|k, _| sub.children.contains_key(k.strip_prefix('_').unwrap_or(k)));
+            let mut changed = obj.len() != before;
+            for (k, child) in obj.iter_mut() {
+                if let Some(s) = sub.children.get(k.strip_prefix('_').unwrap_or(k)) {
+                    changed |= keep_paths(child, s);
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// How deep `_summary=true` filters nested elements (FHIR content nests far less).
+const MAX_SUMMARY_DEPTH: usize = 32;
+
+/// Keeps, in `v` (the value of an element whose children are defined at `context`), the
+/// children flagged `isSummary` or required, and so on down. Contained resources (and
+/// anything the definitions do not describe) are left whole.
+fn summarize(defs: &Definitions, context: &str, v: &mut Value, depth: usize) {
+    if depth >= MAX_SUMMARY_DEPTH || context == "Resource" {
+        return;
+    }
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                summarize(defs, context, item, depth + 1);
+            }
+        }
+        Value::Object(obj) => {
+            obj.retain(|k, _| {
+                let name = k.strip_prefix('_').unwrap_or(k);
+                // Leave what the definitions do not know about this context alone.
+                match defs.child(context, name) {
+                    Some(c) => c.element.summary || c.element.min > 0,
+                    None => defs.child(context, "id").is_none(),
+                }
+            });
+            for (k, child) in obj.iter_mut() {
+                if let Some(c) = defs.child(context, k.strip_prefix('_').unwrap_or(k)) {
+                    summarize(defs, c.context, child, depth + 1);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
