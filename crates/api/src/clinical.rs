@@ -286,7 +286,7 @@ pub async fn worklist(
             "relation": "next",
             "url": format!(
                 "{base}/Patient/$care-gaps?rule={rule}&status={status}&_count={count}&cursor={}",
-                urlencode(next)
+                crate::interactions::encode(next)
             ),
         }));
     }
@@ -313,15 +313,6 @@ pub async fn worklist(
         &bundle,
         rendering.pretty,
     ))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn inputs_part(inputs: &[Input]) -> Vec<Value> {
@@ -429,7 +420,7 @@ pub async fn lastn(
     };
     let query: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .map(|(k, v)| format!("{k}={}", crate::interactions::encode(v)))
         .collect();
     let links = vec![json!({
         "relation": "self",

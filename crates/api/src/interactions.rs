@@ -442,17 +442,16 @@ pub async fn conditional_delete(
     Ok(delete_response(deleted))
 }
 
-/// Percent-encodes a query component.
+/// What a query component keeps as it is: RFC 3986's unreserved characters.
+const QUERY_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query component (a link's parameter name or value).
 pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, QUERY_COMPONENT).to_string()
 }
 
 fn page_url(

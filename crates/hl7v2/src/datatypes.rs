@@ -59,15 +59,12 @@ pub fn is_empty_value(v: &Value) -> bool {
 
 /// Percent-encode everything outside `[A-Za-z0-9._-]`.
 pub fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // The identifier systems made from it are stored: this set must not change.
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'-');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
 }
 
 fn is_oid(s: &str) -> bool {

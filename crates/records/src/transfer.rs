@@ -355,14 +355,16 @@ fn point_at(v: &mut Value, full_urls: &HashMap<String, String>) {
 
 /// Percent-encodes what would end or garble a query-string value.
 fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '%' | '&' | '+' | '#' | '=' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
-            _ => out.push(c),
-        }
-    }
-    out
+    // What ends or garbles a value; the rest (`|`, `,`, `$`, already escaped by the
+    // search syntax) stays readable. Controls and non-ASCII are encoded as UTF-8.
+    const GARBLING: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b'%')
+        .add(b'&')
+        .add(b'+')
+        .add(b'#')
+        .add(b'=')
+        .add(b' ');
+    percent_encoding::utf8_percent_encode(s, GARBLING).to_string()
 }
 
 #[cfg(test)]

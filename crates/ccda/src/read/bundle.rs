@@ -54,15 +54,15 @@ pub(crate) fn uuid_from(input: &str) -> String {
 
 /// `ifNoneExist` wants a search query: escape what would break `identifier=system|value`.
 fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // Unreserved characters, and `:` and `/` of OID and URL systems, stay as they are.
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
 impl Builder {
