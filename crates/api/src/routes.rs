@@ -148,6 +148,8 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         ))
         .with_state(state.clone());
     Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state(state.clone()))
         .nest("/fhir", fhir)
         .merge(base_slash)
         .fallback(i::not_found)
@@ -204,4 +206,39 @@ async fn fhir_errors(req: Request, next: Next) -> Response {
         return ApiError::new(status, code, why).into_response();
     }
     resp
+}
+
+/// `GET /healthz`: the process is up and answering (liveness). No credential, no store.
+async fn healthz() -> Response {
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        "ok\n",
+    )
+        .into_response()
+}
+
+/// `GET /readyz`: the store answers a read and the audit trail can be written
+/// (readiness: a load balancer sends requests only while this is 200). 503 says which
+/// failed, in general terms. No credential.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let records = state.records.clone();
+    let ready = tokio::task::spawn_blocking(move || records.ready()).await;
+    let (status, text) = match ready {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n".to_owned()),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
+    };
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

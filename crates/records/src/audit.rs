@@ -122,6 +122,11 @@ impl Auditor {
     }
 
     /// [`record`](Self::record), waiting for durability when `durable`.
+    /// Whether the audit trail can still be written (an append failure stops reads).
+    pub(crate) fn healthy(&self) -> bool {
+        !self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub(crate) fn record_with(
         &self,
         records: Vec<AuditRecord>,

@@ -305,6 +305,25 @@ impl Records {
         }
     }
 
+    /// Whether the server can serve records now (for `/readyz`): the store answers a
+    /// read, and the audit trail can be written. The error says which, in general terms.
+    pub fn ready(&self) -> Result<(), RecordsError> {
+        if !self.auditor.healthy() {
+            return Err(RecordsError::Busy(
+                "the audit trail cannot be written; see the server log".into(),
+            ));
+        }
+        // One indexed lookup of a resource that need not exist: the store answers.
+        let (Some(rtype), Some(id)) = (
+            oxehr_fhir::ResourceType::parse("Patient"),
+            ResourceId::parse("readyz"),
+        ) else {
+            return Err(RecordsError::Internal("the readiness probe's key".into()));
+        };
+        self.reader()?.current(&rtype, &id)?;
+        Ok(())
+    }
+
     /// A blocking read snapshot.
     pub(crate) fn reader(&self) -> Result<Box<dyn oxehr_store::ReadTx + '_>, RecordsError> {
         Ok(self.store.read()?)
