@@ -7,6 +7,7 @@
 //! (`--config` / `OXEHR_CONFIG`), then `OXEHR_*` environment variables, then flags.
 
 mod audit;
+mod backup;
 mod client;
 mod config;
 mod demo;
@@ -72,6 +73,10 @@ enum Command {
     Transfer(transfer::TransferArgs),
     /// Run SQL on FHIR ViewDefinitions over the record (`view run FILE`).
     View(view::ViewArgs),
+    /// Copy a SQLite store, consistently, while the server runs (`backup DIR`).
+    Backup(backup::BackupArgs),
+    /// Bring a backup back into a new data directory (`restore DIR --data NEW`).
+    Restore(backup::RestoreArgs),
 }
 
 fn main() {
@@ -101,5 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Interface(args) => interface::interface(args, &file),
         Command::Transfer(args) => transfer::transfer(args, &file),
         Command::View(args) => view::view(args, &file),
+        Command::Backup(args) => backup::backup(args, &file),
+        Command::Restore(args) => backup::restore(args, &file),
     }
 }

@@ -263,6 +263,30 @@ impl Store for SqliteStore {
         answer.recv().map_err(|_| stopped())?
     }
 
+    /// `VACUUM INTO` on a connection of its own: SQLite copies one read snapshot into a
+    /// new, compact file while the writer goes on (WAL), so the copy is consistent
+    /// without stopping the server.
+    fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Backend(format!(
+                "{} exists already; a backup is written to a new file",
+                dest.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db_err)?;
+        let target = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the backup path is not UTF-8".into()))?;
+        conn.execute("VACUUM INTO ?1", [target]).map_err(db_err)?;
+        Ok(())
+    }
+
     fn backend_name(&self) -> &'static str {
         "sqlite"
     }

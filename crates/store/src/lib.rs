@@ -285,6 +285,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// A short name for logs and the CapabilityStatement (`sqlite`, `postgres`).
     fn backend_name(&self) -> &'static str;
+
+    /// Writes a consistent copy of the whole database to `dest` (a new file) while
+    /// others go on reading and writing: one snapshot, as of one commit. Backends that
+    /// back up by other means (PostgreSQL: `pg_dump`) answer `Backend`.
+    fn backup_to(&self, _dest: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Backend(format!(
+            "the {} backend is backed up with its own tools",
+            self.backend_name()
+        )))
+    }
 }
 
 /// Helpers for backends: the column layout of an index value, shared so that both backends
