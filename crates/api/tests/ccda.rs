@@ -22,9 +22,7 @@ const DOC_EXT: &str = "TT988";
 const MRN: &str = "urn:oid:2.16.840.1.113883.4.1|444222222";
 
 fn shared_text(path: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(path);
+    let p = oxehr_testdata::path(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -285,11 +283,13 @@ async fn import_and_export(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_and_export_on_sqlite() {
+    oxehr_testdata::require!();
     import_and_export(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_and_export_on_postgres() {
+    oxehr_testdata::require!();
     import_and_export(Backend::Postgres).await;
 }
 
@@ -384,10 +384,12 @@ async fn arrival_lists_a_likely_duplicate(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrival_lists_a_likely_duplicate_on_sqlite() {
+    oxehr_testdata::require!();
     arrival_lists_a_likely_duplicate(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrival_lists_a_likely_duplicate_on_postgres() {
+    oxehr_testdata::require!();
     arrival_lists_a_likely_duplicate(Backend::Postgres).await;
 }

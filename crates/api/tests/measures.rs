@@ -294,10 +294,12 @@ async fn measures_over_synthea(backend: Backend) {
 
 #[tokio::test]
 async fn measures_over_synthea_sqlite() {
+    oxehr_testdata::require!();
     measures_over_synthea(Backend::Sqlite).await;
 }
 
 #[tokio::test]
 async fn measures_over_synthea_postgres() {
+    oxehr_testdata::require!();
     measures_over_synthea(Backend::Postgres).await;
 }

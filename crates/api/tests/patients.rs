@@ -257,11 +257,13 @@ async fn put_org(s: &TestServer, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn match_merge_unmerge_on_sqlite() {
+    oxehr_testdata::require!();
     match_merge_unmerge(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn match_merge_unmerge_on_postgres() {
+    oxehr_testdata::require!();
     match_merge_unmerge(Backend::Postgres).await;
 }
 
@@ -341,10 +343,12 @@ async fn transfer_bundle_shape(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_bundle_shape_on_sqlite() {
+    oxehr_testdata::require!();
     transfer_bundle_shape(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_bundle_shape_on_postgres() {
+    oxehr_testdata::require!();
     transfer_bundle_shape(Backend::Postgres).await;
 }

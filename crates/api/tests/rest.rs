@@ -30,6 +30,7 @@ fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
 }
 
 async fn create_then_read_returns_what_was_sent(s: &TestServer) {
+    oxehr_testdata::require!();
     let patient = example("Patient-example.json");
     let (status, body, h) = s.post("Patient", &patient).await;
     assert_eq!(status, 201, "{body}");
@@ -58,6 +59,7 @@ async fn create_then_read_returns_what_was_sent(s: &TestServer) {
 }
 
 async fn update_makes_versions_and_vread_returns_each(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut obs = example("Observation-example.json");
     obs["id"] = json!("bp-1");
     let (status, _, h) = s.put("Observation/bp-1", &obs).await;
@@ -77,6 +79,7 @@ async fn update_makes_versions_and_vread_returns_each(s: &TestServer) {
 }
 
 async fn history_lists_versions_newest_first_with_since_and_count(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["id"] = json!("h1");
     for family in ["A", "B", "C"] {
@@ -138,6 +141,7 @@ async fn history_lists_versions_newest_first_with_since_and_count(s: &TestServer
 }
 
 async fn delete_makes_reads_answer_410_and_keeps_history(s: &TestServer) {
+    oxehr_testdata::require!();
     let (_, created, _) = s.post("Patient", &example("Patient-example.json")).await;
     let id = created["id"].as_str().expect("id").to_string();
     let resp = s
@@ -166,6 +170,7 @@ async fn delete_makes_reads_answer_410_and_keeps_history(s: &TestServer) {
 }
 
 async fn update_with_stale_if_match_returns_412(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["id"] = json!("im1");
     s.put("Patient/im1", &p).await;
@@ -188,6 +193,7 @@ async fn update_with_stale_if_match_returns_412(s: &TestServer) {
 }
 
 async fn conditional_create_does_not_duplicate(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["identifier"] = json!([{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "cc-777"}]);
     let cond = [(
@@ -228,6 +234,7 @@ async fn conditional_create_does_not_duplicate(s: &TestServer) {
 /// half as a transaction Bundle entry with `ifNoneExist`: one resource is made, every
 /// other request answers with it (200), none fails.
 async fn concurrent_conditional_creates_make_exactly_one(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["identifier"] = json!([{"system": "urn:test", "value": "race-1"}]);
     let condition = "identifier=urn:test|race-1";
@@ -287,6 +294,7 @@ async fn concurrent_conditional_creates_make_exactly_one(s: &TestServer) {
 }
 
 async fn failing_transaction_stores_nothing(s: &TestServer) {
+    oxehr_testdata::require!();
     let good = example("Patient-example.json");
     let mut bad = example("Observation-example.json");
     bad["status"] = json!("not-a-status");
@@ -309,6 +317,7 @@ async fn failing_transaction_stores_nothing(s: &TestServer) {
 }
 
 async fn transaction_rewrites_references_and_answers_per_entry(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut patient = example("Patient-example.json");
     patient.as_object_mut().expect("obj").remove("id");
     let mut obs = example("Observation-example.json");
@@ -337,6 +346,7 @@ async fn transaction_rewrites_references_and_answers_per_entry(s: &TestServer) {
 }
 
 async fn conditional_update_and_delete_follow_matches(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p.as_object_mut().expect("obj").remove("id");
     p["identifier"] = json!([{"system": "urn:test", "value": "cu-1"}]);
@@ -371,6 +381,7 @@ async fn conditional_update_and_delete_follow_matches(s: &TestServer) {
 }
 
 async fn json_patch_changes_one_element(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["id"] = json!("jp1");
     s.put("Patient/jp1", &p).await;
@@ -393,6 +404,7 @@ async fn json_patch_changes_one_element(s: &TestServer) {
 }
 
 async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving(s: &TestServer) {
+    oxehr_testdata::require!();
     // Malformed JSON.
     let resp = s
         .client
@@ -456,6 +468,7 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving(s: &TestServe
 }
 
 async fn prefer_return_shapes_the_answer(s: &TestServer) {
+    oxehr_testdata::require!();
     let p = example("Patient-example.json");
     let (status, body, h) = s
         .send(Method::POST, "Patient", &p, &[("prefer", "return=minimal")])
@@ -476,6 +489,7 @@ async fn prefer_return_shapes_the_answer(s: &TestServer) {
 }
 
 async fn summary_and_elements_subset_the_resource(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut p = example("Patient-example.json");
     p["id"] = json!("sum1");
     s.put("Patient/sum1", &p).await;
@@ -518,6 +532,7 @@ async fn summary_and_elements_subset_the_resource(s: &TestServer) {
 }
 
 async fn validate_accepts_examples_and_locates_errors(s: &TestServer) {
+    oxehr_testdata::require!();
     let (status, oo, _) = s
         .post("Patient/$validate", &example("Patient-example.json"))
         .await;
@@ -537,6 +552,7 @@ async fn validate_accepts_examples_and_locates_errors(s: &TestServer) {
 }
 
 async fn search_basics_and_lenient_handling(s: &TestServer) {
+    oxehr_testdata::require!();
     let mut a = example("Patient-example.json");
     a["id"] = json!("sa");
     a["name"] = json!([{"family": "Müller", "given": ["Ann"]}]);
@@ -602,6 +618,7 @@ async fn search_basics_and_lenient_handling(s: &TestServer) {
 /// returned exactly once, in order; deleted ones are gone from later pages, and the
 /// pages hold the current version (nothing cached).
 async fn paging_stays_correct_while_others_write(s: &TestServer) {
+    oxehr_testdata::require!();
     let family = |i: usize| format!("Pagetest{:02}", i * 2);
     let mut p = example("Patient-example.json");
     for i in 0..12 {
@@ -745,6 +762,7 @@ on_both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_get_413() {
+    oxehr_testdata::require!();
     let config = oxehr_api::ApiConfig {
         max_body_bytes: 1024,
         ..Default::default()
@@ -765,11 +783,11 @@ async fn oversized_bodies_get_413() {
 /// location of what was broken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_accepts_every_official_example() {
+    oxehr_testdata::require!();
     let s = common::start(common::Backend::Sqlite)
         .await
         .expect("server");
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fhir-examples");
+    let dir = oxehr_testdata::path("fhir-examples");
     let known_invalid = [
         "DeviceMetric-example.json",
         "DeviceUseStatement-example.json",
@@ -884,6 +902,7 @@ async fn validate_accepts_every_official_example() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_lists_every_resource_type_and_what_works() {
+    oxehr_testdata::require!();
     let s = common::start(common::Backend::Sqlite)
         .await
         .expect("server");
@@ -948,6 +967,7 @@ async fn metadata_lists_every_resource_type_and_what_works() {
 /// reported in its entry (the writes stand).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_reads_see_its_writes() {
+    oxehr_testdata::require!();
     let s = common::start(common::Backend::Sqlite)
         .await
         .expect("server");

@@ -65,12 +65,14 @@ async fn example_searches(s: &TestServer, label: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_searches_sqlite() {
+    oxehr_testdata::require!();
     let s = common::start(Backend::Sqlite).await.expect("sqlite server");
     synthea_searches(&s, "sqlite").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_searches_postgres() {
+    oxehr_testdata::require!();
     let Some(s) = common::start(Backend::Postgres).await else {
         return;
     };
@@ -79,12 +81,14 @@ async fn synthea_searches_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_examples_sqlite() {
+    oxehr_testdata::require!();
     let s = common::start(Backend::Sqlite).await.expect("sqlite server");
     example_searches(&s, "sqlite").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_examples_postgres() {
+    oxehr_testdata::require!();
     let Some(s) = common::start(Backend::Postgres).await else {
         return;
     };

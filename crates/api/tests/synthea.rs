@@ -147,6 +147,7 @@ async fn import_and_read_back(s: &TestServer, dir: &str) -> usize {
 }
 
 async fn synthea_bundles_import_and_read_back(s: &TestServer) {
+    oxehr_testdata::require!();
     let n = import_and_read_back(s, "smart-on-fhir-r4").await;
     // 89 patients plus the hospital file: 12,738 resources (shared/data/README.md).
     assert_eq!(n, 12_738);

@@ -15,7 +15,6 @@
 //! patients each rule found open, closed or undetermined.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use oxehr_clinical::gaps::{evaluate, GapStatus, RiskInput, RuleSet};
 use oxehr_clinical::Record;
@@ -35,7 +34,7 @@ struct Patient {
 }
 
 fn load() -> Vec<Patient> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/synthea");
+    let root = oxehr_testdata::path("synthea");
     let mut out = Vec::new();
     let mut listed = 0;
     for dir in ["synthea-v3", "smart-on-fhir-r4"] {
@@ -598,6 +597,7 @@ fn statin(p: &Patient, today: Date, risk_percent: Option<f64>) -> Option<Expect>
 
 #[test]
 fn synthea_gaps_match_the_guidelines() {
+    oxehr_testdata::require!();
     let rules = RuleSet::builtin().expect("rules");
     let patients = load();
     let mut mismatches = Vec::new();

@@ -10,7 +10,7 @@
 //! documents (visit types, 38341003 for hypertension). Any count that differs fails.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_clinical::measures::{evaluate, Counts, MeasureId};
 use oxehr_clinical::Record;
@@ -96,7 +96,7 @@ struct Patient {
 }
 
 fn load() -> Vec<Patient> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/synthea");
+    let root = oxehr_testdata::path("synthea");
     let mut files: Vec<PathBuf> = ["synthea-v3", "smart-on-fhir-r4"]
         .iter()
         .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
@@ -445,11 +445,8 @@ fn expected(m: MeasureId, p: &Patient) -> (bool, bool, bool) {
 
 #[test]
 fn synthea_counts_match_an_independent_reading_of_the_specifications() {
+    oxehr_testdata::require!();
     let patients = load();
-    if patients.is_empty() {
-        println!("skipped: no Synthea bundles in ../shared/data/synthea");
-        return;
-    }
     assert_eq!(
         patients.len(),
         94,

@@ -10,7 +10,7 @@ use oxehr_fhir::validate::validate;
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 fn json_files(dir: &Path) -> Vec<PathBuf> {
@@ -72,6 +72,7 @@ const EXAMPLE_EXCEPTIONS: &[(&str, &str)] = &[
 
 #[test]
 fn official_examples_validate_except_listed_errata() {
+    oxehr_testdata::require!();
     let dir = data_dir().join("fhir-examples");
     let mut failing = BTreeMap::new();
     // `_package.json` is the package manifest, not an example.
@@ -116,6 +117,7 @@ fn official_examples_validate_except_listed_errata() {
 
 #[test]
 fn synthea_bundles_and_resources_validate() {
+    oxehr_testdata::require!();
     let mut failures = Vec::new();
     let mut count = 0;
     for sub in ["smart-on-fhir-r4", "synthea-v3"] {
@@ -200,6 +202,7 @@ const NARRATIVE_EXCEPTIONS: &[(&str, &str)] = &[
 /// R4 examples, and Synthea's generated narratives.
 #[test]
 fn real_narratives_pass_txt_1_and_txt_2() {
+    oxehr_testdata::require!();
     let data = data_dir();
     let mut files = json_files(&data.join("fhir-examples"));
     files.extend(json_files(&data.join("fhir-test-cases/r4/examples")));

@@ -6,14 +6,14 @@
 //! names (and, for narratives, from what the official Java validator's `XhtmlValidator`
 //! accepts), never from this validator's output.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_fhir::validate::validate;
 use oxehr_fhir::IssueCode;
 use serde_json::{json, Value};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 fn example(name: &str) -> Value {
@@ -193,6 +193,7 @@ const PAYLOAD_WORDS: &[&str] = &["alert", "evil", "x.png", "msgbox", "passwd"];
 
 #[test]
 fn narratives_with_active_content_or_bad_markup_are_refused_at_the_div() {
+    oxehr_testdata::require!();
     let base = example("Patient-example.json");
     assert!(errors(&base).is_empty());
     let mut failures = Vec::new();
@@ -237,6 +238,7 @@ fn narratives_with_active_content_or_bad_markup_are_refused_at_the_div() {
 /// The walker visits every narrative: contained resources and resources in a Bundle.
 #[test]
 fn narratives_are_checked_in_contained_resources_and_bundle_entries() {
+    oxehr_testdata::require!();
     let script = div("<script>alert(1)</script>");
     let mut obs = example("Observation-example.json");
     set(
@@ -382,6 +384,7 @@ fn control_character_cases() -> Vec<(&'static str, &'static str, Value, &'static
 
 #[test]
 fn control_characters_are_refused_in_every_string_primitive() {
+    oxehr_testdata::require!();
     let mut failures = Vec::new();
     for (file, ptr, val, at) in control_character_cases() {
         let mut v = example(file);
@@ -402,6 +405,7 @@ fn control_characters_are_refused_in_every_string_primitive() {
 /// name) stay valid.
 #[test]
 fn tab_cr_lf_stay_valid_in_strings() {
+    oxehr_testdata::require!();
     let mut v = example("Patient-example.json");
     set(&mut v, "/name/0/family", json!("Chal\tmers\r\nJr\u{7f}"));
     set(&mut v, "/text/div", json!(div("a\tb\r\nc")));
@@ -412,6 +416,7 @@ fn tab_cr_lf_stay_valid_in_strings() {
 /// character is already an unknown element.
 #[test]
 fn keys_with_control_characters_are_unknown_elements() {
+    oxehr_testdata::require!();
     let mut v = example("Patient-example.json");
     set(&mut v, "/gen\u{0}der", json!("male"));
     let got = errors(&v);
@@ -423,6 +428,7 @@ const MIB: usize = 1024 * 1024;
 
 #[test]
 fn strings_over_one_mebi_characters_are_too_long() {
+    oxehr_testdata::require!();
     let b64 = "AAAA".repeat(MIB / 2);
     // (case, file, pointer, value, expected error location or None for valid)
     let cases: Vec<(&str, &str, &str, Value, Option<&str>)> = vec![
@@ -524,6 +530,7 @@ fn strings_over_one_mebi_characters_are_too_long() {
 
 #[test]
 fn decimals_no_f64_can_hold_are_refused() {
+    oxehr_testdata::require!();
     // (JSON number text, valid)
     let cases = [
         ("185", true),

@@ -2,14 +2,14 @@
 //! and the expected issue code and FHIRPath location come from the mutation itself (the
 //! pointer turned into a path), never from the validator's output.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_fhir::validate::validate;
 use oxehr_fhir::IssueCode;
 use serde_json::{json, Value};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 fn example(name: &str) -> Value {
@@ -373,6 +373,7 @@ const CASES: &[Case] = &[
 
 #[test]
 fn broken_variants_report_the_expected_issue_at_the_mutated_location() {
+    oxehr_testdata::require!();
     let mut failures = Vec::new();
     for case in CASES {
         let mut v = example(case.file);
@@ -416,6 +417,7 @@ fn broken_variants_report_the_expected_issue_at_the_mutated_location() {
 /// Mutations inside a transaction bundle: the location runs through `entry[i].resource`.
 #[test]
 fn broken_resources_inside_a_bundle_are_located_through_the_entry() {
+    oxehr_testdata::require!();
     let cases: &[(&str, Value, IssueCode, &str)] = &[
         (
             "/entry/0/resource/gender",
@@ -461,6 +463,7 @@ fn broken_resources_inside_a_bundle_are_located_through_the_entry() {
 
 #[test]
 fn diagnostics_never_echo_the_value() {
+    oxehr_testdata::require!();
     let mut v = example("Patient-example.json");
     v["name"][0]["family"] = json!(["Secretname"]);
     v["gender"] = json!("Secretgender");

@@ -7,13 +7,13 @@
 //! Set `FHIRPATH_SUITE_VERBOSE=1` to print every failure.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_fhirpath::{Expr, Item, Temporal};
 use serde_json::Value;
 
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 struct Case {
@@ -237,6 +237,7 @@ fn exclusions() -> BTreeMap<String, String> {
 
 #[test]
 fn official_fhirpath_suite() {
+    oxehr_testdata::require!();
     let cases = load_cases();
     let excluded = exclusions();
     let verbose = std::env::var_os("FHIRPATH_SUITE_VERBOSE").is_some();

@@ -88,6 +88,7 @@ fn facility_of(raw: &str) -> String {
 
 #[test]
 fn the_table_lists_every_sample() {
+    oxehr_testdata::require!();
     let mut files: Vec<String> = std::fs::read_dir(samples_dir())
         .expect("samples")
         .filter_map(|e| e.ok())
@@ -103,6 +104,7 @@ fn the_table_lists_every_sample() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_is_stored_or_answered_with_a_reason() {
+    oxehr_testdata::require!();
     // Each sample on a server of its own (several samples share a sender and control
     // id); every failure is reported, not only the first.
     let mut failed = Vec::new();
@@ -263,6 +265,7 @@ async fn check_stored(file: &str, text: &str, server: &Server) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unregistered_facility_or_address_is_refused_and_audited() {
+    oxehr_testdata::require!();
     let server = start(Backend::Sqlite).await.expect("sqlite");
     let raw = std::fs::read(samples_dir().join("ORU-R01-RMGEAD.hl7")).expect("sample");
     // Nobody registered.
@@ -311,16 +314,19 @@ async fn racing_resends(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_twice_at_once_is_stored_once_sqlite() {
+    oxehr_testdata::require!();
     racing_resends(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_twice_at_once_is_stored_once_postgres() {
+    oxehr_testdata::require!();
     racing_resends(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_control_id_is_refused_and_garbage_is_answered() {
+    oxehr_testdata::require!();
     let server = start(Backend::Sqlite).await.expect("sqlite");
     register(&server.records, "lab", "ELAB-3", None).await;
     let raw =
@@ -353,6 +359,7 @@ async fn a_reused_control_id_is_refused_and_garbage_is_answered() {
 /// merged record's number is filed on the survivor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a40_merges_two_registered_patients() {
+    oxehr_testdata::require!();
     let raw = std::fs::read_to_string(samples_dir().join("ADT-A40-01.hl7")).expect("sample");
     let server = start(Backend::Sqlite).await.expect("sqlite");
     register(&server.records, "clinic", "Ntierprise Clinic", None).await;

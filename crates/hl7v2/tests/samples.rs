@@ -3,13 +3,13 @@
 //! Expected values are pulled from the raw text with plain string splitting, never
 //! through the crate's parser.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_hl7v2::{map, Context, ErrorCode, MapError, Mapped, Message};
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/hl7v2")
+    oxehr_testdata::path("hl7v2")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,6 +132,7 @@ fn read(file: &str) -> Vec<u8> {
 
 #[test]
 fn the_table_covers_every_sample() {
+    oxehr_testdata::require!();
     let mut files: Vec<String> = std::fs::read_dir(data_dir())
         .expect("data dir")
         .filter_map(|e| e.ok())
@@ -147,6 +148,7 @@ fn the_table_covers_every_sample() {
 
 #[test]
 fn every_sample_parses_and_its_header_matches_the_raw_msh() {
+    oxehr_testdata::require!();
     for (file, _) in CASES {
         let bytes = read(file);
         let msg = Message::parse(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -200,6 +202,7 @@ fn outcome_of(file: &str) -> Result<Mapped, MapError> {
 
 #[test]
 fn every_sample_maps_to_its_expected_outcome() {
+    oxehr_testdata::require!();
     for (file, expected) in CASES {
         let got = outcome_of(file);
         match (expected, &got) {
@@ -267,6 +270,7 @@ fn first_raw<'a>(raw: &'a [String], name: &str) -> &'a str {
 
 #[test]
 fn bundles_carry_the_patient_from_the_raw_pid() {
+    oxehr_testdata::require!();
     for (file, raw, bundle) in bundles() {
         let pid = first_raw(&raw, "PID");
         let first = &bundle["entry"][0];
@@ -314,6 +318,7 @@ fn bundles_carry_the_patient_from_the_raw_pid() {
 
 #[test]
 fn lab_results_map_every_obx_and_the_first_numeric_value() {
+    oxehr_testdata::require!();
     let mut checked_nm = 0;
     for (file, raw, bundle) in bundles() {
         if comp(&raw_field(&raw[0], 9), 1) != "ORU" {
@@ -349,6 +354,7 @@ fn lab_results_map_every_obx_and_the_first_numeric_value() {
 
 #[test]
 fn immunizations_appointments_and_documents_carry_their_keys() {
+    oxehr_testdata::require!();
     for (file, raw, bundle) in bundles() {
         match comp(&raw_field(&raw[0], 9), 1).as_str() {
             "VXU" => {
@@ -429,6 +435,7 @@ fn collect_references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 
 #[test]
 fn bundle_entries_are_well_formed() {
+    oxehr_testdata::require!();
     for (file, _, bundle) in bundles() {
         assert_eq!(bundle["resourceType"], "Bundle");
         assert_eq!(bundle["type"], "transaction");
@@ -482,6 +489,7 @@ fn bundle_entries_are_well_formed() {
 
 #[test]
 fn required_codes_are_from_their_value_sets() {
+    oxehr_testdata::require!();
     let allowed: &[(&str, &str, &[&str])] = &[
         (
             "Encounter",
@@ -596,6 +604,7 @@ fn required_codes_are_from_their_value_sets() {
 
 #[test]
 fn merge_names_survivor_and_merged_identifiers() {
+    oxehr_testdata::require!();
     let raw = raw_segments(&read("ADT-A40-01.hl7"));
     match outcome_of("ADT-A40-01.hl7") {
         Ok(Mapped::Merge { survivor, merged }) => {
@@ -639,6 +648,7 @@ fn missing_required_data_is_invalid_with_a_location() {
 
 #[test]
 fn reprocessing_gives_the_same_conditional_urls() {
+    oxehr_testdata::require!();
     for file in [
         "LRI_2.0-NG_CBC_Typ_Message.hl7",
         "VXU.hl7",

@@ -35,6 +35,7 @@ fn demographic(set: &[Perturbed]) -> Vec<Perturbed> {
 // negatives). The floors leave room for a 1 % loss of recall, never for a false positive.
 #[test]
 fn perturbed_copies_match_their_original_at_probable() {
+    oxehr_testdata::require!();
     let Some(patients) = shared_patients() else {
         return;
     };
@@ -67,6 +68,7 @@ fn perturbed_copies_match_their_original_at_probable() {
 
 #[test]
 fn every_exact_copy_with_its_identifiers_is_certain() {
+    oxehr_testdata::require!();
     let Some(patients) = shared_patients() else {
         return;
     };
@@ -78,6 +80,7 @@ fn every_exact_copy_with_its_identifiers_is_certain() {
 
 #[test]
 fn no_two_different_originals_are_certain() {
+    oxehr_testdata::require!();
     let Some(patients) = shared_patients() else {
         return;
     };
@@ -94,6 +97,7 @@ fn no_two_different_originals_are_certain() {
 /// date, gender, address and phone) may reach probable, and nobody certain.
 #[test]
 fn household_relatives_are_never_certain() {
+    oxehr_testdata::require!();
     let Some(patients) = shared_patients() else {
         return;
     };
@@ -115,6 +119,7 @@ fn household_relatives_are_never_certain() {
 /// Each copy's blocking keys, run with the store's search semantics, find its original.
 #[test]
 fn candidate_queries_find_the_original_of_every_copy() {
+    oxehr_testdata::require!();
     let Some(patients) = shared_patients() else {
         return;
     };

@@ -187,6 +187,7 @@ fn import_then_compare(storage: &[&str], data_dir: &Path) {
 
 #[test]
 fn import_loads_every_synthea_bundle_on_sqlite() {
+    oxehr_testdata::require!();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("path").to_string();
     import_then_compare(&["--data", &data], dir.path());
@@ -194,6 +195,7 @@ fn import_loads_every_synthea_bundle_on_sqlite() {
 
 #[test]
 fn import_loads_every_synthea_bundle_on_postgres() {
+    oxehr_testdata::require!();
     let Some(db) = TempDatabase::create("import") else {
         return;
     };
@@ -328,6 +330,7 @@ fn configuration_errors_stop_the_start_with_a_clear_message() {
 /// in chunks, and a bad line fails that file without stopping the others.
 #[test]
 fn import_takes_ndjson_and_collection_bundles() {
+    oxehr_testdata::require!();
     let dir = tempfile::tempdir().expect("tempdir");
     let examples = shared("fhir-examples");
     let names = [
@@ -720,6 +723,7 @@ fn line_of(list: &str, name: &str) -> String {
 
 #[test]
 fn user_accounts_from_the_command_line_on_sqlite() {
+    oxehr_testdata::require!();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let db = data.join("oxehr.sqlite");
@@ -738,6 +742,7 @@ fn user_accounts_from_the_command_line_on_sqlite() {
 
 #[test]
 fn user_accounts_from_the_command_line_on_postgres() {
+    oxehr_testdata::require!();
     let Some(db) = TempDatabase::create("users") else {
         return;
     };

@@ -141,13 +141,12 @@ fn set_up(dir: &Path, facility: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_kill_between_receipt_and_ack_loses_nothing_acknowledged() {
+    oxehr_testdata::require!();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = set_up(dir.path(), "ELAB-3");
 
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/hl7v2/ORU-R01-RMGEAD.hl7"),
-    )
-    .expect("sample");
+    let template =
+        std::fs::read_to_string(common::shared("hl7v2/ORU-R01-RMGEAD.hl7")).expect("sample");
     assert!(template.contains("CNTRL-3456") && template.contains("1045813"));
     let messages: Vec<String> = (0..MESSAGES).map(|n| message(&template, n)).collect();
 

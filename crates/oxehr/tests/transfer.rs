@@ -104,6 +104,7 @@ fn transfer(data_a: &str, base_a: &str, patient: &str, to: &str, token: &str) ->
 
 #[test]
 fn a_record_sent_to_another_oxehr_arrives_complete_on_the_patient_it_knows() {
+    oxehr_testdata::require!();
     let dir_a = tempfile::tempdir().expect("tempdir");
     let dir_b = tempfile::tempdir().expect("tempdir");
     let data_a = dir_a.path().to_str().expect("path").to_owned();

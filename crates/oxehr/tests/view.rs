@@ -150,6 +150,7 @@ fn view_run_to_csv(storage: &[&str], dir: &Path) {
 
 #[test]
 fn view_run_writes_a_row_per_observation_on_sqlite() {
+    oxehr_testdata::require!();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("path").to_owned();
     view_run_to_csv(&["--data", &data], dir.path());
@@ -174,6 +175,7 @@ fn view_run_writes_a_row_per_observation_on_sqlite() {
 
 #[test]
 fn view_run_writes_a_row_per_observation_on_postgres() {
+    oxehr_testdata::require!();
     let Some(db) = TempDatabase::create("viewrun") else {
         return;
     };

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 fn read(path: &Path) -> Value {
@@ -101,6 +101,7 @@ fn arr(v: &Value) -> impl Iterator<Item = &Value> {
 
 #[test]
 fn every_official_example_extracts() {
+    oxehr_testdata::require!();
     let mut n = 0;
     for e in std::fs::read_dir(data().join("fhir-examples")).expect("examples") {
         let p = e.expect("entry").path();
@@ -120,6 +121,7 @@ fn every_official_example_extracts() {
 
 #[test]
 fn observation_code_tokens_are_the_codings() {
+    oxehr_testdata::require!();
     let rs = synthea(3);
     let obs = of_type(&rs, "Observation");
     assert!(obs.len() > 50);
@@ -154,6 +156,7 @@ fn ascii_norm(s: &str) -> String {
 
 #[test]
 fn patient_family_birthdate_and_id() {
+    oxehr_testdata::require!();
     let rs = synthea(5);
     for p in of_type(&rs, "Patient") {
         let expected: BTreeSet<String> = arr(&p["name"])
@@ -200,6 +203,7 @@ fn patient_family_birthdate_and_id() {
 
 #[test]
 fn observation_value_quantity_and_composite() {
+    oxehr_testdata::require!();
     let rs = synthea(3);
     let mut checked = 0;
     for o in of_type(&rs, "Observation") {
@@ -247,6 +251,7 @@ fn observation_value_quantity_and_composite() {
 
 #[test]
 fn encounter_date_is_its_period() {
+    oxehr_testdata::require!();
     let rs = synthea(3);
     for e in of_type(&rs, "Encounter") {
         let start = OffsetDateTime::parse(e["period"]["start"].as_str().expect("start"), &Rfc3339)
@@ -266,6 +271,7 @@ fn encounter_date_is_its_period() {
 
 #[test]
 fn observation_belongs_to_its_subjects_compartment() {
+    oxehr_testdata::require!();
     let rs = synthea(2);
     for o in of_type(&rs, "Observation") {
         let subject = o["subject"]["reference"].as_str().expect("subject");
@@ -283,6 +289,7 @@ fn observation_belongs_to_its_subjects_compartment() {
 
 #[test]
 fn official_observation_example_compartment_and_last_updated() {
+    oxehr_testdata::require!();
     let o = read(&data().join("fhir-examples/Observation-example.json"));
     let mut expected: Vec<String> = Vec::new();
     for r in std::iter::once(&o["subject"]).chain(arr(&o["performer"])) {
@@ -314,6 +321,7 @@ fn official_observation_example_compartment_and_last_updated() {
 
 #[test]
 fn references_keep_only_their_target_types() {
+    oxehr_testdata::require!();
     let o = read(&data().join("fhir-examples/Observation-example.json"));
     for v in values_of(&o, "patient") {
         let IndexValue::Reference { target_type, .. } = v else {
@@ -349,6 +357,7 @@ fn references_keep_only_their_target_types() {
 
 #[test]
 fn identifier_of_type_tokens_are_type_code_bar_value() {
+    oxehr_testdata::require!();
     let rs = synthea(5);
     let mut typed = 0;
     for p in of_type(&rs, "Patient") {
@@ -387,6 +396,7 @@ fn identifier_of_type_tokens_are_type_code_bar_value() {
 
 #[test]
 fn bound_codes_carry_their_code_system() {
+    oxehr_testdata::require!();
     let rs = synthea(3);
     for p in of_type(&rs, "Patient") {
         assert_eq!(
@@ -421,6 +431,7 @@ fn text_of(r: &Value, code: &str) -> Option<String> {
 
 #[test]
 fn full_text_of_the_narrative_and_the_content() {
+    oxehr_testdata::require!();
     let rs = synthea(3);
     let mut with_text = 0;
     for r in &rs {

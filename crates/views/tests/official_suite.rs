@@ -13,7 +13,7 @@
 //! The test fails when any case fails, when the number of cases run differs from the
 //! number in the files, or when that number is not 134 (so a file going missing shows).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_views::View;
 use serde_json::{Map, Value};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 const EXPECTED_TESTS: usize = 134;
 
 fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fhir-test-cases/sql-on-fhir")
+    oxehr_testdata::path("fhir-test-cases/sql-on-fhir")
 }
 
 fn suite_files() -> Vec<(String, Value)> {
@@ -146,6 +146,7 @@ fn check(test: &Value, resources: &[Value], input: Input) -> Result<(), String> 
 
 #[test]
 fn official_sql_on_fhir_suite() {
+    oxehr_testdata::require!();
     suite(Input::Tree);
 }
 
@@ -153,6 +154,7 @@ fn official_sql_on_fhir_suite() {
 /// skips the elements no path of the view may read: the rows must be the same.
 #[test]
 fn official_sql_on_fhir_suite_from_text() {
+    oxehr_testdata::require!();
     suite(Input::Text);
 }
 

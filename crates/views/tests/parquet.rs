@@ -7,8 +7,6 @@
 
 #![cfg(feature = "parquet")]
 
-use std::path::Path;
-
 use oxehr_views::{write_csv, write_parquet, Column, View};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
@@ -187,7 +185,8 @@ fn every_column_type_reads_back_as_the_csv_writer_wrote_it() {
 
 #[test]
 fn a_view_over_synthea_observations_reads_back_as_its_csv() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/synthea/synthea-v3");
+    oxehr_testdata::require!();
+    let dir = oxehr_testdata::path("synthea/synthea-v3");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("synthea-v3")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -305,11 +305,11 @@ pub async fn split(resp: reqwest::Response) -> (u16, Value, reqwest::header::Hea
     (status, value, headers)
 }
 
-/// Reads a file of the shared third-party test material.
+/// Reads a file of the shared third-party test material (`../shared/data` beside the
+/// checkout, or `$OXEHR_SHARED_DATA`); a test reading it starts with
+/// `oxehr_testdata::require!()`.
 pub fn shared(path: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(path);
+    let p = oxehr_testdata::path(path);
     let text =
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
     serde_json::from_str(&text).expect("shared JSON")
@@ -318,9 +318,7 @@ pub fn shared(path: &str) -> Value {
 /// The bundle files of one folder of ../shared/data/synthea, sorted, with Synthea's own
 /// rule applied: the organization and practitioner files load first.
 pub fn synthea_files(dir: &str) -> Vec<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/synthea")
-        .join(dir);
+    let root = oxehr_testdata::path("synthea").join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .expect("synthea dir")
         .filter_map(|e| e.ok())

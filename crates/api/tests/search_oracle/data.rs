@@ -254,8 +254,7 @@ fn resolve_conditional(res: &mut BTreeMap<String, Value>) {
 /// Loads the official examples with `PUT Type/id`; returns the accepted ones and the
 /// names of those the server rejected as invalid (and any other failure, as an error).
 pub async fn load_examples(s: &TestServer) -> (Data, Vec<String>, Vec<String>) {
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fhir-examples");
+    let root = oxehr_testdata::path("fhir-examples");
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .expect("examples dir")
         .filter_map(|e| e.ok())

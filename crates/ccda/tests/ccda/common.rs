@@ -6,18 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `../shared/data` beside the workspace; outside CI a missing folder skips the test (one
-/// line), under CI it fails it.
-pub fn data_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if d.join("ccda").is_dir() && d.join("synthea").is_dir() {
-        return Some(d);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("test data missing: expected ../shared/data/ccda and ../shared/data/synthea beside the workspace ({})", d.display());
-    }
-    println!("skipped: no test data at {}", d.display());
-    None
+/// The shared test data (`../shared/data` beside the checkout, or `$OXEHR_SHARED_DATA`);
+/// a test reading it starts with `oxehr_testdata::require!()`, which skips it outside CI
+/// when the data is absent and fails it under CI.
+pub fn data_dir() -> PathBuf {
+    oxehr_testdata::path("")
 }
 
 pub fn tools_dir() -> PathBuf {

@@ -270,7 +270,8 @@ fn produced(bundle: &Value) -> BTreeMap<String, usize> {
 
 #[test]
 fn every_sample_imports_with_the_counts_its_xml_has() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let docs = ccda_documents(&data);
     assert_eq!(docs.len(), 17, "the 17 sample documents");
     let mut total = 0;
@@ -317,7 +318,8 @@ const REQUIRED: &[(&str, &[&str])] = &[
 
 #[test]
 fn every_entry_is_a_conditional_create_of_a_well_formed_resource() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     for path in ccda_documents(&data) {
         let xml = std::fs::read_to_string(&path).expect("read sample");
         let a = import(&xml, &ImportContext::default()).expect("imports");
@@ -397,7 +399,8 @@ fn every_entry_is_a_conditional_create_of_a_well_formed_resource() {
 
 #[test]
 fn values_match_the_xml() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     for path in ccda_documents(&data) {
         let xml = std::fs::read_to_string(&path).expect("read sample");
         let doc = roxmltree::Document::parse(&xml).expect("parses");
@@ -467,7 +470,8 @@ fn values_match_the_xml() {
 
 #[test]
 fn importing_twice_keys_every_fact_the_same_way() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let path = data.join("ccda/hl7-c-cda-examples/CCD__CCD_1__CCD.XML");
     let xml = std::fs::read_to_string(path).expect("read");
     let a = import(&xml, &ImportContext::default()).expect("imports");
@@ -504,7 +508,8 @@ fn importing_twice_keys_every_fact_the_same_way() {
 
 #[test]
 fn embedded_and_referenced_bodies_become_a_document_reference() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let xml =
         std::fs::read_to_string(data.join("ccda/ms-fhir-converter/sample.ccda")).expect("read");
     let bundle = import(&xml, &ImportContext::default())
@@ -531,7 +536,8 @@ fn embedded_and_referenced_bodies_become_a_document_reference() {
 
 #[test]
 fn bad_input_is_an_error_never_a_panic() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let xml = std::fs::read_to_string(data.join("ccda/hl7-c-cda-examples/CCD__CCD_2__CCD.xml"))
         .expect("read");
     // truncated anywhere: an error (the document is no longer well-formed)

@@ -69,7 +69,8 @@ const SCHEMATRON_EVERY: usize = 4;
 
 #[test]
 fn synthea_patients_export_valid_ccds_that_import_back_to_the_same_facts() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let bundles = synthea_bundles(&data);
     assert_eq!(bundles.len(), 94, "89 + 5 Synthea patients");
     let dir = temp_dir("synthea");
@@ -128,7 +129,8 @@ fn synthea_patients_export_valid_ccds_that_import_back_to_the_same_facts() {
 
 #[test]
 fn samples_import_export_import_keeps_the_facts() {
-    let Some(data) = data_dir() else { return };
+    oxehr_testdata::require!();
+    let data = data_dir();
     let dir = temp_dir("samples");
     let mut written = Vec::new();
     for (n, path) in ccda_documents(&data).iter().enumerate() {

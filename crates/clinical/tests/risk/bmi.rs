@@ -112,9 +112,10 @@ fn bmi_under_20_has_no_adult_category_and_needs_a_recent_height() {
 
 #[test]
 fn bmi_matches_the_bmi_synthea_recorded_for_every_patient() {
+    oxehr_testdata::require!();
     // Synthea records BMI (39156-5) computed from the same day's weight and height: an
     // independent computation to compare with, for every patient in shared/data.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/synthea");
+    let dir = oxehr_testdata::path("synthea");
     let mut checked = 0;
     for set in std::fs::read_dir(&dir).unwrap() {
         for file in std::fs::read_dir(set.unwrap().path()).unwrap() {

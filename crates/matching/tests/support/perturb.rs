@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_matching::{compare_prepared, Demographics, Grade};
 use serde_json::{json, Value};
@@ -15,9 +15,9 @@ use unicode_normalization::UnicodeNormalization;
 /// The seed of every random choice in the test set.
 pub const SEED: u64 = 0x5EED_0F0E;
 
-/// `shared/data`, beside the repository.
+/// The shared test data: `../shared/data` beside the repository, or `$OXEHR_SHARED_DATA`.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    oxehr_testdata::path("")
 }
 
 /// The Patients of the Synthea bundles, or `None` when the data is not there (outside CI
@@ -59,8 +59,9 @@ pub fn load_patients() -> Option<Vec<Value>> {
 }
 
 /// Loads the patients, or says why not: prints one line and returns `None` outside CI,
-/// panics under `CI=true`.
+/// panics under `CI=true`. Without the shared data at all, `oxehr_testdata` says so.
 pub fn patients_or_skip() -> Option<Vec<Value>> {
+    oxehr_testdata::root()?;
     match load_patients() {
         Some(p) => Some(p),
         None if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // not every test binary uses every helper
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,10 +161,10 @@ pub fn oxehr() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oxehr"))
 }
 
+/// `rel` in the shared test data (`../shared/data` beside the checkout, or
+/// `$OXEHR_SHARED_DATA`); a test reading it starts with `oxehr_testdata::require!()`.
 pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel)
+    oxehr_testdata::path(rel)
 }
 
 pub struct Server {
