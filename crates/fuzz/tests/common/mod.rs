@@ -51,20 +51,10 @@ pub fn demo_resources(per_type: usize) -> Vec<Value> {
     out
 }
 
-/// A directory of the shared third-party test material (`../shared/data/REL` beside
-/// the checkout), or `None` outside CI when it is absent (the harness then skips).
+/// A directory of the shared third-party test material (`oxehr-testdata`), or `None`
+/// outside CI when it is absent (the harness then runs on nothing: it skips).
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the shared test data is missing in CI: {}", p.display());
-    }
-    eprintln!("skipping: needs the shared test data at {}", p.display());
-    None
+    oxehr_testdata::root().map(|root| root.join(rel))
 }
 
 /// Files under `dir` whose names end with `ext`, sorted.
