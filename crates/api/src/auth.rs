@@ -167,7 +167,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let failures = client.as_deref().map(|ip| format!("failed:{ip}"));
     if let (Some(limiter), Some(key)) = (&state.limiter, &failures) {
         if let Err(secs) = limiter.check(key, Instant::now()) {
-            return throttled(secs);
+            return throttled_counted(&state, secs);
         }
     }
     match caller_of(&state, authorization, client).await {
@@ -194,7 +194,13 @@ fn over_limit(state: &AppState, caller: &Caller) -> Option<Response> {
     limiter
         .take(&format!("user:{}", caller.user), Instant::now())
         .err()
-        .map(throttled)
+        .map(|secs| throttled_counted(state, secs))
+}
+
+/// 429 with an OperationOutcome and `Retry-After` (`limits`), counted for `/metrics`.
+fn throttled_counted(state: &AppState, secs: u64) -> Response {
+    state.metrics.limited();
+    throttled(secs)
 }
 
 /// 429 with an OperationOutcome and `Retry-After` (`limits`).

@@ -31,6 +31,7 @@ mod format;
 mod interactions;
 pub mod limits;
 mod measures;
+mod metrics;
 mod patients;
 mod routes;
 mod smart;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub identity: oxehr_auth::Identity,
     /// The per-client buckets, when requests are limited.
     pub limiter: Option<Arc<limits::RateLimiter>>,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Serves `router` on an already-bound listener until `shutdown` completes (tests bind

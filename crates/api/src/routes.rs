@@ -43,6 +43,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         limiter: config
             .rate_limit
             .map(|l| Arc::new(crate::limits::RateLimiter::new(l))),
+        metrics: Arc::default(),
     };
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))
@@ -135,6 +136,10 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
             state.clone(),
             crate::auth::authenticate,
         ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state.clone());
     // `POST /fhir/` (trailing slash) is the base URL too.
     let base_slash = Router::new()
@@ -150,6 +155,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(state.clone()))
+        .route("/metrics", get(crate::metrics::metrics).with_state(state.clone()))
         .nest("/fhir", fhir)
         .merge(base_slash)
         .fallback(i::not_found)

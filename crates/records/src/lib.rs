@@ -324,6 +324,11 @@ impl Records {
         Ok(())
     }
 
+    /// Whether the audit trail can still be written (for `/metrics`; see [`ready`](Self::ready)).
+    pub fn audit_writable(&self) -> bool {
+        self.auditor.healthy()
+    }
+
     /// A blocking read snapshot.
     pub(crate) fn reader(&self) -> Result<Box<dyn oxehr_store::ReadTx + '_>, RecordsError> {
         Ok(self.store.read()?)
