@@ -27,19 +27,24 @@ async fn status_of(c: &reqwest::Client, url: &str) -> (u16, Option<u64>, Value) 
     (status, retry, body)
 }
 
+/// A SQLite server limiting each client to [`LIMIT`].
+async fn limited_server() -> common::TestServer {
+    let config = oxehr_api::ApiConfig {
+        rate_limit: Some(LIMIT),
+        ..Default::default()
+    };
+    common::start_with(Backend::Sqlite, config)
+        .await
+        .expect("server")
+}
+
 fn issue_code(oo: &Value) -> &str {
     oo["issue"][0]["code"].as_str().unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_over_its_limit_gets_429_with_retry_after() {
-    let config = oxehr_api::ApiConfig {
-        rate_limit: Some(LIMIT),
-        ..Default::default()
-    };
-    let s = common::start_with(Backend::Sqlite, config)
-        .await
-        .expect("server");
+    let s = limited_server().await;
     let (st, _, _) = s
         .put(
             "Organization/org-1",
@@ -72,13 +77,7 @@ async fn a_client_over_its_limit_gets_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_credentials_are_refused_without_being_checked_once_over_the_limit() {
-    let config = oxehr_api::ApiConfig {
-        rate_limit: Some(LIMIT),
-        ..Default::default()
-    };
-    let s = common::start_with(Backend::Sqlite, config)
-        .await
-        .expect("server");
+    let s = limited_server().await;
     let forger = client_with("not-a-token");
     let url = s.url("Patient");
     for i in 0..3 {

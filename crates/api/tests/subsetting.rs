@@ -28,6 +28,18 @@ fn blood_pressure() -> Value {
     })
 }
 
+/// An object's member names, sorted.
+fn sorted_keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 async fn summary_filters_nested_elements(s: &TestServer) {
     let (st, _, _) = s.put("Observation/bp-sub", &blood_pressure()).await;
     assert!(st == 200 || st == 201);
@@ -41,14 +53,7 @@ async fn summary_filters_nested_elements(s: &TestServer) {
     let comps = o["component"].as_array().expect("components kept (Σ)");
     assert_eq!(comps.len(), 2);
     for c in comps {
-        let mut keys: Vec<&str> = c
-            .as_object()
-            .expect("obj")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        assert_eq!(keys, ["code", "valueQuantity"], "{c}");
+        assert_eq!(sorted_keys(c), ["code", "valueQuantity"], "{c}");
     }
     assert_eq!(o["component"][0]["valueQuantity"]["value"], 128.0);
 }
@@ -60,14 +65,10 @@ async fn elements_keep_the_paths_asked_for(s: &TestServer) {
         .get("Observation/bp-sub?_elements=status,Observation.component.valueQuantity.value")
         .await;
     assert_eq!(st, 200, "{o}");
-    let mut keys: Vec<&str> = o
-        .as_object()
-        .expect("obj")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["component", "id", "meta", "resourceType", "status"]);
+    assert_eq!(
+        sorted_keys(&o),
+        ["component", "id", "meta", "resourceType", "status"]
+    );
     assert_eq!(
         o["component"],
         json!([{"valueQuantity": {"value": 128.0}}, {"valueQuantity": {"value": 82.0}}])
