@@ -107,6 +107,15 @@ async fn smart_configuration(axum::extract::State(s): axum::extract::State<Smart
             "patient/*.rs", "patient/*.cruds", "patient/*.read",
             "user/*.rs", "user/*.cruds", "user/*.read", "user/*.write",
             "system/*.rs", "system/*.cruds", "system/*.read",
+            // Granular scopes (read and search of what matches; any search parameter of
+            // the type may narrow a scope: docs/access.md). US Core's, as examples.
+            "patient/Condition.rs?category=http://terminology.hl7.org/CodeSystem/condition-category|encounter-diagnosis",
+            "patient/Condition.rs?category=http://terminology.hl7.org/CodeSystem/condition-category|problem-list-item",
+            "patient/Condition.rs?category=http://hl7.org/fhir/us/core/CodeSystem/condition-category|health-concern",
+            "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+            "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|social-history",
+            "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs",
+            "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|survey",
         ],
         "capabilities": [
             "launch-standalone",

@@ -998,6 +998,15 @@ async fn discovery(e: &Env) {
             .as_array()
             .expect("capabilities")
             .contains(&json!("sso-openid-connect")));
+        // Every scope advertised is one this server grants: a narrowed one's query can
+        // be honoured.
+        for scope in c["scopes_supported"].as_array().expect("scopes") {
+            let scope = scope.as_str().expect("a string");
+            let parsed = oxehr_auth::parse_scope(scope).expect(scope);
+            if let Some(r) = parsed.as_resource() {
+                assert!(r.narrowing().is_ok() || !r.is_narrowed(), "{scope}");
+            }
+        }
     }
     let resp = reqwest::get(e.s.url("metadata")).await.expect("GET");
     let (_, cs, _) = common::split(resp).await;

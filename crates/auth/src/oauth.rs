@@ -108,7 +108,9 @@ pub enum RefreshKind {
 ///   scopes are granted without a patient in context: they reach the records of the
 ///   patients it acts for (several, possibly), as the record layer reads them on each
 ///   request;
-/// - no scope narrowed by a query (`?category=…`), which this server does not enforce yet;
+/// - a scope narrowed by a query (`patient/Observation.rs?category=…`) only with its
+///   read and search permissions, and only when its query can be honoured
+///   ([`ResourceScope::narrowing`]); it is dropped otherwise;
 /// - `launch/patient` for a patient account (the patient is themselves);
 /// - `offline_access` or `online_access` (offline wins if both are asked);
 /// - nothing else: no `openid`/`fhirUser` (no id_token is issued), no EHR `launch`.
@@ -122,16 +124,15 @@ pub fn grant_user_scopes(
     let patient_scopes = patient_context || role == Role::Proxy;
     for r in requested {
         match &r.scope {
-            Scope::Resource(s) => {
-                let ok = s.context != Context::System
-                    && s.query.is_empty()
-                    && role_may_hold(role, s)
-                    && (s.context != Context::Patient || patient_scopes);
-                if !ok {
+            Scope::Resource(asked) => {
+                let ok = asked.context != Context::System
+                    && role_may_hold(role, asked)
+                    && (asked.context != Context::Patient || patient_scopes);
+                let Some(s) = ok.then(|| honourable(asked)).flatten() else {
                     continue;
-                }
-                match limit_to(s, client_allowed) {
-                    Some(limited) if limited == *s => grant.scopes.push(r.token.clone()),
+                };
+                match limit_to(&s, client_allowed).and_then(|l| honourable(&l)) {
+                    Some(limited) if limited == *asked => grant.scopes.push(r.token.clone()),
                     Some(limited) => grant.scopes.push(limited.to_string()),
                     None => {}
                 }
@@ -164,19 +165,24 @@ pub fn grant_system_scopes(requested: &[Requested], client_allowed: &[Scope]) ->
     if requested.is_empty() {
         for a in client_allowed {
             if let Scope::Resource(s) = a {
-                if s.context == Context::System && s.query.is_empty() {
-                    out.push(s.to_string());
+                if s.context == Context::System {
+                    if let Some(s) = honourable(s) {
+                        out.push(s.to_string());
+                    }
                 }
             }
         }
     }
     for r in requested {
-        if let Scope::Resource(s) = &r.scope {
-            if s.context != Context::System || !s.query.is_empty() {
+        if let Scope::Resource(asked) = &r.scope {
+            if asked.context != Context::System {
                 continue;
             }
-            match limit_to(s, client_allowed) {
-                Some(limited) if limited == *s => out.push(r.token.clone()),
+            let Some(s) = honourable(asked) else {
+                continue;
+            };
+            match limit_to(&s, client_allowed).and_then(|l| honourable(&l)) {
+                Some(limited) if limited == *asked => out.push(r.token.clone()),
                 Some(limited) => out.push(limited.to_string()),
                 None => {}
             }
@@ -184,6 +190,35 @@ pub fn grant_system_scopes(requested: &[Requested], client_allowed: &[Scope]) ->
     }
     dedup(&mut out);
     out
+}
+
+/// `s` as this server can grant it: whole when no query narrows it; narrowed, with only
+/// its read and search permissions, when its query can be honoured
+/// ([`ResourceScope::narrowing`]); `None` otherwise.
+fn honourable(s: &ResourceScope) -> Option<ResourceScope> {
+    if !s.is_narrowed() {
+        return Some(s.clone());
+    }
+    let s = read_and_search_only(s)?;
+    s.narrowing().is_ok().then_some(s)
+}
+
+/// A narrowed scope with its create, update and delete permissions taken away (`None`
+/// when nothing is left). Records enforce a query on what is read and searched; a
+/// write would have to prove the resource it leaves matches, which this server does
+/// not do, so it grants none.
+pub fn read_and_search_only(s: &ResourceScope) -> Option<ResourceScope> {
+    let permissions = Permissions {
+        create: false,
+        read: s.permissions.read,
+        update: false,
+        delete: false,
+        search: s.permissions.search,
+    };
+    (!permissions.is_empty()).then(|| ResourceScope {
+        permissions,
+        ..s.clone()
+    })
 }
 
 fn dedup(v: &mut Vec<String>) {

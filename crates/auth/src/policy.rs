@@ -5,7 +5,11 @@
 //!
 //! Two questions, both of which must say yes:
 //! 1. **May this caller do `perm` on this resource type?** The role's rights
-//!    ([`role_allows`]) intersected with the token's SMART scopes.
+//!    ([`role_allows`]) intersected with the token's SMART scopes. A SMART v2 scope
+//!    narrowed by a query (`patient/Observation.rs?category=…`) grants the type only
+//!    partly ([`TypeGrant::Narrowed`]): reads and searches of the resources matching
+//!    it, which `oxehr-records` enforces where it honours such grants and refuses
+//!    elsewhere.
 //! 2. **May this caller see this patient's record?** [`Caller::access`]: a patient sees
 //!    their own compartment; clinicians, nurses and front-desk staff see patients their
 //!    organization has a care relationship with, unless the patient's Consent denies the
@@ -22,6 +26,19 @@ use crate::Role;
 
 /// How long a break-the-glass grant lasts, in seconds.
 pub const BREAK_THE_GLASS_SECS: i64 = 3600;
+
+/// What a caller may do on one resource type ([`Caller::grant`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeGrant<'a> {
+    /// Every resource of the type that the caller can see.
+    Whole,
+    /// Only those matching the query of one of these scopes (SMART v2 granular scopes,
+    /// `patient/Observation.rs?category=…`); each scope's
+    /// [`narrowing`](ResourceScope::narrowing) is known to parse.
+    Narrowed(Vec<&'a ResourceScope>),
+    /// None.
+    Nothing,
+}
 
 /// Who is asking, as a verified token (or the server itself) says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,10 +223,11 @@ impl Caller {
     }
 
     /// A caller from its token's fields. Scopes the role could never use are dropped
-    /// (a patient's `user/` or `system/` scope, a staff member's `system/` scope), and
-    /// so are scopes narrowed by a query, which this server does not enforce yet. A
-    /// proxy has no patient of its own: `patient` is ignored (whose records it sees is
-    /// read from the record on every request).
+    /// (a patient's `user/` or `system/` scope, a staff member's `system/` scope). A
+    /// scope narrowed by a query keeps only its read and search permissions, and only
+    /// when this server can honour its query ([`ResourceScope::narrowing`]); otherwise
+    /// it grants nothing. A proxy has no patient of its own: `patient` is ignored (whose
+    /// records it sees is read from the record on every request).
     pub fn new(
         user: String,
         role: Role,
@@ -221,9 +239,14 @@ impl Caller {
         let scopes = scopes
             .iter()
             .filter_map(Scope::as_resource)
-            .filter(|s| s.query.is_empty())
             .filter(|s| crate::oauth::role_may_hold(role, s))
-            .cloned()
+            .filter_map(|s| {
+                if !s.is_narrowed() {
+                    return Some(s.clone());
+                }
+                let read_search = crate::oauth::read_and_search_only(s)?;
+                read_search.narrowing().is_ok().then_some(read_search)
+            })
             .collect();
         let patient = if role == Role::Proxy { None } else { patient };
         Caller {
@@ -239,11 +262,35 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may do `perm` on `resource_type`: the role allows it and a
-    /// scope grants it.
+    /// Whether the caller may do `perm` on every resource of `resource_type` (that it
+    /// can see): the role allows it and a scope not narrowed by a query grants it.
     pub fn allows(&self, resource_type: &str, perm: Perm) -> bool {
-        role_allows(self.role, resource_type, perm)
-            && self.scopes.iter().any(|s| s.permits(resource_type, perm))
+        matches!(self.grant(resource_type, perm), TypeGrant::Whole)
+    }
+
+    /// How far the caller may do `perm` on `resource_type`: on the whole type, only on
+    /// resources matching the queries of its narrowed scopes (any one of them), or not
+    /// at all. Whole wins: a narrowed scope adds nothing beside an un-narrowed one.
+    pub fn grant(&self, resource_type: &str, perm: Perm) -> TypeGrant<'_> {
+        if !role_allows(self.role, resource_type, perm) {
+            return TypeGrant::Nothing;
+        }
+        let mut narrowed = Vec::new();
+        for s in self
+            .scopes
+            .iter()
+            .filter(|s| s.permits(resource_type, perm))
+        {
+            if !s.is_narrowed() {
+                return TypeGrant::Whole;
+            }
+            narrowed.push(s);
+        }
+        if narrowed.is_empty() {
+            TypeGrant::Nothing
+        } else {
+            TypeGrant::Narrowed(narrowed)
+        }
     }
 
     /// Whose records the caller may see; `grants` are the patients the caller broke the
@@ -371,11 +418,58 @@ mod tests {
                 grants: vec!["p9".into()]
             }
         );
-        let narrowed = caller(Role::Clinician, "user/Observation.rs?category=laboratory");
-        assert!(
-            narrowed.scopes.is_empty(),
-            "query-narrowed scopes are not honoured yet"
+    }
+
+    #[test]
+    fn a_scope_narrowed_by_a_query_grants_reads_and_searches_of_what_matches() {
+        let lab = "user/Observation.cruds?category=laboratory";
+        let narrowed = caller(Role::Clinician, lab);
+        assert_eq!(
+            narrowed
+                .scopes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["user/Observation.rs?category=laboratory"],
+            "create, update and delete are taken away"
         );
+        assert!(
+            !narrowed.allows("Observation", Perm::Read),
+            "not the whole type"
+        );
+        match narrowed.grant("Observation", Perm::Search) {
+            TypeGrant::Narrowed(scopes) => {
+                assert_eq!(scopes.len(), 1);
+                let filters = scopes[0].narrowing().unwrap();
+                assert_eq!(filters.len(), 1, "one parameter, one filter");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            narrowed.grant("Observation", Perm::Create),
+            TypeGrant::Nothing
+        );
+        assert_eq!(narrowed.grant("Condition", Perm::Read), TypeGrant::Nothing);
+        // Whole wins over narrowed.
+        let both = caller(Role::Clinician, &format!("{lab} user/Observation.r"));
+        assert_eq!(both.grant("Observation", Perm::Read), TypeGrant::Whole);
+        assert!(matches!(
+            both.grant("Observation", Perm::Search),
+            TypeGrant::Narrowed(_)
+        ));
+        // The role still bounds it, and a query this server cannot honour grants nothing.
+        let front = caller(Role::FrontDesk, "user/Observation.rs?category=laboratory");
+        assert_eq!(front.grant("Observation", Perm::Read), TypeGrant::Nothing);
+        for unhonoured in [
+            "user/Observation.rs?colour=red",
+            "user/*.rs?category=laboratory",
+            "user/Observation.rs?subject:Patient.name=x",
+        ] {
+            assert!(
+                caller(Role::Clinician, unhonoured).scopes.is_empty(),
+                "{unhonoured}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use oxehr_search::query::{Condition, Filter};
+
 use crate::AuthError;
 
 /// Whose data a resource scope reaches.
@@ -221,6 +223,69 @@ impl ResourceScope {
             .as_deref()
             .is_none_or(|own| own == resource_type)
             && self.permissions.allows(perm)
+    }
+
+    /// Whether a query narrows this scope (`patient/Observation.rs?category=…`).
+    pub fn is_narrowed(&self) -> bool {
+        !self.query.is_empty()
+    }
+
+    /// The search filters of this scope's query, which every resource it grants must
+    /// pass, or why this server cannot honour the query (it then grants nothing).
+    ///
+    /// What can be honoured: a query on one named type (`Observation`, not `*`), of the
+    /// type's own search parameters with their modifiers and prefixes, values
+    /// percent-decoded as in a URL. Chains, `_has` and `_list` are refused, since they
+    /// would reach resources of other types, and so are the parameters that shape a
+    /// result (`_count`, `_sort`, `_include`, …), which select nothing.
+    pub fn narrowing(&self) -> Result<Vec<Filter>, String> {
+        let Some(rtype) = self.resource_type.as_deref() else {
+            return Err("a query needs one resource type, not `*`".into());
+        };
+        if !oxehr_fhir::Definitions::r4().is_resource_type(rtype) {
+            return Err(format!("{rtype} is not a FHIR resource type"));
+        }
+        let mut pairs = Vec::with_capacity(self.query.len());
+        for (name, value) in &self.query {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| format!("{name}: not UTF-8 once decoded"))
+            };
+            let (name, value) = (decode(name)?, decode(value)?);
+            if !oxehr_search::query::is_filter(&name, &value) {
+                return Err(format!("{name} does not select resources"));
+            }
+            pairs.push((name, value));
+        }
+        let now_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let opts = oxehr_search::query::ParseOptions {
+            lenient: false,
+            base_url: None,
+            now_micros,
+        };
+        let q = oxehr_search::query::parse(&[rtype.to_owned()], &pairs, &opts)
+            .map_err(|e| e.to_string())?;
+        let reaches_other_types = q.filters.iter().flat_map(|f| &f.any_of).any(|c| {
+            matches!(
+                c,
+                Condition::Chain { .. }
+                    | Condition::Has { .. }
+                    | Condition::InList(_)
+                    | Condition::InPatientCompartment(_)
+                    | Condition::All(_)
+            )
+        });
+        if reaches_other_types {
+            return Err("chains, _has and _list are not honoured in a scope".into());
+        }
+        if q.filters.is_empty() {
+            return Err("the query selects nothing".into());
+        }
+        Ok(q.filters)
     }
 }
 

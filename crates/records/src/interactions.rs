@@ -358,13 +358,27 @@ impl Records {
             return self.audit_event_read(who, id);
         }
         let res = (|| {
-            policy::check_type(who, rtype.as_str(), Perm::Read)?;
+            let narrowing = policy::scope_filters(who, rtype.as_str(), Perm::Read)?;
             let mut reader = self.reader()?;
             let access = self.access(who, &mut *reader)?;
             match reader.current(rtype, id)? {
                 None => Err(RecordsError::NotFound(format!("{rtype}/{id}"))),
                 Some(r) => {
                     let patients = self.check_visible_current(&access, &mut *reader, &r)?;
+                    // Outside the scopes that narrow the type: absent, as a search
+                    // leaves it out (a deleted one has nothing left to match).
+                    if !narrowing.is_empty()
+                        && policy::passing(
+                            &mut *reader,
+                            &access,
+                            rtype.as_str(),
+                            &[id.as_str()],
+                            &narrowing,
+                        )?
+                        .is_empty()
+                    {
+                        return Err(RecordsError::NotFound(format!("{rtype}/{id}")));
+                    }
                     if r.is_deleted() {
                         Err(RecordsError::Gone(format!("{rtype}/{id}")))
                     } else {

@@ -12,6 +12,7 @@
 //! answered as absent (not found), as a search leaves it out: a refusal would tell the
 //! proxy that a confidential record exists.
 
+use oxehr_auth::policy::TypeGrant;
 use oxehr_auth::scope::Perm;
 use oxehr_auth::Caller;
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
@@ -26,16 +27,129 @@ pub(crate) fn forbidden(what: impl Into<String>) -> RecordsError {
     RecordsError::Forbidden(what.into())
 }
 
-/// `perm` on `rtype`, or 403.
+/// `perm` on every `rtype` resource (the caller can see), or 403. A grant narrowed by a
+/// SMART v2 scope's query does not pass: the paths that honour such grants ask
+/// [`scope_filters`] instead.
 pub(crate) fn check_type(who: &Caller, rtype: &str, perm: Perm) -> Result<(), RecordsError> {
     if who.allows(rtype, perm) {
         Ok(())
     } else {
-        Err(forbidden(format!(
-            "this account or token may not {} {rtype} resources",
-            perm_verb(perm)
-        )))
+        Err(type_forbidden(rtype, perm))
     }
+}
+
+fn type_forbidden(rtype: &str, perm: Perm) -> RecordsError {
+    forbidden(format!(
+        "this account or token may not {} {rtype} resources",
+        perm_verb(perm)
+    ))
+}
+
+/// The filters a resource of `rtype` must pass for `who` to do `perm` on it: none when
+/// the caller's grant covers the whole type; when SMART v2 scopes narrow it by queries
+/// (`patient/Observation.rs?category=…`), the one scope's filters, or one filter that
+/// any one scope's set satisfies; 403 when nothing grants it.
+///
+/// The paths that honour narrowed grants are a search of one type (its own matches and
+/// total, and `_include`/`_revinclude` of the type), and a read. Everything else (vread,
+/// history, several types at once, chains, `$everything`, exports, views, writes) keeps
+/// [`check_type`], which a narrowed grant does not pass: refused, rather than served
+/// without the narrowing.
+pub(crate) fn scope_filters(
+    who: &Caller,
+    rtype: &str,
+    perm: Perm,
+) -> Result<Vec<Filter>, RecordsError> {
+    let scopes = match who.grant(rtype, perm) {
+        TypeGrant::Whole => return Ok(Vec::new()),
+        TypeGrant::Nothing => return Err(type_forbidden(rtype, perm)),
+        TypeGrant::Narrowed(scopes) => scopes,
+    };
+    let mut sets: Vec<Vec<Filter>> = Vec::new();
+    for set in scopes.iter().filter_map(|s| s.narrowing().ok()) {
+        if !sets.contains(&set) {
+            sets.push(set);
+        }
+    }
+    match sets.len() {
+        0 => Err(type_forbidden(rtype, perm)),
+        1 => Ok(sets.remove(0)),
+        _ => Ok(vec![Filter {
+            negated: false,
+            any_of: sets.into_iter().map(Condition::All).collect(),
+        }]),
+    }
+}
+
+/// `q` as `who` may run it: [`check_query`], except that a search of one type that the
+/// caller's scopes narrow by queries gets their [`scope_filters`], so its matches and
+/// total count only what the scopes grant.
+pub(crate) fn authorized_query<'q>(
+    who: &Caller,
+    q: &'q Query,
+) -> Result<std::borrow::Cow<'q, Query>, RecordsError> {
+    let [rtype] = q.types.as_slice() else {
+        check_query(who, q)?;
+        return Ok(std::borrow::Cow::Borrowed(q));
+    };
+    let narrowing = scope_filters(who, rtype, Perm::Search)?;
+    for f in &q.filters {
+        check_filter(who, f)?;
+    }
+    if narrowing.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(q));
+    }
+    let mut q = q.clone();
+    q.filters.extend(narrowing);
+    Ok(std::borrow::Cow::Owned(q))
+}
+
+/// A query of `rtype` resources passing `filters`, with nothing else asked.
+fn query_of(rtype: &str, filters: Vec<Filter>) -> Query {
+    Query {
+        types: vec![rtype.to_owned()],
+        filters,
+        sort: Vec::new(),
+        include: Vec::new(),
+        revinclude: Vec::new(),
+        count: None,
+        total: oxehr_search::query::Total::None,
+        ignored: Vec::new(),
+        page: None,
+    }
+}
+
+/// Which of the `ids` of current `rtype` resources pass `narrowing` (from
+/// [`scope_filters`]; empty: all of them), among those `access` sees.
+pub(crate) fn passing(
+    tx: &mut dyn ReadTx,
+    access: &Access,
+    rtype: &str,
+    ids: &[&str],
+    narrowing: &[Filter],
+) -> Result<Vec<String>, RecordsError> {
+    if narrowing.is_empty() || ids.is_empty() {
+        return Ok(ids.iter().map(|id| (*id).to_owned()).collect());
+    }
+    let mut filters = vec![Filter {
+        negated: false,
+        any_of: ids
+            .iter()
+            .map(|id| Condition::Id((*id).to_owned()))
+            .collect(),
+    }];
+    filters.extend_from_slice(narrowing);
+    let q = query_of(rtype, filters);
+    Ok(oxehr_store::search::page(
+        tx,
+        access,
+        &q,
+        &oxehr_store::search::Position::First,
+        ids.len(),
+    )?
+    .into_iter()
+    .map(|h| h.resource.id.as_str().to_owned())
+    .collect())
 }
 
 fn perm_verb(perm: Perm) -> &'static str {
@@ -107,6 +221,11 @@ fn check_filter(who: &Caller, f: &Filter) -> Result<(), RecordsError> {
                 check_filter(who, filter)?;
             }
             Condition::InList(_) => check_type(who, "List", Perm::Read)?,
+            Condition::All(filters) => {
+                for f in filters {
+                    check_filter(who, f)?;
+                }
+            }
             _ => {}
         }
     }

@@ -130,7 +130,7 @@ impl Records {
                 "AuditEvent is the audit trail, searched on its own: AuditEvent?patient=…",
             ));
         }
-        crate::policy::check_query(who, q)?;
+        let q = &*crate::policy::authorized_query(who, q)?;
         let position = match &q.page {
             Some(t) => decode_position(t, q.sort.len())?,
             None => Position::First,
@@ -262,9 +262,11 @@ fn includes(
             found.extend(engine::revincluded(tx, access, &targets, &inc.params)?);
         }
         frontier.clear();
+        // A resource the caller may not read is left out (as if not referenced): of a
+        // type it may not read, or not matching the scopes that narrow its type.
+        let readable = readable_of(tx, who, access, &found)?;
         for (rid, r) in found {
-            // A type the caller may not read is left out (as if not referenced).
-            if !who.allows(r.rtype.as_str(), Perm::Read) {
+            if !readable.contains(&(r.rtype.as_str().to_owned(), r.id.as_str().to_owned())) {
                 continue;
             }
             if seen.insert(rid) {
@@ -282,6 +284,37 @@ fn includes(
         }
     }
     Ok((out, rids, false))
+}
+
+/// The (type, id) of the resources among `found` that `who` may read: of a type it
+/// reads whole, or passing the scopes that narrow the type.
+fn readable_of(
+    tx: &mut dyn ReadTx,
+    who: &Caller,
+    access: &Access,
+    found: &[(i64, StoredResource)],
+) -> Result<HashSet<(String, String)>, RecordsError> {
+    let mut types: Vec<&str> = found.iter().map(|(_, r)| r.rtype.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    let mut readable = HashSet::new();
+    for rtype in types {
+        let Ok(narrowing) = crate::policy::scope_filters(who, rtype, Perm::Read) else {
+            continue;
+        };
+        let ids: Vec<&str> = found
+            .iter()
+            .filter(|(_, r)| r.rtype.as_str() == rtype)
+            .map(|(_, r)| r.id.as_str())
+            .collect();
+        let passing = crate::policy::passing(tx, access, rtype, &ids, &narrowing)?;
+        readable.extend(
+            ids.into_iter()
+                .filter(|id| passing.iter().any(|p| p == id))
+                .map(|id| (rtype.to_owned(), id.to_owned())),
+        );
+    }
+    Ok(readable)
 }
 
 #[cfg(test)]

@@ -275,6 +275,19 @@ impl Compiler<'_> {
                 self.key_list(types, c, out);
                 out.s(")");
             }
+            Condition::All(filters) => {
+                out.s("(");
+                if filters.is_empty() {
+                    out.s("1 = 1");
+                }
+                for (i, f) in filters.iter().enumerate() {
+                    if i > 0 {
+                        out.s(" AND ");
+                    }
+                    self.filter(a, types, f, out);
+                }
+                out.s(")");
+            }
             Condition::Chain {
                 params,
                 target_types,
@@ -395,8 +408,8 @@ impl Compiler<'_> {
                     self.chain_target(&x, ch, out);
                 }
             }
-            Condition::LastUpdated(_) => {
-                unreachable!("_lastUpdated is never a driver (see selectivity)")
+            Condition::LastUpdated(_) | Condition::All(_) => {
+                unreachable!("_lastUpdated and a conjunction never drive (see selectivity)")
             }
         }
     }
@@ -713,7 +726,9 @@ fn condition_selectivity(c: &Condition) -> Option<u32> {
         }
         Condition::Has { filter, .. } => selectivity(filter)?.saturating_sub(10),
         Condition::Missing { missing: false, .. } => 5,
-        Condition::Missing { missing: true, .. } | Condition::LastUpdated(_) => return None,
+        Condition::Missing { missing: true, .. }
+        | Condition::LastUpdated(_)
+        | Condition::All(_) => return None,
     })
 }
 

@@ -512,13 +512,42 @@ fn describe(scope: &Scope) -> String {
                 Context::User => "you have access to",
                 Context::System => "on this server",
             };
-            format!("{} {what} {whose}", verbs.join(", "))
+            let only = if r.query.is_empty() {
+                String::new()
+            } else {
+                format!(", only those with {}", narrowing_in_words(&r.query))
+            };
+            format!("{} {what} {whose}{only}", verbs.join(", "))
         }
         Scope::LaunchPatient => "know whose record is open".into(),
         Scope::OfflineAccess => "keep access after you sign out, until you revoke it".into(),
         Scope::OnlineAccess => "keep access for a few hours without asking again".into(),
         _ => String::new(),
     }
+}
+
+/// A scope's query in words: `category=http://…|laboratory&code=…|8867-4` reads
+/// "category laboratory and code 8867-4" (the codes without their systems, alternatives
+/// joined by "or").
+fn narrowing_in_words(query: &[(String, String)]) -> String {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .iter()
+        .map(|(name, value)| {
+            let name = decode(name);
+            let name = name.split(':').next().unwrap_or_default();
+            let values: Vec<String> = decode(value)
+                .split(',')
+                .map(|v| v.rsplit('|').next().unwrap_or(v).to_owned())
+                .collect();
+            format!("{} {}", name.trim_start_matches('_'), values.join(" or "))
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn sign_in_page(
@@ -741,6 +770,15 @@ mod tests {
             (
                 "user/Patient.cruds",
                 "create, read, update, delete, search Patient resources you have access to",
+            ),
+            (
+                "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+                "read, search Observation resources in your record, only those with category laboratory",
+            ),
+            (
+                "patient/Observation.rs?category=vital-signs,social-history&code%3Atext=blood%20pressure",
+                "read, search Observation resources in your record, only those with category \
+                 vital-signs or social-history and code blood pressure",
             ),
             ("launch/patient", "know whose record is open"),
             (

@@ -155,12 +155,41 @@ fn a_user_grants_what_the_role_and_the_client_allow() {
             "user/*.rs",
             false,
         ),
-        // Query-narrowed scopes are not granted yet; duplicates are kept once.
+        // Query-narrowed scopes are granted when their query can be honoured, with
+        // read and search only; duplicates are kept once.
         (
             Role::Patient,
             "patient/Observation.rs?category=laboratory patient/*.rs patient/*.rs",
             "",
-            "patient/*.rs",
+            "patient/Observation.rs?category=laboratory patient/*.rs",
+            false,
+        ),
+        (
+            Role::Patient,
+            "patient/Observation.cruds?category=http://loinc.org|x&code=8867-4 \
+             patient/Condition.cud?category=problem-list-item",
+            "",
+            "patient/Observation.rs?category=http://loinc.org|x&code=8867-4",
+            false,
+        ),
+        // Not honoured, so not granted: a query on `*`, an unknown parameter, one that
+        // selects nothing, a chain to another type, `_has`, a malformed value.
+        (
+            Role::Patient,
+            "patient/*.rs?category=laboratory patient/Observation.rs?colour=red \
+             patient/Observation.rs?_count=5 patient/Observation.rs?subject:Patient.name=x \
+             patient/Patient.rs?_has:Observation:patient:code=1 \
+             patient/Observation.rs?date=yesterday",
+            "",
+            "",
+            false,
+        ),
+        // A client registered for a narrowed scope narrows the wider one asked for.
+        (
+            Role::Patient,
+            "patient/Observation.rs",
+            "patient/Observation.rs?category=vital-signs",
+            "patient/Observation.rs?category=vital-signs",
             false,
         ),
         (
@@ -201,6 +230,11 @@ fn a_backend_service_gets_only_its_registered_system_scopes() {
         ("system/Observation.cruds", "system/Observation.rs"),
         ("system/Encounter.rs user/*.rs patient/*.rs", ""),
         ("", "system/Observation.rs system/Patient.cruds"),
+        (
+            "system/Observation.rs?category=laboratory system/Patient.cruds?gender=female",
+            "system/Observation.rs?category=laboratory system/Patient.rs?gender=female",
+        ),
+        ("system/Observation.rs?colour=red", ""),
     ];
     for (requested, granted) in cases {
         let got = grant_system_scopes(&parse_requested(requested).unwrap(), &allowed);

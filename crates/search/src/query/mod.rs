@@ -18,7 +18,7 @@ mod value;
 use crate::index::ParamKey;
 use crate::registry::ParamKind;
 
-pub use parse::{parse, split_or, ParseOptions};
+pub use parse::{is_filter, parse, split_or, ParseOptions};
 
 /// The rules every query's pairs meet before they are parsed (no control characters,
 /// values at most [`MAX_VALUE_BYTES`], the counts of parameters, values, sort keys and
@@ -181,6 +181,10 @@ pub enum Condition {
         params: Vec<ParamKey>,
         filter: Box<Filter>,
     },
+    /// Every one of the filters holds. A URL cannot say this inside one parameter; the
+    /// record layer builds it to OR whole sets of parameters, one per SMART scope that
+    /// narrows a type by a query (`patient/Observation.rs?category=…`).
+    All(Vec<Filter>),
 }
 
 /// One target type of a chain, with the filter on it.

@@ -49,7 +49,7 @@ pub(super) fn base_of(name: &str) -> &str {
 
 /// Whether `name=value` selects resources. A parameter without a value selects nothing
 /// and is ignored (as a blank field of a search form).
-pub(super) fn is_filter(name: &str, value: &str) -> bool {
+pub fn is_filter(name: &str, value: &str) -> bool {
     !value.is_empty() && !RESULT_PARAMETERS.contains(&base_of(name))
 }
 
