@@ -304,6 +304,8 @@ impl Caller {
             Role::Clinician | Role::Nurse | Role::FrontDesk => match &self.organization {
                 Some(org) => Access::Staff {
                     org: org.clone(),
+                    // Worked out by the record layer, which reads the Consents.
+                    rules: Default::default(),
                     // A confirmed patient is visible as a granted one is (the check was
                     // made with these same grants, care and consents).
                     grants: grants
@@ -415,7 +417,8 @@ mod tests {
             caller(Role::Clinician, "user/*.rs").access(vec!["p9".into()]),
             Access::Staff {
                 org: "org1".into(),
-                grants: vec!["p9".into()]
+                grants: vec!["p9".into()],
+                rules: Default::default(),
             }
         );
     }

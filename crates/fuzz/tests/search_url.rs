@@ -138,6 +138,20 @@ fn accesses() -> Vec<Access> {
         Access::Staff {
             org: "org-1".into(),
             grants: vec!["p2".into()],
+            rules: Default::default(),
+        },
+        Access::Staff {
+            org: "org-1".into(),
+            grants: vec![],
+            rules: oxehr_store::access::StaffRules {
+                actors: vec![
+                    ("Organization".into(), "org-1".into()),
+                    ("Practitioner".into(), "pr-1".into()),
+                ],
+                consents: true,
+                labels: true,
+                now: 1,
+            },
         },
         Access::Proxy {
             patients: vec!["p1".into(), "p3".into()],

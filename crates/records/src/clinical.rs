@@ -600,8 +600,11 @@ impl Records {
                 })
                 .unwrap_or_default()
         });
+        let shown =
+            self.population_visible(who, rows.iter().map(|r| r.patient.clone()).collect())?;
         let rows = rows
             .into_iter()
+            .filter(|r| shown.contains(&r.patient))
             .filter_map(|r| {
                 let gap: CareGap = serde_json::from_str(&r.detail).ok()?;
                 Some(WorklistRow {
@@ -622,6 +625,30 @@ impl Records {
 }
 
 impl Records {
+    /// Of `patients` (from the organization's care table), those `who` sees: Consents
+    /// that name the user rather than the organization, or that hold for a period only,
+    /// are not in that table. Unchanged when there are none (the usual case).
+    pub(crate) fn population_visible(
+        &self,
+        who: &Caller,
+        patients: Vec<String>,
+    ) -> Result<Vec<String>, RecordsError> {
+        let mut reader = self.reader()?;
+        let access = self.access(who, &mut *reader)?;
+        match &access {
+            Access::Staff { rules, .. } if rules.consents => {
+                let mut shown = Vec::with_capacity(patients.len());
+                for chunk in patients.chunks(500) {
+                    shown.extend(access.visible_patients(&mut *reader, chunk)?);
+                }
+                // In the order given (visible_patients sorts each chunk).
+                let keep: std::collections::HashSet<String> = shown.into_iter().collect();
+                Ok(patients.into_iter().filter(|p| keep.contains(p)).collect())
+            }
+            _ => Ok(patients),
+        }
+    }
+
     /// Whose patients a population tool (worklist, measure) covers for `who`: `None`
     /// for everyone (system administrators, backend services), their organization's
     /// care for staff; patients and the people who act for them are refused with

@@ -564,7 +564,9 @@ impl Records {
         // An instance's history is listed whole when its current version is visible,
         // unless the adolescent rule may hide some of its versions from a proxy.
         let restricted = !access.is_all()
-            && (!matches!(q.scope, HistoryScope::Instance(..)) || access.hides_any_labelled());
+            && (!matches!(q.scope, HistoryScope::Instance(..))
+                || access.hides_any_labelled()
+                || access.denies_labels());
         if !restricted {
             let entries = reader.history(q)?;
             let total = reader.history_count(q)?;

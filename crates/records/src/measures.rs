@@ -115,7 +115,7 @@ impl Records {
                 ));
             }
             if done {
-                return Ok(out);
+                return self.population_visible(who, out);
             }
         }
     }

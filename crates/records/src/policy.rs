@@ -281,15 +281,33 @@ pub(crate) fn labelled_confidential(body: &serde_json::Value) -> bool {
 }
 
 /// Not found, when the adolescent rule hides `r` (in `patients`' records, judged by
-/// `body`) from a proxy.
+/// `body`) from a proxy, or a Consent of one of `patients` denies a label `body` bears
+/// to a staff member: as a search leaves it out, a refusal would tell that it exists.
 fn hidden_by_label(
     access: &Access,
+    tx: &mut dyn ReadTx,
     r: &StoredResource,
     patients: &[String],
     body: Option<&serde_json::Value>,
 ) -> Result<(), RecordsError> {
+    let absent = || Err(RecordsError::NotFound(format!("{}/{}", r.rtype, r.id)));
     if access.hides_labelled(patients) && body.is_some_and(labelled_confidential) {
-        return Err(RecordsError::NotFound(format!("{}/{}", r.rtype, r.id)));
+        return absent();
+    }
+    let Some(labels) = body.and_then(|b| b.pointer("/meta/security")?.as_array()) else {
+        return Ok(());
+    };
+    let denied = access.denied_labels(tx, patients)?;
+    let bears = |(system, code): &(Option<String>, String)| {
+        labels.iter().any(|l| {
+            l.get("code").and_then(|c| c.as_str()) == Some(code.as_str())
+                && system
+                    .as_deref()
+                    .is_none_or(|s| l.get("system").and_then(|v| v.as_str()) == Some(s))
+        })
+    };
+    if denied.iter().any(bears) {
+        return absent();
     }
     Ok(())
 }
@@ -359,8 +377,9 @@ impl Records {
             .map(|p| p.as_str().to_owned())
             .collect();
         let patients = visible_or_forbidden(access, tx, r, patients)?;
-        if access.hides_labelled(&patients) {
-            hidden_by_label(access, r, &patients, judged_body(tx, r)?.as_ref())?;
+        if access.hides_labelled(&patients) || access.denies_labels() {
+            let body = judged_body(tx, r)?;
+            hidden_by_label(access, tx, r, &patients, body.as_ref())?;
         }
         Ok(patients)
     }
@@ -376,7 +395,7 @@ impl Records {
         let body = judged_body(tx, r)?;
         let patients = compartments_of(body.as_ref())?;
         let patients = visible_or_forbidden(access, tx, r, patients)?;
-        hidden_by_label(access, r, &patients, body.as_ref())?;
+        hidden_by_label(access, tx, r, &patients, body.as_ref())?;
         Ok(patients)
     }
 
@@ -509,13 +528,18 @@ pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, Sto
             .ok_or_else(|| StoreError::Backend("the clock is out of range".into()))?;
         return Ok(oxehr_auth::policy::proxy_access(&grants, today));
     }
+    let now = time_fmt::now_micros();
     let grants = if who.uses_grants() {
-        let since = time_fmt::now_micros() - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
+        let since = now - oxehr_auth::policy::BREAK_THE_GLASS_SECS * 1_000_000;
         access::break_the_glass_grants(tx, &who.user, since)?
     } else {
         Vec::new()
     };
-    Ok(who.access(grants))
+    let mut access = who.access(grants);
+    if let Access::Staff { org, rules, .. } = &mut access {
+        *rules = access::staff_rules(tx, org, who.person.as_deref(), now)?;
+    }
+    Ok(access)
 }
 
 /// Inside the write job: `who` may write each version (its type, the record it leaves
@@ -587,17 +611,19 @@ pub(crate) fn check_writes(
         if !access.sees_all(tx, &before)? {
             return Err(hidden("changes"));
         }
-        if access.hides_labelled(&before) {
+        if access.hides_labelled(&before) || access.denies_labels() {
             let current = tx.current(&r.rtype, &r.id)?;
             let body = match current.as_ref().and_then(|c| c.body.as_deref()) {
                 Some(b) => Some(
-                    serde_json::from_str(b)
+                    serde_json::from_str::<serde_json::Value>(b)
                         .map_err(|e| StoreError::Corrupt(format!("stored body unreadable: {e}")))?,
                 ),
                 None => None,
             };
-            if body.as_ref().is_some_and(labelled_confidential) {
-                return Err(hidden("changes"));
+            if let Some(current) = &current {
+                if hidden_by_label(&access, tx, current, &before, body.as_ref()).is_err() {
+                    return Err(hidden("changes"));
+                }
             }
         }
         if who.writes_only_own_record() {

@@ -204,7 +204,9 @@ pub const OXEHR_PARAM_URL: &str = "urn:oxehr:SearchParameter:";
 
 /// oxehr's own search parameters, which the access policy reads through the index: on
 /// Consent, the actors a patient's Consent permits or denies, at the top provision or
-/// one level down (R4 `Consent.provision.type`); on RelatedPerson, the period in which a
+/// one level down (R4 `Consent.provision.type`; the top provision's period is R4's
+/// `period` parameter, read at each request, and a permission one level down with a
+/// period of its own is left out rather than granted for all time); on RelatedPerson, the period in which a
 /// proxy's grant holds (R4 has no search parameter for `RelatedPerson.period`).
 /// (resource type, code, type, expression, targets)
 const OXEHR_PARAMS: &[(&str, &str, ParamKind, &str, &[&str])] = &[
@@ -212,7 +214,7 @@ const OXEHR_PARAMS: &[(&str, &str, ParamKind, &str, &[&str])] = &[
         "Consent",
         "oxehr-permit-actor",
         ParamKind::Reference,
-        "Consent.provision.where(type = 'permit').actor.reference | Consent.provision.provision.where(type = 'permit').actor.reference",
+        "Consent.provision.where(type = 'permit').actor.reference | Consent.provision.provision.where(type = 'permit' and period.empty()).actor.reference",
         &["Organization", "Practitioner", "PractitionerRole", "CareTeam"],
     ),
     (
@@ -382,6 +384,8 @@ mod tests {
                 "actor": [{"reference": {"reference": "Organization/a"}}],
                 "provision": [
                     {"type": "deny", "actor": [{"reference": {"reference": "Organization/b"}}]},
+                    {"type": "permit", "period": {"end": "2001-01-01"},
+                     "actor": [{"reference": {"reference": "Organization/c"}}]},
                     {"type": "deny", "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}
                 ]
             }
@@ -401,6 +405,7 @@ mod tests {
                 })
                 .collect()
         };
+        // Not c: a nested permission with a period of its own grants nothing.
         assert_eq!(refs("oxehr-permit-actor"), ["a"]);
         assert_eq!(refs("oxehr-deny-actor"), ["b"]);
         assert_eq!(targets("oxehr-deny-label").len(), 1);

@@ -85,8 +85,12 @@ pub enum Access {
     /// their own id; empty: no patient's record at all).
     Patients(Vec<String>),
     /// Staff of organization `org` (see the module documentation), plus the patients in
-    /// `grants` (break-the-glass).
-    Staff { org: String, grants: Vec<String> },
+    /// `grants` (break-the-glass), under the Consents `rules` says to read.
+    Staff {
+        org: String,
+        grants: Vec<String>,
+        rules: StaffRules,
+    },
     /// A proxy: resources in no compartment or only in the compartments of `patients`,
     /// except that a resource in the compartment of a patient in `restricted` (each
     /// also in `patients`) is hidden when its `meta.security` carries a confidential
@@ -95,6 +99,28 @@ pub enum Access {
         patients: Vec<String>,
         restricted: Vec<String>,
     },
+}
+
+/// What a staff member's view of records depends on beyond the care table, worked out
+/// for each request ([`staff_rules`]): the Consents that name the user rather than (only)
+/// the organization, the Consents that hold for a period only, and the Consents that deny
+/// resources by security label. With none of them in the database (the usual case) the
+/// rule is the care table's alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StaffRules {
+    /// The references a Consent's actor may use for this user, as (type, id): the
+    /// organization, the user's Practitioner (or PractitionerRole), that Practitioner's
+    /// PractitionerRoles, and the CareTeams any of them takes part in.
+    pub actors: Vec<(String, String)>,
+    /// Whether a Consent names one of `actors` other than the organization, or names the
+    /// organization and has a period: visibility then reads those Consents (the care
+    /// table holds only the organization's Consents without a period).
+    pub consents: bool,
+    /// Whether a Consent denies resources by security label (`provision.securityLabel`
+    /// of a `deny` provision without actors).
+    pub labels: bool,
+    /// Now (µs since the epoch): whose periods hold.
+    pub now: i64,
 }
 
 fn text_list(out: &mut Sql, items: &[String]) {
@@ -126,6 +152,12 @@ impl Access {
         matches!(self, Access::Proxy { restricted, .. } if !restricted.is_empty())
     }
 
+    /// Whether a Consent may deny this staff member resources by their labels
+    /// ([`denied_labels`](Self::denied_labels) tells which, for given patients).
+    pub fn denies_labels(&self) -> bool {
+        matches!(self, Access::Staff { rules, .. } if rules.labels)
+    }
+
     /// ` AND <resource alias a is visible>`; nothing for [`Access::All`]. `n` makes the
     /// aliases unique within a statement.
     pub(crate) fn visible(&self, a: &str, n: usize, out: &mut Sql) {
@@ -154,22 +186,93 @@ impl Access {
                     ));
                 }
             }
-            Access::Staff { org, grants } => {
+            Access::Staff { org, grants, rules } => {
                 out.s(&format!(
                     " AND NOT EXISTS (SELECT 1 FROM compartment {n} WHERE {n}.rid = {a}.rid"
                 ));
-                if !grants.is_empty() {
-                    out.s(&format!(" AND {n}.patient_id NOT IN ("));
-                    text_list(out, grants);
-                    out.s(")");
+                not_granted(&format!("{n}.patient_id"), grants, out);
+                let patient = format!("{n}.patient_id");
+                out.s(" AND (");
+                if rules.consents {
+                    out.s("(");
                 }
                 out.s(&format!(
-                    " AND NOT EXISTS (SELECT 1 FROM care {n}k WHERE {n}k.org_id = "
+                    "NOT EXISTS (SELECT 1 FROM care {n}k WHERE {n}k.org_id = "
                 ))
                 .text_arg(org)
-                .s(&format!(" AND {n}k.patient_id = {n}.patient_id))"));
+                .s(&format!(" AND {n}k.patient_id = {patient})"));
+                if rules.consents {
+                    out.s(" AND NOT ");
+                    names(&patient, &format!("{n}g"), "permit", rules, out);
+                    out.s(") OR ");
+                    names(&patient, &format!("{n}d"), "deny", rules, out);
+                }
+                out.s("))");
+                if rules.labels {
+                    // Not (labelled as an applicable Consent of one of its patients
+                    // denies): driven by the resource's own label rows, usually none.
+                    out.s(&format!(
+                        " AND NOT EXISTS (SELECT 1 FROM idx_token {n}ls \
+                         JOIN compartment {n}lc ON {n}lc.rid = {n}ls.rid \
+                         WHERE {n}ls.rid = {a}.rid AND +{n}ls.param IN ({})",
+                        security_keys()
+                    ));
+                    not_granted(&format!("{n}lc.patient_id"), grants, out);
+                    out.s(&format!(
+                        " AND EXISTS (SELECT 1 FROM idx_token {n}ld \
+                         JOIN compartment {n}lk ON {n}lk.rid = {n}ld.rid \
+                         WHERE {n}ld.param = {} AND {n}ld.code = {n}ls.code \
+                         AND ({n}ld.system = {n}ls.system OR {n}ld.system IS NULL) \
+                         AND {n}lk.patient_id = {n}lc.patient_id",
+                        consent_key("oxehr-deny-label")
+                    ));
+                    applicable(&format!("{n}ld.rid"), &format!("{n}la"), rules.now, out);
+                    out.s("))");
+                }
             }
         }
+    }
+
+    /// The security labels (system, code) that applicable Consents of `patients` deny to
+    /// this staff member (none for other callers, and none for patients it broke the
+    /// glass for): a resource of theirs bearing one is hidden as a search hides it.
+    pub fn denied_labels(
+        &self,
+        tx: &mut dyn ReadTx,
+        patients: &[String],
+    ) -> Result<Vec<(Option<String>, String)>, StoreError> {
+        let Access::Staff { grants, rules, .. } = self else {
+            return Ok(Vec::new());
+        };
+        let patients: Vec<String> = patients
+            .iter()
+            .filter(|p| !grants.contains(p))
+            .cloned()
+            .collect();
+        if !rules.labels || patients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        sql.s(&format!(
+            "SELECT DISTINCT d.system, d.code FROM idx_token d \
+             JOIN compartment k ON k.rid = d.rid WHERE d.param = {} AND k.patient_id IN (",
+            consent_key("oxehr-deny-label")
+        ));
+        text_list(&mut sql, &patients);
+        sql.s(")");
+        applicable("d.rid", "cq", rules.now, &mut sql);
+        let mut out = Vec::new();
+        for row in tx.query(&sql.text, &sql.args)? {
+            let mut it = row.into_iter();
+            let system = match it.next() {
+                Some(SqlValue::Text(s)) => Some(s),
+                _ => None,
+            };
+            if let Some(SqlValue::Text(code)) = it.next() {
+                out.push((system, code));
+            }
+        }
+        Ok(out)
     }
 
     /// Which of `patients` the caller may see (their records, but for a proxy's
@@ -187,7 +290,7 @@ impl Access {
                 .filter(|p| ids.contains(p))
                 .cloned()
                 .collect()),
-            Access::Staff { org, grants } => {
+            Access::Staff { org, grants, rules } => {
                 let (granted, rest): (Vec<String>, Vec<String>) =
                     patients.iter().cloned().partition(|p| grants.contains(p));
                 if rest.is_empty() {
@@ -199,12 +302,14 @@ impl Access {
                     .s(" AND patient_id IN (");
                 text_list(&mut sql, &rest);
                 sql.s(")");
-                let mut seen = granted;
-                for row in tx.query_shared_plan(&sql.text, &sql.args)? {
-                    if let Some(SqlValue::Text(id)) = row.into_iter().next() {
-                        seen.push(id);
-                    }
+                let mut cared = patient_column(tx.query_shared_plan(&sql.text, &sql.args)?);
+                if rules.consents {
+                    cared.extend(consent_patients(tx, "permit", rules, &rest)?);
+                    let denied = consent_patients(tx, "deny", rules, &rest)?;
+                    cared.retain(|p| !denied.contains(p));
                 }
+                let mut seen = granted;
+                seen.extend(cared);
                 seen.sort();
                 seen.dedup();
                 Ok(seen)
@@ -220,6 +325,192 @@ impl Access {
         }
         Ok(self.visible_patients(tx, patients)?.len() == patients.len())
     }
+}
+
+/// The first column of `rows`, as text.
+fn patient_column(rows: Vec<Vec<SqlValue>>) -> Vec<String> {
+    rows.into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(SqlValue::Text(id)) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// ` AND <column> NOT IN (grants)`; nothing without grants.
+fn not_granted(column: &str, grants: &[String], out: &mut Sql) {
+    if !grants.is_empty() {
+        out.s(&format!(" AND {column} NOT IN ("));
+        text_list(out, grants);
+        out.s(")");
+    }
+}
+
+fn consent_key(code: &str) -> i32 {
+    ParamKey::of("Consent", code).0
+}
+
+/// ` AND <Consent rid k is active, and its period, if it has one, holds at now>`. `n`
+/// makes the aliases unique.
+fn applicable(k: &str, n: &str, now: i64, out: &mut Sql) {
+    out.s(&format!(
+        " AND EXISTS (SELECT 1 FROM idx_token {n}s WHERE {n}s.rid = {k} \
+         AND +{n}s.param = {} AND {n}s.code = 'active') \
+         AND NOT EXISTS (SELECT 1 FROM idx_date {n}p WHERE {n}p.rid = {k} \
+         AND +{n}p.param = {} AND ({n}p.low > ",
+        consent_key("status"),
+        consent_key("period"),
+    ))
+    .arg(SqlArg::Int8(now))
+    .s(&format!(" OR {n}p.high < "))
+    .arg(SqlArg::Int8(now))
+    .s("))");
+}
+
+/// ` AND (<reference x names one of the actors>)`, the actor types (ours, a fixed set)
+/// as literals.
+fn actor_match(x: &str, actors: &[(String, String)], out: &mut Sql) {
+    let mut types: Vec<&str> = actors.iter().map(|(t, _)| t.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    out.s(" AND (");
+    if types.is_empty() {
+        out.s("1 = 0");
+    }
+    for (i, t) in types.iter().enumerate() {
+        if i > 0 {
+            out.s(" OR ");
+        }
+        out.s(&format!("({x}.target_id IN ("));
+        let ids: Vec<String> = actors
+            .iter()
+            .filter(|(at, _)| at == t)
+            .map(|(_, id)| id.clone())
+            .collect();
+        text_list(out, &ids);
+        out.s(&format!(") AND {x}.target_type = '{t}')"));
+    }
+    out.s(")");
+}
+
+/// `EXISTS (<an applicable Consent of the patient in column p names one of the rules'
+/// actors in a provision of kind permit or deny>)`.
+fn names(p: &str, n: &str, kind: &str, rules: &StaffRules, out: &mut Sql) {
+    out.s(&format!(
+        "EXISTS (SELECT 1 FROM idx_reference {n}x JOIN compartment {n}c ON {n}c.rid = {n}x.rid \
+         WHERE {n}x.param = {} AND {n}c.patient_id = {p}",
+        consent_key(&format!("oxehr-{kind}-actor"))
+    ));
+    actor_match(&format!("{n}x"), &rules.actors, out);
+    applicable(&format!("{n}x.rid"), &format!("{n}a"), rules.now, out);
+    out.s(")");
+}
+
+/// Which of `patients` have an applicable Consent naming one of the rules' actors in a
+/// provision of kind permit or deny.
+fn consent_patients(
+    tx: &mut dyn ReadTx,
+    kind: &str,
+    rules: &StaffRules,
+    patients: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut sql = Sql::default();
+    sql.s(&format!(
+        "SELECT DISTINCT c.patient_id FROM idx_reference x JOIN compartment c ON c.rid = x.rid \
+         WHERE x.param = {} AND c.patient_id IN (",
+        consent_key(&format!("oxehr-{kind}-actor"))
+    ));
+    text_list(&mut sql, patients);
+    sql.s(")");
+    actor_match("x", &rules.actors, &mut sql);
+    applicable("x.rid", "cq", rules.now, &mut sql);
+    Ok(patient_column(tx.query(&sql.text, &sql.args)?))
+}
+
+/// What a staff member of `org`, who is `person` (`Practitioner/…` or
+/// `PractitionerRole/…`, if known), sees beyond the care table at `now` (µs): see
+/// [`StaffRules`]. A handful of index probes.
+pub fn staff_rules(
+    tx: &mut dyn ReadTx,
+    org: &str,
+    person: Option<&str>,
+    now: i64,
+) -> Result<StaffRules, StoreError> {
+    let key = |t: &str, c: &str| ParamKey::of(t, c).0;
+    let not_deleted = match tx.dialect() {
+        crate::sql::Dialect::Sqlite => "r.deleted = 0",
+        crate::sql::Dialect::Postgres => "NOT r.deleted",
+    };
+    // Ids of current `rtype` resources whose `param` names one of `targets`.
+    let naming = |tx: &mut dyn ReadTx,
+                  rtype: &str,
+                  param: &str,
+                  targets: &[(String, String)]|
+     -> Result<Vec<String>, StoreError> {
+        let mut sql = Sql::default();
+        sql.s(&format!(
+            "SELECT DISTINCT r.id FROM idx_reference x JOIN resource r ON r.rid = x.rid \
+             WHERE x.param = {} AND r.rtype = '{rtype}' AND {not_deleted}",
+            key(rtype, param)
+        ));
+        actor_match("x", targets, &mut sql);
+        Ok(patient_column(tx.query(&sql.text, &sql.args)?))
+    };
+    let mut people: Vec<(String, String)> = Vec::new();
+    match person.and_then(|p| p.split_once('/')) {
+        Some(("Practitioner", id)) => {
+            people.push(("Practitioner".into(), id.into()));
+            let me = people.clone();
+            for role in naming(tx, "PractitionerRole", "practitioner", &me)? {
+                people.push(("PractitionerRole".into(), role));
+            }
+        }
+        Some(("PractitionerRole", id)) => people.push(("PractitionerRole".into(), id.into())),
+        _ => {}
+    }
+    if !people.is_empty() {
+        for team in naming(tx, "CareTeam", "participant", &people)? {
+            people.push(("CareTeam".into(), team));
+        }
+    }
+    let consent_params = format!(
+        "{}, {}",
+        consent_key("oxehr-permit-actor"),
+        consent_key("oxehr-deny-actor")
+    );
+    let org_ref = vec![("Organization".to_owned(), org.to_owned())];
+    // One statement: does a Consent name one of the people, does one name the
+    // organization with a period, does one deny a label.
+    let mut sql = Sql::default();
+    sql.s(&format!(
+        "SELECT (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
+    ));
+    actor_match("x", &people, &mut sql);
+    sql.s(&format!(
+        " LIMIT 1), (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
+    ));
+    actor_match("x", &org_ref, &mut sql);
+    sql.s(&format!(
+        " AND EXISTS (SELECT 1 FROM idx_date p WHERE p.rid = x.rid AND +p.param = {}) LIMIT 1), \
+         (SELECT 1 FROM idx_token t WHERE t.param = {} LIMIT 1)",
+        consent_key("period"),
+        consent_key("oxehr-deny-label")
+    ));
+    let row = tx
+        .query(&sql.text, &sql.args)?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let found = |i: usize| matches!(row.get(i), Some(SqlValue::Int(_)));
+    let (consents, labels) = (found(0) || found(1), found(2));
+    let mut actors = org_ref;
+    actors.extend(people);
+    Ok(StaffRules {
+        actors,
+        consents,
+        labels,
+        now,
+    })
 }
 
 /// ` AND NOT EXISTS (<a compartment of alias a other than those of ids>)`.

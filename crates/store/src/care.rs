@@ -100,11 +100,16 @@ fn pairs(patients: Option<&[String]>) -> Sql {
             out.s(")");
         }
     };
+    // Active, and for all time: a Consent with a period is read at each request
+    // (`access::StaffRules`), since what it says changes with the date.
     let active = |consent_rid: &str, n: &str| {
         format!(
             " AND EXISTS (SELECT 1 FROM idx_token s{n} WHERE s{n}.rid = {consent_rid} \
-             AND +s{n}.param = {} AND s{n}.code = 'active')",
-            key("Consent", "status")
+             AND +s{n}.param = {} AND s{n}.code = 'active') \
+             AND NOT EXISTS (SELECT 1 FROM idx_date t{n} WHERE t{n}.rid = {consent_rid} \
+             AND +t{n}.param = {})",
+            key("Consent", "status"),
+            key("Consent", "period")
         )
     };
     out.s("SELECT r.org_id, r.patient_id FROM (");
@@ -146,6 +151,15 @@ fn pairs(patients: Option<&[String]>) -> Sql {
         active("dx.rid", "d")
     ));
     out
+}
+
+/// Migration 14 (both backends): the care table worked out again, now without the
+/// Consents that hold for a period only.
+pub fn without_timed_consents() -> String {
+    format!(
+        "DELETE FROM care;\nINSERT INTO care (org_id, patient_id) {};\n",
+        pairs(None).text
+    )
 }
 
 /// Stores `versions` (as [`Tx::put_many`]) and brings the care rows of every patient

@@ -244,6 +244,7 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
         (11, jobs::SCHEMA.into()),
         (12, duplicates::SCHEMA.into()),
         (13, clinical::SCHEMA.into()),
+        (14, care::without_timed_consents().into()),
     ]
 }
 

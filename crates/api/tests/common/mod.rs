@@ -291,6 +291,21 @@ impl TestServer {
     pub async fn put(&self, path: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
         self.send(reqwest::Method::PUT, path, body, &[]).await
     }
+
+    /// Stores `r` at its own `Type/id` as the test administrator; it must answer 200 or
+    /// 201.
+    pub async fn put_resource(&self, r: &Value) {
+        let path = format!(
+            "{}/{}",
+            r["resourceType"].as_str().expect("type"),
+            r["id"].as_str().expect("id")
+        );
+        let (status, body, _) = self.put(&path, r).await;
+        assert!(
+            status == 200 || status == 201,
+            "PUT {path}: {status} {body}"
+        );
+    }
 }
 
 pub async fn split(resp: reqwest::Response) -> (u16, Value, reqwest::header::HeaderMap) {
