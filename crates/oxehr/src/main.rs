@@ -14,6 +14,7 @@ mod demo;
 mod export;
 mod import;
 mod interface;
+mod reindex;
 mod secrets;
 mod serve;
 mod token;
@@ -77,6 +78,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Bring a backup back into a new data directory (`restore DIR --data NEW`).
     Restore(backup::RestoreArgs),
+    /// Write every resource's search index again (after an upgrade changed search
+    /// parameters); the server may keep running.
+    Reindex(reindex::ReindexArgs),
 }
 
 fn main() {
@@ -108,5 +112,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::View(args) => view::view(args, &file),
         Command::Backup(args) => backup::backup(args, &file),
         Command::Restore(args) => backup::restore(args, &file),
+        Command::Reindex(args) => reindex::reindex(args, &file),
     }
 }

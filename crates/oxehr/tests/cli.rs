@@ -378,6 +378,12 @@ fn import_takes_ndjson_and_collection_bundles() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.ndjson"));
     let data = data.to_str().expect("path").to_string();
+    // `oxehr reindex` writes the index of each of the 5 stored resources again.
+    let reindexed = run_ok(&["reindex", "--data", &data]);
+    assert!(
+        reindexed.starts_with("reindexed 5 resources (0 changed by writes meanwhile"),
+        "{reindexed}"
+    );
     let server = Server::start(&["--data", &data]);
     let client = server.client.clone();
     for r in resources.iter().chain(std::iter::once(&other)) {
@@ -391,6 +397,11 @@ fn import_takes_ndjson_and_collection_bundles() {
         assert_eq!(content(&stored), content(r), "{url}");
         assert_eq!(stored["id"], r["id"], "imported with its own id");
     }
+    // The reindexed rows answer searches: both Patients by their family name.
+    let family = resources[0]["name"][0]["family"].as_str().expect("family");
+    let url = format!("{}/Patient?family={family}", server.base);
+    let found: Value = client.get(&url).send().expect("get").json().expect("json");
+    assert_eq!(found["total"], 2, "{found}");
 }
 
 /// `oxehr user`: accounts reference resources that exist, names are unique, the password

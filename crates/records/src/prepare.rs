@@ -79,6 +79,32 @@ pub(crate) fn new_id() -> ResourceId {
     ResourceId::parse(&uuid::Uuid::now_v7().to_string()).expect("a UUID is a valid FHIR id")
 }
 
+/// A resource's index entries and the Patients whose compartments hold it, as every
+/// write stores them (and `oxehr reindex` stores them again).
+pub(crate) fn index_of(
+    rtype: &ResourceType,
+    id: &ResourceId,
+    value: &Value,
+) -> Result<(Vec<oxehr_search::IndexEntry>, Vec<ResourceId>), RecordsError> {
+    let extracted = oxehr_search::extract(value).map_err(|e| {
+        RecordsError::invalid(
+            IssueCode::Processing,
+            format!("cannot index the resource: {e}"),
+        )
+    })?;
+    let mut compartments: Vec<ResourceId> = extracted
+        .patient_compartment
+        .iter()
+        .filter_map(|s| ResourceId::parse(s))
+        .collect();
+    if rtype.as_str() == "Patient" {
+        compartments.push(id.clone());
+    }
+    compartments.sort();
+    compartments.dedup();
+    Ok((extracted.entries, compartments))
+}
+
 impl Records {
     /// What a create of `resource` would be refused for in its content (the error
     /// issues of the checks `create` makes), without writing anything. A form uses it
@@ -139,22 +165,7 @@ impl Records {
         if !issues.is_empty() {
             return Err(RecordsError::Invalid(issues));
         }
-        let extracted = oxehr_search::extract(&value).map_err(|e| {
-            RecordsError::invalid(
-                IssueCode::Processing,
-                format!("cannot index the resource: {e}"),
-            )
-        })?;
-        let mut compartments: Vec<ResourceId> = extracted
-            .patient_compartment
-            .iter()
-            .filter_map(|s| ResourceId::parse(s))
-            .collect();
-        if rtype.as_str() == "Patient" {
-            compartments.push(id.clone());
-        }
-        compartments.sort();
-        compartments.dedup();
+        let (index, compartments) = index_of(&rtype, id, &value)?;
         let body = serde_json::to_string(&value)
             .map_err(|e| RecordsError::Internal(format!("serialization failed: {e}")))?;
         Ok(NewVersion {
@@ -166,7 +177,7 @@ impl Records {
                 method,
                 body: Some(body),
             },
-            index: extracted.entries,
+            index,
             compartments,
         })
     }

@@ -8,6 +8,8 @@
 //! time) and from the booking rules as `docs/scheduling.md` states them, never from the
 //! code's own answers.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Barrier};
 
@@ -17,7 +19,6 @@ use oxehr_records::{
     format_instant, now_micros, query, Caller, Category, Records, RecordsConfig, RecordsError,
     REQUIRES_CONFIRMATION_URL,
 };
-use oxehr_store::Store;
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000_000;
@@ -29,73 +30,22 @@ enum Backend {
     Postgres,
 }
 
-fn postgres_url() -> String {
-    std::env::var("OXEHR_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
 /// Records over a fresh store; dropping it removes the store (PostgreSQL: the schema).
 struct Fixture {
     records: Records,
-    _dir: Option<tempfile::TempDir>,
-    schema: Option<String>,
+    _store: common::TestStore,
     /// A whole hour, a day from now: the fixture's Slots start at offsets from it.
     base: i64,
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(schema) = self.schema.take() {
-            if let Ok(mut c) = ::postgres::Client::connect(&postgres_url(), ::postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
-            }
-        }
-    }
-}
-
 fn open(backend: Backend) -> Option<Fixture> {
-    let (store, dir, schema): (Arc<dyn Store>, _, _) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let store = oxehr_store_sqlite::SqliteStore::open(
-                &dir.path().join("t.sqlite"),
-                Default::default(),
-            )
-            .expect("open sqlite");
-            (Arc::new(store), Some(dir), None)
-        }
-        Backend::Postgres => {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let schema = format!(
-                "booking_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            let config = oxehr_store_postgres::PostgresConfig {
-                schema: Some(schema.clone()),
-                ..Default::default()
-            };
-            match oxehr_store_postgres::PostgresStore::connect(&postgres_url(), config) {
-                Ok(store) => (Arc::new(store), None, Some(schema)),
-                Err(e) => {
-                    if std::env::var_os("CI").is_some() {
-                        panic!("PostgreSQL is unreachable in CI: {e}");
-                    }
-                    eprintln!(
-                        "skipping: PostgreSQL unreachable ({e}); set OXEHR_TEST_POSTGRES_URL"
-                    );
-                    return None;
-                }
-            }
-        }
-    };
+    let t = common::open_store(matches!(backend, Backend::Postgres), "booking")?;
+    let store = t.store.clone();
     let records = Records::new(store, RecordsConfig::default());
     let base = (now_micros() / HOUR + 1) * HOUR + DAY;
     let f = Fixture {
         records,
-        _dir: dir,
-        schema,
+        _store: t,
         base,
     };
     f.directory();

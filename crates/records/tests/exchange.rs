@@ -4,66 +4,22 @@
 //! get a Provenance naming the organization and the message, and the message's row
 //! makes a resend store nothing new.
 
-use std::sync::Arc;
+mod common;
 
 use oxehr_fhir::{ResourceId, ResourceType};
 use oxehr_records::exchange::{Inbound, Ingested, PatientUpdate, MESSAGE_SYSTEM};
 use oxehr_records::{query, Caller, Category, Records, RecordsConfig};
 use oxehr_store::inbound::{InboundState, InterfaceRow};
-use oxehr_store::Store;
 use serde_json::{json, Value};
-
-fn postgres_url() -> String {
-    std::env::var("OXEHR_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
 
 struct Fixture {
     records: Records,
-    _dir: Option<tempfile::TempDir>,
-    schema: Option<String>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(schema) = self.schema.take() {
-            if let Ok(mut c) = ::postgres::Client::connect(&postgres_url(), ::postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
-            }
-        }
-    }
+    _store: common::TestStore,
 }
 
 fn open(postgres: bool) -> Option<Fixture> {
-    let (store, dir, schema): (Arc<dyn Store>, _, _) = if postgres {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let schema = format!(
-            "exchange_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let config = oxehr_store_postgres::PostgresConfig {
-            schema: Some(schema.clone()),
-            ..Default::default()
-        };
-        match oxehr_store_postgres::PostgresStore::connect(&postgres_url(), config) {
-            Ok(store) => (Arc::new(store) as Arc<dyn Store>, None, Some(schema)),
-            Err(e) => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("PostgreSQL is unreachable in CI: {e}");
-                }
-                eprintln!("skipping: PostgreSQL unreachable ({e})");
-                return None;
-            }
-        }
-    } else {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            oxehr_store_sqlite::SqliteStore::open(&dir.path().join("t.sqlite"), Default::default())
-                .expect("open sqlite");
-        (Arc::new(store) as Arc<dyn Store>, Some(dir), None)
-    };
+    let t = common::open_store(postgres, "exchange")?;
+    let store = t.store.clone();
     let records = Records::new(store, RecordsConfig::default());
     let server = Caller::server();
     for (id, name) in [
@@ -91,11 +47,7 @@ fn open(postgres: bool) -> Option<Fixture> {
             "managingOrganization": {"reference": "Organization/practice"},
         }),
     );
-    Some(Fixture {
-        records,
-        _dir: dir,
-        schema,
-    })
+    Some(Fixture { records, _store: t })
 }
 
 fn put(records: &Records, who: &Caller, t: &str, id: &str, body: Value) {

@@ -358,6 +358,14 @@ impl Tx for WriteTx<'_> {
         self.track(r)
     }
 
+    fn reindex(&mut self, v: &NewVersion) -> Result<(), StoreError> {
+        let r = put::reindex(self.conn, v);
+        if matches!(r, Err(StoreError::Conflict)) {
+            return r;
+        }
+        self.track(r)
+    }
+
     fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
         if let [v] = versions {
             return self.put(v);

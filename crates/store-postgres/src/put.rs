@@ -75,6 +75,31 @@ const INSERTS: &str = "\
     SELECT DISTINCT u.p, r.rid FROM r, unnest($54::text[]) AS u(p))
 SELECT rid FROM r";
 
+/// `oxehr reindex`: the current version's index and compartment rows replaced, no version
+/// stored. `$4` to `$7` (the version row's) are named so that their types are known.
+const REINDEX_HEAD: &str = "WITH r AS (\
+    SELECT rid FROM resource WHERE rtype = $1 AND id = $2 AND version = $3::int8 \
+    AND NOT deleted AND $4::int8 IS NOT NULL AND $5::bool IS NOT NULL \
+    AND $6::int2 IS NOT NULL AND ($7::text IS NULL OR TRUE) FOR UPDATE)";
+
+fn deletes() -> String {
+    TABLES
+        .iter()
+        .map(|t| format!(", d_{t} AS (DELETE FROM {t} WHERE rid IN (SELECT rid FROM r))\n"))
+        .collect()
+}
+
+fn reindex_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let version_row = INSERTS
+            .split_once(", i_string")
+            .map(|(head, _)| head.len())
+            .unwrap_or(0);
+        format!("{REINDEX_HEAD}\n{}{}", deletes(), &INSERTS[version_row..])
+    })
+}
+
 fn create_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| format!("{CREATE_HEAD}\n{INSERTS}"))
@@ -82,13 +107,7 @@ fn create_sql() -> &'static str {
 
 fn update_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let deletes: String = TABLES
-            .iter()
-            .map(|t| format!(", d_{t} AS (DELETE FROM {t} WHERE rid IN (SELECT rid FROM r))\n"))
-            .collect();
-        format!("{UPDATE_HEAD}\n{deletes}{INSERTS}")
-    })
+    SQL.get_or_init(|| format!("{UPDATE_HEAD}\n{}{INSERTS}", deletes()))
 }
 
 type Text = Option<String>;
@@ -333,8 +352,7 @@ impl Columns {
 }
 
 pub(crate) fn put(conn: &mut PgConn, v: &NewVersion) -> Result<(), StoreError> {
-    let r = &v.resource;
-    let version = i64::try_from(r.version.0).map_err(|_| StoreError::Conflict)?;
+    let version = i64::try_from(v.resource.version.0).map_err(|_| StoreError::Conflict)?;
     if version < 1 {
         return Err(StoreError::Conflict);
     }
@@ -343,6 +361,18 @@ pub(crate) fn put(conn: &mut PgConn, v: &NewVersion) -> Result<(), StoreError> {
     } else {
         update_sql()
     };
+    run(conn, sql, v, version)
+}
+
+/// Replaces the current version's index and compartment rows (`Tx::reindex`).
+pub(crate) fn reindex(conn: &mut PgConn, v: &NewVersion) -> Result<(), StoreError> {
+    let version = i64::try_from(v.resource.version.0).map_err(|_| StoreError::Conflict)?;
+    run(conn, reindex_sql(), v, version)
+}
+
+/// Runs a put-shaped statement with `v`'s rows; no row back is `Conflict`.
+fn run(conn: &mut PgConn, sql: &str, v: &NewVersion, version: i64) -> Result<(), StoreError> {
+    let r = &v.resource;
     let st = conn.prepare(sql)?;
     let c = Columns::of(v);
     let (rtype, id) = (r.rtype.as_str(), r.id.as_str());

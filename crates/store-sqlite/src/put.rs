@@ -319,12 +319,7 @@ fn put_resource<'v>(
         .map_err(db_err)?;
         // The previous version may be one of this call's, its rows still pending.
         pending.flush(conn)?;
-        for sql in DELETE_ROWS {
-            conn.prepare_cached(sql)
-                .map_err(db_err)?
-                .execute([rid])
-                .map_err(db_err)?;
-        }
+        delete_rows(conn, rid)?;
         rid
     };
     conn.prepare_cached(
@@ -340,6 +335,22 @@ fn put_resource<'v>(
         r.body
     ])
     .map_err(db_err)?;
+    insert_compartments(conn, rid, v)?;
+    Ok(rid)
+}
+
+/// The resource's index and compartment rows, deleted.
+fn delete_rows(conn: &Connection, rid: i64) -> Result<(), StoreError> {
+    for sql in DELETE_ROWS {
+        conn.prepare_cached(sql)
+            .map_err(db_err)?
+            .execute([rid])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn insert_compartments(conn: &Connection, rid: i64, v: &NewVersion) -> Result<(), StoreError> {
     if !v.compartments.is_empty() {
         let mut st = conn
             .prepare_cached("INSERT OR IGNORE INTO compartment (patient_id, rid) VALUES (?1, ?2)")
@@ -348,5 +359,28 @@ fn put_resource<'v>(
             st.execute(params![p.as_str(), rid]).map_err(db_err)?;
         }
     }
-    Ok(rid)
+    Ok(())
+}
+
+/// `Tx::reindex`: the current version's index and compartment rows replaced; `Conflict`
+/// when `v` is not the current version (or it is deleted).
+pub(crate) fn reindex(conn: &Connection, v: &NewVersion) -> Result<(), StoreError> {
+    let r = &v.resource;
+    let version = i64::try_from(r.version.0).map_err(|_| StoreError::Conflict)?;
+    let rid: Option<i64> = conn
+        .prepare_cached(
+            "SELECT rid FROM resource WHERE rtype = ?1 AND id = ?2 AND version = ?3 AND deleted = 0",
+        )
+        .map_err(db_err)?
+        .query_row(params![r.rtype.as_str(), r.id.as_str(), version], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(db_err)?;
+    let rid = rid.ok_or(StoreError::Conflict)?;
+    delete_rows(conn, rid)?;
+    insert_compartments(conn, rid, v)?;
+    let mut pending = Pending::default();
+    pending.add(rid, v);
+    pending.flush(conn)
 }

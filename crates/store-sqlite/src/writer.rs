@@ -95,6 +95,9 @@ impl Tx for WriteTx<'_> {
     fn put_many(&mut self, versions: &[NewVersion]) -> Result<(), StoreError> {
         put::put_many(self.conn, versions)
     }
+    fn reindex(&mut self, v: &NewVersion) -> Result<(), StoreError> {
+        put::reindex(self.conn, v)
+    }
     fn execute(&mut self, sql: &str, args: &[SqlArg]) -> Result<u64, StoreError> {
         queries::execute(self.conn, sql, args)
     }

@@ -162,6 +162,18 @@ pub fn without_timed_consents() -> String {
     )
 }
 
+/// Works the whole table out again from the index (`oxehr reindex`, after the index
+/// rows it derives from were rewritten).
+pub fn rebuild(tx: &mut dyn Tx) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM care", &[])?;
+    let sql = pairs(None);
+    tx.execute(
+        &format!("INSERT INTO care (org_id, patient_id) {}", sql.text),
+        &sql.args,
+    )?;
+    Ok(())
+}
+
 /// Stores `versions` (as [`Tx::put_many`]) and brings the care rows of every patient
 /// they affect up to date, in the caller's transaction. Every write of records goes
 /// through here.

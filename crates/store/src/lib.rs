@@ -224,9 +224,42 @@ pub trait Tx: ReadTx {
         versions.iter().try_for_each(|v| self.put(v))
     }
 
+    /// Replaces the index entries and compartment membership of the current version,
+    /// storing no new version: `oxehr reindex`, after the search parameters or their
+    /// extraction changed. `v.resource.version` must be the current version, not a
+    /// delete, else `Conflict` (a write got there first, and indexed it itself).
+    fn reindex(&mut self, v: &NewVersion) -> Result<(), StoreError>;
+
     /// Runs one statement built by this crate (`accounts`), with `?` placeholders, and
     /// returns the number of rows it changed.
     fn execute(&mut self, sql: &str, args: &[sql::SqlArg]) -> Result<u64, StoreError>;
+}
+
+/// Up to `limit` current resources, not deleted, with `rid` above `after`, in `rid`
+/// order, with their `rid`s: for walking the whole record page by page
+/// (`oxehr reindex`).
+pub fn current_resources(
+    tx: &mut dyn ReadTx,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+    let not_deleted = match tx.dialect() {
+        sql::Dialect::Sqlite => "r.deleted = 0",
+        sql::Dialect::Postgres => "NOT r.deleted",
+    };
+    let text = format!(
+        "SELECT r.rid, r.rtype, r.id, r.version, r.last_updated, v.method, v.body \
+         FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version = r.version \
+         WHERE r.rid > ? AND {not_deleted} ORDER BY r.rid LIMIT ?"
+    );
+    let args = [
+        sql::SqlArg::Int8(after),
+        sql::SqlArg::Int8(i64::try_from(limit).unwrap_or(i64::MAX)),
+    ];
+    tx.query(&text, &args)?
+        .into_iter()
+        .map(|row| search::resource_of(row).map(|(rid, r, _)| (rid, r)))
+        .collect()
 }
 
 /// The migrations both backends share (version 3 onward: the SQL is the same on both),

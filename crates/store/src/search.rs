@@ -1080,7 +1080,9 @@ pub fn count_sql(dialect: Dialect, access: &Access, q: &Query) -> Sql {
     out
 }
 
-fn resource_of(row: Vec<SqlValue>) -> Result<(i64, StoredResource, Vec<SqlValue>), StoreError> {
+pub(crate) fn resource_of(
+    row: Vec<SqlValue>,
+) -> Result<(i64, StoredResource, Vec<SqlValue>), StoreError> {
     let bad = |what: &str| StoreError::Corrupt(format!("search row: {what}"));
     let mut it = row.into_iter();
     let mut next = || it.next().ok_or_else(|| bad("too few columns"));
