@@ -56,6 +56,24 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// A short record-layer call (a read by id: a few index lookups and an append to the
+/// buffered read audit) run on the request's own thread when the store reads locally
+/// ([`oxehr_store::Store::reads_locally`]: SQLite) and the read audit is buffered, under
+/// the same statement time limit as [`blocking`]: there the hand-off to the blocking
+/// pool and back cost more than the read itself (27% of a read's time in futex waits,
+/// BENCHMARKS.md). Elsewhere (PostgreSQL, or reads that wait for their audit record to
+/// be durable), as [`blocking`].
+pub(crate) async fn quick<T: Send + 'static>(
+    records: &Records,
+    f: impl FnOnce(Records) -> Result<T, RecordsError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if !records.store().reads_locally() || records.config().durable_read_audit {
+        return blocking(records, f).await;
+    }
+    let interrupt = Interrupt::new(records.config().statement_timeout);
+    interrupt::scope(Some(interrupt), || f(records.clone())).map_err(ApiError::from)
+}
+
 pub(crate) fn params(q: &Option<String>) -> Vec<(String, String)> {
     q.as_deref().map(query::decode_pairs).unwrap_or_default()
 }
@@ -275,7 +293,7 @@ pub async fn read(
 ) -> ApiResult {
     let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
-    let r = blocking(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
+    let r = quick(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

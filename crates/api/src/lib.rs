@@ -85,7 +85,26 @@ impl Default for ApiConfig {
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+/// Every handler reads the parts through the state; a clone (one per request, by the
+/// extractors) is one reference count.
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppParts {
     pub records: Records,
     pub config: Arc<ApiConfig>,
     /// The CapabilityStatement, built once when the router is made.

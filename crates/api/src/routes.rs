@@ -35,7 +35,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         records.backend_name(),
         &date[..10],
     );
-    let state = AppState {
+    let state = AppState::new(crate::AppParts {
         records,
         config: Arc::new(config.clone()),
         capabilities: Arc::new(capabilities),
@@ -44,7 +44,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
             .rate_limit
             .map(|l| Arc::new(crate::limits::RateLimiter::new(l))),
         metrics: Arc::default(),
-    };
+    });
     let fhir = Router::new()
         .route("/metadata", get(i::metadata))
         .route(

@@ -130,14 +130,29 @@ impl Default for RecordsConfig {
     }
 }
 
-/// The record: every interaction with stored FHIR resources.
+/// The record: every interaction with stored FHIR resources. A clone is one reference
+/// count (adapters clone it for every request).
 #[derive(Clone, Debug)]
 pub struct Records {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Records`] shares.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Shared {
     store: Arc<dyn Store>,
     config: RecordsConfig,
     auditor: Arc<audit::Auditor>,
-    reprocessor: Arc<std::sync::OnceLock<exchange::Reprocessor>>,
+    reprocessor: std::sync::OnceLock<exchange::Reprocessor>,
     bulk: Arc<bulk::Runner>,
+}
+
+impl std::ops::Deref for Records {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// A version the record layer writes on the caller's behalf, after checking rules of its
@@ -180,12 +195,18 @@ impl Records {
             config.read_audit_window,
         ));
         Records {
-            bulk: Arc::new(bulk::Runner::new(config.bulk.clone())),
-            store,
-            config,
-            auditor,
-            reprocessor: Arc::new(std::sync::OnceLock::new()),
+            shared: Arc::new(Shared {
+                bulk: Arc::new(bulk::Runner::new(config.bulk.clone())),
+                store,
+                config,
+                auditor,
+                reprocessor: std::sync::OnceLock::new(),
+            }),
         }
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Records {
+        Records { shared }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -251,6 +251,10 @@ impl Drop for SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn reads_locally(&self) -> bool {
+        true
+    }
+
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         Ok(Box::new(self.readers.get()?))
     }

@@ -297,6 +297,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// synced), or rolled back. Blocking. `Conflict` may be retried by the caller.
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError>;
 
+    /// Whether a read by key here is a local lookup that never waits on a network or a
+    /// lock for long (SQLite: a page of a file, under WAL), so that a caller may run it
+    /// on its own thread rather than hand it to a pool of blocking threads. A remote
+    /// database (PostgreSQL) answers false.
+    fn reads_locally(&self) -> bool {
+        false
+    }
+
     /// The current version of one resource, read on its own: the hot path of `read`.
     /// Backends may answer it in one statement without an explicit transaction.
     fn read_current(

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use oxehr_store::jobs::{self, FileRow, JobRow, JobState};
@@ -411,34 +411,16 @@ impl ExportSink for JobSink<'_> {
 }
 
 /// A `Records` that does not keep its runner alive: what runner threads hold.
-pub(crate) struct WeakRecords {
-    store: Weak<dyn oxehr_store::Store>,
-    config: crate::RecordsConfig,
-    auditor: Weak<crate::audit::Auditor>,
-    bulk: Weak<Runner>,
-    reprocessor: Arc<std::sync::OnceLock<crate::exchange::Reprocessor>>,
-}
+pub(crate) struct WeakRecords(std::sync::Weak<crate::Shared>);
 
 impl WeakRecords {
     fn upgrade(&self) -> Option<Records> {
-        Some(Records {
-            bulk: self.bulk.upgrade()?,
-            store: self.store.upgrade()?,
-            config: self.config.clone(),
-            auditor: self.auditor.upgrade()?,
-            reprocessor: self.reprocessor.clone(),
-        })
+        self.0.upgrade().map(Records::from_shared)
     }
 }
 
 impl Records {
     fn weak(&self) -> WeakRecords {
-        WeakRecords {
-            store: Arc::downgrade(&self.store),
-            config: self.config.clone(),
-            auditor: Arc::downgrade(&self.auditor),
-            bulk: Arc::downgrade(&self.bulk),
-            reprocessor: self.reprocessor.clone(),
-        }
+        WeakRecords(Arc::downgrade(&self.shared))
     }
 }
