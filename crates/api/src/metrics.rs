@@ -71,9 +71,14 @@ impl Metrics {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The text exposition.
-    fn render(&self, audit_ok: bool) -> String {
+    /// The text exposition, with `gauges` of the record layer and the runtime.
+    fn render(&self, audit_ok: bool, gauges: &[oxehr_records::Gauge]) -> String {
         let mut out = String::new();
+        for g in gauges {
+            let _ = writeln!(out, "# HELP {} {}", g.name, g.help);
+            let _ = writeln!(out, "# TYPE {} gauge", g.name);
+            let _ = writeln!(out, "{} {}", g.name, g.value);
+        }
         let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
         out.push_str("# HELP oxehr_http_requests_total Requests answered, by method, route and status class.\n");
         out.push_str("# TYPE oxehr_http_requests_total counter\n");
@@ -175,13 +180,35 @@ pub(crate) async fn metrics(State(state): State<AppState>, req: Request) -> Resp
         .into_response();
     }
     let audit_ok = state.records.audit_writable();
+    let mut gauges = match crate::interactions::blocking(&state.records, |r| Ok(r.gauges())).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let runtime = tokio::runtime::Handle::current().metrics();
+    gauges.extend([
+        oxehr_records::Gauge {
+            name: "oxehr_runtime_workers",
+            help: "Threads of the request runtime.",
+            value: runtime.num_workers() as f64,
+        },
+        oxehr_records::Gauge {
+            name: "oxehr_runtime_tasks",
+            help: "Tasks alive on the request runtime (requests and connections in flight).",
+            value: runtime.num_alive_tasks() as f64,
+        },
+        oxehr_records::Gauge {
+            name: "oxehr_runtime_queue_depth",
+            help: "Tasks waiting in the runtime's shared queue.",
+            value: runtime.global_queue_depth() as f64,
+        },
+    ]);
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(audit_ok),
+        state.metrics.render(audit_ok, &gauges),
     )
         .into_response()
 }
@@ -196,7 +223,13 @@ mod tests {
         m.observe("GET", "/fhir/{type}/{id}", StatusCode::OK, 0.0015);
         m.observe("GET", "/fhir/{type}/{id}", StatusCode::NOT_FOUND, 0.3);
         m.limited();
-        let text = m.render(true);
+        let gauge = oxehr_records::Gauge {
+            name: "oxehr_test_gauge",
+            help: "A gauge.",
+            value: 2.5,
+        };
+        let text = m.render(true, &[gauge]);
+        assert!(text.contains("# TYPE oxehr_test_gauge gauge\noxehr_test_gauge 2.5\n"));
         assert!(text.contains("oxehr_http_requests_total{method=\"GET\",route=\"/fhir/{type}/{id}\",status=\"2xx\"} 1"));
         assert!(text.contains("oxehr_http_requests_total{method=\"GET\",route=\"/fhir/{type}/{id}\",status=\"4xx\"} 1"));
         // 0.0015 s is under 2 ms, 0.3 s under 0.5 s: cumulative buckets.

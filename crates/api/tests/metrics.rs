@@ -43,6 +43,50 @@ async fn metrics_count_routes_for_administrators_only(s: &TestServer) {
         !body.contains("Secretname") && !body.contains("not-there-7"),
         "{body}"
     );
+
+    // Gauges: the pool as configured, nothing waiting at rest, the audit trail caught up
+    // with the searches above once its window has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, body) = text(&s.client, &url).await;
+    let g = |name: &str| gauge(&body, name).unwrap_or_else(|| panic!("{name} in {body}"));
+    assert_eq!(
+        g("oxehr_runtime_workers"),
+        2.0,
+        "the test runtime's two workers"
+    );
+    assert!(g("oxehr_runtime_tasks") >= 1.0);
+    assert_eq!(g("oxehr_audit_pending_records"), 0.0);
+    let since = g("oxehr_audit_seconds_since_append");
+    assert!((0.0..60.0).contains(&since), "{since}");
+    assert_eq!(g("oxehr_export_jobs_queued"), 0.0);
+    assert_eq!(g("oxehr_export_jobs_running"), 0.0);
+    match s.records.backend_name() {
+        "sqlite" => {
+            let total = g("oxehr_store_read_connections");
+            assert_eq!(
+                total,
+                oxehr_store_sqlite::SqliteConfig::default().readers as f64
+            );
+            assert!(g("oxehr_store_read_connections_idle") <= total);
+            assert_eq!(g("oxehr_store_writes_in_flight"), 0.0);
+        }
+        _ => {
+            let max = g("oxehr_store_connections_max");
+            assert_eq!(
+                max,
+                oxehr_store_postgres::PostgresConfig::default().pool_size as f64
+            );
+            let open = g("oxehr_store_connections_open");
+            assert!((1.0..=max).contains(&open), "{open}");
+            assert!(g("oxehr_store_connections_idle") <= open);
+        }
+    }
+}
+
+/// The value of an unlabelled gauge in a text exposition.
+fn gauge(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

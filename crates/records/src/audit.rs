@@ -47,6 +47,15 @@ pub(crate) struct Auditor {
     durable: bool,
     /// Set when an append failed: reads are refused from then on.
     failed: Arc<std::sync::atomic::AtomicBool>,
+    /// Records queued and not yet appended, and when the last append committed (µs).
+    lag: Arc<Lag>,
+}
+
+/// How far the audit trail is behind the answers given (for `/metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct Lag {
+    pending: std::sync::atomic::AtomicU64,
+    last_append: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -66,6 +75,8 @@ impl Auditor {
         let (sender, receiver) = mpsc::channel::<Job>();
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let failed_flag = failed.clone();
+        let lag = Arc::new(Lag::default());
+        let lag_of_thread = lag.clone();
         let thread = std::thread::Builder::new()
             .name("oxehr-audit".into())
             .spawn(move || {
@@ -96,6 +107,13 @@ impl Auditor {
                         }))
                         .map(|_| ())
                         .map_err(|e| e.to_string());
+                    if result.is_ok() {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        lag_of_thread.pending.fetch_sub(n as u64, Relaxed);
+                        lag_of_thread
+                            .last_append
+                            .store(crate::time_fmt::now_micros(), Relaxed);
+                    }
                     if let Err(e) = &result {
                         failed_flag.store(true, std::sync::atomic::Ordering::SeqCst);
                         tracing::error!(error = %e, "audit records could not be written; reads are refused from now on");
@@ -111,7 +129,18 @@ impl Auditor {
             thread: Mutex::new(thread),
             durable,
             failed,
+            lag,
         }
+    }
+
+    /// (records queued and not yet appended, when the last append committed in µs,
+    /// 0 before the first).
+    pub(crate) fn lag(&self) -> (u64, i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.lag.pending.load(Relaxed),
+            self.lag.last_append.load(Relaxed),
+        )
     }
 
     /// Queues `records` for the next append (and waits until they are committed when
@@ -141,6 +170,10 @@ impl Auditor {
             return Ok(());
         }
         let (done, wait) = mpsc::sync_channel(1);
+        let count = records.len() as u64;
+        self.lag
+            .pending
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         let sent = self
             .sender
             .lock()
@@ -149,7 +182,12 @@ impl Auditor {
         let unavailable = || RecordsError::Busy("the audit trail is unavailable".into());
         match sent {
             Some(Ok(())) => {}
-            _ => return Err(unavailable()),
+            _ => {
+                self.lag
+                    .pending
+                    .fetch_sub(count, std::sync::atomic::Ordering::Relaxed);
+                return Err(unavailable());
+            }
         }
         if !durable {
             return Ok(());

@@ -77,7 +77,7 @@ pub const MAX_HISTORY_OFFSET: usize = 100_000;
 pub use time_fmt::{format_instant, now_micros, parse_instant};
 pub use transaction::{parse_etag, BundleKind, EntryOutcome};
 
-pub use oxehr_store::{HistoryScope, Method, StoredResource};
+pub use oxehr_store::{Gauge, HistoryScope, Method, StoredResource};
 
 /// How a request's statements are stopped: at [`RecordsConfig::statement_timeout`], or
 /// when the adapter gives up on the request (its client went away). An adapter runs each
@@ -350,6 +350,50 @@ impl Records {
     /// Whether the audit trail can still be written (for `/metrics`; see [`ready`](Self::ready)).
     pub fn audit_writable(&self) -> bool {
         self.auditor.healthy()
+    }
+
+    /// Gauges for `/metrics`: the store's own (pool and queue depths), the audit
+    /// trail's lag (records answered for and not yet appended; seconds since the last
+    /// append), and the Bulk Data export jobs waiting and running.
+    pub fn gauges(&self) -> Vec<Gauge> {
+        let mut out = self.store.gauges();
+        let (pending, last) = self.auditor.lag();
+        out.push(Gauge {
+            name: "oxehr_audit_pending_records",
+            help: "Audit records of answers given, not yet appended to the trail.",
+            value: pending as f64,
+        });
+        if last > 0 {
+            out.push(Gauge {
+                name: "oxehr_audit_seconds_since_append",
+                help: "Seconds since the audit trail's last append committed.",
+                value: (time_fmt::now_micros() - last).max(0) as f64 / 1e6,
+            });
+        }
+        if let Ok(mut reader) = self.reader() {
+            if let Ok(counts) = oxehr_store::jobs::count_by_state(&mut *reader) {
+                for (state, name, help) in [
+                    (
+                        oxehr_store::jobs::JobState::Queued,
+                        "oxehr_export_jobs_queued",
+                        "Bulk Data export jobs waiting to run.",
+                    ),
+                    (
+                        oxehr_store::jobs::JobState::Running,
+                        "oxehr_export_jobs_running",
+                        "Bulk Data export jobs running now.",
+                    ),
+                ] {
+                    let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |c| c.1);
+                    out.push(Gauge {
+                        name,
+                        help,
+                        value: n as f64,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// A blocking read snapshot.

@@ -454,4 +454,25 @@ impl Store for PostgresStore {
     fn backend_name(&self) -> &'static str {
         "postgres"
     }
+
+    fn gauges(&self) -> Vec<oxehr_store::Gauge> {
+        let (open, idle, size) = self.pool.counts();
+        vec![
+            oxehr_store::Gauge {
+                name: "oxehr_store_connections_max",
+                help: "PostgreSQL connections the pool may open (--database-pool).",
+                value: size as f64,
+            },
+            oxehr_store::Gauge {
+                name: "oxehr_store_connections_open",
+                help: "PostgreSQL connections open now.",
+                value: open as f64,
+            },
+            oxehr_store::Gauge {
+                name: "oxehr_store_connections_idle",
+                help: "PostgreSQL connections open and idle now.",
+                value: idle as f64,
+            },
+        ]
+    }
 }

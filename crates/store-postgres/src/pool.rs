@@ -90,6 +90,13 @@ impl Pool {
             .map_err(|_| StoreError::Backend("connection pool poisoned".into()))
     }
 
+    /// (connections open, of which idle, the most that may be open) now.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        self.lock()
+            .map(|s| (s.open, s.idle.len(), self.size))
+            .unwrap_or((0, 0, self.size))
+    }
+
     /// An idle connection, a new one if the pool is not full, else waits for one.
     pub(crate) fn get(&self) -> Result<Pooled<'_>, StoreError> {
         let mut state = self.lock()?;

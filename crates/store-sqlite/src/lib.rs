@@ -70,6 +70,10 @@ pub struct SqliteStore {
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<JoinHandle<()>>,
     readers: ReaderPool,
+    /// Read connections in all (`SqliteConfig::readers`).
+    reader_count: usize,
+    /// Write jobs sent to the writer and not yet answered (queued or running).
+    writes_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -224,7 +228,9 @@ impl SqliteStore {
             jobs: Some(jobs),
             writer: Some(writer),
             checkpointer: Some(checkpointer),
+            reader_count: readers.len(),
             readers: ReaderPool::new(readers),
+            writes_in_flight: Default::default(),
         })
     }
 
@@ -260,11 +266,40 @@ impl Store for SqliteStore {
     }
 
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let stopped = || StoreError::Busy("sqlite writer stopped".into());
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
         let (reply, answer) = sync_channel(1);
-        jobs.send(Request { job, reply }).map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+        self.writes_in_flight.fetch_add(1, Relaxed);
+        let out = jobs
+            .send(Request { job, reply })
+            .map_err(|_| stopped())
+            .and_then(|()| answer.recv().map_err(|_| stopped()));
+        self.writes_in_flight.fetch_sub(1, Relaxed);
+        out?
+    }
+
+    fn gauges(&self) -> Vec<oxehr_store::Gauge> {
+        let in_flight = self
+            .writes_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed);
+        vec![
+            oxehr_store::Gauge {
+                name: "oxehr_store_read_connections",
+                help: "SQLite read connections in the pool.",
+                value: self.reader_count as f64,
+            },
+            oxehr_store::Gauge {
+                name: "oxehr_store_read_connections_idle",
+                help: "SQLite read connections idle now.",
+                value: self.readers.idle() as f64,
+            },
+            oxehr_store::Gauge {
+                name: "oxehr_store_writes_in_flight",
+                help: "Write jobs queued for or running on the SQLite writer now.",
+                value: in_flight as f64,
+            },
+        ]
     }
 
     /// `VACUUM INTO` on a connection of its own: SQLite copies one read snapshot into a

@@ -42,6 +42,11 @@ impl ReaderPool {
         }
     }
 
+    /// Connections idle now.
+    pub(crate) fn idle(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+
     fn put_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);

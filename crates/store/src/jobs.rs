@@ -157,6 +157,20 @@ fn job_row(row: Vec<crate::search::SqlValue>) -> Result<JobRow, StoreError> {
     })
 }
 
+/// How many jobs are in each state now (states with none left out).
+pub fn count_by_state<T: ReadTx + ?Sized>(tx: &mut T) -> Result<Vec<(JobState, u64)>, StoreError> {
+    let mut out = Vec::new();
+    for row in tx.query("SELECT state, count(*) FROM bulk_job GROUP BY state", &[])? {
+        let mut it = row.into_iter();
+        if let (Some(crate::search::SqlValue::Text(s)), Some(n)) = (it.next(), it.next()) {
+            if let (Some(state), Some(n)) = (JobState::parse(&s), n.as_i64()) {
+                out.push((state, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn insert_job<T: Tx + ?Sized>(tx: &mut T, j: &JobRow) -> Result<(), StoreError> {
     tx.execute(
         &format!(

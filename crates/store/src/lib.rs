@@ -288,6 +288,15 @@ pub type JobOutput = Box<dyn Any + Send>;
 /// did.
 pub type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> Result<JobOutput, StoreError> + Send>;
 
+/// One gauge of a backend's state for `/metrics`: a Prometheus name, its help text, and
+/// its value now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: f64,
+}
+
 /// A storage backend.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// A read snapshot from the pool. Blocking.
@@ -296,6 +305,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Runs `job` in one transaction and returns once it is durable (committed and
     /// synced), or rolled back. Blocking. `Conflict` may be retried by the caller.
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError>;
+
+    /// The backend's own gauges for `/metrics` (pool and queue depths), read now.
+    fn gauges(&self) -> Vec<Gauge> {
+        Vec::new()
+    }
 
     /// Whether a read by key here is a local lookup that never waits on a network or a
     /// lock for long (SQLite: a page of a file, under WAL), so that a caller may run it

@@ -38,7 +38,7 @@ pub enum SqlValue {
 }
 
 impl SqlValue {
-    fn as_i64(&self) -> Option<i64> {
+    pub(crate) fn as_i64(&self) -> Option<i64> {
         match self {
             SqlValue::Int(i) => Some(*i),
             _ => None,
