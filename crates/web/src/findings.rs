@@ -61,6 +61,34 @@ pub fn when(g: &CareGap, today: &str) -> String {
     }
 }
 
+/// A gap's reason without the status it opens with (`Due: `, `Due by 1 Dec 2026: `,
+/// `Up to date: `, `Cannot decide: `…), which the page shows beside it already (see
+/// [`when`]); the rest starts with a capital.
+pub fn why(reason: &str) -> String {
+    const STATUSES: [&str; 6] = [
+        "Due",
+        "Up to date",
+        "Cannot decide",
+        "Followed up",
+        "Complete",
+        "Not yet due",
+    ];
+    let Some((status, rest)) = reason.split_once(": ") else {
+        return reason.to_owned();
+    };
+    let is_status = STATUSES
+        .iter()
+        .any(|s| status == *s || (*s == "Due" && status.starts_with("Due by ")));
+    if !is_status || rest.is_empty() {
+        return reason.to_owned();
+    }
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => reason.to_owned(),
+    }
+}
+
 fn rank(status: &str) -> u8 {
     match status {
         "open" => 0,
@@ -84,7 +112,7 @@ pub fn gap_cards(f: &Findings, today: &str) -> Vec<GapCard> {
             title: g.title.clone(),
             open: g.status == "open",
             when: when(g, today),
-            reason: g.reason.clone(),
+            reason: why(&g.reason),
             evidence: lines(&g.evidence),
             citation: g.citation.clone(),
         })
@@ -115,4 +143,45 @@ pub fn score_cards(f: &Findings) -> Vec<ScoreCard> {
             citation: s.citation.clone().unwrap_or_default(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why;
+
+    #[test]
+    fn the_why_leaves_out_the_status_the_page_shows_beside_it() {
+        let cases = [
+            (
+                "Due: last colonoscopy was 12 years ago (3 Mar 2014); repeat every 10 years.",
+                "Last colonoscopy was 12 years ago (3 Mar 2014); repeat every 10 years.",
+            ),
+            (
+                "Due by 1 Dec 2026: no influenza vaccine yet this season (since 1 Aug 2026); one every season.",
+                "No influenza vaccine yet this season (since 1 Aug 2026); one every season.",
+            ),
+            (
+                "Up to date: mammogram on 2 Feb 2025; next due by 2 Feb 2027 (repeat every 2 years).",
+                "Mammogram on 2 Feb 2025; next due by 2 Feb 2027 (repeat every 2 years).",
+            ),
+            (
+                "Cannot decide: no birth date on record.",
+                "No birth date on record.",
+            ),
+            (
+                "Complete: 2 of 2 hepatitis B doses on record.",
+                "2 of 2 hepatitis B doses on record.",
+            ),
+            // Not a status: kept whole.
+            (
+                "Note: something else entirely.",
+                "Note: something else entirely.",
+            ),
+            ("Due:", "Due:"),
+            ("", ""),
+        ];
+        for (reason, shown) in cases {
+            assert_eq!(why(reason), shown, "{reason}");
+        }
+    }
 }

@@ -119,7 +119,7 @@ pub async fn worklist(
                 },
                 born,
                 when: crate::findings::when(&row.gap, &day),
-                reason: row.gap.reason.clone(),
+                reason: crate::findings::why(&row.gap.reason),
             });
         }
         Ok((rows, page.next, page.pending))
