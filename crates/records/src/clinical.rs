@@ -270,7 +270,7 @@ impl From<risk::Outcome> for Scored {
             },
             risk::Outcome::Missing { score, missing } => Scored {
                 view: RiskScore {
-                    missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+                    missing,
                     ..RiskScore::named(score, "missing")
                 },
                 score: None,

@@ -23,8 +23,9 @@ use time::Date;
 
 use super::value_sets::{self, CLINICAL_ASCVD, DIABETES};
 use super::{
-    condition_input, fmt_date, fmt_num, if_deceased, latest_reading, observation_sources,
-    patient_input, round_to, sex_of, unit_is, years_before, Outcome, Score, ScoreKind, Sex,
+    condition_input, fmt_date, fmt_num, if_deceased, latest_reading, missing_reading,
+    observation_sources, patient_input, round_to, sex_of, unit_is, years_before, Outcome, Score,
+    ScoreKind, Sex,
 };
 use crate::record::{systems, Code, Quantity, Record};
 use crate::Input;
@@ -290,22 +291,40 @@ pub fn ascvd_10_year(record: &Record<'_>, on: Date) -> Outcome {
 
     let mut missing = Vec::new();
     if age.is_none() {
-        missing.push("age (birth date)");
+        missing.push("age (birth date)".to_owned());
     }
     if sex.is_none() {
-        missing.push("sex (male or female)");
+        missing.push("sex (male or female)".to_owned());
     }
     if total.is_none() {
-        missing.push("total cholesterol in the last 5 years");
+        missing.push(missing_reading(
+            record,
+            &[Code::new(systems::LOINC, "2093-3")],
+            on,
+            cholesterol_mg_dl,
+            "total cholesterol in the last 5 years",
+        ));
     }
     if hdl.is_none() {
-        missing.push("HDL cholesterol in the last 5 years");
+        missing.push(missing_reading(
+            record,
+            &[Code::new(systems::LOINC, "2085-9")],
+            on,
+            cholesterol_mg_dl,
+            "HDL cholesterol in the last 5 years",
+        ));
     }
     if systolic.is_none() {
-        missing.push("systolic blood pressure in the last 2 years");
+        missing.push(missing_reading(
+            record,
+            &[Code::new(systems::LOINC, "8480-6")],
+            on,
+            mm_hg,
+            "systolic blood pressure in the last 2 years",
+        ));
     }
     if smoking.is_none() {
-        missing.push("smoking status in the last 2 years");
+        missing.push("smoking status in the last 2 years".to_owned());
     }
     let (Some(age), Some(sex), Some(total), Some(hdl), Some(systolic), Some(smoking)) =
         (age, sex, total, hdl, systolic, smoking)

@@ -12,8 +12,8 @@
 use time::Date;
 
 use super::{
-    fmt_num, if_deceased, latest_reading, observation_sources, round_to, unit_is, years_before,
-    Outcome, Score, ScoreKind,
+    fmt_num, if_deceased, latest_reading, missing_reading, observation_sources, round_to, unit_is,
+    years_before, Outcome, Score, ScoreKind,
 };
 use crate::record::{systems, Code, Quantity, Record};
 
@@ -97,12 +97,26 @@ pub fn bmi(record: &Record<'_>, on: Date) -> Outcome {
         years_before(on, height_years),
         metres,
     );
+    let weight_codes = [Code::new(systems::LOINC, "29463-7")];
+    let height_codes = [Code::new(systems::LOINC, "8302-2")];
     let mut missing = Vec::new();
     if weight.is_none() {
-        missing.push("body weight in the last year");
+        missing.push(missing_reading(
+            record,
+            &weight_codes,
+            on,
+            kilograms,
+            "body weight in the last year",
+        ));
     }
     if height.is_none() {
-        missing.push(height_missing);
+        missing.push(missing_reading(
+            record,
+            &height_codes,
+            on,
+            metres,
+            height_missing,
+        ));
     }
     let (Some(weight), Some(height)) = (weight, height) else {
         return Outcome::Missing {
@@ -113,7 +127,7 @@ pub fn bmi(record: &Record<'_>, on: Date) -> Outcome {
     if height.value <= 0.0 {
         return Outcome::Missing {
             score: KIND,
-            missing: vec![height_missing],
+            missing: vec![height_missing.to_owned()],
         };
     }
 

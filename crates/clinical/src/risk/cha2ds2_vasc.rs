@@ -95,10 +95,10 @@ pub fn cha2ds2_vasc(record: &Record<'_>, on: Date) -> Outcome {
     let (Some(age), Some(sex)) = (age, sex) else {
         let mut missing = Vec::new();
         if age.is_none() {
-            missing.push("age (birth date)");
+            missing.push("age (birth date)".to_owned());
         }
         if sex.is_none() {
-            missing.push("sex (male or female)");
+            missing.push("sex (male or female)".to_owned());
         }
         return Outcome::Missing {
             score: KIND,

@@ -22,8 +22,8 @@
 use time::Date;
 
 use super::{
-    fmt_num, if_deceased, latest_reading, observation_sources, patient_input, round_to, sex_of,
-    unit_is, years_before, Outcome, Score, ScoreKind, Sex,
+    fmt_num, if_deceased, latest_reading, missing_reading, observation_sources, patient_input,
+    round_to, sex_of, unit_is, years_before, Outcome, Score, ScoreKind, Sex,
 };
 use crate::record::{systems, Code, Quantity, Record};
 
@@ -104,13 +104,22 @@ pub fn egfr_ckd_epi_2021(record: &Record<'_>, on: Date) -> Outcome {
     }
     let mut missing = Vec::new();
     if creatinine.is_none() {
-        missing.push("serum creatinine in the last year");
+        missing.push(missing_reading(
+            record,
+            &[
+                Code::new(systems::LOINC, "2160-0"),
+                Code::new(systems::LOINC, "38483-4"),
+            ],
+            on,
+            creatinine_mg_dl,
+            "serum creatinine in the last year",
+        ));
     }
     if age.is_none() {
-        missing.push("age (birth date)");
+        missing.push("age (birth date)".to_owned());
     }
     if sex.is_none() {
-        missing.push("sex (male or female)");
+        missing.push("sex (male or female)".to_owned());
     }
     let (Some(creatinine), Some(age), Some(sex)) = (creatinine, age, sex) else {
         return Outcome::Missing {

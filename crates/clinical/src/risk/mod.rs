@@ -213,7 +213,7 @@ pub enum Outcome {
     /// `total cholesterol in the last 5 years`.
     Missing {
         score: ScoreKind,
-        missing: Vec<&'static str>,
+        missing: Vec<String>,
     },
     /// The score does not apply to this patient (`age 35: the equations are for ages 40
     /// to 79`).
@@ -322,6 +322,28 @@ pub(crate) fn latest_reading(
                 source: d.source,
             })
         })
+}
+
+/// An input the look-back lacks, in words: `needed` ("body weight in the last year"),
+/// with the newest reading the record has from before the look-back, if any ("the last
+/// on record, 82 kg on 3 Mar 2024, is too old"), so a reader knows a measurement is due
+/// rather than missing.
+pub(crate) fn missing_reading(
+    record: &Record<'_>,
+    codes: &[Code<'_>],
+    on: Date,
+    convert: fn(&Quantity<'_>) -> Option<f64>,
+    needed: &str,
+) -> String {
+    match latest_reading(record, codes, on, Date::MIN, convert) {
+        Some(r) => format!(
+            "{needed} (the last on record, {} {} on {}, is too old)",
+            fmt_trim(r.recorded_value, 2),
+            r.recorded_unit,
+            fmt_date(r.date)
+        ),
+        None => needed.to_owned(),
+    }
 }
 
 /// The unit of a quantity, compared without case (`mg/dL`, `mg/dl`).

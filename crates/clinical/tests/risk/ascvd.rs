@@ -335,10 +335,15 @@ fn pooled_cohort_says_which_inputs_are_missing() {
         Outcome::Missing {
             score: ScoreKind::Ascvd10Year,
             missing: vec![
-                "total cholesterol in the last 5 years",
-                "HDL cholesterol in the last 5 years",
-                "systolic blood pressure in the last 2 years",
-                "smoking status in the last 2 years",
+                // The fixture's readings from before the look-back, named.
+                "total cholesterol in the last 5 years (the last on record, 213 mg/dL on \
+                 1 May 2018, is too old)"
+                    .to_owned(),
+                "HDL cholesterol in the last 5 years".to_owned(),
+                "systolic blood pressure in the last 2 years (the last on record, 120 mm[Hg] \
+                 on 1 May 2021, is too old)"
+                    .to_owned(),
+                "smoking status in the last 2 years".to_owned(),
             ]
         }
     );

@@ -99,7 +99,10 @@ fn bmi_under_20_has_no_adult_category_and_needs_a_recent_height() {
         bmi(&Record::new(&p, &resources), ON),
         Outcome::Missing {
             score: ScoreKind::Bmi,
-            missing: vec!["body height in the last year"]
+            missing: vec![
+                "body height in the last year (the last on record, 170 cm on 1 May 2022, is too old)"
+                    .to_owned()
+            ]
         }
     );
     let resources = vec![

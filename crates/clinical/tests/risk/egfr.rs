@@ -83,7 +83,11 @@ fn ckd_epi_2021_needs_an_adult_and_a_recent_creatinine() {
         egfr_ckd_epi_2021(&Record::new(&p, &old), ON),
         Outcome::Missing {
             score: ScoreKind::EgfrCkdEpi2021,
-            missing: vec!["serum creatinine in the last year"]
+            missing: vec![
+                "serum creatinine in the last year (the last on record, 0.6 mg/dL on 1 May 2023, \
+                 is too old)"
+                    .to_owned()
+            ]
         }
     );
 }
