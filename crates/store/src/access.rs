@@ -456,38 +456,20 @@ pub fn staff_rules(
         actor_match("x", targets, &mut sql);
         Ok(patient_column(tx.query(&sql.text, &sql.args)?))
     };
-    let mut people: Vec<(String, String)> = Vec::new();
-    match person.and_then(|p| p.split_once('/')) {
-        Some(("Practitioner", id)) => {
-            people.push(("Practitioner".into(), id.into()));
-            let me = people.clone();
-            for role in naming(tx, "PractitionerRole", "practitioner", &me)? {
-                people.push(("PractitionerRole".into(), role));
-            }
-        }
-        Some(("PractitionerRole", id)) => people.push(("PractitionerRole".into(), id.into())),
-        _ => {}
-    }
-    if !people.is_empty() {
-        for team in naming(tx, "CareTeam", "participant", &people)? {
-            people.push(("CareTeam".into(), team));
-        }
-    }
     let consent_params = format!(
         "{}, {}",
         consent_key("oxehr-permit-actor"),
         consent_key("oxehr-deny-actor")
     );
     let org_ref = vec![("Organization".to_owned(), org.to_owned())];
-    // One statement: does a Consent name one of the people, does one name the
-    // organization with a period, does one deny a label.
+    // One statement first: does any Consent name a person (anyone's Practitioner, role
+    // or care team), does one name the organization with a period, does one deny a
+    // label. Usually none does, and that is all a request pays.
     let mut sql = Sql::default();
     sql.s(&format!(
-        "SELECT (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
-    ));
-    actor_match("x", &people, &mut sql);
-    sql.s(&format!(
-        " LIMIT 1), (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
+        "SELECT (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params}) \
+         AND x.target_type IN ('Practitioner', 'PractitionerRole', 'CareTeam') LIMIT 1), \
+         (SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
     ));
     actor_match("x", &org_ref, &mut sql);
     sql.s(&format!(
@@ -502,7 +484,39 @@ pub fn staff_rules(
         .next()
         .unwrap_or_default();
     let found = |i: usize| matches!(row.get(i), Some(SqlValue::Int(_)));
-    let (consents, labels) = (found(0) || found(1), found(2));
+    let (people_named, timed, labels) = (found(0), found(1), found(2));
+    // Then, only if some Consent names a person: who this user is, and whether one names
+    // them.
+    let mut people: Vec<(String, String)> = Vec::new();
+    let mut names_me = false;
+    if people_named {
+        match person.and_then(|p| p.split_once('/')) {
+            Some(("Practitioner", id)) => {
+                people.push(("Practitioner".into(), id.into()));
+                let me = people.clone();
+                for role in naming(tx, "PractitionerRole", "practitioner", &me)? {
+                    people.push(("PractitionerRole".into(), role));
+                }
+            }
+            Some(("PractitionerRole", id)) => {
+                people.push(("PractitionerRole".into(), id.into()));
+            }
+            _ => {}
+        }
+        if !people.is_empty() {
+            for team in naming(tx, "CareTeam", "participant", &people)? {
+                people.push(("CareTeam".into(), team));
+            }
+            let mut sql = Sql::default();
+            sql.s(&format!(
+                "SELECT 1 FROM idx_reference x WHERE x.param IN ({consent_params})"
+            ));
+            actor_match("x", &people, &mut sql);
+            sql.s(" LIMIT 1");
+            names_me = !tx.query(&sql.text, &sql.args)?.is_empty();
+        }
+    }
+    let consents = names_me || timed;
     let mut actors = org_ref;
     actors.extend(people);
     Ok(StaffRules {
