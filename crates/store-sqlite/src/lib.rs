@@ -12,6 +12,55 @@
 //! The schema is in [`schema`] and `docs/storage.md`; the SQL of every port method is in
 //! [`queries`].
 
+/// The [`oxehr_store::ReadTx`] methods of a checkout whose `conn()` gives the connection
+/// (a pooled reader opens its snapshot there; the writer's transaction is open already):
+/// one body for both.
+macro_rules! read_methods {
+    () => {
+        fn current(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Option<StoredResource>, StoreError> {
+            queries::current(self.conn()?, rtype, id)
+        }
+        fn version(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+            version: VersionId,
+        ) -> Result<Option<StoredResource>, StoreError> {
+            queries::version(self.conn()?, rtype, id, version)
+        }
+        fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
+            queries::history(self.conn()?, q)
+        }
+        fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
+            queries::history_count(self.conn()?, q)
+        }
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+        fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+            queries::query(self.conn()?, sql, args)
+        }
+        fn index_entries(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Vec<IndexEntry>, StoreError> {
+            queries::index_entries(self.conn()?, rtype, id)
+        }
+        fn compartments(
+            &mut self,
+            rtype: &ResourceType,
+            id: &ResourceId,
+        ) -> Result<Vec<ResourceId>, StoreError> {
+            queries::compartments(self.conn()?, rtype, id)
+        }
+    };
+}
+
 mod pool;
 mod put;
 mod queries;
