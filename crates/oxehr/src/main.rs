@@ -74,9 +74,11 @@ enum Command {
     Transfer(transfer::TransferArgs),
     /// Run SQL on FHIR ViewDefinitions over the record (`view run FILE`).
     View(view::ViewArgs),
-    /// Copy a SQLite store, consistently, while the server runs (`backup DIR`).
+    /// Copy the store, consistently, while the server runs (`backup DIR`; with
+    /// `--database`, through pg_dump).
     Backup(backup::BackupArgs),
-    /// Bring a backup back into a new data directory (`restore DIR --data NEW`).
+    /// Bring a backup back into a new data directory (`restore DIR --data NEW`), or with
+    /// `--database` into an empty PostgreSQL database (pg_restore).
     Restore(backup::RestoreArgs),
     /// Write every resource's search index again (after an upgrade changed search
     /// parameters); the server may keep running.
