@@ -163,33 +163,6 @@ pub(crate) fn capability_security(base_url: &str) -> Value {
     })
 }
 
-/// Parses an `application/x-www-form-urlencoded` body or query. A parameter given twice
-/// is refused (RFC 6749 §3.1); empty values count as absent.
-pub(crate) fn parse_form(bytes: &[u8]) -> Result<Form, String> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(bytes) {
-        if pairs.iter().any(|(name, _)| *name == k) {
-            return Err(format!("the parameter {k} is given more than once"));
-        }
-        pairs.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(Form(pairs))
-}
-
-/// Form parameters by name.
-#[derive(Debug, Default)]
-pub(crate) struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
-
 /// An OAuth error answer (RFC 6749 §5.2).
 #[derive(Debug)]
 pub(crate) struct OAuthError {

@@ -608,6 +608,35 @@ pub fn verify_client_assertion(
     Ok(Assertion { jti, exp })
 }
 
+/// An OAuth request's parameters: the query of an authorization request, or the
+/// `application/x-www-form-urlencoded` body of a form or a token request. A parameter
+/// given twice is refused (RFC 6749 §3.1); an empty value counts as absent.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The parameters of `bytes`, or why they are refused.
+    pub fn parse(bytes: &[u8]) -> Result<Params, String> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(bytes) {
+            if pairs.iter().any(|(name, _)| *name == k) {
+                return Err(format!("the parameter {k} is given more than once"));
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Params(pairs))
+    }
+
+    /// The value of `name`, unless it is absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use oxehr_auth::identity::{RevokeRequest, TokenRequest};
+use oxehr_auth::oauth::Params as Form;
 
-use super::{blocking, no_store, parse_form, Form, OAuthError, Smart};
+use super::{blocking, no_store, OAuthError, Smart};
 
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -37,7 +38,7 @@ async fn read_form(req: Request) -> Result<Form, OAuthError> {
     let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
         .await
         .map_err(|_| OAuthError::new("invalid_request", "the body is too large"))?;
-    parse_form(&body).map_err(|why| OAuthError::new("invalid_request", why))
+    Form::parse(&body).map_err(|why| OAuthError::new("invalid_request", why))
 }
 
 fn answer(result: Answer) -> Response {

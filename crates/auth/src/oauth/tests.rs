@@ -510,3 +510,19 @@ fn key_sets_that_cannot_be_registered() {
         assert!(e.contains(why), "{why}: {e}");
     }
 }
+
+#[test]
+fn request_parameters_given_twice_are_refused_and_empty_ones_are_absent() {
+    // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+    let twice = Params::parse(b"client_id=a&scope=x&client_id=b");
+    assert_eq!(
+        twice.unwrap_err(),
+        "the parameter client_id is given more than once"
+    );
+    // §3.1: "Parameters sent without a value MUST be treated as if they were omitted."
+    let p = Params::parse(b"state=&scope=patient%2FObservation.rs+openid&x=a%26b").unwrap();
+    assert_eq!(p.get("state"), None);
+    assert_eq!(p.get("missing"), None);
+    assert_eq!(p.get("scope"), Some("patient/Observation.rs openid"));
+    assert_eq!(p.get("x"), Some("a&b"));
+}
