@@ -75,6 +75,21 @@ pub struct SearchParam {
     /// value set of one code system (`Patient.gender` → administrative-gender): that
     /// system's URL, indexed as the system of those codes. See [`code_system_of`].
     pub code_system: Option<String>,
+    /// For a parameter that is the union of other parameters of its type
+    /// (`Observation.combo-code` is `code | component-code`): their codes. Its values are
+    /// not indexed under its own key, since they are the parts' already; a search by it
+    /// reads the parts' ([`SearchParam::stored_keys`]). Empty for any other parameter.
+    /// See [`Registry::find_unions`].
+    pub union_of: Vec<String>,
+    /// The keys its values are indexed under: its own, or its parts' when it is a union.
+    pub stored_keys: Vec<ParamKey>,
+}
+
+impl SearchParam {
+    /// Whether its values are indexed under its own key (not a union of others).
+    pub fn is_indexed(&self) -> bool {
+        self.union_of.is_empty()
+    }
 }
 
 /// All search parameters, by resource type.
@@ -173,6 +188,8 @@ impl Registry {
                         expression,
                         components: components.clone(),
                         code_system,
+                        union_of: Vec::new(),
+                        stored_keys: vec![ParamKey::of(ty, &def.code)],
                     });
             }
         }
@@ -191,11 +208,96 @@ impl Registry {
                         expression: Some(e),
                         components: Vec::new(),
                         code_system: None,
+                        union_of: Vec::new(),
+                        stored_keys: vec![ParamKey::of(ty, code)],
                     }),
                 Err(e) => rejected.push((format!("{OXEHR_PARAM_URL}{code}"), e.to_string())),
             }
         }
+        for params in by_type.values_mut() {
+            Registry::find_unions(params);
+        }
         Registry { by_type, rejected }
+    }
+
+    /// Marks the parameters of one type that are exactly the union of others of that
+    /// type: each top-level branch of the expression is, word for word, the expression
+    /// of another parameter of the same kind, with the same components and code system
+    /// (`Observation.combo-value-quantity`, `(Observation.value as Quantity) |
+    /// (Observation.component.value as Quantity)`, is `value-quantity` and
+    /// `component-value-quantity`). Such a parameter matches a resource exactly when one
+    /// of its parts does, so its index rows would repeat theirs: every Observation
+    /// without components wrote each `combo-*` row twice, in B-tree pages of their own.
+    /// Reference parameters are left as they are: the access rules, compartments and
+    /// includes read those by their own key.
+    fn find_unions(params: &mut [SearchParam]) {
+        let source = |p: &SearchParam| p.expression.as_ref().map(|e| e.source().trim().to_owned());
+        let shape = |p: &SearchParam| {
+            let components: Vec<(ParamKind, String)> = p
+                .components
+                .iter()
+                .map(|c| (c.kind, c.expression.source().trim().to_owned()))
+                .collect();
+            (p.kind, components, p.code_system.clone())
+        };
+        let mut found: Vec<(usize, Vec<String>)> = Vec::new();
+        for (i, p) in params.iter().enumerate() {
+            let Some(src) = source(p) else { continue };
+            if p.kind == ParamKind::Reference {
+                continue;
+            }
+            let branches: Vec<String> = split_union(&src)
+                .iter()
+                .map(|b| b.trim().to_owned())
+                .collect();
+            if branches.len() < 2 {
+                continue;
+            }
+            // Cover the branches, in order, with runs that are other parameters' whole
+            // expressions (the longest that fits at each point).
+            let mut parts: Option<Vec<String>> = Some(Vec::new());
+            let mut at = 0;
+            while at < branches.len() {
+                let next = params
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, q)| *j != i && shape(q) == shape(p))
+                    .filter_map(|(_, q)| {
+                        let theirs: Vec<String> = split_union(&source(q)?)
+                            .iter()
+                            .map(|b| b.trim().to_owned())
+                            .collect();
+                        let fits =
+                            theirs.len() < branches.len() && branches[at..].starts_with(&theirs);
+                        fits.then(|| (theirs.len(), q.code.clone()))
+                    })
+                    .max();
+                match next {
+                    Some((len, code)) => {
+                        at += len;
+                        if let Some(v) = parts.as_mut() {
+                            v.push(code);
+                        }
+                    }
+                    None => {
+                        parts = None;
+                        break;
+                    }
+                }
+            }
+            if let Some(parts) = parts {
+                found.push((i, parts));
+            }
+        }
+        for (i, parts) in found {
+            let keys: Vec<ParamKey> = parts
+                .iter()
+                .filter_map(|code| params.iter().find(|q| &q.code == code))
+                .map(|q| q.key)
+                .collect();
+            params[i].stored_keys = keys;
+            params[i].union_of = parts;
+        }
     }
 }
 
@@ -642,5 +744,86 @@ mod tests {
             "(Observation.value as Quantity) | (Observation.value as SampledData)"
         );
         assert_eq!(branches_for("Resource.id", "Patient"), "Resource.id");
+    }
+}
+
+#[cfg(test)]
+mod union_tests {
+    use super::*;
+
+    /// The unions found among the core parameters are those whose definitions say so in
+    /// their expressions; each is checked here against the expression text of the
+    /// SearchParameter resources in the spec's search-parameters.json (read by the
+    /// definitions, not by this module).
+    #[test]
+    fn unions_are_the_combo_parameters_of_observation() {
+        let r = Registry::r4();
+        let mut found: Vec<(String, String, Vec<String>)> = r
+            .by_type
+            .iter()
+            .flat_map(|(ty, ps)| {
+                ps.iter()
+                    .filter(|p| !p.is_indexed())
+                    .map(move |p| (ty.clone(), p.code.clone(), p.union_of.clone()))
+            })
+            .collect();
+        found.sort();
+        let expected: Vec<(String, String, Vec<String>)> = [
+            ("combo-code", ["code", "component-code"]),
+            (
+                "combo-code-value-concept",
+                ["code-value-concept", "component-code-value-concept"],
+            ),
+            (
+                "combo-code-value-quantity",
+                ["code-value-quantity", "component-code-value-quantity"],
+            ),
+            (
+                "combo-data-absent-reason",
+                ["data-absent-reason", "component-data-absent-reason"],
+            ),
+            (
+                "combo-value-concept",
+                ["value-concept", "component-value-concept"],
+            ),
+            (
+                "combo-value-quantity",
+                ["value-quantity", "component-value-quantity"],
+            ),
+        ]
+        .iter()
+        .map(|(c, parts)| {
+            (
+                "Observation".to_owned(),
+                c.to_string(),
+                parts.iter().map(|p| p.to_string()).collect(),
+            )
+        })
+        .collect();
+        assert_eq!(found, expected);
+        // Word for word, per the definitions: the union's branches are its parts'
+        // branches on Observation (`code` is defined on fifteen types at once), in order.
+        let defs = Definitions::r4();
+        let observation_branches = |c: &str| -> Vec<String> {
+            let src = defs
+                .search_params()
+                .iter()
+                .find(|d| d.code == c && d.base.iter().any(|b| b == "Observation"))
+                .and_then(|d| d.expression.clone())
+                .unwrap();
+            src.split(" | ")
+                .map(|b| b.trim().to_owned())
+                .filter(|b| {
+                    let b = b.trim_start_matches('(');
+                    b == "Observation" || b.starts_with("Observation.")
+                })
+                .collect()
+        };
+        for (_, code, parts) in &expected {
+            let joined: Vec<String> = parts.iter().flat_map(|p| observation_branches(p)).collect();
+            let whole = observation_branches(code);
+            assert!(whole.len() >= 2);
+            assert_eq!(whole, joined, "{code}");
+        }
     }
 }

@@ -74,6 +74,10 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
     let mut of_type = Vec::new();
     let mut narrative = None;
     for param in registry.params(ty) {
+        if !param.is_indexed() {
+            // A union of other parameters: its values are theirs, indexed under them.
+            continue;
+        }
         if param.expression.is_none() {
             // `_text` and `_content` (string parameters without an expression), `_query`.
             let content = match param.code.as_str() {

@@ -193,7 +193,10 @@ fn lookup<'r>(
 }
 
 fn keys(params: &[&SearchParam]) -> Vec<ParamKey> {
-    params.iter().map(|p| p.key).collect()
+    params
+        .iter()
+        .flat_map(|p| p.stored_keys.iter().copied())
+        .collect()
 }
 
 /// One `name=value` that selects resources, on resources of `types`, spending one
@@ -378,9 +381,18 @@ fn parse_filter(
             t
         };
         let params = if matches!(test, ValueTest::OfType { .. }) {
+            // The parts' own `:of-type` rows, for a union.
             types
                 .iter()
-                .map(|t| ParamKey::of(t, &format!("{code}:of-type")))
+                .flat_map(|t| {
+                    let codes = match registry.param(t, code) {
+                        Some(p) if !p.is_indexed() => p.union_of.clone(),
+                        _ => vec![code.to_owned()],
+                    };
+                    codes
+                        .into_iter()
+                        .map(move |c| ParamKey::of(t, &format!("{c}:of-type")))
+                })
                 .collect()
         } else {
             keys(&params)
