@@ -22,12 +22,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::IndexEntry;
 use oxehr_store::search::SqlValue;
 use oxehr_store::sql::{Dialect, SqlArg};
-use oxehr_store::{
-    HistoryQuery, JobOutput, NewVersion, ReadTx, Store, StoreError, StoredResource, Tx, WriteJob,
-};
+use oxehr_store::{JobOutput, NewVersion, ReadTx, Store, StoreError, StoredResource, Tx, WriteJob};
 use postgres::error::SqlState;
 
 use crate::pool::{Connector, PgConn, Pool, Pooled};
@@ -272,14 +269,6 @@ macro_rules! read_methods {
             let r = queries::version(self.$conn()?, rtype, id, version);
             self.$wrap(r)
         }
-        fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
-            let r = queries::history(self.$conn()?, q);
-            self.$wrap(r)
-        }
-        fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
-            let r = queries::history_count(self.$conn()?, q);
-            self.$wrap(r)
-        }
         fn dialect(&self) -> Dialect {
             Dialect::Postgres
         }
@@ -293,22 +282,6 @@ macro_rules! read_methods {
             args: &[SqlArg],
         ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
             let r = queries::query_values(self.$conn()?, sql, args, true);
-            self.$wrap(r)
-        }
-        fn index_entries(
-            &mut self,
-            rtype: &ResourceType,
-            id: &ResourceId,
-        ) -> Result<Vec<IndexEntry>, StoreError> {
-            let r = queries::index_entries(self.$conn()?, rtype, id);
-            self.$wrap(r)
-        }
-        fn compartments(
-            &mut self,
-            rtype: &ResourceType,
-            id: &ResourceId,
-        ) -> Result<Vec<ResourceId>, StoreError> {
-            let r = queries::compartments(self.$conn()?, rtype, id);
             self.$wrap(r)
         }
     };

@@ -3,10 +3,9 @@
 //! prepared once per connection and cached.
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::{IndexEntry, IndexValue, ParamKey};
 use oxehr_store::search::SqlValue;
-use oxehr_store::sql::{self, SqlArg};
-use oxehr_store::{rows, HistoryQuery, Method, StoreError, StoredResource};
+use oxehr_store::sql::SqlArg;
+use oxehr_store::{Method, StoreError, StoredResource};
 use postgres::types::ToSql;
 use postgres::Row;
 
@@ -59,10 +58,6 @@ fn to_stored(row: &Row) -> Result<StoredResource, StoreError> {
         method: Method::from_code(i64::from(method)).ok_or_else(|| corrupt("method"))?,
         body: row.try_get(5).map_err(get)?,
     })
-}
-
-fn stored(rows: Vec<Row>) -> Result<Vec<StoredResource>, StoreError> {
-    rows.iter().map(to_stored).collect()
 }
 
 const SELECT_FULL: &str = "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body \
@@ -119,47 +114,6 @@ fn bind(args: Vec<SqlArg>) -> Vec<Arg> {
             }
         })
         .collect()
-}
-
-fn history_where(q: &HistoryQuery) -> (String, Vec<Arg>) {
-    let (sql, args) = sql::history_where(q);
-    (sql, bind(args))
-}
-
-fn clamp(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn history(
-    conn: &mut PgConn,
-    q: &HistoryQuery,
-) -> Result<Vec<StoredResource>, StoreError> {
-    let (filter, mut args) = history_where(q);
-    args.push(Box::new(clamp(q.count)));
-    args.push(Box::new(clamp(q.offset)));
-    let sql = numbered(&format!(
-        "{SELECT_FULL}{filter} ORDER BY v.last_updated DESC, v.version DESC, v.rid DESC \
-         LIMIT ? OFFSET ?"
-    ));
-    stored(query(conn, &sql, &args)?)
-}
-
-fn count(conn: &mut PgConn, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
-    let rows = query(conn, sql, args)?;
-    let n: i64 = rows
-        .first()
-        .ok_or_else(|| corrupt("count"))?
-        .try_get(0)
-        .map_err(pg_err)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-pub(crate) fn history_count(conn: &mut PgConn, q: &HistoryQuery) -> Result<u64, StoreError> {
-    let (filter, args) = history_where(q);
-    let sql = numbered(&format!(
-        "SELECT count(*) FROM resource_version v JOIN resource r ON r.rid = v.rid{filter}"
-    ));
-    count(conn, &sql, &args)
 }
 
 /// Runs one statement built by `oxehr_store` (accounts, audit), prepared once per
@@ -232,162 +186,6 @@ pub(crate) fn query_values(
             vals.push(v.unwrap_or(SqlValue::Null));
         }
         out.push(vals);
-    }
-    Ok(out)
-}
-
-fn rid_of(
-    conn: &mut PgConn,
-    rtype: &ResourceType,
-    id: &ResourceId,
-) -> Result<Option<i64>, StoreError> {
-    let rows = query(
-        conn,
-        "SELECT rid FROM resource WHERE rtype = $1 AND id = $2",
-        &[
-            Box::new(rtype.as_str().to_owned()),
-            Box::new(id.as_str().to_owned()),
-        ],
-    )?;
-    rows.first()
-        .map(|r| r.try_get(0).map_err(pg_err))
-        .transpose()
-}
-
-pub(crate) fn compartments(
-    conn: &mut PgConn,
-    rtype: &ResourceType,
-    id: &ResourceId,
-) -> Result<Vec<ResourceId>, StoreError> {
-    let Some(rid) = rid_of(conn, rtype, id)? else {
-        return Ok(Vec::new());
-    };
-    let rows = query(
-        conn,
-        "SELECT DISTINCT patient_id FROM compartment WHERE rid = $1 ORDER BY patient_id",
-        &[Box::new(rid)],
-    )?;
-    rows.iter()
-        .map(|r| {
-            let p: &str = r.try_get(0).map_err(pg_err)?;
-            ResourceId::parse(p).ok_or_else(|| corrupt("patient id"))
-        })
-        .collect()
-}
-
-type Decode = fn(&Row) -> Result<IndexValue, postgres::Error>;
-
-/// Per index table: the query of one resource's rows and how to read a row back.
-const READ_BACK: [(&str, Decode); 8] = [
-    (
-        "SELECT param, normalized, exact FROM idx_string WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::String {
-                normalized: r.try_get(1)?,
-                exact: r.try_get(2)?,
-            })
-        },
-    ),
-    (
-        "SELECT param, system, code, text FROM idx_token WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::Token {
-                system: r.try_get(1)?,
-                code: r.try_get(2)?,
-                text: r.try_get(3)?,
-            })
-        },
-    ),
-    (
-        "SELECT param, low, high FROM idx_date WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::Date {
-                low: r.try_get(1)?,
-                high: r.try_get(2)?,
-            })
-        },
-    ),
-    (
-        "SELECT param, value, low, high FROM idx_number WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::Number {
-                value: r.try_get(1)?,
-                low: r.try_get(2)?,
-                high: r.try_get(3)?,
-            })
-        },
-    ),
-    (
-        "SELECT param, value, low, high, system, code, unit, canonical_value, canonical_code \
-         FROM idx_quantity WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::Quantity {
-                value: r.try_get(1)?,
-                low: r.try_get(2)?,
-                high: r.try_get(3)?,
-                system: r.try_get(4)?,
-                code: r.try_get(5)?,
-                unit: r.try_get(6)?,
-                canonical_value: r.try_get(7)?,
-                canonical_code: r.try_get(8)?,
-            })
-        },
-    ),
-    (
-        "SELECT param, target_type, target_id, version, url, identifier_system, \
-         identifier_value FROM idx_reference WHERE rid = $1",
-        |r| {
-            Ok(IndexValue::Reference {
-                target_type: r.try_get(1)?,
-                target_id: r.try_get(2)?,
-                version: r.try_get(3)?,
-                url: r.try_get(4)?,
-                identifier_system: r.try_get(5)?,
-                identifier_value: r.try_get(6)?,
-            })
-        },
-    ),
-    ("SELECT param, value FROM idx_uri WHERE rid = $1", |r| {
-        Ok(IndexValue::Uri {
-            value: r.try_get(1)?,
-        })
-    }),
-    ("SELECT param, content FROM idx_text WHERE rid = $1", |r| {
-        Ok(IndexValue::Text {
-            content: r.try_get(1)?,
-        })
-    }),
-];
-
-pub(crate) fn index_entries(
-    conn: &mut PgConn,
-    rtype: &ResourceType,
-    id: &ResourceId,
-) -> Result<Vec<IndexEntry>, StoreError> {
-    let Some(rid) = rid_of(conn, rtype, id)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (sql, decode) in READ_BACK {
-        for row in query(conn, sql, &[Box::new(rid)])? {
-            out.push(IndexEntry {
-                param: ParamKey(row.try_get(0).map_err(pg_err)?),
-                value: decode(&row).map_err(pg_err)?,
-            });
-        }
-    }
-    for row in query(
-        conn,
-        "SELECT param, parts FROM idx_composite WHERE rid = $1",
-        &[Box::new(rid)],
-    )? {
-        let parts: &str = row.try_get(1).map_err(pg_err)?;
-        out.push(IndexEntry {
-            param: ParamKey(row.try_get(0).map_err(pg_err)?),
-            value: IndexValue::Composite {
-                parts: rows::composite_from_json(parts)?,
-            },
-        });
     }
     Ok(out)
 }

@@ -32,31 +32,11 @@ macro_rules! read_methods {
         ) -> Result<Option<StoredResource>, StoreError> {
             queries::version(self.conn()?, rtype, id, version)
         }
-        fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
-            queries::history(self.conn()?, q)
-        }
-        fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
-            queries::history_count(self.conn()?, q)
-        }
         fn dialect(&self) -> Dialect {
             Dialect::Sqlite
         }
         fn query(&mut self, sql: &str, args: &[SqlArg]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
             queries::query(self.conn()?, sql, args)
-        }
-        fn index_entries(
-            &mut self,
-            rtype: &ResourceType,
-            id: &ResourceId,
-        ) -> Result<Vec<IndexEntry>, StoreError> {
-            queries::index_entries(self.conn()?, rtype, id)
-        }
-        fn compartments(
-            &mut self,
-            rtype: &ResourceType,
-            id: &ResourceId,
-        ) -> Result<Vec<ResourceId>, StoreError> {
-            queries::compartments(self.conn()?, rtype, id)
         }
     };
 }

@@ -5,10 +5,9 @@
 use std::sync::{Condvar, Mutex};
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::IndexEntry;
 use oxehr_store::search::SqlValue;
 use oxehr_store::sql::{Dialect, SqlArg};
-use oxehr_store::{HistoryQuery, ReadTx, StoreError, StoredResource};
+use oxehr_store::{ReadTx, StoreError, StoredResource};
 use rusqlite::Connection;
 
 use crate::{db_err, queries};

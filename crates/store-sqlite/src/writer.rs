@@ -18,12 +18,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::IndexEntry;
 use oxehr_store::search::SqlValue;
 use oxehr_store::sql::{Dialect, SqlArg};
-use oxehr_store::{
-    HistoryQuery, JobOutput, NewVersion, ReadTx, StoreError, StoredResource, Tx, WriteJob,
-};
+use oxehr_store::{JobOutput, NewVersion, ReadTx, StoreError, StoredResource, Tx, WriteJob};
 use rusqlite::Connection;
 
 use crate::{db_err, put, queries};

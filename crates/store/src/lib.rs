@@ -21,6 +21,7 @@ pub mod inbound;
 pub mod interrupt;
 pub mod jobs;
 pub mod oauth;
+mod read;
 pub mod search;
 pub mod sessions;
 pub mod sql;
@@ -162,10 +163,14 @@ pub trait ReadTx {
     ) -> Result<Option<StoredResource>, StoreError>;
 
     /// Versions newest first.
-    fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError>;
+    fn history(&mut self, q: &HistoryQuery) -> Result<Vec<StoredResource>, StoreError> {
+        read::history(self, q)
+    }
 
     /// Number of versions the query covers, ignoring count and offset.
-    fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError>;
+    fn history_count(&mut self, q: &HistoryQuery) -> Result<u64, StoreError> {
+        read::history_count(self, q)
+    }
 
     /// The SQL dialect [`ReadTx::query`] speaks.
     fn dialect(&self) -> sql::Dialect;
@@ -196,14 +201,18 @@ pub trait ReadTx {
         &mut self,
         rtype: &ResourceType,
         id: &ResourceId,
-    ) -> Result<Vec<IndexEntry>, StoreError>;
+    ) -> Result<Vec<IndexEntry>, StoreError> {
+        read::index_entries(self, rtype, id)
+    }
 
     /// Patient ids whose compartment holds the current version.
     fn compartments(
         &mut self,
         rtype: &ResourceType,
         id: &ResourceId,
-    ) -> Result<Vec<ResourceId>, StoreError>;
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        read::compartments(self, rtype, id)
+    }
 }
 
 /// A write transaction.

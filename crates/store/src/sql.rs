@@ -105,6 +105,14 @@ impl Columns {
         }
     }
 
+    /// The next column's value as it came, whatever its kind.
+    pub fn opt_value(
+        &mut self,
+        column: &str,
+    ) -> Result<crate::search::SqlValue, crate::StoreError> {
+        self.next(column)
+    }
+
     pub fn int(&mut self, column: &str) -> Result<i64, crate::StoreError> {
         self.opt_int(column)?.ok_or_else(|| self.corrupt(column))
     }
