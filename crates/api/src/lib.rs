@@ -27,6 +27,7 @@ mod capabilities;
 mod clinical;
 mod documents;
 mod error;
+mod extract;
 mod format;
 mod interactions;
 pub mod limits;

@@ -432,11 +432,9 @@ fn internal() -> ApiError {
 /// report. Only the requester sees their job; anyone else gets 404.
 pub async fn status(
     Extension(who): Extension<Arc<Caller>>,
+    rendering: Rendering,
     Path(job): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let all = jobs().lock().map_err(|_| internal())?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, IssueCode::NotFound, "no such job");
     let j = all.get(&job).ok_or_else(not_found)?;

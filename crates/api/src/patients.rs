@@ -46,11 +46,10 @@ fn parameters(headers: &HeaderMap, body: &Bytes, op: &str) -> Result<Value, ApiE
 pub async fn match_patients(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let p = parameters(&headers, &body, "$match")?;
     let query = parameter(&p, "resource")
         .and_then(|r| r.get("resource"))
@@ -256,11 +255,10 @@ pub async fn transfer_bundle(
 pub async fn receive(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     check_content_type(&headers, &[])?;
     let bundle = parse_json(&body)?;
     let outcomes = blocking(&state.records, move |rec| rec.receive_record(&who, bundle)).await?;

@@ -79,39 +79,23 @@ async fn history_with(
 pub async fn history_instance(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path((ty, id)): Path<(String, String)>,
+    Instance { rtype: rt, id }: Instance,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    let (rt, rid) = (rtype(&ty)?, rid(&id)?);
-    history_with(
-        state,
-        who,
-        HistoryScope::Instance(rt, rid),
-        format!("{ty}/{id}/_history"),
-        q,
-        headers,
-    )
-    .await
+    let path = format!("{rt}/{id}/_history");
+    history_with(state, who, HistoryScope::Instance(rt, id), path, q, headers).await
 }
 
 pub async fn history_type(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path(ty): Path<String>,
+    TypeOf(rt): TypeOf,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
-    let rt = rtype(&ty)?;
-    history_with(
-        state,
-        who,
-        HistoryScope::Type(rt),
-        format!("{ty}/_history"),
-        q,
-        headers,
-    )
-    .await
+    let path = format!("{rt}/_history");
+    history_with(state, who, HistoryScope::Type(rt), path, q, headers).await
 }
 
 pub async fn history_system(

@@ -11,7 +11,7 @@ use oxehr_auth::Caller;
 use serde_json::Value;
 
 use oxehr_fhir::outcome::operation_outcome;
-use oxehr_fhir::{Issue, IssueCode, ResourceId, ResourceType, Severity, VersionId};
+use oxehr_fhir::{Issue, IssueCode, ResourceType, Severity, VersionId};
 use oxehr_records::interrupt::{self, Interrupt};
 use oxehr_records::{
     audit_view, now_micros, parse_instant, query, CompartmentScope, CompartmentSearch,
@@ -21,6 +21,8 @@ use oxehr_search::query::Query;
 
 use crate::bundle::{self, etag, link, version_path};
 use crate::error::ApiError;
+pub(crate) use crate::extract::{rid, rtype};
+use crate::extract::{Instance, TypeOf};
 use crate::format::{bytes_response, check_content_type, fhir_json_response, Rendering, Summary};
 use crate::AppState;
 
@@ -88,10 +90,6 @@ pub(crate) fn params(q: &Option<String>) -> Vec<(String, String)> {
     q.as_deref().map(query::decode_pairs).unwrap_or_default()
 }
 
-fn rtype(name: &str) -> Result<ResourceType, ApiError> {
-    ResourceType::parse(name).ok_or_else(|| ApiError::unknown_type(name))
-}
-
 /// The parameter `name` of a Parameters resource, if any (the first).
 pub(crate) fn parameter<'a>(p: &'a Value, name: &str) -> Option<&'a Value> {
     p.get("parameter").and_then(Value::as_array).and_then(|ps| {
@@ -122,11 +120,6 @@ pub(crate) fn parameter_text(name: &str, p: &Value) -> Result<String, ApiError> 
             "the parameter '{name}' has no value this server reads"
         ))
     })
-}
-
-pub(crate) fn rid(id: &str) -> Result<ResourceId, ApiError> {
-    ResourceId::parse(id)
-        .ok_or_else(|| ApiError::bad_request("the id in the URL is not a valid FHIR id"))
 }
 
 pub(crate) fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
@@ -281,12 +274,7 @@ fn write_response(
     resp
 }
 
-pub async fn metadata(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
+pub async fn metadata(State(state): State<AppState>, rendering: Rendering) -> ApiResult {
     Ok(fhir_json_response(
         StatusCode::OK,
         &state.capabilities,
@@ -297,12 +285,10 @@ pub async fn metadata(
 pub async fn read(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path((ty, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
+    Instance { rtype: rt, id }: Instance,
     headers: HeaderMap,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let r = quick(&state.records, move |rec| rec.read(&who, &rt, &id)).await?;
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
@@ -318,11 +304,9 @@ pub async fn read(
 pub async fn vread(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
+    rendering: Rendering,
     Path((ty, id, vid)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let v = VersionId::parse(&vid)
         .ok_or_else(|| ApiError::bad_request("the version id must be a positive integer"))?;
@@ -333,13 +317,11 @@ pub async fn vread(
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path(ty): Path<String>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
+    TypeOf(rt): TypeOf,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let rt = rtype(&ty)?;
     let value = fhir_body(&headers, &body)?;
     let cond = headers
         .get("if-none-exist")
@@ -359,13 +341,11 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path((ty, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
+    Instance { rtype: rt, id }: Instance,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let value = fhir_body(&headers, &body)?;
     let if_match = if_match(&headers)?;
     let out = blocking(&state.records, move |rec| {
@@ -378,14 +358,13 @@ pub async fn update(
 pub async fn conditional_update(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path(ty): Path<String>,
+    rendering: Rendering,
+    TypeOf(rt): TypeOf,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let rt = rtype(&ty)?;
-    let query = q.clone().filter(|q| !q.is_empty()).ok_or_else(|| {
+    let query = q.filter(|q| !q.is_empty()).ok_or_else(|| {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             IssueCode::NotSupported,
@@ -404,13 +383,11 @@ pub async fn conditional_update(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path((ty, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
+    Instance { rtype: rt, id }: Instance,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
-    let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -442,9 +419,8 @@ fn delete_response(deleted: Option<StoredResource>) -> Response {
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path((ty, id)): Path<(String, String)>,
+    Instance { rtype: rt, id }: Instance,
 ) -> ApiResult {
-    let (rt, id) = (rtype(&ty)?, rid(&id)?);
     let deleted = blocking(&state.records, move |rec| rec.delete(&who, &rt, &id)).await?;
     Ok(delete_response(deleted))
 }
@@ -452,10 +428,9 @@ pub async fn delete(
 pub async fn conditional_delete(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    Path(ty): Path<String>,
+    TypeOf(rt): TypeOf,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let rt = rtype(&ty)?;
     let query = q.filter(|q| !q.is_empty()).ok_or_else(|| {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -474,11 +449,10 @@ pub async fn conditional_delete(
 pub async fn batch_or_transaction(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
-    RawQuery(q): RawQuery,
+    rendering: Rendering,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let value = fhir_body(&headers, &body)?;
     let (kind, outcomes) = blocking(&state.records, move |rec| rec.bundle(&who, value)).await?;
     let with_resources =
@@ -498,12 +472,11 @@ pub async fn batch_or_transaction(
 /// resource is valid, 400 listing the errors when not.
 pub async fn validate(
     State(_state): State<AppState>,
+    rendering: Rendering,
     Path(path): Path<Vec<String>>,
-    RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let rt = rtype(path.first().map(String::as_str).unwrap_or(""))?;
     check_content_type(&headers, &[])?;
     let mut value = parse_json(&body)?;
@@ -545,12 +518,11 @@ pub async fn validate(
 pub async fn break_the_glass(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Caller>>,
+    rendering: Rendering,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let rendering = Rendering::from_request(&params(&q), &headers)?;
     let id = rid(&id)?;
     let value = fhir_body(&headers, &body)?;
     let reason = parameter(&value, "reason")
