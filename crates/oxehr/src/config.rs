@@ -198,17 +198,3 @@ pub fn warm_up() {
         "definitions loaded"
     );
 }
-
-pub fn init_logging(format: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OXEHR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        "text" => builder.init(),
-        "json" => builder.json().init(),
-        other => bail!("unknown log format '{other}' (use text or json)"),
-    }
-    Ok(())
-}

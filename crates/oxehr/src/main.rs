@@ -17,6 +17,7 @@ mod interface;
 mod reindex;
 mod secrets;
 mod serve;
+mod telemetry;
 mod token;
 mod transfer;
 mod user;
@@ -47,6 +48,11 @@ struct Cli {
     /// Log format: `text` or `json`.
     #[arg(long, global = true, env = "OXEHR_LOG_FORMAT")]
     log_format: Option<String>,
+
+    /// Export request spans as OpenTelemetry traces to this collector (its OTLP/HTTP
+    /// base URL, e.g. http://127.0.0.1:4318). Needs a build with `--features otel`.
+    #[arg(long, global = true, env = "OXEHR_OTEL_ENDPOINT")]
+    otel_endpoint: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -100,8 +106,8 @@ fn run(cli: Cli) -> Result<()> {
         .log_format
         .or(file.log_format.clone())
         .unwrap_or_else(|| "text".into());
-    config::init_logging(&log_format)?;
-    match cli.command {
+    let telemetry = telemetry::init(&log_format, cli.otel_endpoint.as_deref())?;
+    let result = match cli.command {
         Command::Serve(args) => serve::serve(args, &file),
         Command::Import(args) => import::import(args, &file),
         Command::Export(args) => export::export(args, &file),
@@ -115,5 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup(args) => backup::backup(args, &file),
         Command::Restore(args) => backup::restore(args, &file),
         Command::Reindex(args) => reindex::reindex(args, &file),
-    }
+    };
+    telemetry.shutdown();
+    result
 }

@@ -1325,3 +1325,20 @@ fn the_database_is_readable_by_its_owner_only() {
     let (ok, out) = user_cmd(&storage, &["list"], "");
     assert!(ok && !out.contains("WARN"), "{out}");
 }
+
+/// A build without the `otel` feature refuses `--otel-endpoint` with a message naming
+/// the feature, and starts nothing.
+#[cfg(not(feature = "otel"))]
+#[test]
+fn otel_endpoint_without_the_feature_is_refused() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = common::oxehr()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .args(["--otel-endpoint", "http://127.0.0.1:4318"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features otel"), "{err}");
+}

@@ -1,0 +1,134 @@
+//! OpenTelemetry traces (`--features otel`): `oxehr serve --otel-endpoint URL` sends each
+//! request's span over OTLP/HTTP to a collector, here a small HTTP server of the test's
+//! own that keeps what it is sent (protobuf `ExportTraceServiceRequest`s, whose strings
+//! are their UTF-8 bytes). The spans carry the service name, the span name, the method
+//! and the path; a search's query (which may hold a patient's name) is never in them.
+//!
+//! Run with `cargo test -p oxehr --features otel --test otel` (`.ci/run` does).
+#![cfg(feature = "otel")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{admin_token, client_with, Server};
+
+type Bodies = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Answers every POST with 200 and an empty `ExportTraceServiceResponse`, keeping the
+/// request bodies.
+fn collector() -> (String, Bodies) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let bodies: Bodies = Arc::default();
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || serve_connection(stream, &kept));
+        }
+    });
+    (url, bodies)
+}
+
+fn serve_connection(stream: TcpStream, kept: &Bodies) {
+    let mut out = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut first = true;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if first {
+                assert!(line.starts_with("POST /v1/traces "), "{line}");
+                first = false;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().expect("length");
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        kept.lock().expect("lock").push(body);
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if out.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn request_spans_reach_the_collector_without_query_values() {
+    let (url, bodies) = collector();
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().to_str().expect("path").to_owned();
+    let token = admin_token(&["--data", &dir]);
+    let server = Server::serve(&["--data", &dir, "--otel-endpoint", &url]);
+    let client = client_with(&token);
+    let base = server.base.clone();
+    for path in [
+        "metadata",
+        "Patient?name=Zebulon",
+        "Patient/no-such-patient",
+    ] {
+        let status = client
+            .get(format!("{base}/{path}"))
+            .send()
+            .expect("request")
+            .status();
+        assert!(
+            status.as_u16() == 200 || status.as_u16() == 404,
+            "{path}: {status}"
+        );
+    }
+    // Batches leave every second.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let everything = loop {
+        let all: Vec<u8> = bodies.lock().expect("lock").concat();
+        if contains(&all, "/fhir/Patient/no-such-patient") || Instant::now() > deadline {
+            break all;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for expected in [
+        "oxehr",          // service.name
+        "request",        // the span
+        "GET",            // its method
+        "/fhir/metadata", // and paths
+        "/fhir/Patient",
+        "/fhir/Patient/no-such-patient",
+    ] {
+        assert!(
+            contains(&everything, expected),
+            "no {expected:?} in {} bytes of traces",
+            everything.len()
+        );
+    }
+    assert!(
+        !contains(&everything, "Zebulon"),
+        "a query value was exported"
+    );
+    assert!(!contains(&everything, &token), "a token was exported");
+}
