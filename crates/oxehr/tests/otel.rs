@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::{admin_token, client_with, Server};
 
-type Bodies = Arc<Mutex<Vec<Vec<u8>>>>;
+/// Each request the collector received: its request line and body.
+type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// Answers every POST with 200 and an empty `ExportTraceServiceResponse`, keeping the
 /// request bodies.
@@ -39,18 +40,18 @@ fn serve_connection(stream: TcpStream, kept: &Bodies) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = 0usize;
-        let mut first = true;
+        let mut request_line = None;
         loop {
             let mut line = String::new();
             match reader.read_line(&mut line) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
-            if first {
-                assert!(line.starts_with("POST /v1/traces "), "{line}");
-                first = false;
-            }
             let line = line.trim_end();
+            if request_line.is_none() {
+                request_line = Some(line.to_owned());
+                continue;
+            }
             if line.is_empty() {
                 break;
             }
@@ -64,7 +65,9 @@ fn serve_connection(stream: TcpStream, kept: &Bodies) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        kept.lock().expect("lock").push(body);
+        kept.lock()
+            .expect("lock")
+            .push((request_line.unwrap_or_default(), body));
         let answer =
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if out.write_all(answer.as_bytes()).is_err() {
@@ -106,12 +109,20 @@ fn request_spans_reach_the_collector_without_query_values() {
     // Batches leave every second.
     let deadline = Instant::now() + Duration::from_secs(20);
     let everything = loop {
-        let all: Vec<u8> = bodies.lock().expect("lock").concat();
+        let all: Vec<u8> = bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|(_, body)| body.clone())
+            .collect();
         if contains(&all, "/fhir/Patient/no-such-patient") || Instant::now() > deadline {
             break all;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    for (line, _) in bodies.lock().expect("lock").iter() {
+        assert!(line.starts_with("POST /v1/traces "), "{line}");
+    }
     for expected in [
         "oxehr",          // service.name
         "request",        // the span

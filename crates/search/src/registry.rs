@@ -231,74 +231,67 @@ impl Registry {
     /// Reference parameters are left as they are: the access rules, compartments and
     /// includes read those by their own key.
     fn find_unions(params: &mut [SearchParam]) {
-        let source = |p: &SearchParam| p.expression.as_ref().map(|e| e.source().trim().to_owned());
-        let shape = |p: &SearchParam| {
-            let components: Vec<(ParamKind, String)> = p
-                .components
-                .iter()
-                .map(|c| (c.kind, c.expression.source().trim().to_owned()))
-                .collect();
-            (p.kind, components, p.code_system.clone())
-        };
-        let mut found: Vec<(usize, Vec<String>)> = Vec::new();
-        for (i, p) in params.iter().enumerate() {
-            let Some(src) = source(p) else { continue };
-            if p.kind == ParamKind::Reference {
-                continue;
-            }
-            let branches: Vec<String> = split_union(&src)
-                .iter()
-                .map(|b| b.trim().to_owned())
-                .collect();
-            if branches.len() < 2 {
-                continue;
-            }
-            // Cover the branches, in order, with runs that are other parameters' whole
-            // expressions (the longest that fits at each point).
-            let mut parts: Option<Vec<String>> = Some(Vec::new());
-            let mut at = 0;
-            while at < branches.len() {
-                let next = params
+        // Each parameter's top-level branches and what a part must share with the whole,
+        // worked out once.
+        type Shape = (ParamKind, Vec<(ParamKind, String)>, Option<String>);
+        let described: Vec<(Vec<String>, Shape)> = params
+            .iter()
+            .map(|p| {
+                let branches = p.expression.as_ref().map_or_else(Vec::new, |e| {
+                    split_union(e.source())
+                        .iter()
+                        .map(|b| b.trim().to_owned())
+                        .collect()
+                });
+                let components = p
+                    .components
                     .iter()
-                    .enumerate()
-                    .filter(|(j, q)| *j != i && shape(q) == shape(p))
-                    .filter_map(|(_, q)| {
-                        let theirs: Vec<String> = split_union(&source(q)?)
-                            .iter()
-                            .map(|b| b.trim().to_owned())
-                            .collect();
-                        let fits =
-                            theirs.len() < branches.len() && branches[at..].starts_with(&theirs);
-                        fits.then(|| (theirs.len(), q.code.clone()))
-                    })
-                    .max();
-                match next {
-                    Some((len, code)) => {
-                        at += len;
-                        if let Some(v) = parts.as_mut() {
-                            v.push(code);
-                        }
-                    }
-                    None => {
-                        parts = None;
-                        break;
-                    }
-                }
+                    .map(|c| (c.kind, c.expression.source().trim().to_owned()))
+                    .collect();
+                (branches, (p.kind, components, p.code_system.clone()))
+            })
+            .collect();
+        let mut found: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, (branches, shape)) in described.iter().enumerate() {
+            if params[i].kind == ParamKind::Reference || branches.len() < 2 {
+                continue;
             }
-            if let Some(parts) = parts {
+            // The other parameters of the same shape, by their branches.
+            let candidates: Vec<(usize, &[String])> = described
+                .iter()
+                .enumerate()
+                .filter(|(j, (theirs, s))| *j != i && s == shape && !theirs.is_empty())
+                .map(|(j, (theirs, _))| (j, theirs.as_slice()))
+                .collect();
+            if let Some(parts) = cover(branches, &candidates) {
                 found.push((i, parts));
             }
         }
         for (i, parts) in found {
-            let keys: Vec<ParamKey> = parts
-                .iter()
-                .filter_map(|code| params.iter().find(|q| &q.code == code))
-                .map(|q| q.key)
-                .collect();
-            params[i].stored_keys = keys;
-            params[i].union_of = parts;
+            params[i].stored_keys = parts.iter().map(|&j| params[j].key).collect();
+            params[i].union_of = parts.iter().map(|&j| params[j].code.clone()).collect();
         }
     }
+}
+
+/// Covers `branches`, in order, with runs that are candidates' whole branch lists (the
+/// longest that fits at each point, never all of `branches` at once): the candidates
+/// used, or `None` when some branch is no candidate's.
+fn cover(branches: &[String], candidates: &[(usize, &[String])]) -> Option<Vec<usize>> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while at < branches.len() {
+        let (len, j) = candidates
+            .iter()
+            .filter(|(_, theirs)| {
+                theirs.len() < branches.len() && branches[at..].starts_with(theirs)
+            })
+            .map(|(j, theirs)| (theirs.len(), *j))
+            .max()?;
+        parts.push(j);
+        at += len;
+    }
+    Some(parts)
 }
 
 /// The URL prefix of oxehr's own search parameters.

@@ -6,7 +6,7 @@
 use oxehr_fhir::{ResourceId, ResourceType};
 use oxehr_search::{IndexEntry, IndexValue, ParamKey};
 
-use crate::search::{resource_of, SqlValue};
+use crate::search::resource_of;
 use crate::sql::{self, Columns, SqlArg};
 use crate::{rows, HistoryQuery, ReadTx, StoreError, StoredResource};
 
@@ -85,20 +85,6 @@ pub(crate) fn compartments<T: ReadTx + ?Sized>(
     .collect()
 }
 
-/// A real column, which a backend may hand back as an integer when the value is whole.
-fn opt_real(c: &mut Columns, column: &str) -> Result<Option<f64>, StoreError> {
-    match c.opt_value(column)? {
-        SqlValue::Null => Ok(None),
-        SqlValue::Real(x) => Ok(Some(x)),
-        SqlValue::Int(n) => Ok(Some(n as f64)),
-        SqlValue::Text(_) => Err(StoreError::Corrupt(format!("index row {column}"))),
-    }
-}
-
-fn real(c: &mut Columns, column: &str) -> Result<f64, StoreError> {
-    opt_real(c, column)?.ok_or_else(|| StoreError::Corrupt(format!("index row {column}")))
-}
-
 type Decode = fn(&mut Columns) -> Result<IndexValue, StoreError>;
 
 /// Per index table: its columns after `param`, and how to read them back.
@@ -124,9 +110,9 @@ const READ_BACK: [(&str, &str, Decode); 9] = [
     }),
     ("idx_number", "value, low, high", |c| {
         Ok(IndexValue::Number {
-            value: real(c, "value")?,
-            low: real(c, "low")?,
-            high: real(c, "high")?,
+            value: c.real("value")?,
+            low: c.real("low")?,
+            high: c.real("high")?,
         })
     }),
     (
@@ -134,13 +120,13 @@ const READ_BACK: [(&str, &str, Decode); 9] = [
         "value, low, high, system, code, unit, canonical_value, canonical_code",
         |c| {
             Ok(IndexValue::Quantity {
-                value: real(c, "value")?,
-                low: real(c, "low")?,
-                high: real(c, "high")?,
+                value: c.real("value")?,
+                low: c.real("low")?,
+                high: c.real("high")?,
                 system: c.opt_text("system")?,
                 code: c.opt_text("code")?,
                 unit: c.opt_text("unit")?,
-                canonical_value: opt_real(c, "canonical_value")?,
+                canonical_value: c.opt_real("canonical_value")?,
                 canonical_code: c.opt_text("canonical_code")?,
             })
         },

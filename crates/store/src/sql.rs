@@ -105,14 +105,6 @@ impl Columns {
         }
     }
 
-    /// The next column's value as it came, whatever its kind.
-    pub fn opt_value(
-        &mut self,
-        column: &str,
-    ) -> Result<crate::search::SqlValue, crate::StoreError> {
-        self.next(column)
-    }
-
     pub fn int(&mut self, column: &str) -> Result<i64, crate::StoreError> {
         self.opt_int(column)?.ok_or_else(|| self.corrupt(column))
     }
@@ -123,6 +115,21 @@ impl Columns {
             SqlValue::Null => Ok(None),
             SqlValue::Int(n) => Ok(Some(n)),
             _ => Err(self.corrupt(column)),
+        }
+    }
+
+    pub fn real(&mut self, column: &str) -> Result<f64, crate::StoreError> {
+        self.opt_real(column)?.ok_or_else(|| self.corrupt(column))
+    }
+
+    /// A real column, which a backend may hand back as an integer when the value is whole.
+    pub fn opt_real(&mut self, column: &str) -> Result<Option<f64>, crate::StoreError> {
+        use crate::search::SqlValue;
+        match self.next(column)? {
+            SqlValue::Null => Ok(None),
+            SqlValue::Real(x) => Ok(Some(x)),
+            SqlValue::Int(n) => Ok(Some(n as f64)),
+            SqlValue::Text(_) => Err(self.corrupt(column)),
         }
     }
 }
