@@ -114,8 +114,17 @@ pub fn own_patient(row: &AccountRow) -> Option<String> {
 
 /// Creates an account. Fails, writing nothing, when the name is taken, the password
 /// breaks the policy, or the organization or person does not exist.
-pub fn add(store: &Arc<dyn Store>, new: NewAccount) -> Result<AccountRow, AuthError> {
+pub fn add(store: &Arc<dyn Store>, mut new: NewAccount) -> Result<AccountRow, AuthError> {
     let name = normalize_name(&new.name)?;
+    // The organization is kept as its id; `Organization/<id>`, as `--person` is written,
+    // names the same one.
+    if let Some(id) = new
+        .organization
+        .as_deref()
+        .and_then(|o| o.strip_prefix("Organization/"))
+    {
+        new.organization = Some(id.to_owned());
+    }
     check_password_policy(&new.password)?;
     match new.role {
         Role::Patient => match &new.person {

@@ -618,6 +618,25 @@ fn user_accounts_from_the_command_line(
 
     let (ok, text) = token_cmd(storage, &["--user", "dr.who"]);
     assert!(!ok && text.contains("disabled"), "{text}");
+    // The organization written as a reference names the same one.
+    let (ok, text) = user_cmd(
+        storage,
+        &[
+            "add",
+            "dr.jones",
+            "--role",
+            "clinician",
+            "--organization",
+            "Organization/hl7",
+            "--password-stdin",
+        ],
+        &format!("{secret}\n"),
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("added dr.jones (clinician, Organization/hl7)"),
+        "{text}"
+    );
 }
 
 /// Runs `oxehr token issue …`; (success, stdout, stderr).
