@@ -76,7 +76,13 @@ impl Metrics {
         let mut out = String::new();
         for g in gauges {
             let _ = writeln!(out, "# HELP {} {}", g.name, g.help);
-            let _ = writeln!(out, "# TYPE {} gauge", g.name);
+            // A count that only grows is named `…_total` (Prometheus's convention).
+            let kind = if g.name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# TYPE {} {kind}", g.name);
             let _ = writeln!(out, "{} {}", g.name, g.value);
         }
         let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,8 +234,16 @@ mod tests {
             help: "A gauge.",
             value: 2.5,
         };
-        let text = m.render(true, &[gauge]);
+        let count = oxehr_records::Gauge {
+            name: "oxehr_test_things_total",
+            help: "A count that only grows.",
+            value: 7.0,
+        };
+        let text = m.render(true, &[gauge, count]);
         assert!(text.contains("# TYPE oxehr_test_gauge gauge\noxehr_test_gauge 2.5\n"));
+        assert!(
+            text.contains("# TYPE oxehr_test_things_total counter\noxehr_test_things_total 7\n")
+        );
         assert!(text.contains("oxehr_http_requests_total{method=\"GET\",route=\"/fhir/{type}/{id}\",status=\"2xx\"} 1"));
         assert!(text.contains("oxehr_http_requests_total{method=\"GET\",route=\"/fhir/{type}/{id}\",status=\"4xx\"} 1"));
         // 0.0015 s is under 2 ms, 0.3 s under 0.5 s: cumulative buckets.

@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub data: Option<PathBuf>,
     pub database: Option<String>,
     pub database_pool: Option<usize>,
+    pub database_replicas: Option<Vec<String>>,
+    pub replica_wait_ms: Option<u64>,
     pub base_url: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<String>,
@@ -59,6 +61,20 @@ pub struct StorageArgs {
     /// Most PostgreSQL connections open at once (default 16).
     #[arg(long, env = "OXEHR_DATABASE_POOL", global = true)]
     pub database_pool: Option<usize>,
+    /// `postgres://…` URL of a streaming replica of `--database` that serves reads and
+    /// searches once it has replayed this server's writes (repeatable; in the
+    /// environment, separated by spaces).
+    #[arg(
+        long = "database-replica",
+        env = "OXEHR_DATABASE_REPLICA",
+        value_delimiter = ' ',
+        global = true
+    )]
+    pub database_replicas: Vec<String>,
+    /// The longest a read waits for a replica to replay this server's last write before
+    /// it reads the primary instead, in milliseconds (default 20).
+    #[arg(long, env = "OXEHR_REPLICA_WAIT_MS", global = true)]
+    pub replica_wait_ms: Option<u64>,
     /// Validate resources against the core definitions on write (default true).
     #[arg(long, env = "OXEHR_VALIDATE", global = true)]
     pub validate: Option<bool>,
@@ -130,9 +146,30 @@ impl StorageArgs {
                 if let Some(n) = self.database_pool.or(file.database_pool) {
                     pg.pool_size = n;
                 }
-                let store = oxehr_store_postgres::PostgresStore::connect(&url, pg)
-                    .map_err(|e| anyhow::anyhow!("cannot open PostgreSQL: {e}"))?;
+                let replicas = if self.database_replicas.is_empty() {
+                    file.database_replicas.clone().unwrap_or_default()
+                } else {
+                    self.database_replicas.clone()
+                };
+                if replicas
+                    .iter()
+                    .any(|r| !(r.starts_with("postgres://") || r.starts_with("postgresql://")))
+                {
+                    bail!("--database-replica must be a postgres:// URL");
+                }
+                let mut rc = oxehr_store_postgres::ReplicaConfig::default();
+                if let Some(ms) = self.replica_wait_ms.or(file.replica_wait_ms) {
+                    rc.wait = std::time::Duration::from_millis(ms);
+                }
+                rc.pool_size = pg.pool_size;
+                let store = oxehr_store_postgres::PostgresStore::connect_replicated(
+                    &url, pg, &replicas, &rc,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot open PostgreSQL: {e}"))?;
                 Arc::new(store)
+            }
+            None if !self.database_replicas.is_empty() => {
+                bail!("--database-replica needs --database (replicas are PostgreSQL's)")
             }
             None => {
                 let dir = self.data_dir(file);

@@ -16,6 +16,7 @@ mod pool;
 mod put;
 mod put_many;
 mod queries;
+mod replicas;
 mod schema;
 
 use std::fmt;
@@ -28,6 +29,8 @@ use oxehr_store::{JobOutput, NewVersion, ReadTx, Store, StoreError, StoredResour
 use postgres::error::SqlState;
 
 use crate::pool::{Connector, PgConn, Pool, Pooled};
+pub use crate::replicas::ReplicaConfig;
+use crate::replicas::Replicas;
 
 /// Settings of a PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -52,6 +55,8 @@ impl Default for PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
+    /// Streaming replicas that serve reads (`--database-replica`), if any.
+    replicas: Option<Replicas>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -99,11 +104,29 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`), creates the schema if asked
     /// and applies migrations.
     pub fn connect(url: &str, config: PostgresConfig) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_replicated(url, config, &[], &ReplicaConfig::default())
+    }
+
+    /// As [`PostgresStore::connect`], with reads served by the streaming replicas at
+    /// `replica_urls` once they have replayed this store's writes (see [`replicas`]).
+    pub fn connect_replicated(
+        url: &str,
+        config: PostgresConfig,
+        replica_urls: &[String],
+        replica_config: &ReplicaConfig,
+    ) -> Result<PostgresStore, StoreError> {
         if config.pool_size == 0 {
             return Err(StoreError::Backend("pool_size must be at least 1".into()));
         }
         let mut pg_config = postgres::Config::from_str(url)
             .map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
+        let mut replica_configs = Vec::new();
+        for (i, r) in replica_urls.iter().enumerate() {
+            let c = postgres::Config::from_str(r).map_err(|_| {
+                StoreError::Backend(format!("invalid PostgreSQL URL for replica {}", i + 1))
+            })?;
+            replica_configs.push(c);
+        }
         let quoted = match &config.schema {
             Some(s) if valid_schema(s) => Some(format!("\"{s}\"")),
             Some(_) => return Err(StoreError::Backend("invalid schema name".into())),
@@ -128,12 +151,32 @@ impl PostgresStore {
                 .client
                 .batch_execute(&format!("SET {setting}"))
                 .map_err(pg_err)?;
-            let options = match pg_config.get_options() {
-                Some(o) => format!("{o} -c {setting}"),
-                None => format!("-c {setting}"),
-            };
-            pg_config.options(&options);
+            for c in std::iter::once(&mut pg_config).chain(replica_configs.iter_mut()) {
+                let options = match c.get_options() {
+                    Some(o) => format!("{o} -c {setting}"),
+                    None => format!("-c {setting}"),
+                };
+                c.options(&options);
+            }
         }
+        let replicas = if replica_configs.is_empty() {
+            None
+        } else {
+            let connectors: Vec<(String, Connector)> = replica_configs
+                .into_iter()
+                .enumerate()
+                .map(|(i, config)| {
+                    (
+                        format!("replica {}", i + 1),
+                        Connector {
+                            config,
+                            schema: quoted.clone(),
+                        },
+                    )
+                })
+                .collect();
+            Some(Replicas::connect(&mut first, &connectors, replica_config)?)
+        };
         let connector = Connector {
             config: pg_config,
             schema: quoted,
@@ -141,7 +184,44 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool: Pool::new(connector, config.pool_size, first),
             schema: config.schema,
+            replicas,
         })
+    }
+
+    /// A connection for a read: from a replica that has replayed every write this
+    /// store acknowledged, else from the primary.
+    fn read_conn(&self) -> Result<Pooled<'_>, StoreError> {
+        if let Some(pool) = self.replicas.as_ref().and_then(Replicas::pick) {
+            match pool.get() {
+                Ok(c) => return Ok(c),
+                Err(_) => {
+                    if let Some(r) = &self.replicas {
+                        r.mark_down(pool);
+                    }
+                }
+            }
+        }
+        self.pool.get()
+    }
+
+    /// After a committed write: notes where the primary's WAL stands, so that reads
+    /// wait for the replicas to get there.
+    fn note_written(&self, conn: &mut PgConn) {
+        let Some(replicas) = &self.replicas else {
+            return;
+        };
+        let lsn = replicas::position(conn, replicas::WRITTEN).or_else(|_| {
+            let mut other = self.pool.get()?;
+            replicas::position(other.conn()?, replicas::WRITTEN)
+        });
+        match lsn {
+            Ok(lsn) => replicas.wrote(lsn),
+            // The write is committed and stays acknowledged; the primary is out of
+            // reach, so reads cannot be sent there either until it is back.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the primary's WAL position after a write")
+            }
+        }
     }
 }
 
@@ -362,7 +442,7 @@ impl Tx for WriteTx<'_> {
 impl Store for PostgresStore {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         Ok(Box::new(Reader {
-            conn: self.pool.get()?,
+            conn: self.read_conn()?,
             in_txn: false,
             cancel: None,
         }))
@@ -374,7 +454,7 @@ impl Store for PostgresStore {
         rtype: &ResourceType,
         id: &ResourceId,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let mut pooled = self.pool.get()?;
+        let mut pooled = self.read_conn()?;
         queries::current(pooled.conn()?, rtype, id)
     }
 
@@ -384,7 +464,7 @@ impl Store for PostgresStore {
         id: &ResourceId,
         version: VersionId,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let mut pooled = self.pool.get()?;
+        let mut pooled = self.read_conn()?;
         queries::version(pooled.conn()?, rtype, id, version)
     }
 
@@ -409,7 +489,12 @@ impl Store for PostgresStore {
             (Ok(_), Ok(())) if failed => Err(StoreError::Backend(
                 "a statement of the job failed; rolled back".into(),
             )),
-            (Ok(out), Ok(())) => Ok(out),
+            (Ok(out), Ok(())) => {
+                if let Ok(conn) = pooled.conn() {
+                    self.note_written(conn);
+                }
+                Ok(out)
+            }
             (Ok(_), Err(e)) => {
                 // A failed COMMIT leaves the session in an unknown state.
                 pooled.mark_broken();
@@ -430,7 +515,7 @@ impl Store for PostgresStore {
 
     fn gauges(&self) -> Vec<oxehr_store::Gauge> {
         let (open, idle, size) = self.pool.counts();
-        vec![
+        let mut gauges = vec![
             oxehr_store::Gauge {
                 name: "oxehr_store_connections_max",
                 help: "PostgreSQL connections the pool may open (--database-pool).",
@@ -446,6 +531,10 @@ impl Store for PostgresStore {
                 help: "PostgreSQL connections open and idle now.",
                 value: idle as f64,
             },
-        ]
+        ];
+        if let Some(r) = &self.replicas {
+            gauges.extend(r.gauges());
+        }
+        gauges
     }
 }

@@ -298,7 +298,8 @@ pub type JobOutput = Box<dyn Any + Send>;
 pub type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> Result<JobOutput, StoreError> + Send>;
 
 /// One gauge of a backend's state for `/metrics`: a Prometheus name, its help text, and
-/// its value now.
+/// its value now. A name ending in `_total` is a count that only grows, exposed as a
+/// counter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gauge {
     pub name: &'static str,
