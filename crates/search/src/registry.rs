@@ -81,14 +81,30 @@ pub struct SearchParam {
     /// reads the parts' ([`SearchParam::stored_keys`]). Empty for any other parameter.
     /// See [`Registry::find_unions`].
     pub union_of: Vec<String>,
-    /// The keys its values are indexed under: its own, or its parts' when it is a union.
+    /// For a reference parameter that is another of its type restricted to one target
+    /// type (`Observation.patient` is `Observation.subject.where(resolve() is Patient)`):
+    /// that parameter's code and the type. Its values are the other's rows whose
+    /// `target_type` is that type, so it has no rows of its own; a search by it reads
+    /// the other's key with the type required. See [`Registry::find_narrowings`].
+    pub narrowed_of: Option<(String, String)>,
+    /// The codes of the parameters narrowed from this one (`subject` → `patient`): the
+    /// Patient compartment names some of them.
+    pub narrowed_into: Vec<String>,
+    /// The keys its values are indexed under: its own, or its parts' when it is a union,
+    /// or the parameter's it narrows.
     pub stored_keys: Vec<ParamKey>,
 }
 
 impl SearchParam {
-    /// Whether its values are indexed under its own key (not a union of others).
+    /// Whether its values are indexed under its own key (not a union of others, nor
+    /// another narrowed to one target type).
     pub fn is_indexed(&self) -> bool {
-        self.union_of.is_empty()
+        self.union_of.is_empty() && self.narrowed_of.is_none()
+    }
+
+    /// The target type every value must have, for a parameter narrowed from another.
+    pub fn required_target(&self) -> Option<&str> {
+        self.narrowed_of.as_ref().map(|(_, t)| t.as_str())
     }
 }
 
@@ -189,6 +205,8 @@ impl Registry {
                         components: components.clone(),
                         code_system,
                         union_of: Vec::new(),
+                        narrowed_of: None,
+                        narrowed_into: Vec::new(),
                         stored_keys: vec![ParamKey::of(ty, &def.code)],
                     });
             }
@@ -209,6 +227,8 @@ impl Registry {
                         components: Vec::new(),
                         code_system: None,
                         union_of: Vec::new(),
+                        narrowed_of: None,
+                        narrowed_into: Vec::new(),
                         stored_keys: vec![ParamKey::of(ty, code)],
                     }),
                 Err(e) => rejected.push((format!("{OXEHR_PARAM_URL}{code}"), e.to_string())),
@@ -216,6 +236,7 @@ impl Registry {
         }
         for params in by_type.values_mut() {
             Registry::find_unions(params);
+            Registry::find_narrowings(params);
         }
         Registry { by_type, rejected }
     }
@@ -270,6 +291,55 @@ impl Registry {
         for (i, parts) in found {
             params[i].stored_keys = parts.iter().map(|&j| params[j].key).collect();
             params[i].union_of = parts.iter().map(|&j| params[j].code.clone()).collect();
+        }
+    }
+}
+
+impl Registry {
+    /// Marks the reference parameters of one type whose expression is, word for word,
+    /// another reference parameter's followed by `.where(resolve() is T)`, `T` one of its
+    /// targets (`Observation.patient`: `Observation.subject.where(resolve() is
+    /// Patient)`; `Encounter.practitioner`: `Encounter.participant.individual.where(…)`).
+    /// Such a parameter's values are exactly the other's whose reference names a `T`:
+    /// `resolve()` types a reference by its literal `Type/id`, which is also how the
+    /// index fills `target_type`, and drops references without one (identifier-only,
+    /// `urn:`), which have no `target_type`. Its rows would repeat the other's: each
+    /// Observation wrote its patient twice, in B-tree pages of their own.
+    fn find_narrowings(params: &mut [SearchParam]) {
+        let mut found = Vec::new();
+        for (i, p) in params.iter().enumerate() {
+            if p.kind != ParamKind::Reference || !p.is_indexed() {
+                continue;
+            }
+            let Some(src) = p.expression.as_ref().map(|e| e.source().trim()) else {
+                continue;
+            };
+            let Some((base, ty)) = src
+                .strip_suffix(')')
+                .and_then(|s| s.rsplit_once(".where(resolve() is "))
+            else {
+                continue;
+            };
+            let ty = ty.trim();
+            if !p.targets.iter().any(|t| t == ty) {
+                continue;
+            }
+            let other = params.iter().position(|q| {
+                q.kind == ParamKind::Reference
+                    && q.is_indexed()
+                    && q.targets.iter().any(|t| t == ty)
+                    && q.expression.as_ref().map(|e| e.source().trim()) == Some(base.trim())
+            });
+            if let Some(j) = other {
+                found.push((i, j, ty.to_owned()));
+            }
+        }
+        for (i, j, ty) in found {
+            let (code, key) = (params[j].code.clone(), params[j].key);
+            params[i].narrowed_of = Some((code, ty));
+            params[i].stored_keys = vec![key];
+            let narrowed = params[i].code.clone();
+            params[j].narrowed_into.push(narrowed);
         }
     }
 }
@@ -756,7 +826,7 @@ mod union_tests {
             .iter()
             .flat_map(|(ty, ps)| {
                 ps.iter()
-                    .filter(|p| !p.is_indexed())
+                    .filter(|p| !p.union_of.is_empty())
                     .map(move |p| (ty.clone(), p.code.clone(), p.union_of.clone()))
             })
             .collect();
@@ -818,5 +888,62 @@ mod union_tests {
             assert!(whole.len() >= 2);
             assert_eq!(whole, joined, "{code}");
         }
+    }
+}
+
+#[cfg(test)]
+mod narrowing_tests {
+    use super::*;
+
+    /// Every narrowing found is the definition's own words: the narrowed parameter's
+    /// branch for its type in search-parameters.json is the other's branch followed by
+    /// `.where(resolve() is T)`, `T` among its targets; and the ones the access rules'
+    /// neighbours rely on are found (Observation's and Encounter's `patient` from
+    /// `subject`, Provenance's from `target`).
+    #[test]
+    fn narrowings_are_the_definitions_own_words() {
+        let r = Registry::r4();
+        let defs = Definitions::r4();
+        let mut n = 0;
+        for (ty, params) in &r.by_type {
+            for p in params {
+                let Some((of, t)) = &p.narrowed_of else {
+                    continue;
+                };
+                n += 1;
+                let raw = |code: &str| {
+                    defs.search_params()
+                        .iter()
+                        .find(|d| d.code == code && d.base.iter().any(|b| b == ty))
+                        .and_then(|d| d.expression.clone())
+                        .map(|e| branches_for(&e, ty))
+                        .unwrap_or_default()
+                };
+                assert_eq!(
+                    raw(&p.code).trim(),
+                    format!("{}.where(resolve() is {t})", raw(of).trim()),
+                    "{ty}.{}",
+                    p.code
+                );
+                assert!(p.targets.contains(t), "{ty}.{}", p.code);
+                assert_eq!(p.stored_keys, vec![ParamKey::of(ty, of)]);
+                let base = r.param(ty, of).expect("base");
+                assert!(base.is_indexed() && base.narrowed_into.contains(&p.code));
+            }
+        }
+        assert_eq!(n, 47);
+        for (ty, code, of) in [
+            ("Observation", "patient", "subject"),
+            ("Encounter", "patient", "subject"),
+            ("Provenance", "patient", "target"),
+        ] {
+            let p = r.param(ty, code).expect("param");
+            assert_eq!(p.narrowed_of, Some((of.to_owned(), "Patient".to_owned())));
+        }
+        // A parameter of its own type stays indexed (AllergyIntolerance.patient).
+        assert!(r
+            .param("AllergyIntolerance", "patient")
+            .expect("p")
+            .is_indexed());
     }
 }

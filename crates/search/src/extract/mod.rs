@@ -75,7 +75,8 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
     let mut narrative = None;
     for param in registry.params(ty) {
         if !param.is_indexed() {
-            // A union of other parameters: its values are theirs, indexed under them.
+            // A union of other parameters, or another narrowed to one target type: its
+            // values are theirs, indexed under them.
             continue;
         }
         if param.expression.is_none() {
@@ -101,7 +102,11 @@ pub fn extract(resource: &Value) -> Result<Extracted, ExtractError> {
         values.clear();
         of_type.clear();
         values_of(param, resource, &mut values, &mut of_type)?;
-        let in_compartment = compartment_params.is_some_and(|c| c.contains(&param.code));
+        // The compartment may name the parameter or one narrowed from it (Encounter's
+        // `patient` is its `subject` where that is a Patient; only Patients join it).
+        let in_compartment = compartment_params.is_some_and(|c| {
+            c.contains(&param.code) || param.narrowed_into.iter().any(|n| c.contains(n))
+        });
         let start = out.entries.len();
         for v in values.drain(..) {
             let v = v.bounded();

@@ -153,11 +153,15 @@ pub enum Condition {
         params: Vec<ParamKey>,
         test: ValueTest,
     },
-    /// The resource has (`missing == false`) or lacks any index row of the parameter.
+    /// The resource has (`missing == false`) or lacks any index row of the parameter:
+    /// a row of `params`, or a row of one of `typed`'s keys that refers to its type (a
+    /// parameter narrowed from another to one target type, such as `patient` from
+    /// `subject`).
     Missing {
         params: Vec<ParamKey>,
         table: Table,
         missing: bool,
+        typed: Vec<(ParamKey, String)>,
     },
     /// `_id`.
     Id(String),
@@ -272,15 +276,18 @@ pub enum ValueTest {
         id: String,
     },
     /// A reference by absolute URL or canonical (`url`, with `version` if given as
-    /// `url|version`).
+    /// `url|version`); with `target_type`, one that names a resource of that type.
     ReferenceUrl {
         url: String,
         version: Option<String>,
+        target_type: Option<String>,
     },
-    /// `:identifier`: the Reference's identifier matches the token.
+    /// `:identifier`: the Reference's identifier matches the token; with
+    /// `target_type`, in a reference that names a resource of that type.
     ReferenceIdentifier {
         system: Option<Option<String>>,
         value: Option<String>,
+        target_type: Option<String>,
     },
     Uri(UriTest),
     /// `_text` / `_content`: every word (normalized) starts a word of the text.
@@ -414,6 +421,8 @@ pub enum SortBy {
     Param {
         params: Vec<ParamKey>,
         table: Table,
+        /// Only rows that refer to a resource of this type (a narrowed parameter).
+        target_type: Option<String>,
     },
 }
 

@@ -199,6 +199,48 @@ fn keys(params: &[&SearchParam]) -> Vec<ParamKey> {
         .collect()
 }
 
+/// `params` split by the target type their rows must have: those with rows of their
+/// own (`None`), and each type a parameter is narrowed to (`patient` reads `subject`'s
+/// rows that refer to a Patient), with the parameters of each.
+fn by_required_target<'a>(
+    params: &[&'a SearchParam],
+) -> Vec<(Option<String>, Vec<&'a SearchParam>)> {
+    let mut groups: Vec<(Option<String>, Vec<&SearchParam>)> = Vec::new();
+    for &p in params {
+        let t = p.required_target().map(str::to_owned);
+        match groups.iter_mut().find(|(g, _)| *g == t) {
+            Some((_, ps)) => ps.push(p),
+            None => groups.push((t, vec![p])),
+        }
+    }
+    groups
+}
+
+/// `test` restricted to rows that refer to a `ty`: `None` when it names another type,
+/// so that nothing can match.
+fn narrow_test(test: &ValueTest, ty: &str) -> Option<ValueTest> {
+    Some(match test {
+        ValueTest::Reference { target_type, id } => match target_type.as_deref() {
+            Some(t) if t != ty => return None,
+            _ => ValueTest::Reference {
+                target_type: Some(ty.to_owned()),
+                id: id.clone(),
+            },
+        },
+        ValueTest::ReferenceUrl { url, version, .. } => ValueTest::ReferenceUrl {
+            url: url.clone(),
+            version: version.clone(),
+            target_type: Some(ty.to_owned()),
+        },
+        ValueTest::ReferenceIdentifier { system, value, .. } => ValueTest::ReferenceIdentifier {
+            system: system.clone(),
+            value: value.clone(),
+            target_type: Some(ty.to_owned()),
+        },
+        other => other.clone(),
+    })
+}
+
 /// One `name=value` that selects resources, on resources of `types`, spending one
 /// parameter and its values (once per type searched) of `budget` before parsing them.
 fn parse_filter(
@@ -321,12 +363,22 @@ fn parse_filter(
             _ => return Err(QueryError::invalid(name, ":missing takes true or false")),
         };
         budget.values(name, params.len())?;
+        let (plain, narrowed): (Vec<&SearchParam>, Vec<&SearchParam>) =
+            params.iter().partition(|p| p.required_target().is_none());
+        let typed = narrowed
+            .iter()
+            .flat_map(|p| {
+                let t = p.required_target().unwrap_or_default().to_owned();
+                p.stored_keys.iter().map(move |k| (*k, t.clone()))
+            })
+            .collect();
         return Ok(Filter {
             negated: false,
             any_of: vec![Condition::Missing {
-                params: keys(&params),
+                params: keys(&plain),
                 table,
                 missing,
+                typed,
             }],
         });
     }
@@ -380,24 +432,35 @@ fn parse_filter(
             }
             t
         };
-        let params = if matches!(test, ValueTest::OfType { .. }) {
+        if matches!(test, ValueTest::OfType { .. }) {
             // The parts' own `:of-type` rows, for a union.
-            types
+            let params = types
                 .iter()
                 .flat_map(|t| {
                     let codes = match registry.param(t, code) {
-                        Some(p) if !p.is_indexed() => p.union_of.clone(),
+                        Some(p) if !p.union_of.is_empty() => p.union_of.clone(),
                         _ => vec![code.to_owned()],
                     };
                     codes
                         .into_iter()
                         .map(move |c| ParamKey::of(t, &format!("{c}:of-type")))
                 })
-                .collect()
-        } else {
-            keys(&params)
-        };
-        any_of.push(Condition::Value { params, test });
+                .collect();
+            any_of.push(Condition::Value { params, test });
+            continue;
+        }
+        for (target, group) in by_required_target(&params) {
+            let test = match &target {
+                None => Some(test.clone()),
+                Some(t) => narrow_test(&test, t),
+            };
+            if let Some(test) = test {
+                any_of.push(Condition::Value {
+                    params: keys(&group),
+                    test,
+                });
+            }
+        }
     }
     Ok(Filter { negated, any_of })
 }
@@ -425,22 +488,29 @@ fn parse_chain(
             format!("'{code}' is not a reference parameter, so it cannot be chained"),
         ));
     }
+    // A parameter narrowed to one target type refers to that type only.
+    let targets_of = |p: &SearchParam| -> Vec<String> {
+        match p.required_target() {
+            Some(t) => vec![t.to_owned()],
+            None => p.targets.clone(),
+        }
+    };
     let mut targets: Vec<String> = Vec::new();
     for p in &params {
-        for t in &p.targets {
-            if !targets.contains(t) {
-                targets.push(t.clone());
+        for t in targets_of(p) {
+            if !targets.contains(&t) {
+                targets.push(t);
             }
         }
     }
     if let Some(m) = type_modifier {
-        if !targets.iter().any(|t| t == m) {
+        if !params.iter().any(|p| p.targets.iter().any(|t| t == m)) {
             return Err(QueryError::invalid(
                 name,
                 format!("{m} is not a target type of '{code}'"),
             ));
         }
-        targets = vec![m.to_string()];
+        targets.retain(|t| t == m);
     }
     // Without a type, every target type on which the chained parameter exists.
     let next_code = rest.split(['.', ':']).next().unwrap_or(rest).to_string();
@@ -473,6 +543,13 @@ fn parse_chain(
         }
     }
     if chained.is_empty() {
+        if targets.is_empty() {
+            // `patient:Group.name=…`: a type the parameter allows but never refers to.
+            return Ok(Filter {
+                negated: false,
+                any_of: Vec::new(),
+            });
+        }
         return Err(match first_err {
             Some(e) => rename(e, name),
             None => QueryError::UnknownParameter {
@@ -481,12 +558,28 @@ fn parse_chain(
             },
         });
     }
+    // One chain per set of parameters that refer to the same types.
+    let mut any_of = Vec::new();
+    for (target, group) in by_required_target(&params) {
+        let theirs: Vec<String> = match target {
+            Some(t) => vec![t],
+            None => group.iter().flat_map(|p| p.targets.clone()).collect(),
+        };
+        let target_types: Vec<Chained> = chained
+            .iter()
+            .filter(|c| theirs.contains(&c.target_type))
+            .cloned()
+            .collect();
+        if !target_types.is_empty() {
+            any_of.push(Condition::Chain {
+                params: keys(&group),
+                target_types,
+            });
+        }
+    }
     Ok(Filter {
         negated: false,
-        any_of: vec![Condition::Chain {
-            params: keys(&params),
-            target_types: chained,
-        }],
+        any_of,
     })
 }
 
@@ -543,11 +636,26 @@ fn parse_has(
         budget,
     )
     .map_err(|e| rename(e, name))?;
+    if let Some(t) = p.required_target() {
+        // `patient` refers to Patients only: a search of another type finds none.
+        if types.iter().all(|x| x != t) {
+            return Ok(Filter {
+                negated: false,
+                any_of: Vec::new(),
+            });
+        }
+        if types.iter().any(|x| x != t) {
+            return Err(QueryError::unsupported(
+                name,
+                format!("_has through '{source}.{code}' on types other than {t}"),
+            ));
+        }
+    }
     Ok(Filter {
         negated: false,
         any_of: vec![Condition::Has {
             source_type: source.to_string(),
-            params: vec![p.key],
+            params: p.stored_keys.clone(),
             filter: Box::new(filter),
         }],
     })
@@ -609,9 +717,18 @@ fn parse_sort(
                     }
                     Some(t) => t,
                 };
+                let mut groups = by_required_target(&params);
+                if groups.len() > 1 {
+                    return Err(QueryError::unsupported(
+                        "_sort",
+                        format!("sorting by '{code}' across these types"),
+                    ));
+                }
+                let (target_type, _) = groups.pop().unwrap_or((None, Vec::new()));
                 SortBy::Param {
                     params: keys(&params),
                     table,
+                    target_type,
                 }
             }
         };
@@ -659,15 +776,18 @@ fn parse_include(
             format!("'{source}' is not a type being searched (use :iterate)"),
         ));
     }
+    let asked = target;
+    let mut target = target.map(str::to_string);
     let params: Vec<ParamKey> = if code == "*" {
+        // A narrowed parameter's rows are another's, which `*` follows already.
         all.iter()
-            .filter(|p| p.kind == ParamKind::Reference)
+            .filter(|p| p.kind == ParamKind::Reference && p.is_indexed())
             .map(|p| p.key)
             .collect()
     } else {
         match registry.param(source, code) {
             Some(p) if p.kind == ParamKind::Reference => {
-                if let Some(t) = target {
+                if let Some(t) = &target {
                     if !p.targets.iter().any(|x| x == t) {
                         return Err(QueryError::invalid(
                             name,
@@ -675,7 +795,15 @@ fn parse_include(
                         ));
                     }
                 }
-                vec![p.key]
+                match (p.required_target(), &target) {
+                    // Refers to another type than the one asked for: includes nothing.
+                    (Some(t), Some(asked)) if t != asked => Vec::new(),
+                    (Some(t), _) => {
+                        target = Some(t.to_owned());
+                        p.stored_keys.clone()
+                    }
+                    (None, _) => vec![p.key],
+                }
             }
             Some(_) => {
                 return Err(QueryError::invalid(
@@ -692,7 +820,7 @@ fn parse_include(
         }
     };
     if rev && !iterate {
-        if let Some(t) = target {
+        if let Some(t) = asked {
             if !types.iter().any(|x| x == t) {
                 return Err(QueryError::invalid(
                     name,
@@ -704,7 +832,7 @@ fn parse_include(
     Ok(Include {
         source_type: source.to_string(),
         params,
-        target_type: target.map(str::to_string),
+        target_type: target,
         iterate,
     })
 }

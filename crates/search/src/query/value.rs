@@ -225,7 +225,11 @@ fn reference_test(name: &str, v: &str, ctx: &ValueContext<'_>) -> Result<ValueTe
             Some((u, ver)) => (u.to_string(), Some(ver.to_string())),
             None => (v.to_string(), None),
         };
-        return Ok(ValueTest::ReferenceUrl { url, version });
+        return Ok(ValueTest::ReferenceUrl {
+            url,
+            version,
+            target_type: None,
+        });
     }
     let segs: Vec<&str> = v.split('/').collect();
     let ok_id = |id: &str| {
@@ -338,7 +342,11 @@ pub(crate) fn parse_value(
             None => reference_test(name, v, ctx)?,
             Some("identifier") => {
                 let (system, value) = token_parts(v);
-                ValueTest::ReferenceIdentifier { system, value }
+                ValueTest::ReferenceIdentifier {
+                    system,
+                    value,
+                    target_type: None,
+                }
             }
             Some(m @ ("above" | "below")) => return Err(unsupported(m)),
             Some(m) => return Err(unknown(m)),

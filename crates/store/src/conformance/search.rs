@@ -148,7 +148,11 @@ impl Criterion {
                         target_type,
                         id: target_id,
                     },
-                    Match::ReferenceUrl(url) => ValueTest::ReferenceUrl { url, version: None },
+                    Match::ReferenceUrl(url) => ValueTest::ReferenceUrl {
+                        url,
+                        version: None,
+                        target_type: None,
+                    },
                     Match::Uri(u) => ValueTest::Uri(UriTest::Equals(u)),
                     Match::DateWithin { low, high } => ValueTest::Date(DateTest {
                         prefix: Prefix::Eq,

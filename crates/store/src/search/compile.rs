@@ -140,6 +140,7 @@ impl Compiler<'_> {
                 params,
                 table,
                 missing,
+                typed,
             } => {
                 let x = self.alias("x");
                 out.s(if *missing { "NOT EXISTS" } else { "EXISTS" });
@@ -147,7 +148,9 @@ impl Compiler<'_> {
                     " (SELECT 1 FROM {} {x} WHERE {x}.rid = {a}.rid AND ",
                     table.name()
                 ));
-                out.keys(&self.probe_param(&x), params).s(")");
+                let col = self.probe_param(&x);
+                self.param_rows(&x, &col, params, typed, out);
+                out.s(")");
             }
             Condition::Id(id) => {
                 out.s(&format!("{a}.id = ")).text_arg(id);
@@ -241,10 +244,15 @@ impl Compiler<'_> {
                 out.keys(&format!("{x}.param"), params).s(" AND ");
                 self.row_test(&x, test, out);
             }
-            Condition::Missing { params, table, .. } => {
+            Condition::Missing {
+                params,
+                table,
+                typed,
+                ..
+            } => {
                 let x = self.alias("x");
                 out.s(&format!("SELECT {x}.rid FROM {} {x} WHERE ", table.name()));
-                out.keys(&format!("{x}.param"), params);
+                self.param_rows(&x, &format!("{x}.param"), params, typed, out);
             }
             Condition::Id(id) => {
                 out.s("SELECT CAST(").text_arg(id).s(" AS TEXT)");
@@ -347,13 +355,24 @@ impl Compiler<'_> {
                     out.s(&format!(" AND {x}.target_type = ")).text_arg(t);
                 }
             }
-            ValueTest::ReferenceUrl { url, version } => {
+            ValueTest::ReferenceUrl {
+                url,
+                version,
+                target_type,
+            } => {
                 out.s(&format!("{x}.url = ")).text_arg(&key(url));
                 if let Some(v) = version {
                     out.s(&format!(" AND {x}.version = ")).text_arg(v);
                 }
+                if let Some(t) = target_type {
+                    out.s(&format!(" AND {x}.target_type = ")).text_arg(t);
+                }
             }
-            ValueTest::ReferenceIdentifier { system, value } => {
+            ValueTest::ReferenceIdentifier {
+                system,
+                value,
+                target_type,
+            } => {
                 token_test(
                     x,
                     "identifier_system",
@@ -362,6 +381,9 @@ impl Compiler<'_> {
                     value,
                     out,
                 );
+                if let Some(t) = target_type {
+                    out.s(&format!(" AND {x}.target_type = ")).text_arg(t);
+                }
             }
             ValueTest::Uri(UriTest::Equals(u)) => {
                 out.s(&format!("{x}.value = ")).text_arg(&key(u));
@@ -453,7 +475,11 @@ impl Compiler<'_> {
             SortBy::LastUpdated => {
                 out.s(&format!("{a}.last_updated"));
             }
-            SortBy::Param { params, table } => {
+            SortBy::Param {
+                params,
+                table,
+                target_type,
+            } => {
                 let s = self.alias("k");
                 let agg = if k.descending { "max" } else { "min" };
                 let col = match (table, k.descending) {
@@ -473,10 +499,48 @@ impl Compiler<'_> {
                     "(SELECT {agg}({col}) FROM {} {s} WHERE {s}.rid = {a}.rid AND ",
                     table.name()
                 ));
-                out.keys(&self.probe_param(&s), params).s(")");
+                out.keys(&self.probe_param(&s), params);
+                if let Some(t) = target_type {
+                    out.s(&format!(" AND {s}.target_type = ")).text_arg(t);
+                }
+                out.s(")");
             }
         }
         out
+    }
+
+    /// The rows of `params` (their key in `col`), or of `typed`'s keys that refer to
+    /// the type each names, on alias `x`.
+    fn param_rows(
+        &self,
+        x: &str,
+        col: &str,
+        params: &[ParamKey],
+        typed: &[(ParamKey, String)],
+        out: &mut Sql,
+    ) {
+        if typed.is_empty() {
+            out.keys(col, params);
+            return;
+        }
+        out.s("(");
+        let mut first = true;
+        if !params.is_empty() {
+            out.keys(col, params);
+            first = false;
+        }
+        for (k, t) in typed {
+            if !first {
+                out.s(" OR ");
+            }
+            first = false;
+            out.s("(")
+                .keys(col, std::slice::from_ref(k))
+                .s(&format!(" AND {x}.target_type = "))
+                .text_arg(t)
+                .s(")");
+        }
+        out.s(")");
     }
 
     /// `r.rtype …` for the types searched (nothing for every type).
