@@ -491,7 +491,7 @@ scenario('an app asks for access: sign-in and consent pages, then the code goes 
     // RFC 7636 Appendix B's challenge.
     code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
   })) url.searchParams.set(k, v);
-  await visit(page, url.pathname + url.search);
+  await visit(page, url.pathname + url.search, { shot: 'smart-sign-in' });
   check((await page.locator('main').innerText()).includes('Growth <Chart> & Co asks to access'), 'the app is named, as text');
   check(await page.locator('main script').count() === 0, 'the name is not markup');
   await page.getByLabel('User name').fill('demo-patient');
@@ -499,8 +499,13 @@ scenario('an app asks for access: sign-in and consent pages, then the code goes 
   await page.getByRole('button', { name: 'Sign in' }).click();
   check(await page.getByRole('heading', { name: 'Allow access?' }).count() === 1, 'the consent page follows');
   await axeHere(page, 'consent');
+  await page.setViewportSize(PHONE);
+  const consentOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(consentOverflow <= 0, `the consent page is ${consentOverflow}px wider than a 375px screen`);
+  await page.setViewportSize(DESKTOP);
+  await shoot(page, 'smart-consent');
   const text = await page.locator('main').innerText();
-  check(text.includes('Observation resources in your record'), `the scope in words: ${text}`);
+  check(text.includes('results and measurements in your record'), `the scope in words: ${text}`);
   const [me] = entries(await fhir('demo-patient', 'Patient?_count=1'));
   check(text.includes(nameOf(me)), `the consent page names the patient ${nameOf(me)}`);
   const [req] = await Promise.all([

@@ -1242,7 +1242,7 @@ async fn the_authorization_pages_are_plain_and_escaped(e: &Env) {
     // The granted scopes in words, each with its code.
     for words in [
         "know whose record is open",
-        "read, search Observation resources in your record",
+        "read, search results and measurements in your record",
         "keep access after you sign out, until you revoke it",
     ] {
         assert!(page.contains(words), "{words}: {page}");

@@ -183,6 +183,48 @@ pub fn age(birth_date: &str, today: &str) -> Option<u32> {
     u32::try_from(years).ok()
 }
 
+/// What a kind of record is called in plain words (the resource type of an audit
+/// record's `Type/id` or `Type`).
+pub fn kind_words(rtype: &str) -> &'static str {
+    match rtype {
+        "Patient" => "your details",
+        "Observation" => "results and measurements",
+        "Condition" => "problems",
+        "MedicationRequest" | "MedicationStatement" | "MedicationAdministration" => "medications",
+        "AllergyIntolerance" => "allergies",
+        "Immunization" => "immunizations",
+        "Encounter" => "visits",
+        "DiagnosticReport" => "reports",
+        "DocumentReference" => "notes",
+        "Procedure" => "procedures",
+        "CarePlan" | "Goal" | "CareTeam" => "care plans",
+        "Communication" => "messages",
+        "Task" => "requests",
+        "Appointment" => "appointments",
+        "Consent" => "sharing choices",
+        "Claim" | "ExplanationOfBenefit" | "Coverage" => "billing records",
+        _ => "records",
+    }
+}
+
+/// A resource type as words, for a type [`kind_words`] has no name for:
+/// `ServiceRequest` → "service request records".
+pub fn type_words(rtype: &str) -> String {
+    match kind_words(rtype) {
+        "records" => {
+            let mut out = String::new();
+            for (i, c) in rtype.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push(' ');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            format!("{out} records")
+        }
+        known => known.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

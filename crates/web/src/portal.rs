@@ -839,30 +839,6 @@ fn role_words(code: &str) -> &'static str {
     }
 }
 
-/// What a kind of record is called in plain words (the resource type of an audit
-/// record's `Type/id` or `Type`).
-fn kind_words(rtype: &str) -> &'static str {
-    match rtype {
-        "Patient" => "your details",
-        "Observation" => "results and measurements",
-        "Condition" => "problems",
-        "MedicationRequest" | "MedicationStatement" | "MedicationAdministration" => "medications",
-        "AllergyIntolerance" => "allergies",
-        "Immunization" => "immunizations",
-        "Encounter" => "visits",
-        "DiagnosticReport" => "reports",
-        "DocumentReference" => "notes",
-        "Procedure" => "procedures",
-        "CarePlan" | "Goal" | "CareTeam" => "care plans",
-        "Communication" => "messages",
-        "Task" => "requests",
-        "Appointment" => "appointments",
-        "Consent" => "sharing choices",
-        "Claim" | "ExplanationOfBenefit" | "Coverage" => "billing records",
-        _ => "records",
-    }
-}
-
 fn access_row(a: &StoredAudit, own_user: &str, names: &mut Names<'_>) -> AccessRow {
     let r = &a.record;
     let user = r
@@ -874,7 +850,7 @@ fn access_row(a: &StoredAudit, own_user: &str, names: &mut Names<'_>) -> AccessR
         .as_deref()
         .and_then(|x| x.split('/').next())
         .unwrap_or("");
-    let kind = kind_words(rtype);
+    let kind = display::kind_words(rtype);
     let what = match r.action.as_str() {
         "read" | "vread" => format!("Opened {kind}"),
         "search" => format!("Looked through {kind}"),

@@ -360,7 +360,7 @@ async fn approve(state: &WebState, urls: &Urls, handle: Handle) -> Response {
     redirect(&handle.redirect_uri, &params, StatusCode::SEE_OTHER)
 }
 
-/// The patient's name for the consent page ("Alice Liddell (Patient/123)"), or their
+/// The patient for the consent page ("Alice Liddell, born 4 May 1852"), or their
 /// reference when it cannot be read. Read through `records` as the signed-in account,
 /// so under its access and in the audit trail like any read.
 async fn patient_display(state: &WebState, account: &SignedIn, id: &str) -> String {
@@ -371,8 +371,13 @@ async fn patient_display(state: &WebState, account: &SignedIn, id: &str) -> Stri
     let (records, id) = (state.records.clone(), id.to_owned());
     let read = tokio::task::spawn_blocking(move || chart::patient(&records, &caller, &id)).await;
     match read {
+        // The name, and the birth date that tells two of the same name apart: words a
+        // person knows their record by, rather than its id.
         Ok(Ok(p)) if p["name"].as_array().is_some_and(|n| !n.is_empty()) => {
-            format!("{} ({reference})", display::person_name(&p))
+            match p["birthDate"].as_str() {
+                Some(born) => format!("{}, born {}", display::person_name(&p), display::date(born)),
+                None => display::person_name(&p),
+            }
         }
         _ => reference,
     }

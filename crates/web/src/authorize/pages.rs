@@ -73,11 +73,15 @@ fn describe(scope: &Scope) -> String {
             .filter(|(on, _)| *on)
             .map(|(_, v)| *v)
             .collect();
-            let what = match &r.resource_type {
-                Some(t) => format!("{t} resources"),
-                None => "all kinds of data".to_owned(),
+            let what = match (r.resource_type.as_deref(), r.context) {
+                (Some("Patient"), Context::Patient) => "your details".to_owned(),
+                (Some("Patient"), _) => "patients' details".to_owned(),
+                (Some(t), _) => crate::display::type_words(t),
+                (None, _) => "all kinds of data".to_owned(),
             };
             let whose = match r.context {
+                // "your details" says whose already.
+                Context::Patient if r.resource_type.as_deref() == Some("Patient") => "",
                 Context::Patient => "in your record",
                 Context::User => "you have access to",
                 Context::System => "on this server",
@@ -87,7 +91,8 @@ fn describe(scope: &Scope) -> String {
             } else {
                 format!(", only those with {}", narrowing_in_words(&r.query))
             };
-            format!("{} {what} {whose}{only}", verbs.join(", "))
+            let sentence = format!("{} {what} {whose}", verbs.join(", "));
+            format!("{}{only}", sentence.trim_end())
         }
         Scope::LaunchPatient => "know whose record is open".into(),
         Scope::OfflineAccess => "keep access after you sign out, until you revoke it".into(),
@@ -192,20 +197,29 @@ mod tests {
             ),
             (
                 "patient/Observation.rs",
-                "read, search Observation resources in your record",
+                "read, search results and measurements in your record",
             ),
             (
                 "user/Patient.cruds",
-                "create, read, update, delete, search Patient resources you have access to",
+                "create, read, update, delete, search patients' details you have access to",
             ),
             (
                 "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
-                "read, search Observation resources in your record, only those with category laboratory",
+                "read, search results and measurements in your record, only those with category laboratory",
             ),
             (
                 "patient/Observation.rs?category=vital-signs,social-history&code%3Atext=blood%20pressure",
-                "read, search Observation resources in your record, only those with category \
+                "read, search results and measurements in your record, only those with category \
                  vital-signs or social-history and code blood pressure",
+            ),
+            ("patient/Patient.r", "read your details"),
+            (
+                "patient/MedicationRequest.rs",
+                "read, search medications in your record",
+            ),
+            (
+                "user/ServiceRequest.rs",
+                "read, search service request records you have access to",
             ),
             ("launch/patient", "know whose record is open"),
             (
