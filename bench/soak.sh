@@ -2,7 +2,7 @@
 # Soak: mixed load for a long time (default 30 minutes) against one SQLite server, to
 # see whether latency stays stable and memory stays flat.
 #
-#   bench/soak.sh [minutes]            # writes /tmp/oxehr-soak/soak.tsv and soak.svg
+#   bench/soak.sh [minutes]            # writes /tmp/oxehr-soak/soak.tsv (RSS, and its anonymous and file-backed parts) and soak.svg
 #
 # Each minute: 16 clients reading Observations by id and 16 clients creating Patients,
 # at once (32 in all), while the server's RSS is sampled every 5 s from /proc. The
@@ -26,7 +26,7 @@ base="http://127.0.0.1:$port/fhir"
 ( while kill -0 $pid 2>/dev/null; do
     echo "$(date +%s) $(awk '/VmRSS/ {print $2}' /proc/$pid/status)" >> "$out/rss.txt"; sleep 5
   done ) &
-printf 'minute\treads_per_s\treads_p99_ms\tcreates_per_s\tcreates_p99_ms\trss_mib\n' > "$out/soak.tsv"
+printf 'minute\treads_per_s\treads_p99_ms\tcreates_per_s\tcreates_p99_ms\trss_mib\tanon_mib\tfile_mib\n' > "$out/soak.tsv"
 for m in $(seq 1 "$minutes"); do
   $load --base "$base" --token "$token" --clients 16 --seconds 60 reads --type Observation --ids 3000 > "$out/r.txt" &
   rpid=$!
@@ -35,8 +35,11 @@ for m in $(seq 1 "$minutes"); do
   r=$(tail -1 "$out/r.txt"); c=$(tail -1 "$out/c.txt")
   rs=$(sed -E 's/.*= ([0-9]+)\/s.*/\1/' <<<"$r"); rp=$(sed -E 's/.*p99 ([0-9.]+).*/\1/' <<<"$r")
   cs=$(sed -E 's/.*= ([0-9]+)\/s.*/\1/' <<<"$c"); cp=$(sed -E 's/.*p99 ([0-9.]+).*/\1/' <<<"$c")
-  rss=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rs" "$rp" "$cs" "$cp" "$rss" | tee -a "$out/soak.tsv"
+  # RSS, and its parts: the process's own memory (anonymous) and pages of files it maps
+  # (the database under mmap, the binary).
+  mib() { awk -v k="$1:" '$1 == k {printf "%.0f", $2/1024}' /proc/$pid/status; }
+  rss=$(mib VmRSS); anon=$(mib RssAnon); file=$(mib RssFile)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rs" "$rp" "$cs" "$cp" "$rss" "$anon" "$file" | tee -a "$out/soak.tsv"
 done
 # The memory plot: RSS over time, as SVG.
 python3 - "$out" <<'PY'
