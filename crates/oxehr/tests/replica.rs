@@ -331,6 +331,35 @@ fn reads_go_to_a_streaming_replica_and_never_see_older_than_the_callers_write() 
     let served = metric(&server, "oxehr_store_replica_reads_total") - before;
     assert!(served > 0.0, "the replica served no read");
 
+    // Replay paused once the standby has caught up: reads alone still go to it, though
+    // each is audited (the audit trail's appends are writes no read waits for).
+    let id = write_then_read(&server, "ReplicaReadsOnly");
+    let caught_up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        metric(&server, "oxehr_store_replica_lag_bytes") == 0.0
+    });
+    assert!(caught_up, "the standby did not catch up");
+    sql(&standby, "SELECT pg_wal_replay_pause()");
+    let reads = metric(&server, "oxehr_store_replica_reads_total");
+    let fallbacks = metric(&server, "oxehr_store_replica_fallbacks_total");
+    for _ in 0..30 {
+        let r = server
+            .client
+            .get(format!("{}/Patient/{id}", server.base))
+            .send()
+            .expect("read");
+        assert_eq!(r.status().as_u16(), 200);
+        // Past the read audit's window, so that its appends land between reads.
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(
+        metric(&server, "oxehr_store_replica_fallbacks_total"),
+        fallbacks,
+        "reads alone were sent to the primary"
+    );
+    assert!(metric(&server, "oxehr_store_replica_reads_total") >= reads + 30.0);
+    sql(&standby, "SELECT pg_wal_replay_resume()");
+
     // Replay paused: the standby stops short of new writes, and reads still show them.
     sql(&standby, "SELECT pg_wal_replay_pause()");
     let fallbacks = metric(&server, "oxehr_store_replica_fallbacks_total");

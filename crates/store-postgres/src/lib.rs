@@ -469,6 +469,26 @@ impl Store for PostgresStore {
     }
 
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        self.write_noting(job, true)
+    }
+
+    fn write_log(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        self.write_noting(job, false)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn gauges(&self) -> Vec<oxehr_store::Gauge> {
+        self.pool_gauges()
+    }
+}
+
+impl PostgresStore {
+    /// `BEGIN; job; COMMIT`; with `observed`, reads that follow wait for the replicas
+    /// to replay it.
+    fn write_noting(&self, job: WriteJob, observed: bool) -> Result<JobOutput, StoreError> {
         let mut pooled = self.pool.get()?;
         let conn = pooled.conn()?;
         conn.client.batch_execute("BEGIN").map_err(pg_err)?;
@@ -490,8 +510,10 @@ impl Store for PostgresStore {
                 "a statement of the job failed; rolled back".into(),
             )),
             (Ok(out), Ok(())) => {
-                if let Ok(conn) = pooled.conn() {
-                    self.note_written(conn);
+                if observed {
+                    if let Ok(conn) = pooled.conn() {
+                        self.note_written(conn);
+                    }
                 }
                 Ok(out)
             }
@@ -509,11 +531,7 @@ impl Store for PostgresStore {
         }
     }
 
-    fn backend_name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn gauges(&self) -> Vec<oxehr_store::Gauge> {
+    fn pool_gauges(&self) -> Vec<oxehr_store::Gauge> {
         let (open, idle, size) = self.pool.counts();
         let mut gauges = vec![
             oxehr_store::Gauge {

@@ -316,6 +316,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// synced), or rolled back. Blocking. `Conflict` may be retried by the caller.
     fn write(&self, job: WriteJob) -> Result<JobOutput, StoreError>;
 
+    /// As [`Store::write`], for records no read waits to see at once (the read audit's
+    /// batched appends): a backend whose reads wait for replicas to replay every write
+    /// (PostgreSQL with `--database-replica`) does not make them wait for this one.
+    fn write_log(&self, job: WriteJob) -> Result<JobOutput, StoreError> {
+        self.write(job)
+    }
+
     /// The backend's own gauges for `/metrics` (pool and queue depths), read now.
     fn gauges(&self) -> Vec<Gauge> {
         Vec::new()
