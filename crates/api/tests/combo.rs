@@ -11,7 +11,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::TestServer;
-use oxehr_search::ParamKey;
 use serde_json::Value;
 
 const LOINC: &str = "http://loinc.org";
@@ -170,7 +169,7 @@ async fn combo_searches_match_the_observation_or_a_component(s: &TestServer) {
     );
 
     // Nothing is indexed under a union's own key.
-    let keys: Vec<String> = [
+    let unions = [
         "combo-code",
         "combo-code-value-concept",
         "combo-code-value-quantity",
@@ -178,29 +177,9 @@ async fn combo_searches_match_the_observation_or_a_component(s: &TestServer) {
         "combo-value-concept",
         "combo-value-quantity",
     ]
-    .iter()
-    .map(|c| ParamKey::of("Observation", c).0.to_string())
-    .collect();
-    let store = s.records.store().clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        let mut tx = store.read().expect("read");
-        let mut n = 0;
-        for table in ["idx_token", "idx_quantity", "idx_composite"] {
-            let sql = format!(
-                "SELECT count(*) FROM {table} WHERE param IN ({})",
-                keys.join(", ")
-            );
-            let row = tx.query(&sql, &[]).expect("count").remove(0);
-            n += match &row[0] {
-                oxehr_store::search::SqlValue::Int(n) => *n,
-                other => panic!("{other:?}"),
-            };
-        }
-        n
-    })
-    .await
-    .expect("join");
-    assert_eq!(rows, 0);
+    .map(|c| ("Observation", c));
+    let tables = ["idx_token", "idx_quantity", "idx_composite"];
+    assert_eq!(common::index_rows(s, &tables, &unions).await, 0);
 }
 
 on_both_backends!(combo_searches_match_the_observation_or_a_component);

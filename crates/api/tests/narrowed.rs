@@ -14,7 +14,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::TestServer;
-use oxehr_search::ParamKey;
 use serde_json::{json, Value};
 
 fn observation(id: &str, subject: Option<Value>) -> Value {
@@ -90,25 +89,13 @@ fn observations(all: &[Value], keep: impl Fn(&Value) -> bool) -> BTreeSet<String
 /// The matches and the included resources of one search, every page.
 async fn search(s: &TestServer, path: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut matched, mut included) = (BTreeSet::new(), BTreeSet::new());
-    let mut next = Some(s.url(path));
-    while let Some(url) = next.take() {
-        let (status, b, _) = common::split(s.client.get(url).send().await.expect("GET")).await;
-        assert_eq!(status, 200, "{path}: {b}");
-        for e in b["entry"].as_array().into_iter().flatten() {
-            let key = common::key_of(&e["resource"]);
-            if e["search"]["mode"] == "include" {
-                included.insert(key);
-            } else {
-                matched.insert(key);
-            }
+    for e in common::all_entries(s, path).await {
+        let key = common::key_of(&e["resource"]);
+        if e["search"]["mode"] == "include" {
+            included.insert(key);
+        } else {
+            matched.insert(key);
         }
-        next = b["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .map(str::to_owned);
     }
     (matched, included)
 }
@@ -266,29 +253,15 @@ async fn narrowed_parameters_read_the_wider_ones_rows_of_their_type(s: &TestServ
     assert_eq!(found(s, "Patient/p1/Observation").await, p1);
 
     // Nothing is indexed under a narrowed key.
-    let keys: Vec<String> = [
+    let narrowed = [
         ("Observation", "patient"),
         ("Encounter", "patient"),
         ("Provenance", "patient"),
-    ]
-    .iter()
-    .map(|(t, c)| ParamKey::of(t, c).0.to_string())
-    .collect();
-    let store = s.records.store().clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        let mut tx = store.read().expect("read");
-        let sql = format!(
-            "SELECT count(*) FROM idx_reference WHERE param IN ({})",
-            keys.join(", ")
-        );
-        match &tx.query(&sql, &[]).expect("count").remove(0)[0] {
-            oxehr_store::search::SqlValue::Int(n) => *n,
-            other => panic!("{other:?}"),
-        }
-    })
-    .await
-    .expect("join");
-    assert_eq!(rows, 0);
+    ];
+    assert_eq!(
+        common::index_rows(s, &["idx_reference"], &narrowed).await,
+        0
+    );
 }
 
 on_both_backends!(narrowed_parameters_read_the_wider_ones_rows_of_their_type);

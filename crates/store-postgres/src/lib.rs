@@ -162,17 +162,11 @@ impl PostgresStore {
         let replicas = if replica_configs.is_empty() {
             None
         } else {
-            let connectors: Vec<(String, Connector)> = replica_configs
+            let connectors: Vec<Connector> = replica_configs
                 .into_iter()
-                .enumerate()
-                .map(|(i, config)| {
-                    (
-                        format!("replica {}", i + 1),
-                        Connector {
-                            config,
-                            schema: quoted.clone(),
-                        },
-                    )
+                .map(|config| Connector {
+                    config,
+                    schema: quoted.clone(),
                 })
                 .collect();
             Some(Replicas::connect(&mut first, &connectors, replica_config)?)
@@ -191,13 +185,11 @@ impl PostgresStore {
     /// A connection for a read: from a replica that has replayed every write this
     /// store acknowledged, else from the primary.
     fn read_conn(&self) -> Result<Pooled<'_>, StoreError> {
-        if let Some(pool) = self.replicas.as_ref().and_then(Replicas::pick) {
-            match pool.get() {
-                Ok(c) => return Ok(c),
-                Err(_) => {
-                    if let Some(r) = &self.replicas {
-                        r.mark_down(pool);
-                    }
+        if let Some(replicas) = &self.replicas {
+            if let Some(pool) = replicas.pick() {
+                match pool.get() {
+                    Ok(c) => return Ok(c),
+                    Err(_) => replicas.mark_down(pool),
                 }
             }
         }

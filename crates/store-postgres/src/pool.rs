@@ -90,6 +90,11 @@ impl Pool {
             .map_err(|_| StoreError::Backend("connection pool poisoned".into()))
     }
 
+    /// How this pool opens its connections.
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// (connections open, of which idle, the most that may be open) now.
     pub(crate) fn counts(&self) -> (usize, usize, usize) {
         self.lock()

@@ -70,7 +70,6 @@ pub(crate) fn position(conn: &mut PgConn, sql: &str) -> Result<u64, StoreError> 
 
 struct Replica {
     pool: Pool,
-    connector: Connector,
     /// Bytes of WAL this replica has replayed, as last asked; 0 when it could not be
     /// asked (down), so that it is not read until it answers again.
     replayed: AtomicU64,
@@ -103,7 +102,7 @@ impl Replicas {
     /// cluster; starts the poller.
     pub(crate) fn connect(
         primary: &mut PgConn,
-        replicas: &[(String, Connector)],
+        replicas: &[Connector],
         config: &ReplicaConfig,
     ) -> Result<Replicas, StoreError> {
         if config.pool_size == 0 {
@@ -113,7 +112,7 @@ impl Replicas {
         }
         let (cluster, _) = identify(primary)?;
         let mut list = Vec::new();
-        for (i, (_, connector)) in replicas.iter().enumerate() {
+        for (i, connector) in replicas.iter().enumerate() {
             let n = i + 1;
             let mut first = connector
                 .open()
@@ -132,7 +131,6 @@ impl Replicas {
             let replayed = position(&mut first, REPLAYED)?;
             list.push(Replica {
                 pool: Pool::new(connector.clone(), config.pool_size, first),
-                connector: connector.clone(),
                 replayed: AtomicU64::new(replayed),
             });
         }
@@ -277,7 +275,7 @@ fn poll(s: &Shared) {
                     continue;
                 }
                 last_try[i] = Some(Instant::now());
-                conns[i] = r.connector.open().ok();
+                conns[i] = r.pool.connector().open().ok();
             }
             let asked = conns[i].as_mut().map(|c| position(c, REPLAYED));
             match asked {

@@ -434,18 +434,22 @@ pub async fn add_account(
 /// Every resource of a search or `$everything` (`path` relative to the base), following
 /// `next` links, as the test administrator; each page must answer 200.
 pub async fn all_pages(s: &TestServer, path: &str) -> Vec<Value> {
+    all_entries(s, path)
+        .await
+        .into_iter()
+        .map(|mut e| e["resource"].take())
+        .collect()
+}
+
+/// Every Bundle entry (resource and `search` mode) of a search, following `next`
+/// links, as the test administrator; each page must answer 200.
+pub async fn all_entries(s: &TestServer, path: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut next = Some(s.url(path));
     while let Some(url) = next.take() {
         let (status, b, _) = split(s.client.get(url).send().await.expect("GET")).await;
-        assert_eq!(status, 200, "{b}");
-        out.extend(
-            b["entry"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| e["resource"].clone()),
-        );
+        assert_eq!(status, 200, "{path}: {b}");
+        out.extend(b["entry"].as_array().into_iter().flatten().cloned());
         next = b["link"]
             .as_array()
             .into_iter()
@@ -464,4 +468,33 @@ pub fn key_of(r: &Value) -> String {
         r["resourceType"].as_str().unwrap_or(""),
         r["id"].as_str().unwrap_or("")
     )
+}
+
+/// How many rows the index tables `tables` hold under the parameter keys `keys`
+/// (`(type, code)`), read straight from the store.
+pub async fn index_rows(s: &TestServer, tables: &[&str], keys: &[(&str, &str)]) -> i64 {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|(t, c)| oxehr_search::ParamKey::of(t, c).0.to_string())
+        .collect();
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let store = s.records.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let mut tx = store.read().expect("read");
+        tables
+            .iter()
+            .map(|table| {
+                let sql = format!(
+                    "SELECT count(*) FROM {table} WHERE param IN ({})",
+                    keys.join(", ")
+                );
+                match &tx.query(&sql, &[]).expect("count").remove(0)[0] {
+                    oxehr_store::search::SqlValue::Int(n) => *n,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .sum()
+    })
+    .await
+    .expect("join")
 }

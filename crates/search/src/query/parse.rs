@@ -363,19 +363,19 @@ fn parse_filter(
             _ => return Err(QueryError::invalid(name, ":missing takes true or false")),
         };
         budget.values(name, params.len())?;
-        let (plain, narrowed): (Vec<&SearchParam>, Vec<&SearchParam>) =
-            params.iter().partition(|p| p.required_target().is_none());
-        let typed = narrowed
-            .iter()
-            .flat_map(|p| {
-                let t = p.required_target().unwrap_or_default().to_owned();
-                p.stored_keys.iter().map(move |k| (*k, t.clone()))
-            })
-            .collect();
+        // One condition over all of them (a resource lacks the parameter when it has
+        // none of these rows), narrowed parameters' rows typed.
+        let (mut plain, mut typed) = (Vec::new(), Vec::new());
+        for (target, group) in by_required_target(&params) {
+            match target {
+                None => plain = keys(&group),
+                Some(t) => typed.extend(keys(&group).into_iter().map(|k| (k, t.clone()))),
+            }
+        }
         return Ok(Filter {
             negated: false,
             any_of: vec![Condition::Missing {
-                params: keys(&plain),
+                params: plain,
                 table,
                 missing,
                 typed,
