@@ -5,8 +5,9 @@ compact, gzip-compressed JSON file embedded in the `oxehr-fhir` crate.
 Usage: python3 tools/pack-definitions.py ../shared/data/fhir-r4 crates/fhir/definitions/r4.json.gz
 
 Source: the HL7 FHIR R4 core package (CC0-1.0). The output keeps, per StructureDefinition,
-the element paths, cardinalities, types, summary flags, required bindings and primitive
-regexes; every SearchParameter; the Patient CompartmentDefinition (and the others); and the
+the element paths, cardinalities, types, summary flags, required bindings, primitive
+regexes and the FHIRPath invariants of severity error (less those `oxehr_fhir::validate`
+checks natively: NATIVE_INVARIANTS below); every SearchParameter; the Patient CompartmentDefinition (and the others); and the
 expansions of the value sets that core elements bind with strength `required` and that are
 enumerable from the core CodeSystems.
 """
@@ -19,6 +20,10 @@ def load(name):
 
 FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
+
+# Invariants the validator in `oxehr_fhir::validate` checks in code, with better messages
+# than a FHIRPath verdict (ele-1 on every element is its structural check of empty values).
+NATIVE_INVARIANTS = {"ele-1", "ext-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6", "ref-1", "txt-1", "txt-2"}
 
 types = {}
 required_vs = set()
@@ -59,6 +64,13 @@ for bundle in ("profiles-types.json", "profiles-resources.json"):
                 item["summary"] = True
             if el.get("isModifier"):
                 item["modifier"] = True
+            cons = [
+                {"key": c["key"], "human": c["human"], "expression": c["expression"]}
+                for c in el.get("constraint", [])
+                if c.get("severity") == "error" and c.get("expression") and c["key"] not in NATIVE_INVARIANTS
+            ]
+            if cons:
+                item["constraints"] = cons
             b = el.get("binding")
             if b and b.get("strength") == "required" and b.get("valueSet"):
                 vs = b["valueSet"].split("|")[0]

@@ -547,8 +547,32 @@ async fn validate_accepts_examples_and_locates_errors(s: &TestServer) {
     let (status, oo, _) = s.post("Patient/$validate", &bad).await;
     assert_eq!(status, 400);
     assert_eq!(oo["issue"][0]["expression"][0], "Patient.birthDate");
+    // A FHIRPath invariant of the definitions (obs-6: "dataAbsentReason SHALL only be
+    // present if Observation.value[x] is not present"): $validate names it, and a create
+    // or an update is refused for it, storing nothing.
+    let mut obs = example("Observation-example.json");
+    obs["dataAbsentReason"] = json!({"text": "not asked"});
+    let (status, oo, _) = s.post("Observation/$validate", &obs).await;
+    assert_eq!(status, 400, "{oo}");
+    let errors: Vec<&Value> = oo["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .filter(|i| i["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{oo}");
+    assert_eq!(errors[0]["code"], "invariant");
+    assert_eq!(errors[0]["expression"][0], "Observation");
+    assert!(errors[0]["diagnostics"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("obs-6: ")));
+    let (status, oo, _) = s.post("Observation", &obs).await;
+    assert_eq!(status, 400, "{oo}");
+    assert_eq!(oo["issue"][0]["code"], "invariant");
+    let (status, _, _) = s.put("Observation/example", &obs).await;
+    assert_eq!(status, 400);
     let (_, h, _) = s.get("_history").await;
-    assert_eq!(h["total"], 0, "$validate stores nothing");
+    assert_eq!(h["total"], 0, "$validate and refused writes store nothing");
 }
 
 async fn search_basics_and_lenient_handling(s: &TestServer) {

@@ -62,6 +62,23 @@ pub struct ElementDef {
     pub summary: bool,
     #[serde(default)]
     pub modifier: bool,
+    /// The element's FHIRPath invariants of severity error, less those
+    /// [`validate`](crate::validate) checks in code (ele-1, ext-1, dom-2 to dom-6, ref-1,
+    /// txt-1, txt-2). Evaluated by `oxehr_fhirpath::invariants`.
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+}
+
+/// A FHIRPath invariant of an element (`ElementDefinition.constraint`).
+#[derive(Debug, Deserialize)]
+pub struct Constraint {
+    /// `obs-6`, `per-1`, …
+    pub key: String,
+    /// The spec's own words for the rule.
+    pub human: String,
+    /// The FHIRPath expression, true when the rule holds, evaluated with the element as
+    /// its context.
+    pub expression: String,
 }
 
 impl ElementDef {

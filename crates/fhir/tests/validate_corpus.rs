@@ -4,28 +4,14 @@
 //! in the fhir-test-cases R4 examples against txt-1 and txt-2.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxehr_fhir::validate::validate;
+use oxehr_testdata::{json_files, read_json as load};
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
     oxehr_testdata::path("")
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn load(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn errors(v: &Value) -> Vec<String> {

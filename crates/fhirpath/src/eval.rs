@@ -316,7 +316,10 @@ fn model_member(context: &str, name: &str) -> Option<Resolved> {
     }
 }
 
-fn companion_of<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn companion_of<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a Value> {
     // `_key` built on the stack: this runs for every primitive member a path reads.
     let mut buf = [0u8; 64];
     if let Some(dst) = buf.get_mut(1..=key.len()) {

@@ -17,6 +17,7 @@ mod eval;
 mod footprint;
 mod functions;
 mod functions_text;
+pub mod invariants;
 mod item;
 mod keys;
 mod lexer;

@@ -17,6 +17,8 @@ pub(crate) struct Resolved {
     pub context: &'static str,
     /// The element holds a resource whose type is given by its `resourceType`.
     pub is_resource: bool,
+    /// The element's definition (its path, and the invariants it carries).
+    pub element: &'static oxehr_fhir::definitions::ElementDef,
 }
 
 #[derive(Debug)]
@@ -66,6 +68,7 @@ fn resolved(c: oxehr_fhir::definitions::Child<'static>) -> Resolved {
         type_code: c.type_code,
         context: c.context,
         is_resource,
+        element: c.element,
     }
 }
 

@@ -59,6 +59,7 @@ pub use oxehr_store::access::PROXY_ACCOUNT_SYSTEM;
 pub use oxehr_store::duplicates::DuplicateRow;
 pub use patch::MAX_PATCH_OPERATIONS;
 pub use policy::ProxyPatient;
+pub use prepare::validate;
 pub use reindex::ReindexReport;
 pub use requests::RefillAnswer;
 pub use search::{SearchPage, MAX_INCLUDED};

@@ -105,13 +105,25 @@ pub(crate) fn index_of(
     Ok((extracted.entries, compartments))
 }
 
+/// Validation of a resource's content against the R4 core definitions: the structure,
+/// cardinality, value and binding rules of [`oxehr_fhir::validate`], then, where those
+/// hold, the FHIRPath invariants of the definitions ([`oxehr_fhirpath::invariants`]).
+/// Every write path and `$validate` use it.
+pub fn validate(resource: &Value) -> Vec<oxehr_fhir::Issue> {
+    let mut issues = oxehr_fhir::validate::validate(resource);
+    if !issues.iter().any(oxehr_fhir::Issue::is_error) {
+        issues.extend(oxehr_fhirpath::invariants::check(resource));
+    }
+    issues
+}
+
 impl Records {
     /// What a create of `resource` would be refused for in its content (the error
     /// issues of the checks `create` makes), without writing anything. A form uses it
     /// to show every refusal at once, where a transaction stops at the first entry.
     pub fn content_issues(&self, resource: &Value) -> Vec<oxehr_fhir::Issue> {
         let issues = if self.config.validate {
-            oxehr_fhir::validate::validate(resource)
+            validate(resource)
         } else {
             oxehr_fhir::validate::safety(resource)
         };

@@ -140,6 +140,31 @@ fn ci_message(looked_for: &Path) -> String {
     format!("CI needs the shared test data, {}", missing(looked_for))
 }
 
+/// The `.json` files directly in `dir`, sorted by name.
+///
+/// # Panics
+///
+/// When `dir` cannot be read (call [`require!`] first).
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The JSON document in file `p`.
+///
+/// # Panics
+///
+/// When the file cannot be read or is not JSON, naming the file.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -495,7 +495,7 @@ pub async fn validate(
             "$validate on {rt} needs a {rt} resource"
         )));
     }
-    let issues = tokio::task::spawn_blocking(move || oxehr_fhir::validate::validate(&value))
+    let issues = tokio::task::spawn_blocking(move || oxehr_records::validate(&value))
         .await
         .map_err(|_| ApiError::from(RecordsError::Internal("validation worker failed".into())))?;
     let status = if issues.iter().any(Issue::is_error) {

@@ -16,7 +16,10 @@
 //! reference targets the element does not allow, and `invariant` for the named spec
 //! invariants checked here (dom-2, dom-3, dom-4, dom-5, ref-1, ext-1, ele-1 on contained
 //! ids, txt-1 on every narrative). Warnings, which leave the resource valid: txt-2 (a
-//! narrative with no content; see `narrative`).
+//! narrative with no content; see `narrative`). The other FHIRPath invariants of the
+//! definitions (obs-6, per-1, qty-3 and 197 more) are evaluated by
+//! `oxehr_fhirpath::invariants`, which depends on this crate; `oxehr_records::validate`
+//! runs both.
 //!
 //! Decisions where the spec leaves room:
 //! - `fhir_comments` was dropped from the JSON format in R4 (STU3 allowed it), so it is an

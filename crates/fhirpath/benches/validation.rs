@@ -1,12 +1,16 @@
-//! Validation speed over the resources of one Synthea bundle (the per-resource figure is
-//! the time per element reported by criterion's throughput).
+//! What every write's content check costs, over the resources of one Synthea bundle:
+//! the structural validation (`oxehr_fhir::validate`, group `validate`) and the
+//! definitions' FHIRPath invariants (group `invariants`), which `oxehr_records::validate`
+//! runs one after the other. The per-resource figure is criterion's time per element.
 //!
-//! `cargo bench -p oxehr-fhir --bench validate`
+//! `cargo bench -p oxehr-fhirpath --bench validation`
 
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oxehr_fhir::validate::validate;
+use oxehr_fhir::Issue;
+use oxehr_fhirpath::invariants::check;
 use serde_json::Value;
 
 fn resources() -> Vec<Value> {
@@ -22,15 +26,14 @@ fn resources() -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn bench(c: &mut Criterion) {
-    let all = resources();
-    let mut g = c.benchmark_group("validate");
+fn group(c: &mut Criterion, all: &[Value], name: &str, f: fn(&Value) -> Vec<Issue>) {
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(all.len() as u64));
     g.bench_function(format!("synthea_bundle_{}_resources", all.len()), |b| {
         b.iter(|| {
             let mut n = 0;
-            for r in &all {
-                n += validate(std::hint::black_box(r)).len();
+            for r in all {
+                n += f(std::hint::black_box(r)).len();
             }
             n
         })
@@ -38,10 +41,16 @@ fn bench(c: &mut Criterion) {
     for ty in ["Patient", "Observation", "ExplanationOfBenefit"] {
         if let Some(r) = all.iter().find(|r| r["resourceType"] == ty) {
             g.throughput(Throughput::Elements(1));
-            g.bench_function(ty, |b| b.iter(|| validate(std::hint::black_box(r))));
+            g.bench_function(ty, |b| b.iter(|| f(std::hint::black_box(r))));
         }
     }
     g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let all = resources();
+    group(c, &all, "validate", validate);
+    group(c, &all, "invariants", check);
 }
 
 criterion_group!(benches, bench);

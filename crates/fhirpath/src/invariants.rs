@@ -1,0 +1,315 @@
+//! The FHIRPath invariants of the R4 core definitions (`ElementDefinition.constraint`),
+//! evaluated over a resource: `obs-6` (no `dataAbsentReason` beside a value), `per-1`
+//! (a Period's start is not after its end), `qty-3` (a unit code has a system), and the
+//! other 197 of severity error that `oxehr_fhir::validate` does not check in code.
+//!
+//! Each invariant is compiled once from the embedded definitions. [`check`] walks the
+//! resource with the model's types and evaluates, on every value, the invariants of its
+//! element (`Observation.referenceRange` carries obs-3) and of its type (every `Period`
+//! carries per-1), with the value as the context item and the resource it belongs to as
+//! `%resource`. A resource nested in a Bundle entry, a Parameters value or `contained`
+//! is checked as a resource of its own.
+//!
+//! Decisions where the spec leaves room:
+//! - An invariant holds unless it evaluates to `false`. An empty result counts as
+//!   holding: the expressions are written to give a boolean, and an empty one comes
+//!   from a value the structural validator already judges.
+//! - An invariant that cannot be evaluated on a value (an evaluation error, such as a
+//!   singleton expected where the data has several) is not reported here:
+//!   [`evaluation_errors`] lists them, and the tests require none over the official
+//!   examples and the Synthea records.
+//! - Invariants of profiles (`SimpleQuantity`'s sqty-1, `MoneyQuantity`) are not
+//!   applied: a core element typed `Quantity` with that profile is checked as a Quantity.
+//! - Warnings (`dom-6` "should have narrative", and 33 more) are not evaluated.
+//! - One R4 expression says something other than its own words under FHIRPath's type
+//!   rules, and is read as its words say ([`ERRATA`]).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use oxehr_fhir::{Definitions, Issue, IssueCode};
+use serde_json::Value;
+
+use crate::eval::{companion_of, is_primitive};
+use crate::model::{self, Member, Resolved};
+use crate::{Expr, Item, Node};
+
+/// One compiled invariant.
+struct Invariant {
+    key: &'static str,
+    human: &'static str,
+    expr: Expr,
+}
+
+struct Table {
+    /// By element path (`Observation.referenceRange`) or type name (`Period`, whose
+    /// root element carries the type's invariants).
+    by_path: HashMap<&'static str, Vec<Invariant>>,
+    /// Invariants whose expression this engine does not compile, with the reason.
+    uncompiled: Vec<(&'static str, String)>,
+}
+
+/// Invariants whose published R4 expression contradicts their own words, with the
+/// expression evaluated instead. que-7 says "If the operator is 'exists', the value must
+/// be a boolean", but tests `answer is Boolean`: `System.Boolean`, which a FHIR
+/// `boolean` element is not (the official FHIRPath suite: `Patient.active.is(Boolean)`
+/// is false, testType12), so every correct `exists` condition would break it, as the
+/// official example Questionnaire-bb does. The Java validator passes it only because it
+/// compares type names ignoring case.
+pub const ERRATA: &[(&str, &str)] = &[("que-7", "operator = 'exists' implies (answer is boolean)")];
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let defs = Definitions::r4();
+        let mut by_path: HashMap<&'static str, Vec<Invariant>> = HashMap::new();
+        let mut uncompiled = Vec::new();
+        for name in defs.type_names() {
+            let Some(t) = defs.type_def(name) else {
+                continue;
+            };
+            for el in &t.elements {
+                for c in &el.constraints {
+                    let src = ERRATA
+                        .iter()
+                        .find(|(k, _)| *k == c.key)
+                        .map_or(c.expression.as_str(), |(_, e)| e);
+                    match Expr::parse(src) {
+                        Ok(expr) => {
+                            let list = by_path.entry(el.path.as_str()).or_default();
+                            if !list.iter().any(|i| i.key == c.key) {
+                                list.push(Invariant {
+                                    key: &c.key,
+                                    human: &c.human,
+                                    expr,
+                                });
+                            }
+                        }
+                        Err(e) => uncompiled.push((c.key.as_str(), e.to_string())),
+                    }
+                }
+            }
+        }
+        Table {
+            by_path,
+            uncompiled,
+        }
+    })
+}
+
+/// How many invariants are evaluated, and those that could not be compiled (key,
+/// reason). Both come from the embedded definitions.
+pub fn coverage() -> (usize, &'static [(&'static str, String)]) {
+    let t = table();
+    (t.by_path.values().map(Vec::len).sum(), &t.uncompiled)
+}
+
+/// The invariants `resource` breaks, as errors of code `invariant` located at the value
+/// that breaks them (`Observation.referenceRange[0]`), each naming the rule's key and
+/// the spec's words for it. An empty result means every invariant holds.
+pub fn check(resource: &Value) -> Vec<Issue> {
+    let mut w = Walk::default();
+    w.root(resource);
+    w.issues
+}
+
+/// Invariants that could not be evaluated on a value of `resource`: `key at location:
+/// error`. For tests; [`check`] passes over them.
+pub fn evaluation_errors(resource: &Value) -> Vec<String> {
+    let mut w = Walk::default();
+    w.root(resource);
+    w.errors
+}
+
+#[derive(Default)]
+struct Walk {
+    loc: String,
+    issues: Vec<Issue>,
+    errors: Vec<String>,
+}
+
+impl Walk {
+    fn root(&mut self, resource: &Value) {
+        let Some(rt) = resource_type(resource) else {
+            return;
+        };
+        self.loc.push_str(rt);
+        self.resource(resource, rt);
+    }
+
+    fn resource(&mut self, res: &Value, rt: &'static str) {
+        self.apply(rt, res, &Item::Node(Node::resource(res)));
+        self.children(res, rt, res);
+    }
+
+    /// The children of an object whose elements are defined at `context`.
+    fn children(&mut self, value: &Value, context: &'static str, root: &Value) {
+        let Value::Object(obj) = value else {
+            return;
+        };
+        for (key, v) in obj {
+            if key == "resourceType" || key.starts_with('_') {
+                continue;
+            }
+            // An element the model does not know is the structural validator's to report.
+            let Member::Plain(r) = model::member(context, key) else {
+                continue;
+            };
+            let r = *r;
+            let mark = self.loc.len();
+            let el = r.element;
+            if el.is_choice() {
+                self.loc.push('.');
+                self.loc.push_str(el.name());
+                self.loc.push_str(".ofType(");
+                self.loc.push_str(r.type_code.unwrap_or("Element"));
+                self.loc.push(')');
+            } else {
+                self.loc.push('.');
+                self.loc.push_str(key);
+            }
+            let primitive = r.type_code.is_some_and(is_primitive);
+            let companion = if primitive {
+                companion_of(obj, key)
+            } else {
+                None
+            };
+            match v {
+                Value::Array(items) => {
+                    let comps = companion.and_then(Value::as_array);
+                    for (i, it) in items.iter().enumerate() {
+                        let at = self.loc.len();
+                        self.loc.push_str(&format!("[{i}]"));
+                        let c = comps.and_then(|c| c.get(i)).filter(|c| !c.is_null());
+                        self.value(it, c, r, root);
+                        self.loc.truncate(at);
+                    }
+                }
+                _ => self.value(v, companion, r, root),
+            }
+            self.loc.truncate(mark);
+        }
+    }
+
+    fn value(&mut self, v: &Value, companion: Option<&Value>, r: Resolved, root: &Value) {
+        if v.is_null() {
+            return;
+        }
+        if r.is_resource {
+            if let Some(rt) = resource_type(v) {
+                self.resource(v, rt);
+            }
+            return;
+        }
+        let node = Node {
+            value: v,
+            type_code: r.type_code.or(Some("BackboneElement")),
+            context: Some(r.context),
+            companion,
+        };
+        let focus = Item::Node(node);
+        self.apply(r.element.path.as_str(), root, &focus);
+        if r.context != r.element.path {
+            self.apply(r.context, root, &focus);
+        }
+        if v.is_object() {
+            self.children(v, r.context, root);
+        }
+    }
+
+    fn apply(&mut self, path: &str, root: &Value, focus: &Item<'_>) {
+        let Some(list) = table().by_path.get(path) else {
+            return;
+        };
+        for inv in list {
+            match inv.expr.evaluate_on(root, focus) {
+                Ok(items) => {
+                    if matches!(items.as_slice(), [Item::Boolean(false)]) {
+                        self.issues.push(
+                            Issue::error(
+                                IssueCode::Invariant,
+                                format!("{}: {}", inv.key, inv.human),
+                            )
+                            .at(self.loc.clone()),
+                        );
+                    }
+                }
+                Err(e) => self
+                    .errors
+                    .push(format!("{} at {}: {e}", inv.key, self.loc)),
+            }
+        }
+    }
+}
+
+fn resource_type(v: &Value) -> Option<&'static str> {
+    let rt = v.get("resourceType")?.as_str()?;
+    Definitions::r4()
+        .is_resource_type(rt)
+        .then(|| model::static_type_name(rt))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(v: &Value) -> Vec<String> {
+        check(v)
+            .into_iter()
+            .map(|i| format!("{} {}", i.expression.join(","), &i.diagnostics[..5]))
+            .collect()
+    }
+
+    #[test]
+    fn every_error_invariant_of_the_definitions_compiles() {
+        let (n, uncompiled) = coverage();
+        assert!(uncompiled.is_empty(), "{uncompiled:?}");
+        // 200 in the R4 core definitions, less none: the packer's count.
+        assert_eq!(n, 200);
+    }
+
+    #[test]
+    fn que_7_reads_as_its_words_say() {
+        let q = |answer: Value| {
+            let mut when = json!({"question": "q1", "operator": "exists"});
+            if let (Value::Object(w), Value::Object(a)) = (&mut when, answer) {
+                w.extend(a);
+            }
+            json!({"resourceType": "Questionnaire", "status": "active", "item": [
+                {"linkId": "q1", "type": "boolean"},
+                {"linkId": "q2", "type": "string", "enableWhen": [when]}]})
+        };
+        assert!(keys(&q(json!({"answerBoolean": true}))).is_empty());
+        assert_eq!(
+            keys(&q(json!({"answerString": "yes"}))),
+            ["Questionnaire.item[1].enableWhen[0] que-7"]
+        );
+    }
+
+    #[test]
+    fn the_value_that_breaks_a_rule_is_named() {
+        // per-1: "If present, start SHALL have a lower value than end".
+        let enc = json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"code": "AMB"},
+            "period": {"start": "2020-02-01", "end": "2020-01-01"}});
+        assert_eq!(keys(&enc), ["Encounter.period per-1"]);
+        // obs-6 on the resource, qty-3 inside a choice element.
+        let obs = json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"},
+            "valueQuantity": {"value": 1, "code": "mg"},
+            "dataAbsentReason": {"text": "asked"}});
+        assert_eq!(
+            keys(&obs),
+            [
+                "Observation obs-6",
+                "Observation.value.ofType(Quantity) qty-3"
+            ]
+        );
+        // Inside a contained resource and a bundle entry, located through them.
+        let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": {"resourceType": "Patient", "contact": [{}]}}]});
+        assert_eq!(keys(&b), ["Bundle.entry[0].resource.contact[0] pat-1"]);
+    }
+}
