@@ -24,9 +24,10 @@
 //! - One R4 expression says something other than its own words under FHIRPath's type
 //!   rules, and is read as its words say ([`ERRATA`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use oxehr_fhir::definitions::ElementDef;
 use oxehr_fhir::{Definitions, Issue, IssueCode};
 use serde_json::Value;
 
@@ -45,8 +46,84 @@ struct Table {
     /// By element path (`Observation.referenceRange`) or type name (`Period`, whose
     /// root element carries the type's invariants).
     by_path: HashMap<&'static str, Vec<Invariant>>,
+    /// Contexts (type names and backbone element paths) under which some value may
+    /// carry an invariant, or a resource may be nested: the walk skips the others
+    /// (a `Coding`, `Meta`, `HumanName`…) without reading them.
+    relevant: HashSet<&'static str>,
     /// Invariants whose expression this engine does not compile, with the reason.
     uncompiled: Vec<(&'static str, String)>,
+}
+
+/// Where the children of `el` are defined: its type names, its own path for an inline
+/// (backbone) element, the path it refers to for a content reference; `None` for a
+/// nested resource.
+fn child_contexts(el: &'static ElementDef) -> Vec<Option<&'static str>> {
+    if let Some(cref) = &el.content_reference {
+        return vec![Some(cref.as_str())];
+    }
+    el.types
+        .iter()
+        .map(|t| match t.code.as_str() {
+            "BackboneElement" | "Element" => Some(el.path.as_str()),
+            "Resource" | "DomainResource" => None,
+            code => Some(code),
+        })
+        .collect()
+}
+
+/// The contexts under which an invariant may apply: those that carry one themselves or
+/// whose elements do, then, to a fixed point, those with a child context already found
+/// (the type graph has cycles: `Identifier.assigner` is a Reference, which has an
+/// `identifier`). A context holding a nested resource counts, since the resource is
+/// checked in turn.
+fn relevant_contexts(
+    defs: &'static Definitions,
+    by_path: &HashMap<&'static str, Vec<Invariant>>,
+) -> HashSet<&'static str> {
+    let mut relevant: HashSet<&'static str> = by_path.keys().copied().collect();
+    let mut edges: Vec<(&'static str, &'static str)> = Vec::new();
+    for name in defs.type_names() {
+        let Some(t) = defs.type_def(name) else {
+            continue;
+        };
+        for el in &t.elements {
+            let Some((parent, _)) = el.path.rsplit_once('.') else {
+                continue;
+            };
+            // The parent's context is its path (the type's name at the root).
+            let Some(parent) = defs.element_at(parent).map(|p| p.path.as_str()) else {
+                continue;
+            };
+            if by_path.contains_key(el.path.as_str()) {
+                relevant.insert(parent);
+            }
+            // Every element may have extensions, and an extension's value may be a
+            // Period: through them every context would count. The walk looks for
+            // extensions in the data instead (`has_extension`).
+            if matches!(el.name(), "extension" | "modifierExtension") {
+                continue;
+            }
+            for c in child_contexts(el) {
+                match c {
+                    Some(c) => edges.push((parent, c)),
+                    None => {
+                        relevant.insert(parent);
+                    }
+                }
+            }
+        }
+    }
+    loop {
+        let before = relevant.len();
+        for (parent, child) in &edges {
+            if relevant.contains(child) {
+                relevant.insert(parent);
+            }
+        }
+        if relevant.len() == before {
+            return relevant;
+        }
+    }
 }
 
 /// Invariants whose published R4 expression contradicts their own words, with the
@@ -90,8 +167,10 @@ fn table() -> &'static Table {
                 }
             }
         }
+        let relevant = relevant_contexts(defs, &by_path);
         Table {
             by_path,
+            relevant,
             uncompiled,
         }
     })
@@ -121,9 +200,19 @@ pub fn evaluation_errors(resource: &Value) -> Vec<String> {
     w.errors
 }
 
+/// One step of the location of the value being walked.
+enum Seg {
+    /// The resource type at the root, or a property.
+    Key(&'static str),
+    /// An array index.
+    Index(usize),
+    /// A choice element and its type (`value.ofType(Quantity)`).
+    Choice(&'static str, &'static str),
+}
+
 #[derive(Default)]
 struct Walk {
-    loc: String,
+    loc: Vec<Seg>,
     issues: Vec<Issue>,
     errors: Vec<String>,
 }
@@ -133,8 +222,24 @@ impl Walk {
         let Some(rt) = resource_type(resource) else {
             return;
         };
-        self.loc.push_str(rt);
+        self.loc.push(Seg::Key(rt));
         self.resource(resource, rt);
+    }
+
+    /// The location of the value being walked, as a FHIRPath expression.
+    fn location(&self) -> String {
+        let mut out = String::with_capacity(48);
+        for seg in &self.loc {
+            match seg {
+                Seg::Key(k) => push_key(&mut out, k),
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Choice(name, ty) => {
+                    push_key(&mut out, name);
+                    out.push_str(&format!(".ofType({ty})"));
+                }
+            }
+        }
+        out
     }
 
     fn resource(&mut self, res: &Value, rt: &'static str) {
@@ -147,6 +252,7 @@ impl Walk {
         let Value::Object(obj) = value else {
             return;
         };
+        let table = table();
         for (key, v) in obj {
             if key == "resourceType" || key.starts_with('_') {
                 continue;
@@ -156,18 +262,19 @@ impl Walk {
                 continue;
             };
             let r = *r;
-            let mark = self.loc.len();
             let el = r.element;
-            if el.is_choice() {
-                self.loc.push('.');
-                self.loc.push_str(el.name());
-                self.loc.push_str(".ofType(");
-                self.loc.push_str(r.type_code.unwrap_or("Element"));
-                self.loc.push(')');
-            } else {
-                self.loc.push('.');
-                self.loc.push_str(key);
+            if !r.is_resource
+                && !table.relevant.contains(r.context)
+                && !table.by_path.contains_key(el.path.as_str())
+                && !has_extension(v)
+            {
+                continue;
             }
+            self.loc.push(if el.is_choice() {
+                Seg::Choice(el.name(), r.type_code.unwrap_or("Element"))
+            } else {
+                Seg::Key(el.name())
+            });
             let primitive = r.type_code.is_some_and(is_primitive);
             let companion = if primitive {
                 companion_of(obj, key)
@@ -178,16 +285,15 @@ impl Walk {
                 Value::Array(items) => {
                     let comps = companion.and_then(Value::as_array);
                     for (i, it) in items.iter().enumerate() {
-                        let at = self.loc.len();
-                        self.loc.push_str(&format!("[{i}]"));
+                        self.loc.push(Seg::Index(i));
                         let c = comps.and_then(|c| c.get(i)).filter(|c| !c.is_null());
                         self.value(it, c, r, root);
-                        self.loc.truncate(at);
+                        self.loc.pop();
                     }
                 }
                 _ => self.value(v, companion, r, root),
             }
-            self.loc.truncate(mark);
+            self.loc.pop();
         }
     }
 
@@ -230,16 +336,35 @@ impl Walk {
                                 IssueCode::Invariant,
                                 format!("{}: {}", inv.key, inv.human),
                             )
-                            .at(self.loc.clone()),
+                            .at(self.location()),
                         );
                     }
                 }
                 Err(e) => self
                     .errors
-                    .push(format!("{} at {}: {e}", inv.key, self.loc)),
+                    .push(format!("{} at {}: {e}", inv.key, self.location())),
             }
         }
     }
+}
+
+/// True when an extension appears anywhere in `v` (its values may carry rules that the
+/// definitions of `v`'s own type do not lead to).
+fn has_extension(v: &Value) -> bool {
+    match v {
+        Value::Object(obj) => obj
+            .iter()
+            .any(|(k, x)| k == "extension" || k == "modifierExtension" || has_extension(x)),
+        Value::Array(items) => items.iter().any(has_extension),
+        _ => false,
+    }
+}
+
+fn push_key(out: &mut String, key: &str) {
+    if !out.is_empty() {
+        out.push('.');
+    }
+    out.push_str(key);
 }
 
 fn resource_type(v: &Value) -> Option<&'static str> {
@@ -311,5 +436,26 @@ mod tests {
         let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [
             {"resource": {"resourceType": "Patient", "contact": [{}]}}]});
         assert_eq!(keys(&b), ["Bundle.entry[0].resource.contact[0] pat-1"]);
+    }
+
+    #[test]
+    fn rules_deep_in_types_are_reached() {
+        // A Period inside an Identifier inside a Reference, and inside an extension's
+        // value: the walk skips what holds no rule, not what leads to one.
+        let late = json!({"start": "2020-02-01", "end": "2020-01-01"});
+        let obs = json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"},
+            "subject": {"identifier": {"value": "1", "period": late}},
+            "extension": [{"url": "http://example.org/x", "valuePeriod": late}],
+            "category": [{"coding": [{"code": "c",
+                "extension": [{"url": "http://example.org/y", "valuePeriod": late}]}]}]});
+        assert_eq!(
+            keys(&obs),
+            [
+                "Observation.subject.identifier.period per-1",
+                "Observation.extension[0].value.ofType(Period) per-1",
+                "Observation.category[0].coding[0].extension[0].value.ofType(Period) per-1"
+            ]
+        );
     }
 }
