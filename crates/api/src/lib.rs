@@ -63,7 +63,14 @@ pub struct ApiConfig {
     /// Requests each client may make (`limits`): by account once authenticated, by
     /// address while its credentials fail. `None`: no limit.
     pub rate_limit: Option<limits::RateLimit>,
+    /// Called with each request's span as it is made, and the request's headers: the
+    /// server's OpenTelemetry build uses it to continue a caller's trace
+    /// (`traceparent`). A plain function, so this crate depends on no tracing exporter.
+    pub on_request_span: Option<RequestSpanHook>,
 }
+
+/// See [`ApiConfig::on_request_span`].
+pub type RequestSpanHook = fn(&tracing::Span, &http::HeaderMap);
 
 /// Requests per second each client may make by default, with a burst of twice that:
 /// far above what a person's pages or an interface send, low enough that one runaway
@@ -80,6 +87,7 @@ impl Default for ApiConfig {
             default_count: 50,
             max_count: 1000,
             rate_limit: Some(limits::RateLimit::per_second(DEFAULT_RATE_LIMIT)),
+            on_request_span: None,
         }
     }
 }

@@ -152,6 +152,7 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
             crate::auth::authenticate,
         ))
         .with_state(state.clone());
+    let on_request_span = config.on_request_span;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(state.clone()))
@@ -171,11 +172,15 @@ pub fn router(records: Records, config: ApiConfig, identity: oxehr_auth::Identit
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
-                .make_span_with(|req: &Request| {
+                .make_span_with(move |req: &Request| {
                 // The path names types and ids; the query may carry search values
                 // (names, birth dates) and is never logged.
                 let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+                if let Some(hook) = on_request_span {
+                    hook(&span, req.headers());
+                }
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

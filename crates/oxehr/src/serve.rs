@@ -98,7 +98,10 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
              network terminates TLS"
         );
     }
-    let mut api = ApiConfig::default();
+    let mut api = ApiConfig {
+        on_request_span: crate::telemetry::request_span_hook(),
+        ..ApiConfig::default()
+    };
     let mut identity_config = oxehr_auth::IdentityConfig::default();
     if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
         api.max_body_bytes = n;

@@ -2,7 +2,9 @@
 //! path and request id, as the log has them; never the query, which may carry search
 //! values such as names) is exported over OTLP/HTTP to `--otel-endpoint`, batched every
 //! second. The exporter runs on a thread of its own; a collector that is down costs
-//! dropped spans, never a request.
+//! dropped spans, never a request. A request that carries a W3C `traceparent` header
+//! (and `tracestate`) continues its caller's trace: its span is a child of the caller's
+//! ([`request_span_hook`]).
 
 use anyhow::{bail, Result};
 use tracing_subscriber::layer::SubscriberExt;
@@ -108,4 +110,38 @@ fn traces(endpoint: Option<&str>, layers: &mut Vec<Boxed>) -> Result<Telemetry> 
     Ok(Telemetry {
         provider: Some(provider),
     })
+}
+
+/// What the API calls with each request's span: in a build with the `otel` feature,
+/// the span's parent becomes the caller's span named by the request's `traceparent`
+/// header (W3C Trace Context, read by OpenTelemetry's own propagator); a header that
+/// is absent or malformed leaves the span a root. `None` without the feature.
+pub fn request_span_hook() -> Option<oxehr_api::RequestSpanHook> {
+    #[cfg(feature = "otel")]
+    return Some(continue_trace);
+    #[cfg(not(feature = "otel"))]
+    None
+}
+
+#[cfg(feature = "otel")]
+fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent =
+        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
+    // A span the exporter does not record (no --otel-endpoint) has nothing to set.
+    let _ = span.set_parent(parent);
 }

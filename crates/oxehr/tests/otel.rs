@@ -2,7 +2,9 @@
 //! request's span over OTLP/HTTP to a collector, here a small HTTP server of the test's
 //! own that keeps what it is sent (protobuf `ExportTraceServiceRequest`s, whose strings
 //! are their UTF-8 bytes). The spans carry the service name, the span name, the method
-//! and the path; a search's query (which may hold a patient's name) is never in them.
+//! and the path; a search's query (which may hold a patient's name) is never in them. A
+//! request that carries a W3C `traceparent` header gives a span in the caller's trace,
+//! whose parent is the caller's span.
 //!
 //! Run with `cargo test -p oxehr --features otel --test otel` (`.ci/run` does).
 #![cfg(feature = "otel")]
@@ -106,6 +108,17 @@ fn request_spans_reach_the_collector_without_query_values() {
             "{path}: {status}"
         );
     }
+    // The example of W3C Trace Context §3.2 (version 00, sampled): this request's span
+    // belongs to that trace, as a child of that span.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let status = client
+        .get(format!("{base}/Patient/traced-request"))
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .send()
+        .expect("request")
+        .status();
+    assert_eq!(status.as_u16(), 404);
     // Batches leave every second.
     let deadline = Instant::now() + Duration::from_secs(20);
     let everything = loop {
@@ -115,7 +128,7 @@ fn request_spans_reach_the_collector_without_query_values() {
             .iter()
             .flat_map(|(_, body)| body.clone())
             .collect();
-        if contains(&all, "/fhir/Patient/no-such-patient") || Instant::now() > deadline {
+        if contains(&all, "/fhir/Patient/traced-request") || Instant::now() > deadline {
             break all;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -135,6 +148,20 @@ fn request_spans_reach_the_collector_without_query_values() {
             contains(&everything, expected),
             "no {expected:?} in {} bytes of traces",
             everything.len()
+        );
+    }
+    // Span.trace_id and Span.parent_span_id are raw bytes in the protobuf.
+    let bytes = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    for (what, id) in [("trace id", trace_id), ("parent span id", parent_id)] {
+        let id = bytes(id);
+        assert!(
+            everything.windows(id.len()).any(|w| w == id.as_slice()),
+            "the caller's {what} is not in the traces"
         );
     }
     assert!(
