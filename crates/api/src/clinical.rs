@@ -286,7 +286,7 @@ pub async fn worklist(
             "relation": "next",
             "url": format!(
                 "{base}/Patient/$care-gaps?rule={rule}&status={status}&_count={count}&cursor={}",
-                crate::interactions::encode(next)
+                oxehr_fhir::url::encode_component(next)
             ),
         }));
     }
@@ -420,7 +420,7 @@ pub async fn lastn(
     };
     let query: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", crate::interactions::encode(v)))
+        .map(|(k, v)| format!("{k}={}", oxehr_fhir::url::encode_component(v)))
         .collect();
     let links = vec![json!({
         "relation": "self",

@@ -123,10 +123,10 @@ impl TotpSecret {
                 )));
             }
         }
-        let issuer = percent_encode(issuer);
+        let issuer = oxehr_fhir::url::encode_component(issuer);
         Ok(format!(
             "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}",
-            account = percent_encode(account),
+            account = oxehr_fhir::url::encode_component(account),
             secret = self.to_base32(),
         ))
     }
@@ -166,18 +166,6 @@ impl fmt::Debug for TotpSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TotpSecret(<redacted>)")
     }
-}
-
-/// RFC 3986's unreserved characters, kept as they are in an `otpauth://` label.
-const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod definitions;
 pub mod ids;
 pub mod outcome;
+pub mod url;
 pub mod validate;
 
 pub use definitions::Definitions;

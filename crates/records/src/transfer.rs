@@ -127,8 +127,8 @@ impl Records {
             if let Some((system, value)) = key {
                 request["ifNoneExist"] = json!(format!(
                     "identifier={}|{}",
-                    query_escape(&oxehr_search::escape_value(&system)),
-                    query_escape(&oxehr_search::escape_value(&value))
+                    oxehr_fhir::url::encode_component(&oxehr_search::escape_value(&system)),
+                    oxehr_fhir::url::encode_component(&oxehr_search::escape_value(&value))
                 ));
             }
             entries.push(json!({ "fullUrl": full_url, "resource": r, "request": request }));
@@ -353,20 +353,6 @@ fn point_at(v: &mut Value, full_urls: &HashMap<String, String>) {
     }
 }
 
-/// Percent-encodes what would end or garble a query-string value.
-fn query_escape(s: &str) -> String {
-    // What ends or garbles a value; the rest (`|`, `,`, `$`, already escaped by the
-    // search syntax) stays readable. Controls and non-ASCII are encoded as UTF-8.
-    const GARBLING: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-        .add(b'%')
-        .add(b'&')
-        .add(b'+')
-        .add(b'#')
-        .add(b'=')
-        .add(b' ');
-    percent_encoding::utf8_percent_encode(s, GARBLING).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,13 +402,12 @@ mod tests {
     }
 
     #[test]
-    fn references_point_at_entries_and_query_values_are_escaped() {
+    fn references_point_at_entries() {
         let urls = HashMap::from([("Patient/p".to_owned(), "urn:uuid:1".to_owned())]);
         let mut v = json!({ "subject": { "reference": "Patient/p" },
             "performer": [{ "reference": "Practitioner/q" }] });
         point_at(&mut v, &urls);
         assert_eq!(v["subject"]["reference"], "urn:uuid:1");
         assert_eq!(v["performer"][0]["reference"], "Practitioner/q");
-        assert_eq!(query_escape("a&b=c d%"), "a%26b%3Dc%20d%25");
     }
 }

@@ -30,7 +30,7 @@ mod history;
 mod search;
 
 pub use history::{history_instance, history_system, history_type};
-pub(crate) use search::{encode, search_url};
+pub(crate) use search::search_url;
 pub use search::{
     everything, search_compartment, search_system, search_system_post, search_type,
     search_type_post,

@@ -2,18 +2,7 @@
 //! the page links of a searchset.
 
 use super::*;
-
-/// What a query component keeps as it is: RFC 3986's unreserved characters.
-const QUERY_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes a query component (a link's parameter name or value).
-pub(crate) fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, QUERY_COMPONENT).to_string()
-}
+use oxehr_fhir::url::encode_component;
 
 fn page_url(
     base: &str,
@@ -25,7 +14,7 @@ fn page_url(
     let mut parts: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "_count" && k != "_offset")
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect();
     parts.push(format!("_count={count}"));
     parts.push(format!("_offset={offset}"));
@@ -79,7 +68,7 @@ pub(crate) fn search_url(
     let mut parts: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "_page" && k != "_offset")
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect();
     if let Some(p) = page {
         parts.push(format!("_page={p}"));
