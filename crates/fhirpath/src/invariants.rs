@@ -254,7 +254,17 @@ impl Walk {
         };
         let table = table();
         for (key, v) in obj {
-            if key == "resourceType" || key.starts_with('_') {
+            if key == "resourceType" {
+                continue;
+            }
+            if let Some(name) = key.strip_prefix('_') {
+                // A primitive's companion (`_birthDate`): its extensions' values may
+                // carry rules too.
+                if let (Member::Plain(r), true) = (model::member(context, name), has_extension(v)) {
+                    self.loc.push(seg(r));
+                    self.companion(v, root);
+                    self.loc.pop();
+                }
                 continue;
             }
             // An element the model does not know is the structural validator's to report.
@@ -270,11 +280,7 @@ impl Walk {
             {
                 continue;
             }
-            self.loc.push(if el.is_choice() {
-                Seg::Choice(el.name(), r.type_code.unwrap_or("Element"))
-            } else {
-                Seg::Key(el.name())
-            });
+            self.loc.push(seg(&r));
             let primitive = r.type_code.is_some_and(is_primitive);
             let companion = if primitive {
                 companion_of(obj, key)
@@ -294,6 +300,20 @@ impl Walk {
                 _ => self.value(v, companion, r, root),
             }
             self.loc.pop();
+        }
+    }
+
+    /// A primitive's companion object (its `id` and `extension`), or an array of them.
+    fn companion(&mut self, v: &Value, root: &Value) {
+        match v {
+            Value::Array(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    self.loc.push(Seg::Index(i));
+                    self.children(it, "Element", root);
+                    self.loc.pop();
+                }
+            }
+            _ => self.children(v, "Element", root),
         }
     }
 
@@ -345,6 +365,16 @@ impl Walk {
                     .push(format!("{} at {}: {e}", inv.key, self.location())),
             }
         }
+    }
+}
+
+/// The location step of an element: its name, with its type for a choice element.
+fn seg(r: &Resolved) -> Seg {
+    let el = r.element;
+    if el.is_choice() {
+        Seg::Choice(el.name(), r.type_code.unwrap_or("Element"))
+    } else {
+        Seg::Key(el.name())
     }
 }
 
@@ -448,13 +478,16 @@ mod tests {
             "subject": {"identifier": {"value": "1", "period": late}},
             "extension": [{"url": "http://example.org/x", "valuePeriod": late}],
             "category": [{"coding": [{"code": "c",
-                "extension": [{"url": "http://example.org/y", "valuePeriod": late}]}]}]});
+                "extension": [{"url": "http://example.org/y", "valuePeriod": late}]}]}],
+            "issued": "2020-01-01T00:00:00Z",
+            "_issued": {"extension": [{"url": "http://example.org/z", "valuePeriod": late}]}});
         assert_eq!(
             keys(&obs),
             [
                 "Observation.subject.identifier.period per-1",
                 "Observation.extension[0].value.ofType(Period) per-1",
-                "Observation.category[0].coding[0].extension[0].value.ofType(Period) per-1"
+                "Observation.category[0].coding[0].extension[0].value.ofType(Period) per-1",
+                "Observation.issued.extension[0].value.ofType(Period) per-1"
             ]
         );
     }
