@@ -224,12 +224,12 @@ fn data_dir_owner_only(dir: &Path) -> Result<()> {
 }
 
 /// Parses the embedded definitions, compiles every search parameter and builds the
-/// validator's tables now, at start-up (~0.1 s), rather than inside the first request
-/// or the first imported file.
+/// validator's tables and its compiled invariants now, at start-up (~0.1 s), rather than
+/// inside the first request or the first imported file.
 pub fn warm_up() {
     let started = std::time::Instant::now();
     let _ = oxehr_search::Registry::r4();
-    let _ = oxehr_fhir::validate::validate(&serde_json::json!({"resourceType": "Basic"}));
+    let _ = oxehr_records::validate(&serde_json::json!({"resourceType": "Basic"}));
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
         "definitions loaded"
