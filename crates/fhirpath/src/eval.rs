@@ -336,6 +336,21 @@ pub(crate) fn is_primitive(ty: &str) -> bool {
     ty.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// A value of an element resolved by the model (not a nested resource): typed by it,
+/// an inline element as a `BackboneElement`.
+pub(crate) fn typed_node<'a>(
+    value: &'a Value,
+    companion: Option<&'a Value>,
+    r: Resolved,
+) -> Node<'a> {
+    Node {
+        value,
+        type_code: r.type_code.or(Some("BackboneElement")),
+        context: Some(r.context),
+        companion,
+    }
+}
+
 /// Pushes a JSON value (flattening arrays, skipping `null` placeholders) typed by `r`.
 pub(crate) fn push_values<'a>(
     v: Option<&'a Value>,
@@ -346,12 +361,7 @@ pub(crate) fn push_values<'a>(
     let make = |value: &'a Value, companion: Option<&'a Value>| -> Node<'a> {
         match r {
             Some(r) if r.is_resource => Node::resource(value),
-            Some(r) => Node {
-                value,
-                type_code: r.type_code.or(Some("BackboneElement")),
-                context: Some(r.context),
-                companion,
-            },
+            Some(r) => typed_node(value, companion, r),
             None => Node {
                 value,
                 type_code: None,

@@ -31,7 +31,7 @@ use oxehr_fhir::definitions::ElementDef;
 use oxehr_fhir::{Definitions, Issue, IssueCode};
 use serde_json::Value;
 
-use crate::eval::{companion_of, is_primitive};
+use crate::eval::{companion_of, is_primitive, typed_node};
 use crate::model::{self, Member, Resolved};
 use crate::{Expr, Item, Node};
 
@@ -327,13 +327,7 @@ impl Walk {
             }
             return;
         }
-        let node = Node {
-            value: v,
-            type_code: r.type_code.or(Some("BackboneElement")),
-            context: Some(r.context),
-            companion,
-        };
-        let focus = Item::Node(node);
+        let focus = Item::Node(typed_node(v, companion, r));
         self.apply(r.element.path.as_str(), root, &focus);
         if r.context != r.element.path {
             self.apply(r.context, root, &focus);
