@@ -297,8 +297,9 @@ impl<S: ViewSink> Run<'_, '_, S> {
     /// Pages through `q`; `false` when the run is over (the limit was reached).
     ///
     /// A thread of its own reads the pages (and whose records each holds, for the
-    /// audit), one page ahead of the views run over the page before: reading and
-    /// running overlap. Each read takes a snapshot of its own, so no transaction stays
+    /// audit), one page ahead of the views run over the page before, and this thread
+    /// writes a page's rows while the worker threads run the view over the next:
+    /// reading, running and writing overlap. Each read takes a snapshot of its own, so no transaction stays
     /// open while rows are written.
     fn query(&mut self, records: &Records, q: &Query) -> Result<bool, RecordsError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, RecordsError>>(1);
@@ -343,6 +344,8 @@ impl<S: ViewSink> Run<'_, '_, S> {
         rx: &std::sync::mpsc::Receiver<Result<Page, RecordsError>>,
         workers: Option<&Workers>,
     ) -> Result<bool, RecordsError> {
+        // The page the worker threads hold while this thread writes the one before.
+        let mut in_flight: Option<InFlight> = None;
         for page in rx.iter() {
             let (hits, patients) = page?;
             self.run_audit.read(patients)?;
@@ -357,16 +360,44 @@ impl<S: ViewSink> Run<'_, '_, S> {
                     bodies.push(body);
                 }
             }
-            let rows = match workers {
-                Some(w) if bodies.len() >= PARALLEL_FROM => w.run(Arc::new(bodies)),
-                _ => bodies.iter().map(|b| resource_rows(self.view, b)).collect(),
-            };
-            for rows in rows {
-                if !self.emit(rows?)? {
-                    return Ok(false);
+            match workers {
+                Some(w) if bodies.len() >= PARALLEL_FROM => {
+                    let next = w.submit(Arc::new(bodies));
+                    if let Some(before) = in_flight.replace(next) {
+                        if !self.emit_all(w.collect(before))? {
+                            return Ok(false);
+                        }
+                    }
+                }
+                _ => {
+                    if let Some((w, before)) = workers.zip(in_flight.take()) {
+                        if !self.emit_all(w.collect(before))? {
+                            return Ok(false);
+                        }
+                    }
+                    let rows = bodies.iter().map(|b| resource_rows(self.view, b));
+                    if !self.emit_all(rows.collect())? {
+                        return Ok(false);
+                    }
                 }
             }
             self.out.progress(&self.stats);
+        }
+        if let Some((w, before)) = workers.zip(in_flight.take()) {
+            if !self.emit_all(w.collect(before))? {
+                return Ok(false);
+            }
+            self.out.progress(&self.stats);
+        }
+        Ok(true)
+    }
+
+    /// Gives a page's rows to the sink, in order; `false` when the limit is reached.
+    fn emit_all(&mut self, pages_rows: Vec<ResourceRows>) -> Result<bool, RecordsError> {
+        for rows in pages_rows {
+            if !self.emit(rows?)? {
+                return Ok(false);
+            }
         }
         Ok(true)
     }
@@ -469,8 +500,9 @@ impl Workers {
         Some(w)
     }
 
-    /// The rows of each body of a page, in order.
-    fn run(&self, bodies: Arc<Vec<String>>) -> Vec<ResourceRows> {
+    /// Hands a page's bodies to the threads, a part each; [`Workers::collect`] gets
+    /// their rows. The threads work on it while the caller writes the page before.
+    fn submit(&self, bodies: Arc<Vec<String>>) -> InFlight {
         let per = bodies.len().div_ceil(self.jobs.len());
         let mut sent = 0;
         for (i, job) in self.jobs.iter().enumerate() {
@@ -480,18 +512,32 @@ impl Workers {
             }
             sent += 1;
         }
-        let mut out = Vec::with_capacity(bodies.len());
-        for r in &self.results[..sent] {
+        InFlight {
+            sent,
+            len: bodies.len(),
+        }
+    }
+
+    /// The rows of each body of the page `page` handed on, in order.
+    fn collect(&self, page: InFlight) -> Vec<ResourceRows> {
+        let mut out = Vec::with_capacity(page.len);
+        for r in &self.results[..page.sent] {
             match r.recv() {
                 Ok(rows) => out.extend(rows),
                 Err(_) => out.push(Err(RecordsError::Internal("a view thread stopped".into()))),
             }
         }
-        if sent < self.jobs.len() {
+        if page.sent < self.jobs.len() {
             out.push(Err(RecordsError::Internal("a view thread stopped".into())));
         }
         out
     }
+}
+
+/// A page the worker threads hold: how many of them got a part, and its resources.
+struct InFlight {
+    sent: usize,
+    len: usize,
 }
 
 /// One stored body's rows. Only the elements the view's paths may read are parsed.
