@@ -74,6 +74,10 @@ pub struct SqliteConfig {
     pub mmap_bytes: u64,
     /// How long the checkpointer lets commits accumulate before a passive checkpoint.
     pub checkpoint_interval: Duration,
+    /// WAL size, in pages of 4 KiB, above which the WAL is made to start over from its
+    /// beginning (see `writer::run_writer`). The WAL file is cut back after it starts
+    /// over only above one and a half times this.
+    pub wal_restart_pages: i64,
     /// How long a connection waits on a lock held by another process before `Busy`.
     pub busy_timeout: Duration,
 }
@@ -87,6 +91,8 @@ impl Default for SqliteConfig {
             cache_kib: 32 * 1024,
             mmap_bytes: 256 * 1024 * 1024,
             checkpoint_interval: Duration::from_millis(500),
+            // 256 MiB.
+            wal_restart_pages: 65_536,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -214,12 +220,15 @@ impl SqliteStore {
             )));
         }
         // FULL: the WAL is synced at every COMMIT. Autocheckpoint off: the checkpointer
-        // thread does it. No foreign keys are declared (see `schema`).
+        // thread does it. No foreign keys are declared (see `schema`). The WAL file is
+        // cut back after it starts over only above 1.5 × `wal_restart_pages`, more than
+        // it grows to: it is overwritten in place, not regrown.
         wconn
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
-                 PRAGMA foreign_keys = OFF; PRAGMA journal_size_limit = 67108864;",
-            )
+                 PRAGMA foreign_keys = OFF; PRAGMA journal_size_limit = {};",
+                config.wal_restart_pages.max(1) * 4096 * 3 / 2
+            ))
             .map_err(db_err)?;
         schema::migrate(&mut wconn).map_err(db_err)?;
 
@@ -242,14 +251,16 @@ impl SqliteStore {
         let (committed, wake) = sync_channel(1);
         let spawn_err = |e: std::io::Error| StoreError::Backend(format!("spawn thread: {e}"));
         let interval = config.checkpoint_interval;
+        let restart = writer::Restart::new(config.wal_restart_pages);
+        let wanted = restart.clone();
         let checkpointer = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || writer::run_checkpointer(cconn, wake, interval))
+            .spawn(move || writer::run_checkpointer(cconn, wake, interval, wanted))
             .map_err(spawn_err)?;
         let max_batch = config.max_batch;
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run_writer(wconn, job_rx, max_batch, committed))
+            .spawn(move || writer::run_writer(wconn, job_rx, max_batch, committed, restart))
             .map_err(spawn_err)?;
         tracing::info!(path = %path.display(), readers = config.readers, "sqlite store open");
         Ok(SqliteStore {

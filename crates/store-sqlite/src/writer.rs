@@ -11,10 +11,14 @@
 //!
 //! Checkpoints are kept off this path: the writer's connection has autocheckpoint off,
 //! and a separate thread with its own connection runs `wal_checkpoint(PASSIVE)` (which
-//! never blocks the writer or readers) after commits, at most once per interval.
+//! never blocks the writer or readers) after commits, at most once per interval. Only
+//! when the WAL has grown past its bound does the writer copy the last frames itself,
+//! so that the WAL can start over (see [`run_writer`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
@@ -182,11 +186,24 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) {
 }
 
 /// The writer thread's loop; ends when every sender is dropped.
+///
+/// When the checkpointer finds the WAL above `SqliteConfig::wal_restart_pages` (`restart`), the
+/// writer finishes the copy itself after its next batch: a PASSIVE checkpoint on its own
+/// connection, which no commit can overtake, so it can copy every frame back (the
+/// checkpointer's own passes copy most of them beforehand, off this thread). With the
+/// WAL copied back completely, the next batch's transaction starts the WAL over from its
+/// beginning, as SQLite does whenever a writer begins with nothing left to copy and no
+/// reader still on an older snapshot. It tries again after each batch until the WAL has
+/// started over. (A RESTART checkpoint from the checkpointer's thread, as before, waited
+/// for the writer's lock, which the writer takes again as soon as it lets go: the WAL
+/// grew to 1.3 GB before one got through, and the one that did held every write back
+/// for up to half a second while it copied what had piled up.)
 pub(crate) fn run_writer(
     conn: Connection,
     rx: Receiver<Request>,
     max_batch: usize,
     committed: SyncSender<()>,
+    restart: Restart,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -197,14 +214,57 @@ pub(crate) fn run_writer(
             }
         }
         run_batch(&conn, batch);
+        if restart.wanted.load(Ordering::Acquire) {
+            match wal_checkpoint(&conn, "PASSIVE") {
+                // The checkpointer's pass holds the checkpoint lock (-1): next time.
+                Some((pages, _)) if pages < 0 => {}
+                // The WAL holds only what was written since it started over.
+                Some((pages, _)) if pages <= restart.pages => {
+                    restart.wanted.store(false, Ordering::Release)
+                }
+                Some(_) => {}
+                None => restart.wanted.store(false, Ordering::Release),
+            }
+        }
         // Wake the checkpointer; if it already has a wake-up pending, that is enough.
         let _ = committed.try_send(());
     }
     drop(conn);
 }
 
-/// WAL size (in pages of 4 KiB: 256 MiB) above which the checkpointer restarts the WAL.
-const WAL_RESTART_PAGES: i64 = 65_536;
+/// When the WAL is to start over: the bound (`SqliteConfig::wal_restart_pages`) and
+/// whether the checkpointer has asked the writer to finish the copy.
+#[derive(Clone)]
+pub(crate) struct Restart {
+    pages: i64,
+    wanted: Arc<AtomicBool>,
+}
+
+impl Restart {
+    pub(crate) fn new(pages: i64) -> Restart {
+        Restart {
+            pages: pages.max(1),
+            wanted: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// WAL frames (4 KiB pages) left to copy back below which the checkpointer hands the
+/// rest to the writer: 4 MiB, a few milliseconds of the writer's time.
+const WAL_TAIL_PAGES: i64 = 1_024;
+
+/// `PRAGMA wal_checkpoint(mode)`: the WAL's size in pages and how many of them have been
+/// copied back, if known.
+fn wal_checkpoint(conn: &Connection, mode: &str) -> Option<(i64, i64)> {
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    match conn.query_row(&sql, [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))) {
+        Ok(pages) => Some(pages),
+        Err(e) => {
+            tracing::warn!(error = %e, "wal checkpoint failed");
+            None
+        }
+    }
+}
 
 /// The checkpointer's loop: after commits, at most once per `interval`, it copies WAL
 /// frames back into the database file. Ends when the writer is gone.
@@ -213,20 +273,14 @@ const WAL_RESTART_PAGES: i64 = 65_536;
 /// never catches up with the end of the WAL, and the WAL only starts over from its
 /// beginning once it has been copied back completely: it would grow without bound
 /// (measured: 20 GB after 3,000 Synthea patients). When the WAL holds more than
-/// [`WAL_RESTART_PAGES`], the checkpointer makes one RESTART checkpoint, which holds the
-/// next commit back until the WAL is copied, so that commit starts the WAL over.
-pub(crate) fn run_checkpointer(conn: Connection, wake: Receiver<()>, interval: Duration) {
-    // Returns the WAL's size in pages, if known.
-    let checkpoint = |mode: &str| -> Option<i64> {
-        let sql = format!("PRAGMA wal_checkpoint({mode})");
-        match conn.query_row(&sql, [], |r| r.get::<_, i64>(1)) {
-            Ok(pages) => Some(pages),
-            Err(e) => {
-                tracing::warn!(error = %e, "wal checkpoint failed");
-                None
-            }
-        }
-    };
+/// `SqliteConfig::wal_restart_pages`, the checkpointer asks the writer to finish the copy
+/// (`restart`; see [`run_writer`]).
+pub(crate) fn run_checkpointer(
+    conn: Connection,
+    wake: Receiver<()>,
+    interval: Duration,
+    restart: Restart,
+) {
     'outer: while wake.recv().is_ok() {
         // Let commits accumulate for one interval, then checkpoint them together.
         let deadline = Instant::now() + interval;
@@ -241,10 +295,25 @@ pub(crate) fn run_checkpointer(conn: Connection, wake: Receiver<()>, interval: D
                 Err(RecvTimeoutError::Disconnected) => break 'outer,
             }
         }
-        if checkpoint("PASSIVE").is_some_and(|pages| pages > WAL_RESTART_PAGES) {
-            checkpoint("RESTART");
+        let Some((mut pages, mut copied)) = wal_checkpoint(&conn, "PASSIVE") else {
+            continue;
+        };
+        if pages <= restart.pages {
+            continue;
         }
+        // Copy again what came in during the pass, until what is left is small (each pass
+        // is shorter than the one before), then let the writer copy the rest.
+        for _ in 0..8 {
+            if pages - copied <= WAL_TAIL_PAGES {
+                break;
+            }
+            match wal_checkpoint(&conn, "PASSIVE") {
+                Some(p) => (pages, copied) = p,
+                None => break,
+            }
+        }
+        restart.wanted.store(true, Ordering::Release);
     }
     // Shutting down: no writer is left, so fold the WAL in and truncate it.
-    checkpoint("TRUNCATE");
+    wal_checkpoint(&conn, "TRUNCATE");
 }
