@@ -299,8 +299,8 @@ impl<S: ViewSink> Run<'_, '_, S> {
     /// A thread of its own reads the pages (and whose records each holds, for the
     /// audit), one page ahead of the views run over the page before, and this thread
     /// writes a page's rows while the worker threads run the view over the next:
-    /// reading, running and writing overlap. Each read takes a snapshot of its own, so no transaction stays
-    /// open while rows are written.
+    /// reading, running and writing overlap. Each read takes a snapshot of its own, so
+    /// no transaction stays open while rows are written.
     fn query(&mut self, records: &Records, q: &Query) -> Result<bool, RecordsError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, RecordsError>>(1);
         let (access, internal) = (self.access, self.who.internal);
