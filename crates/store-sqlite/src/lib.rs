@@ -220,14 +220,13 @@ impl SqliteStore {
             )));
         }
         // FULL: the WAL is synced at every COMMIT. Autocheckpoint off: the checkpointer
-        // thread does it. No foreign keys are declared (see `schema`). The WAL file is
-        // cut back after it starts over only above 1.5 × `wal_restart_pages`, more than
-        // it grows to: it is overwritten in place, not regrown.
+        // thread does it. No foreign keys are declared (see `schema`).
+        let restart = writer::Restart::new(config.wal_restart_pages);
         wconn
             .execute_batch(&format!(
                 "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
                  PRAGMA foreign_keys = OFF; PRAGMA journal_size_limit = {};",
-                config.wal_restart_pages.max(1) * 4096 * 3 / 2
+                restart.journal_size_limit()
             ))
             .map_err(db_err)?;
         schema::migrate(&mut wconn).map_err(db_err)?;
@@ -251,7 +250,6 @@ impl SqliteStore {
         let (committed, wake) = sync_channel(1);
         let spawn_err = |e: std::io::Error| StoreError::Backend(format!("spawn thread: {e}"));
         let interval = config.checkpoint_interval;
-        let restart = writer::Restart::new(config.wal_restart_pages);
         let wanted = restart.clone();
         let checkpointer = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())

@@ -248,6 +248,13 @@ impl Restart {
             wanted: Arc::new(AtomicBool::new(false)),
         }
     }
+
+    /// Bytes above which SQLite cuts the WAL file back after it starts over: one and a
+    /// half times the bound, more than the WAL grows to, so that the file is overwritten
+    /// in place rather than cut back and grown again.
+    pub(crate) fn journal_size_limit(&self) -> i64 {
+        self.pages * 4096 * 3 / 2
+    }
 }
 
 /// WAL frames (4 KiB pages) left to copy back below which the checkpointer hands the
