@@ -35,7 +35,6 @@ use std::sync::OnceLock;
 
 use oxehr_search::ParamKey;
 
-use crate::care::CARE_PARAMS;
 use crate::search::{Sql, SqlValue};
 use crate::sql::SqlArg;
 use crate::{ReadTx, StoreError};
@@ -709,16 +708,5 @@ pub fn break_the_glass_grants(
 /// patients of its compartment (the same parameters the SQL reads; an Appointment's
 /// participants count once their PractitionerRole or Location is stored).
 pub fn establishes_care(entries: &[oxehr_search::IndexEntry], org: &str) -> bool {
-    let keys: Vec<ParamKey> = CARE_PARAMS
-        .iter()
-        .map(|(t, c)| ParamKey::of(t, c))
-        .collect();
-    entries.iter().any(|e| {
-        keys.contains(&e.param)
-            && matches!(&e.value, oxehr_search::IndexValue::Reference {
-                target_type: Some(t),
-                target_id: Some(id),
-                ..
-            } if t == "Organization" && id == org)
-    })
+    crate::care::care_orgs(entries).any(|o| o == org)
 }

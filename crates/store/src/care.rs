@@ -22,9 +22,10 @@
 //! each statement after the lock sees what the writer before it committed.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use oxehr_fhir::ResourceType;
-use oxehr_search::{IndexValue, ParamKey};
+use oxehr_search::{IndexEntry, IndexValue, ParamKey};
 
 use crate::search::{Sql, SqlValue};
 use crate::sql::SqlArg;
@@ -219,16 +220,11 @@ pub fn store_versions(tx: &mut dyn Tx, versions: &[NewVersion]) -> Result<(), St
              WHERE x.param = {} AND (",
             key("Appointment", "actor")
         ));
-        for (i, (t, id)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.s(" OR ");
-            }
-            sql.s("(x.target_id = ")
-                .text_arg(id)
-                .s(" AND x.target_type = ")
-                .text_arg(t)
-                .s(")");
-        }
+        any_pair(
+            &mut sql,
+            ("x.target_type", "x.target_id"),
+            chunk.iter().map(|(t, id)| (t.as_str(), id.as_str())),
+        );
         sql.s(")");
         for row in tx.query(&sql.text, &sql.args)? {
             if let Some(SqlValue::Text(p)) = row.into_iter().next() {
@@ -240,7 +236,99 @@ pub fn store_versions(tx: &mut dyn Tx, versions: &[NewVersion]) -> Result<(), St
     for p in &patients {
         tx.lock(&format!("care {p}"))?;
     }
+    // After the locks: a write that changes these patients' rows concurrently has
+    // committed by now, or waits for this one and then sees its versions.
+    if members.is_empty() && adds_only_known_pairs(tx, versions)? {
+        return Ok(());
+    }
     refresh(tx, &patients)
+}
+
+/// The organizations a resource's care parameters name (`CARE_PARAMS`, references to
+/// an Organization): each has a care relationship with the patients of its compartment.
+pub(crate) fn care_orgs(entries: &[IndexEntry]) -> impl Iterator<Item = &str> {
+    static KEYS: OnceLock<Vec<ParamKey>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        CARE_PARAMS
+            .iter()
+            .map(|(t, c)| ParamKey::of(t, c))
+            .collect()
+    });
+    entries
+        .iter()
+        .filter(|e| keys.contains(&e.param))
+        .filter_map(|e| match &e.value {
+            IndexValue::Reference {
+                target_type: Some(t),
+                target_id: Some(id),
+                ..
+            } if t == "Organization" => Some(id.as_str()),
+            _ => None,
+        })
+}
+
+/// Whether storing `versions` leaves the care rows as they are, known without working
+/// them out again: every version of a care type is the first version of a resource that
+/// is neither a Consent nor an Appointment (so it takes no relationship away, and the
+/// Consents that deny one are unchanged), and each `(organization, patient)` pair its
+/// care parameters give is a row already. A relationship the table already holds is
+/// not denied, so adding another cause for it changes nothing. This is the common
+/// write (an order, an admission, a registration by an organization already caring for
+/// the patient), and it spares the refresh's reading of the patients' whole records.
+fn adds_only_known_pairs(tx: &mut dyn Tx, versions: &[NewVersion]) -> Result<bool, StoreError> {
+    let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for v in versions {
+        let r = &v.resource;
+        if !CARE_TYPES.contains(&r.rtype.as_str()) {
+            continue;
+        }
+        if r.version.0 != 1
+            || r.is_deleted()
+            || matches!(r.rtype.as_str(), "Consent" | "Appointment")
+        {
+            return Ok(false);
+        }
+        for org in care_orgs(&v.index) {
+            pairs.extend(v.compartments.iter().map(|p| (org, p.as_str())));
+        }
+    }
+    for chunk in pairs.iter().collect::<Vec<_>>().chunks(100) {
+        let mut sql = Sql::default();
+        sql.s("SELECT COUNT(*) FROM care WHERE ");
+        any_pair(
+            &mut sql,
+            ("org_id", "patient_id"),
+            chunk.iter().copied().copied(),
+        );
+        let found = tx
+            .query(&sql.text, &sql.args)?
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next());
+        let found = found.as_ref().and_then(SqlValue::as_i64);
+        if found.and_then(|n| usize::try_from(n).ok()) != Some(chunk.len()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `(a = ? AND b = ?) OR …`: the row's columns `cols` hold one of `pairs`.
+fn any_pair<'p>(
+    sql: &mut Sql,
+    cols: (&str, &str),
+    pairs: impl Iterator<Item = (&'p str, &'p str)>,
+) {
+    for (i, (a, b)) in pairs.enumerate() {
+        if i > 0 {
+            sql.s(" OR ");
+        }
+        sql.s(&format!("({} = ", cols.0))
+            .text_arg(a)
+            .s(&format!(" AND {} = ", cols.1))
+            .text_arg(b)
+            .s(")");
+    }
 }
 
 /// The PractitionerRole, Location and HealthcareService participants an Appointment

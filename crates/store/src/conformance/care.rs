@@ -199,4 +199,42 @@ pub fn care_follows_every_write(store: &dyn Store) {
         ],
     );
     expect(store, "deletions", &[("org-a", "p1")]);
+
+    // New orders: one that only repeats a relationship the table holds (which the
+    // store may take as known), one that brings a new one, a later version that takes
+    // it away again, and one whose relationship an active Consent denies.
+    let order = |rid: &str, v: u64, patient: &str, refs: &[(&str, &str)]| {
+        with(
+            version(
+                "ServiceRequest",
+                rid,
+                v,
+                v as i64,
+                refs.iter()
+                    .map(|(code, o)| entry("ServiceRequest", code, org(o)))
+                    .collect(),
+            ),
+            &[patient],
+        )
+    };
+    write_care(store, vec![order("s1", 1, "p1", &[("performer", "org-a")])]);
+    expect(
+        store,
+        "an order of a known relationship",
+        &[("org-a", "p1")],
+    );
+    write_care(store, vec![order("s2", 1, "p1", &[("requester", "org-f")])]);
+    expect(
+        store,
+        "an order of a new relationship",
+        &[("org-a", "p1"), ("org-f", "p1")],
+    );
+    write_care(store, vec![order("s2", 2, "p1", &[])]);
+    expect(store, "the order no longer names it", &[("org-a", "p1")]);
+    write_care(store, vec![order("s3", 1, "p5", &[("performer", "org-e")])]);
+    expect(
+        store,
+        "an order of a denied relationship",
+        &[("org-a", "p1")],
+    );
 }
