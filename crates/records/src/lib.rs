@@ -275,13 +275,13 @@ impl Records {
         let caller = who.clone();
         let job = Box::new(move |tx: &mut dyn Tx| -> Result<JobOutput, StoreError> {
             let who = &caller;
-            policy::check_writes(who, tx, &versions, &vouched)?;
+            let judged = policy::check_writes(who, tx, &versions, &vouched)?;
             let records = write_audit(who, tx, &versions, &vouched)?;
             // The guards see what the caller sees, as their planning did.
-            let access = if guards.is_empty() {
-                oxehr_store::access::Access::All
-            } else {
-                policy::access_of(who, tx)?
+            let access = match judged {
+                _ if guards.is_empty() => oxehr_store::access::Access::All,
+                Some(access) => access,
+                None => policy::access_of(who, tx)?,
             };
             for g in &guards {
                 tx.lock(&guard_key(&g.query))?;

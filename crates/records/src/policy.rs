@@ -552,12 +552,15 @@ pub(crate) fn access_of(who: &Caller, tx: &mut dyn ReadTx) -> Result<Access, Sto
 /// A `vouched` version (a Slot a booking operation changes, after checking the booking
 /// rules: `booking.rs`) is exempt from these checks; it must be a Slot, so no other use
 /// can slip a resource past them.
+///
+/// Returns the caller's access it judged by (`None` for a system administrator, who is
+/// not judged by one), for the rest of the job to use rather than read it again.
 pub(crate) fn check_writes(
     who: &Caller,
     tx: &mut dyn Tx,
     versions: &[NewVersion],
     vouched: &[crate::Vouched],
-) -> Result<(), StoreError> {
+) -> Result<Option<Access>, StoreError> {
     let deny = |e: RecordsError| StoreError::Aborted(Box::new(e));
     if vouched.iter().any(|v| v.rtype.as_str() != "Slot") {
         return Err(deny(RecordsError::Internal(
@@ -573,7 +576,7 @@ pub(crate) fn check_writes(
         check_type(who, v.resource.rtype.as_str(), perm_of(v.resource.method)).map_err(deny)?;
     }
     if who.role == oxehr_auth::Role::SystemAdmin {
-        return Ok(());
+        return Ok(None);
     }
     let access = access_of(who, tx)?;
     // The patients this write itself brings into the caller's organization's care (an
@@ -649,5 +652,5 @@ pub(crate) fn check_writes(
             return Err(hidden("writes into"));
         }
     }
-    Ok(())
+    Ok(Some(access))
 }

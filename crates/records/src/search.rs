@@ -203,17 +203,41 @@ impl Records {
         q: &Query,
         limit: usize,
     ) -> Result<Vec<StoredResource>, RecordsError> {
+        self.find_planned(who, &mut PlanAccess::default(), q, limit)
+    }
+
+    /// [`find`](Self::find) for one of the matches of a plan, with the caller's access
+    /// read at the plan's first match.
+    pub(crate) fn find_planned(
+        &self,
+        who: &Caller,
+        plan: &mut PlanAccess,
+        q: &Query,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, RecordsError> {
         crate::policy::check_query(who, q)?;
         let mut reader = self.reader()?;
-        let access = self.access(who, &mut *reader)?;
+        if plan.0.is_none() {
+            plan.0 = Some(self.access(who, &mut *reader)?);
+        }
+        let Some(access) = plan.0.as_ref() else {
+            return Err(RecordsError::Internal("access not read".into()));
+        };
         Ok(
-            engine::page(&mut *reader, &access, q, &Position::First, limit)?
+            engine::page(&mut *reader, access, q, &Position::First, limit)?
                 .into_iter()
                 .map(|h| h.resource)
                 .collect(),
         )
     }
 }
+
+/// The caller's access as the matches of one plan see it (a transaction's conditional
+/// entries and references): read once, at the first match, rather than at each. The
+/// plan is advisory: the commit runs its matches again, as guards, with the access read
+/// inside its own transaction.
+#[derive(Default)]
+pub(crate) struct PlanAccess(Option<Access>);
 
 /// The resources `_include` and `_revinclude` add to a page, iterating where asked.
 fn includes(

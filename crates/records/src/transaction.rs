@@ -18,7 +18,7 @@ use oxehr_auth::Caller;
 
 use crate::prepare::{new_id, Incoming};
 use crate::query;
-use crate::search::SearchPage;
+use crate::search::{PlanAccess, SearchPage};
 use crate::{time_fmt, Guard, Records, RecordsError};
 use crate::{DEFAULT_COUNT, MAX_COUNT};
 
@@ -197,7 +197,8 @@ impl Records {
         let mut resource = entry.resource.clone();
         if let Some(r) = resource.as_mut() {
             let mut cache = HashMap::new();
-            self.resolve_conditional_references(who, r, &mut cache, entry.index)?;
+            let mut plan = PlanAccess::default();
+            self.resolve_conditional_references(who, &mut plan, r, &mut cache, entry.index)?;
         }
         match (entry.verb, entry.target) {
             (Verb::Post, Target::Type(rt, None)) => {
@@ -347,6 +348,7 @@ impl Records {
         let mut outcomes: Vec<Option<EntryOutcome>> = (0..entries.len()).map(|_| None).collect();
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut guards = Vec::new();
+        let mut plan = PlanAccess::default();
         // Pass 1: decide the id each entry writes to.
         let mut planned: Vec<(usize, ResourceType, ResourceId)> = Vec::new();
         for &i in order {
@@ -356,7 +358,7 @@ impl Records {
                 (Verb::Post, Target::Type(rt, None)) => {
                     if let Some(cond) = &e.if_none_exist {
                         let q = query::parse_query_string(rt, query::strip_type(cond, rt))?;
-                        let found = self.find(who, &q, 2)?;
+                        let found = self.find_planned(who, &mut plan, &q, 2)?;
                         match found.len() {
                             0 => guards.push(Guard {
                                 query: q,
@@ -392,7 +394,7 @@ impl Records {
                 (Verb::Put, Target::Type(rt, Some(cond)))
                 | (Verb::Delete, Target::Type(rt, Some(cond))) => {
                     let q = query::parse_query_string(rt, cond)?;
-                    let found = self.find(who, &q, 2)?;
+                    let found = self.find_planned(who, &mut plan, &q, 2)?;
                     let found_ids: Vec<ResourceId> = found.iter().map(|r| r.id.clone()).collect();
                     guards.push(Guard {
                         query: q,
@@ -493,7 +495,7 @@ impl Records {
                 (None, _) => e.resource.clone().ok_or_else(|| missing_resource(i))?,
             };
             rewrite_references(&mut body, &ids);
-            self.resolve_conditional_references(who, &mut body, &mut cond_refs, i)?;
+            self.resolve_conditional_references(who, &mut plan, &mut body, &mut cond_refs, i)?;
             let incoming = Incoming::new(body, Some(&rt)).map_err(|err| at_entry(i, err))?;
             if matches!(e.verb, Verb::Put | Verb::Patch) {
                 if let Some(bid) = incoming.body_id()? {
@@ -538,6 +540,7 @@ impl Records {
     fn resolve_conditional_references(
         &self,
         who: &Caller,
+        plan: &mut PlanAccess,
         value: &mut Value,
         cache: &mut HashMap<String, String>,
         entry: usize,
@@ -560,7 +563,7 @@ impl Records {
                             })?;
                             let search = query::parse_query_string(&rt, q)
                                 .map_err(|e| at_entry(entry, e))?;
-                            let found = self.find(who, &search, 2)?;
+                            let found = self.find_planned(who, plan, &search, 2)?;
                             let [one] = found.as_slice() else {
                                 return Err(at_entry(
                                     entry,
@@ -577,12 +580,12 @@ impl Records {
                     }
                 }
                 for v in map.values_mut() {
-                    self.resolve_conditional_references(who, v, cache, entry)?;
+                    self.resolve_conditional_references(who, plan, v, cache, entry)?;
                 }
             }
             Value::Array(items) => {
                 for v in items {
-                    self.resolve_conditional_references(who, v, cache, entry)?;
+                    self.resolve_conditional_references(who, plan, v, cache, entry)?;
                 }
             }
             _ => {}
