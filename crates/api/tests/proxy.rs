@@ -536,8 +536,8 @@ async fn backdate(s: &TestServer, rtype: &str, id: &str, years: i64) {
             let shift = oxehr_store::sql::SqlArg::Int8(years * 366 * 86_400_000_000);
             let args = [
                 shift,
-                oxehr_store::sql::SqlArg::Text(rtype),
-                oxehr_store::sql::SqlArg::Text(id),
+                oxehr_store::sql::SqlArg::Text(rtype.clone()),
+                oxehr_store::sql::SqlArg::Text(id.clone()),
             ];
             tx.execute(
                 "UPDATE resource SET last_updated = last_updated - ? WHERE rtype = ? AND id = ?",

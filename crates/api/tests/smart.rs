@@ -831,7 +831,7 @@ async fn an_authenticator_is_required_when_enrolled(e: &Env) {
     tokio::task::spawn_blocking(move || {
         store.write(Box::new(move |tx| {
             let mut row = oxehr_store::accounts::get(tx, "carol")?.expect("carol");
-            row.totp_secret = Some(b32);
+            row.totp_secret = Some(b32.clone());
             Ok(Box::new(oxehr_store::accounts::update(tx, &row)?))
         }))
     })

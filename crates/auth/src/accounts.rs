@@ -217,7 +217,7 @@ pub fn get(store: &Arc<dyn Store>, name: &str) -> Result<Option<AccountRow>, Aut
 fn modify(
     store: &Arc<dyn Store>,
     name: &str,
-    f: impl FnOnce(&mut AccountRow) + Send + 'static,
+    mut f: impl FnMut(&mut AccountRow) + Send + 'static,
 ) -> Result<AccountRow, AuthError> {
     let name = normalize_name(name)?;
     let n = name.clone();
@@ -306,7 +306,7 @@ pub fn reset_password(
     check_password_policy(password)?;
     let hash = hash_password(password)?;
     modify(store, name, move |row| {
-        row.password_hash = hash;
+        row.password_hash = hash.clone();
         if reset_mfa {
             row.totp_secret = None;
             row.totp_last_step = None;

@@ -18,7 +18,7 @@ fn store_err(e: StoreError) -> AuthError {
 /// Runs one write job that answers a `bool`.
 fn write_flag(
     store: &Arc<dyn Store>,
-    job: impl FnOnce(&mut dyn oxehr_store::Tx) -> Result<bool, StoreError> + Send + 'static,
+    mut job: impl FnMut(&mut dyn oxehr_store::Tx) -> Result<bool, StoreError> + Send + 'static,
 ) -> Result<bool, AuthError> {
     let out = store
         .write(Box::new(move |tx| Ok(Box::new(job(tx)?))))

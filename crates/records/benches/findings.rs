@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
             records
                 .store()
                 .write(Box::new(move |tx| {
-                    oxehr_store::clinical::mark(tx, &[p])?;
+                    oxehr_store::clinical::mark(tx, std::slice::from_ref(&p))?;
                     Ok(Box::new(()))
                 }))
                 .expect("mark");

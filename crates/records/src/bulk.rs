@@ -222,7 +222,7 @@ impl Records {
             }
             jobs::insert_job(tx, &row)?;
             if !internal {
-                oxehr_store::audit::append(tx, &[record])?;
+                oxehr_store::audit::append(tx, std::slice::from_ref(&record))?;
             }
             Ok(Box::new(true))
         });

@@ -204,7 +204,7 @@ impl Records {
                     ))));
                 }
                 inbound::insert_interface(tx, &row)?;
-                oxehr_store::audit::append(tx, &[rec])?;
+                oxehr_store::audit::append(tx, std::slice::from_ref(&rec))?;
                 Ok(Box::new(()))
             }))
             .map_err(RecordsError::from)?;
@@ -472,7 +472,7 @@ impl Records {
                         "the message is no longer in triage".into(),
                     ))));
                 }
-                oxehr_store::audit::append(tx, &[rec])?;
+                oxehr_store::audit::append(tx, std::slice::from_ref(&rec))?;
                 Ok(Box::new(()))
             }))
             .map_err(RecordsError::from)?;

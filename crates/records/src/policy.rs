@@ -499,7 +499,7 @@ impl Records {
         };
         self.store
             .write(Box::new(move |tx| {
-                audit::append(tx, &[record])?;
+                audit::append(tx, std::slice::from_ref(&record))?;
                 Ok(Box::new(()))
             }))
             .map_err(RecordsError::from)?;

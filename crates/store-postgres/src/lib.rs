@@ -480,7 +480,7 @@ impl Store for PostgresStore {
 impl PostgresStore {
     /// `BEGIN; job; COMMIT`; with `observed`, reads that follow wait for the replicas
     /// to replay it.
-    fn write_noting(&self, job: WriteJob, observed: bool) -> Result<JobOutput, StoreError> {
+    fn write_noting(&self, mut job: WriteJob, observed: bool) -> Result<JobOutput, StoreError> {
         let mut pooled = self.pool.get()?;
         let conn = pooled.conn()?;
         conn.client.batch_execute("BEGIN").map_err(pg_err)?;

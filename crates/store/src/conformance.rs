@@ -358,7 +358,7 @@ pub fn accounts_are_added_once_read_listed_and_updated(store: &dyn Store) {
     let b = bob.clone();
     assert!(!added(run(Box::new(move |tx| {
         let taken = accounts::insert(tx, &imposter)?;
-        let mut b = b;
+        let mut b = b.clone();
         b.disabled = true;
         Ok(Box::new(taken || !accounts::update(tx, &b)?))
     }))));
@@ -669,7 +669,7 @@ pub fn audit_appends_from_concurrent_writers_form_one_chain(store: &dyn Store) {
                     };
                     let fail = i % 5 == 4;
                     let r = store.write(Box::new(move |tx| {
-                        audit::append(tx, &[record])?;
+                        audit::append(tx, std::slice::from_ref(&record))?;
                         if fail {
                             return Err(StoreError::Aborted(Box::new(())));
                         }

@@ -294,8 +294,11 @@ pub fn shared_migrations() -> Vec<(i32, std::borrow::Cow<'static, str>)> {
 pub type JobOutput = Box<dyn Any + Send>;
 
 /// A write job: runs inside one database transaction; an `Err` rolls back everything it
-/// did.
-pub type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> Result<JobOutput, StoreError> + Send>;
+/// did. A job may be run more than once (SQLite's writer runs a batch's jobs again after
+/// one of them fails, its work rolled back in between): it must act only through `tx`
+/// and start each run from what it captured, unchanged (take from its captures by
+/// reference or clone, never move out of them).
+pub type WriteJob = Box<dyn FnMut(&mut dyn Tx) -> Result<JobOutput, StoreError> + Send>;
 
 /// One gauge of a backend's state for `/metrics`: a Prometheus name, its help text, and
 /// its value now. A name ending in `_total` is a count that only grows, exposed as a
