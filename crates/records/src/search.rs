@@ -217,11 +217,9 @@ impl Records {
     ) -> Result<Vec<StoredResource>, RecordsError> {
         crate::policy::check_query(who, q)?;
         let mut reader = self.reader()?;
-        if plan.0.is_none() {
-            plan.0 = Some(self.access(who, &mut *reader)?);
-        }
-        let Some(access) = plan.0.as_ref() else {
-            return Err(RecordsError::Internal("access not read".into()));
+        let access = match plan.0 {
+            Some(ref access) => access,
+            None => plan.0.insert(self.access(who, &mut *reader)?),
         };
         Ok(
             engine::page(&mut *reader, access, q, &Position::First, limit)?

@@ -206,8 +206,8 @@ fn run_batch(conn: &Connection, batch: Vec<Request>) {
 /// When the checkpointer finds the WAL above `SqliteConfig::wal_restart_pages`
 /// (`restart`), the writer finishes the copy itself after its next batch: a PASSIVE
 /// checkpoint on its own connection, which no commit can overtake, so it can copy every
-/// frame back (the
-/// checkpointer's own passes copy most of them beforehand, off this thread). With the
+/// frame back (the checkpointer's own passes copy most of them beforehand, off this
+/// thread). With the
 /// WAL copied back completely, the next batch's transaction starts the WAL over from its
 /// beginning, as SQLite does whenever a writer begins with nothing left to copy and no
 /// reader still on an older snapshot. It tries again after each batch until the WAL has
