@@ -114,11 +114,8 @@ pub fn process(records: &Records, bytes: &[u8], peer: Option<IpAddr>) -> Answer 
         title: title(&header),
         message: String::from_utf8_lossy(bytes).into_owned(),
     };
-    match records.inbound_seen(&inbound) {
-        Ok(Some(seen)) => return answer_seen(&header, seen),
-        Ok(None) => {}
-        Err(e) => return failed(&header, &e),
-    }
+    // A message sent again is answered as the first time by `ingest` (or by `hold`,
+    // for one that fails its mapping again), each of which looks for its row first.
     let who = records.interface_caller(&interface, peer);
     match mapped(&message, &interface.organization) {
         Ok(work) => {

@@ -351,6 +351,10 @@ impl Records {
         let mut plan = PlanAccess::default();
         // Pass 1: decide the id each entry writes to.
         let mut planned: Vec<(usize, ResourceType, ResourceId)> = Vec::new();
+        // The current version of an entry's target where pass 1 already knows it: the
+        // one resource a conditional update matched, or none for a new server-assigned
+        // id. Pass 2 looks up the others.
+        let mut known: HashMap<usize, Option<StoredResource>> = HashMap::new();
         for &i in order {
             let e = &entries[i];
             let (rt, id) = match (e.verb, &e.target) {
@@ -394,19 +398,29 @@ impl Records {
                 (Verb::Put, Target::Type(rt, Some(cond)))
                 | (Verb::Delete, Target::Type(rt, Some(cond))) => {
                     let q = query::parse_query_string(rt, cond)?;
-                    let found = self.find_planned(who, &mut plan, &q, 2)?;
-                    let found_ids: Vec<ResourceId> = found.iter().map(|r| r.id.clone()).collect();
+                    let mut found = self.find_planned(who, &mut plan, &q, 2)?;
                     guards.push(Guard {
                         query: q,
-                        ids: found_ids.clone(),
+                        ids: found.iter().map(|r| r.id.clone()).collect(),
                     });
-                    match found_ids.as_slice() {
-                        [] if e.verb == Verb::Delete => {
+                    match found.len() {
+                        0 if e.verb == Verb::Delete => {
                             outcomes[i] = Some(EntryOutcome::Deleted(None));
                             continue;
                         }
-                        [] => (rt.clone(), body_id(e)?.unwrap_or_else(new_id)),
-                        [one] => (rt.clone(), one.clone()),
+                        0 => match body_id(e)? {
+                            Some(id) => (rt.clone(), id),
+                            None => {
+                                known.insert(i, None);
+                                (rt.clone(), new_id())
+                            }
+                        },
+                        1 => {
+                            let one = found.remove(0);
+                            let id = one.id.clone();
+                            known.insert(i, Some(one));
+                            (rt.clone(), id)
+                        }
                         _ => {
                             return Err(at_entry(
                                 i,
@@ -449,10 +463,10 @@ impl Records {
             }
             // A POST writes a new, server-assigned id: there is no current version to
             // look up (and a clash would make the put conflict).
-            let current = if e.verb == Verb::Post {
-                None
-            } else {
-                self.reader()?.current(&rt, &id)?
+            let current = match known.remove(&i) {
+                Some(current) => current,
+                None if e.verb == Verb::Post => None,
+                None => self.reader()?.current(&rt, &id)?,
             };
             if e.verb == Verb::Delete {
                 match current {
