@@ -62,7 +62,7 @@ pub use policy::ProxyPatient;
 pub use prepare::validate;
 pub use reindex::ReindexReport;
 pub use requests::RefillAnswer;
-pub use search::{SearchPage, MAX_INCLUDED};
+pub use search::{SearchPage, EXACT_TOTAL_UP_TO, MAX_INCLUDED};
 pub use sharing::SharingRow;
 
 /// Matches per page when a search gives no `_count`.

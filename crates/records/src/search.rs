@@ -28,6 +28,10 @@ pub const MAX_INCLUDED: usize = 1000;
 /// Rounds of `:iterate` includes.
 const MAX_ITERATIONS: usize = 4;
 
+/// Up to this many matches, every search's `total` is exact; above it, a search that did
+/// not ask for `_total=accurate` gets an estimate (see [`Records::estimated_total`]).
+pub const EXACT_TOTAL_UP_TO: u64 = 1000;
+
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub matches: Vec<StoredResource>,
@@ -146,11 +150,23 @@ impl Records {
                 total = Some(engine::count(tx, access, q)?);
             }
         } else {
-            if want_total {
-                let (h, n) = engine::page_and_total(tx, access, q, &position, limit + 1)?;
-                (hits, total) = (h, Some(n));
-            } else {
-                hits = engine::page(tx, access, q, &position, limit + 1)?;
+            match q.total {
+                Total::Accurate => {
+                    let (h, n) = engine::page_and_total(tx, access, q, &position, limit + 1)?;
+                    (hits, total) = (h, Some(n));
+                }
+                Total::Estimate => {
+                    hits = engine::page(tx, access, q, &position, limit + 1)?;
+                    total = Some(estimated_total(
+                        tx,
+                        access,
+                        q,
+                        &position,
+                        hits.len(),
+                        limit,
+                    )?);
+                }
+                Total::None => hits = engine::page(tx, access, q, &position, limit + 1)?,
             }
             let more = hits.len() > limit;
             match position {
@@ -228,6 +244,33 @@ impl Records {
                 .collect(),
         )
     }
+}
+
+/// The `total` of a search that did not ask for an accurate one (`_total=estimate`, or no
+/// `_total`): exact up to [`EXACT_TOTAL_UP_TO`] matches, which a first page that holds
+/// every match already tells and a count that stops there tells otherwise; above it,
+/// [`engine::estimate`]'s count of the driving condition's index rows (never fewer than
+/// the matches), or, where that is not given (the caller's access hides records, no
+/// condition drives), the exact count. `found` is the page's rows read with `limit + 1`.
+fn estimated_total(
+    tx: &mut dyn ReadTx,
+    access: &Access,
+    q: &Query,
+    position: &Position,
+    found: usize,
+    limit: usize,
+) -> Result<u64, RecordsError> {
+    if *position == Position::First && found <= limit {
+        return Ok(found as u64);
+    }
+    let counted = engine::count_up_to(tx, access, q, EXACT_TOTAL_UP_TO)?;
+    if counted <= EXACT_TOTAL_UP_TO {
+        return Ok(counted);
+    }
+    Ok(match engine::estimate(tx, access, q)? {
+        Some(n) => n.max(counted),
+        None => engine::count(tx, access, q)?,
+    })
 }
 
 /// The caller's access as the matches of one plan see it (a transaction's conditional

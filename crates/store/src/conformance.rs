@@ -39,8 +39,9 @@ pub use proxy::{
     proxy_grants_are_the_account_s_active_related_persons,
 };
 pub use search::{
-    search_matches_each_kind, search_never_matches_deleted_or_replaced_entries,
-    search_ors_within_and_ands_across_criteria, search_pages_by_position,
+    search_counts_up_to_a_cap_and_estimates_from_the_index, search_matches_each_kind,
+    search_never_matches_deleted_or_replaced_entries, search_ors_within_and_ands_across_criteria,
+    search_pages_by_position, search_pages_through_windows_of_driver_keys,
     search_prefixes_follow_the_search_page,
 };
 
@@ -74,6 +75,8 @@ macro_rules! conformance_tests {
             search_matches_each_kind,
             search_ors_within_and_ands_across_criteria,
             search_pages_by_position,
+            search_counts_up_to_a_cap_and_estimates_from_the_index,
+            search_pages_through_windows_of_driver_keys,
             search_prefixes_follow_the_search_page,
             search_never_matches_deleted_or_replaced_entries,
             concurrent_writers_are_all_durable_and_isolated,

@@ -296,11 +296,21 @@ fn diff(got: &BTreeSet<String>, want: &BTreeSet<String>) -> Option<String> {
     ))
 }
 
+/// A `total` is the number of matches, exactly up to `EXACT_TOTAL_UP_TO` of them; above
+/// that, a search that did not ask for `_total=accurate` may carry an estimate, which is
+/// never below it.
 fn check_totals(f: &Fetched, n: usize) -> Option<String> {
+    let n = n as u64;
     f.totals
         .iter()
         .flatten()
-        .find(|t| **t != n as u64)
+        .find(|t| {
+            if n <= oxehr_records::EXACT_TOTAL_UP_TO {
+                **t != n
+            } else {
+                **t < n
+            }
+        })
         .map(|t| format!("total {t}, want {n}"))
 }
 

@@ -132,8 +132,9 @@ pub struct Query {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Total {
     None,
-    Estimate,
+    /// Also what a search without `_total` gets: the server decides (FHIR R4 3.1.1.5.8).
     #[default]
+    Estimate,
     Accurate,
 }
 

@@ -518,6 +518,140 @@ pub fn search_pages_by_position(store: &dyn Store) {
     assert_eq!(n, 7, "the count ignores paging");
 }
 
+/// Writes `n` Observations `{prefix}{i:03}` of patient p2 with code `code`, those `i` for which
+/// `dated(i)` also with a date in [T0+100, T0+200] (see [`and_dated`]), in one job.
+fn coded_observations(
+    store: &dyn Store,
+    prefix: &str,
+    code: &str,
+    n: usize,
+    dated: fn(usize) -> bool,
+) {
+    let vs = (0..n)
+        .map(|i| {
+            let mut e = vec![entry("Observation", "code", token(Some("urn:s"), code))];
+            if dated(i) {
+                e.push(entry(
+                    "Observation",
+                    "date",
+                    IndexValue::Date {
+                        low: T0 + 100,
+                        high: T0 + 200,
+                    },
+                ));
+            }
+            let mut v = version("Observation", &format!("{prefix}{i:03}"), 1, 10, e);
+            v.compartments = vec![id("p2")];
+            v
+        })
+        .collect();
+    write_ok(store, vs);
+}
+
+/// `q` and a date within [T0+100, T0+200].
+fn and_dated(mut q: Query) -> Query {
+    q.filters.push(
+        crit(
+            "date",
+            vec![Match::DateWithin {
+                low: T0 + 100,
+                high: T0 + 200,
+            }],
+        )
+        .0,
+    );
+    q
+}
+
+/// A count that stops at a cap, and an estimate from the driving condition's index rows
+/// alone: never fewer than the matches, blind to the other conditions, and refused to a
+/// caller who may not see everything.
+pub fn search_counts_up_to_a_cap_and_estimates_from_the_index(store: &dyn Store) {
+    // Seven Observations with code c, the first three of them also dated.
+    coded_observations(store, "o", "c", 7, |i| i < 3);
+    let all = crate::access::Access::All;
+    let by_code = query(vec![crit("code", vec![tok(None, Some("c"))])]);
+    let mut r = store.read().expect("read");
+    let up_to = |r: &mut dyn crate::ReadTx, q: &Query, cap: u64| {
+        crate::search::count_up_to(r, &all, q, cap).expect("count up to")
+    };
+    assert_eq!(
+        up_to(&mut *r, &by_code, 3),
+        4,
+        "more than the cap reads as cap + 1"
+    );
+    assert_eq!(up_to(&mut *r, &by_code, 7), 7, "a cap the matches reach");
+    assert_eq!(up_to(&mut *r, &by_code, 100), 7, "a cap above the matches");
+    assert_eq!(
+        crate::search::estimate(&mut *r, &all, &by_code).expect("estimate"),
+        Some(7),
+        "one condition: its rows are the matches"
+    );
+    // The code drives (a date range is less selective); the date leaves three.
+    let dated = and_dated(by_code.clone());
+    assert_eq!(up_to(&mut *r, &dated, 100), 3, "both conditions");
+    assert_eq!(
+        crate::search::estimate(&mut *r, &all, &dated).expect("estimate"),
+        Some(7),
+        "the estimate reads the driving condition's rows only"
+    );
+    let hidden = crate::access::Access::Patients(vec!["p1".into()]);
+    assert_eq!(
+        crate::search::estimate(&mut *r, &hidden, &by_code).expect("estimate"),
+        None,
+        "no estimate for a caller who may not see everything"
+    );
+    assert_eq!(
+        crate::search::count_up_to(&mut *r, &hidden, &by_code, 100).expect("count"),
+        0,
+        "another patient's records are not counted, though the index holds their rows"
+    );
+    drop(r);
+    write_ok(store, vec![deletion("Observation", "o006", 2, 30)]);
+    let mut r = store.read().expect("read");
+    assert_eq!(
+        up_to(&mut *r, &by_code, 100),
+        6,
+        "a deleted resource is not counted"
+    );
+    assert_eq!(
+        crate::search::estimate(&mut *r, &all, &by_code).expect("estimate"),
+        Some(6),
+        "a deleted resource leaves the index"
+    );
+}
+
+/// A page read a window of driver keys at a time: when few keys pass the other
+/// conditions, the next windows are read until the page is full or the keys run out, in
+/// key order and without gaps or repeats.
+pub fn search_pages_through_windows_of_driver_keys(store: &dyn Store) {
+    // 300 Observations with code w; every tenth also dated: 30 matches of both.
+    coded_observations(store, "w", "w", 300, |i| i % 10 == 0);
+    let q = and_dated(query(vec![crit("code", vec![tok(None, Some("w"))])]));
+    // Written in one job in this order, so key order is id order.
+    let expected: Vec<String> = (0..300)
+        .filter(|i| i % 10 == 0)
+        .map(|i| format!("w{i:03}"))
+        .collect();
+    for size in [1, 7, 25, 30, 31, 100] {
+        let pages = all_pages(store, &q, size);
+        assert_eq!(pages.concat(), expected, "pages of {size}");
+        assert!(
+            pages.iter().rev().skip(1).all(|p| p.len() == size),
+            "every page but the last is full ({size})"
+        );
+    }
+    let mut r = store.read().expect("read");
+    let all = crate::access::Access::All;
+    for (cap, want) in [(10, 11), (29, 30), (30, 30), (1000, 30)] {
+        assert_eq!(
+            crate::search::count_up_to(&mut *r, &all, &q, cap).expect("count"),
+            want,
+            "count up to {cap}"
+        );
+    }
+}
+
 pub fn search_never_matches_deleted_or_replaced_entries(store: &dyn Store) {
     let code = |c: &str| vec![entry("Observation", "code", token(Some("urn:s"), c))];
     write_ok(

@@ -12,8 +12,16 @@ use oxehr_search::ParamKey;
 use crate::access::Access;
 use crate::sql::{Dialect, SqlArg};
 
-use super::plan::{drive_kind, driver, DriveBy};
+use super::plan::{drive_kind, driver, rid_driver, DriveBy};
 use super::Sql;
+
+/// The part of a driver's keys a page statement reads: the first `size` keys after
+/// `after`, in key order (see [`super::page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Window {
+    pub after: i64,
+    pub size: usize,
+}
 
 pub(super) struct Compiler<'a> {
     pub(super) dialect: Dialect,
@@ -22,7 +30,15 @@ pub(super) struct Compiler<'a> {
     pub(super) access: &'a Access,
 }
 
-impl Compiler<'_> {
+impl<'a> Compiler<'a> {
+    pub(super) fn new(dialect: Dialect, access: &'a Access) -> Compiler<'a> {
+        Compiler {
+            dialect,
+            next_alias: 0,
+            access,
+        }
+    }
+
     pub(super) fn alias(&mut self, prefix: &str) -> String {
         self.next_alias += 1;
         format!("{prefix}{}", self.next_alias)
@@ -60,6 +76,7 @@ impl Compiler<'_> {
         a: &str,
         types: &[String],
         filters: &[Filter],
+        window: Option<Window>,
         out: &mut Sql,
     ) -> Option<DriveBy> {
         let driver = driver(filters);
@@ -67,7 +84,7 @@ impl Compiler<'_> {
         for (i, f) in filters.iter().enumerate() {
             out.s(" AND ");
             if Some(i) == driver {
-                drive = Some(self.driver(a, types, f, out));
+                drive = Some(self.driver(a, types, f, window, out));
             } else {
                 self.filter(a, types, f, out);
             }
@@ -90,12 +107,14 @@ impl Compiler<'_> {
         out.s(")");
     }
 
-    /// A (positive, drivable) filter as a key list for alias `a`.
+    /// A (positive, drivable) filter as a key list for alias `a`; with a `window`, only
+    /// that part of it (for a filter that drives by resource key).
     pub(super) fn driver(
         &mut self,
         a: &str,
         types: &[String],
         f: &Filter,
+        window: Option<Window>,
         out: &mut Sql,
     ) -> DriveBy {
         let by = drive_kind(&f.any_of[0]);
@@ -113,14 +132,47 @@ impl Compiler<'_> {
             DriveBy::Rid => out.s(&format!("{a}.rid IN (")),
             DriveBy::Id => out.s(&format!("{a}.id IN (")),
         };
+        let mut keys = Sql::default();
+        self.any_key(types, f, &mut keys);
+        match window {
+            Some(w) if by == DriveBy::Rid => {
+                let k = self.alias("k");
+                out.s("SELECT rid FROM (");
+                self.window_keys(keys, w.after, &k, out);
+                out.s(" LIMIT ")
+                    .arg(SqlArg::Int8(i64::try_from(w.size).unwrap_or(i64::MAX)))
+                    .s(&format!(") {k}w"));
+            }
+            _ => {
+                out.append(keys);
+            }
+        }
+        out.s(")");
+        by
+    }
+
+    /// The key lists of a filter's conditions, one after the other (a key matching
+    /// several conditions comes once for each).
+    fn any_key(&mut self, types: &[String], f: &Filter, out: &mut Sql) {
         for (i, c) in f.any_of.iter().enumerate() {
             if i > 0 {
                 out.s(" UNION ALL ");
             }
             self.key_list(types, c, out);
         }
-        out.s(")");
-        by
+    }
+
+    /// `SELECT rid FROM (keys) k WHERE rid > after ORDER BY rid`, to which a `LIMIT`
+    /// belongs. A key listed twice (a resource with two matching rows) may fill two
+    /// places of a window, never more than it would hold: windows are split after a
+    /// key, so no key is in two windows. Not `DISTINCT`, which would keep every key to
+    /// sort, where a `LIMIT` keeps only the window's.
+    pub(super) fn window_keys(&mut self, keys: Sql, after: i64, k: &str, out: &mut Sql) {
+        out.s("SELECT rid FROM (")
+            .append(keys)
+            .s(&format!(") {k} WHERE rid > "))
+            .arg(SqlArg::Int8(after))
+            .s(" ORDER BY rid");
     }
 
     /// A condition as a correlated predicate on alias `a`.
@@ -211,7 +263,13 @@ impl Compiler<'_> {
             .text_arg(&ch.target_type);
         let types = std::slice::from_ref(&ch.target_type);
         let mut conds = Sql::default();
-        let drive = self.filters(&t, types, std::slice::from_ref(&ch.filter), &mut conds);
+        let drive = self.filters(
+            &t,
+            types,
+            std::slice::from_ref(&ch.filter),
+            None,
+            &mut conds,
+        );
         out.s(&format!(
             " AND {x}.target_id IN (SELECT {t}.id FROM resource {t} WHERE "
         ));
@@ -290,6 +348,7 @@ impl Compiler<'_> {
                     &s,
                     std::slice::from_ref(source_type),
                     std::slice::from_ref(filter),
+                    None,
                     out,
                 );
             }
@@ -576,10 +635,20 @@ impl Compiler<'_> {
         out.s(")");
     }
 
-    /// `FROM resource r WHERE …` of a query.
-    pub(super) fn select_from(&mut self, q: &Query) -> Sql {
+    /// The key list of `q`'s driving filter (`SELECT rid …` over its index rows, one per
+    /// matching row), when the filter drives by resource key.
+    pub(super) fn driver_keys(&mut self, q: &Query) -> Option<Sql> {
+        let f = &q.filters[rid_driver(&q.filters)?];
+        let mut out = Sql::default();
+        self.any_key(&q.types, f, &mut out);
+        Some(out)
+    }
+
+    /// `FROM resource r WHERE …` of a query; with a `window`, its driver (which must
+    /// drive by resource key: [`rid_driver`]) reads only that part of its keys.
+    pub(super) fn select_from(&mut self, q: &Query, window: Option<Window>) -> Sql {
         let mut conds = Sql::default();
-        let drive = self.filters("r", &q.types, &q.filters, &mut conds);
+        let drive = self.filters("r", &q.types, &q.filters, window, &mut conds);
         let mut out = Sql::default();
         out.s(" FROM resource r WHERE ");
         self.types("r", &q.types, drive == Some(DriveBy::Rid), &mut out);

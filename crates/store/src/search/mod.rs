@@ -17,7 +17,7 @@
 //!   correct while others write: no offsets, no cached pages.
 
 use oxehr_fhir::{ResourceId, ResourceType, VersionId};
-use oxehr_search::query::Query;
+use oxehr_search::query::{Condition, Query};
 use oxehr_search::ParamKey;
 
 use crate::access::Access;
@@ -27,7 +27,7 @@ use crate::{Method, ReadTx, StoreError, StoredResource};
 mod compile;
 mod plan;
 
-use compile::Compiler;
+use compile::{Compiler, Window};
 pub use plan::plan_is_shared;
 
 /// A value of a result row.
@@ -210,13 +210,22 @@ pub fn page_sql(
     limit: usize,
     with_total: bool,
 ) -> Sql {
-    let mut c = Compiler {
-        dialect,
-        next_alias: 0,
-        access,
-    };
+    page_sql_in(dialect, access, q, position, limit, with_total, None)
+}
+
+/// [`page_sql`], its driver reading only `window` of its keys.
+fn page_sql_in(
+    dialect: Dialect,
+    access: &Access,
+    q: &Query,
+    position: &Position,
+    limit: usize,
+    with_total: bool,
+    window: Option<Window>,
+) -> Sql {
+    let mut c = Compiler::new(dialect, access);
     let sort_exprs: Vec<Sql> = q.sort.iter().map(|k| c.sort_expr("r", k)).collect();
-    let from_where = c.select_from(q);
+    let from_where = c.select_from(q, window);
     let names: Vec<(String, bool)> = q
         .sort
         .iter()
@@ -265,14 +274,44 @@ pub fn page_sql(
 
 /// The statement counting every match of `q`.
 pub fn count_sql(dialect: Dialect, access: &Access, q: &Query) -> Sql {
-    let mut c = Compiler {
-        dialect,
-        next_alias: 0,
-        access,
-    };
+    let mut c = Compiler::new(dialect, access);
     let mut out = Sql::default();
-    out.s("SELECT count(*)").append(c.select_from(q));
+    out.s("SELECT count(*)").append(c.select_from(q, None));
     out
+}
+
+/// The statement counting the matches of `q` up to `cap + 1`: it stops reading there.
+pub fn count_up_to_sql(dialect: Dialect, access: &Access, q: &Query, cap: u64) -> Sql {
+    count_up_to_sql_in(dialect, access, q, cap, None)
+}
+
+fn count_up_to_sql_in(
+    dialect: Dialect,
+    access: &Access,
+    q: &Query,
+    cap: u64,
+    window: Option<Window>,
+) -> Sql {
+    let mut c = Compiler::new(dialect, access);
+    let mut out = Sql::default();
+    out.s("SELECT count(*) FROM (SELECT 1 AS one")
+        .append(c.select_from(q, window))
+        .s(" LIMIT ")
+        .arg(SqlArg::Int8(
+            i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX),
+        ))
+        .s(") n");
+    out
+}
+
+/// The statement counting the index rows of `q`'s driving condition, if one drives it
+/// by resource key (see [`estimate`]).
+pub fn estimate_sql(dialect: Dialect, access: &Access, q: &Query) -> Option<Sql> {
+    let mut c = Compiler::new(dialect, access);
+    let keys = c.driver_keys(q)?;
+    let mut out = Sql::default();
+    out.s("SELECT count(*) FROM (").append(keys).s(") k");
+    Some(out)
 }
 
 pub(crate) fn resource_of(
@@ -300,7 +339,19 @@ pub(crate) fn resource_of(
     Ok((rid, resource, keys))
 }
 
+/// The first window of driver keys a page reads: enough for the page when most keys
+/// match, small enough that a page of a common code does not read them all. Each further
+/// window is four times larger.
+const FIRST_WINDOW: usize = 64;
+
 /// One page of matches of `q` from `position` (at most `limit`), in the sort order.
+///
+/// A page in key order (no `_sort`, forwards) of a search whose driver lists resource
+/// keys reads the driver's keys a window at a time, from the position on: the first
+/// `2 × limit` or [`FIRST_WINDOW`] keys, and, while the page is not full, the next
+/// windows. So the first page of a code on half a million resources reads its first
+/// keys, not all of them (the keys of one value are read in order from its index, or,
+/// for a range, sorted keeping only the window's).
 pub fn page(
     tx: &mut dyn ReadTx,
     access: &Access,
@@ -308,8 +359,38 @@ pub fn page(
     position: &Position,
     limit: usize,
 ) -> Result<Vec<Hit>, StoreError> {
-    let sql = page_sql(tx.dialect(), access, q, position, limit, false);
-    run(tx, q, &sql)?
+    let dialect = tx.dialect();
+    let start = match position {
+        _ if !q.sort.is_empty() || plan::rid_driver(&q.filters).is_none() => None,
+        Position::First => Some(i64::MIN),
+        Position::After(_, rid) => Some(*rid),
+        Position::Before(..) => None,
+    };
+    let Some(mut after) = start else {
+        return hits(tx, q, &page_sql(dialect, access, q, position, limit, false));
+    };
+    let mut size = FIRST_WINDOW.max(limit.saturating_mul(2));
+    let mut out: Vec<Hit> = Vec::new();
+    loop {
+        let window = Window { after, size };
+        let want = limit - out.len();
+        let sql = page_sql_in(dialect, access, q, position, want, false, Some(window));
+        out.extend(hits(tx, q, &sql)?);
+        if out.len() >= limit {
+            return Ok(out);
+        }
+        match window_end(tx, access, q, window)? {
+            Some(end) => {
+                after = end;
+                size = size.saturating_mul(4);
+            }
+            None => return Ok(out),
+        }
+    }
+}
+
+fn hits(tx: &mut dyn ReadTx, q: &Query, sql: &Sql) -> Result<Vec<Hit>, StoreError> {
+    run(tx, q, sql)?
         .into_iter()
         .map(|row| {
             let (rid, resource, keys) = resource_of(row)?;
@@ -320,6 +401,33 @@ pub fn page(
             })
         })
         .collect()
+}
+
+/// The last key of a full `window` of `q`'s driver, `None` when the window holds every
+/// key after its start (there is nothing further to read).
+fn window_end(
+    tx: &mut dyn ReadTx,
+    access: &Access,
+    q: &Query,
+    window: Window,
+) -> Result<Option<i64>, StoreError> {
+    let mut c = Compiler::new(tx.dialect(), access);
+    let Some(keys) = c.driver_keys(q) else {
+        return Ok(None);
+    };
+    let mut sql = Sql::default();
+    sql.s("SELECT rid FROM (");
+    c.window_keys(keys, window.after, "k", &mut sql);
+    sql.s(" LIMIT 1 OFFSET ")
+        .arg(SqlArg::Int8(
+            i64::try_from(window.size.saturating_sub(1)).unwrap_or(i64::MAX),
+        ))
+        .s(") e");
+    let rows = run(tx, q, &sql)?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(SqlValue::as_i64))
 }
 
 /// One page as [`page`] does, and the number of all matches.
@@ -360,7 +468,84 @@ pub fn page_and_total(
 /// The number of matches of `q`.
 pub fn count(tx: &mut dyn ReadTx, access: &Access, q: &Query) -> Result<u64, StoreError> {
     let sql = count_sql(tx.dialect(), access, q);
-    let rows = run(tx, q, &sql)?;
+    single_count(tx, q, &sql)
+}
+
+/// The number of matches of `q`, counted up to `cap`: `cap + 1` stands for "more than
+/// `cap`". It reads at most `cap + 1` matches; where the driver lists resource keys, it
+/// first tries the driver's first `cap + 1` keys alone, which settle it when they all
+/// match or are all there is.
+pub fn count_up_to(
+    tx: &mut dyn ReadTx,
+    access: &Access,
+    q: &Query,
+    cap: u64,
+) -> Result<u64, StoreError> {
+    let dialect = tx.dialect();
+    if let Some(keys) = index_only_keys(dialect, access, q) {
+        let mut sql = Sql::default();
+        sql.s("SELECT count(*) FROM (SELECT DISTINCT rid FROM (")
+            .append(keys)
+            .s(") k LIMIT ")
+            .arg(SqlArg::Int8(
+                i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX),
+            ))
+            .s(") n");
+        return single_count(tx, q, &sql);
+    }
+    if plan::rid_driver(&q.filters).is_some() {
+        let window = Window {
+            after: i64::MIN,
+            size: usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX),
+        };
+        let sql = count_up_to_sql_in(dialect, access, q, cap, Some(window));
+        let n = single_count(tx, q, &sql)?;
+        if n > cap || window_end(tx, access, q, window)?.is_none() {
+            return Ok(n);
+        }
+    }
+    let sql = count_up_to_sql(dialect, access, q, cap);
+    single_count(tx, q, &sql)
+}
+
+/// The driver's keys of a search whose matches are exactly its distinct keys, so that
+/// they can be counted from the index alone: a caller who sees everything, and one
+/// condition, on values or a chain, which lists keys of the searched types only (index
+/// rows are a resource's current, undeleted version's, of its own type's parameters).
+fn index_only_keys(dialect: Dialect, access: &Access, q: &Query) -> Option<Sql> {
+    let [f] = q.filters.as_slice() else {
+        return None;
+    };
+    let typed = |c: &Condition| matches!(c, Condition::Value { .. } | Condition::Chain { .. });
+    if !access.is_all() || !f.any_of.iter().all(typed) {
+        return None;
+    }
+    Compiler::new(dialect, access).driver_keys(q)
+}
+
+/// An estimate of the number of matches of `q` read from the index alone: the index rows
+/// of its driving condition (a code, a value range, a chain's references…), with no
+/// resource read and its other conditions left out, so it can count more than match but
+/// never fewer (a resource with two matching rows counts twice). `None` when no
+/// condition drives by resource key, and whenever `access` hides anything: a count over
+/// records the caller may not see would tell of them.
+pub fn estimate(
+    tx: &mut dyn ReadTx,
+    access: &Access,
+    q: &Query,
+) -> Result<Option<u64>, StoreError> {
+    if !access.is_all() {
+        return Ok(None);
+    }
+    match estimate_sql(tx.dialect(), access, q) {
+        Some(sql) => single_count(tx, q, &sql).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The one count a counting statement answers.
+fn single_count(tx: &mut dyn ReadTx, q: &Query, sql: &Sql) -> Result<u64, StoreError> {
+    let rows = run(tx, q, sql)?;
     rows.first()
         .and_then(|r| r.first())
         .and_then(SqlValue::as_i64)
@@ -381,11 +566,7 @@ pub fn included(
         return Ok(Vec::new());
     }
     let dialect = tx.dialect();
-    let mut c = Compiler {
-        dialect,
-        next_alias: 0,
-        access,
-    };
+    let mut c = Compiler::new(dialect, access);
     let mut sql = Sql::default();
     sql.s(&format!(
         "SELECT DISTINCT {RESOURCE_COLUMNS} FROM idx_reference x \

@@ -22,6 +22,17 @@ pub(super) fn driver(filters: &[Filter]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
+/// The driving filter when it drives by resource key (each of its conditions a list of
+/// `rid`s): the one whose keys a page may read a window of, or count for an estimate.
+pub(super) fn rid_driver(filters: &[Filter]) -> Option<usize> {
+    driver(filters).filter(|&i| {
+        filters[i]
+            .any_of
+            .iter()
+            .all(|c| drive_kind(c) == DriveBy::Rid)
+    })
+}
+
 /// Whether the best plan of `q`'s statements is the same whatever its values, so that
 /// a backend may plan it once ([`ReadTx::query_shared_plan`]): it is driven by one id,
 /// one reference (a patient's records: `patient=`, `subject=`) or one patient's
