@@ -29,7 +29,7 @@ pub const MAX_INCLUDED: usize = 1000;
 const MAX_ITERATIONS: usize = 4;
 
 /// Up to this many matches, every search's `total` is exact; above it, a search that did
-/// not ask for `_total=accurate` gets an estimate (see [`Records::estimated_total`]).
+/// not ask for `_total=accurate` gets an estimate (see `estimated_total`).
 pub const EXACT_TOTAL_UP_TO: u64 = 1000;
 
 #[derive(Debug, Clone)]
