@@ -23,7 +23,9 @@ pub const SECTION_ROWS: usize = 200;
 /// The most patients the list shows at once.
 pub const LIST_ROWS: usize = 50;
 
-/// One search as `who`: `rtype?pairs`, at most `limit` matches.
+/// One search as `who`: `rtype?pairs`, at most `limit` matches, with the exact total:
+/// the pages show it to people ("12 more", "40 patients"), where the search API's
+/// estimate above 1,000 matches would mislead.
 pub fn search(
     records: &Records,
     who: &Caller,
@@ -34,7 +36,10 @@ pub fn search(
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .chain([("_count".to_owned(), limit.to_string())])
+        .chain([
+            ("_count".to_owned(), limit.to_string()),
+            ("_total".to_owned(), "accurate".to_owned()),
+        ])
         .collect();
     let q = oxehr_records::query::parse(&[rtype.to_owned()], &pairs, false, None)?;
     records.search(who, &q, limit)
